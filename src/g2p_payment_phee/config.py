@@ -1,0 +1,122 @@
+"""Typed settings, loaded once from the environment (``G2P_`` prefix) and ``.env``.
+
+Embedded mode (the default) needs nothing: a SQLite file and a generated secret key live under
+the data folder.  Scale mode refuses to start without an explicit secret key and a server
+database, so a national deployment can never run on a default secret.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from g2p_payment_phee.errors import ConfigurationError
+
+SECRET_KEY_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class Mode(StrEnum):
+    """Where the product runs: one laptop, or servers and workers."""
+
+    EMBEDDED = "embedded"
+    SCALE = "scale"
+
+
+class Settings(BaseSettings):
+    """Every setting of the product; see the README for the list."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="G2P_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    mode: Mode = Mode.EMBEDDED
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    secret_key: SecretStr | None = None
+    default_phone_region: Annotated[str | None, Field(min_length=2, max_length=2)] = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _region_upper(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import phonenumbers
+
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a phone region (ISO 3166 alpha-2, e.g. KE)")
+        return region
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _mode_rules(self) -> Settings:
+        if not self.database_url:
+            if self.mode is Mode.SCALE:
+                raise ValueError("G2P_DATABASE_URL is required in scale mode (PostgreSQL)")
+            self.database_url = f"sqlite:///{self.data_dir / 'g2p.sqlite3'}"
+        if self.mode is Mode.SCALE:
+            if self.secret_key is None:
+                raise ValueError("G2P_SECRET_KEY is required in scale mode (never a default)")
+            if self.database_url.startswith("sqlite"):
+                raise ValueError("scale mode needs a server database, not SQLite")
+        key = self.secret_key
+        if key is not None and len(key.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(f"G2P_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} chars")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is the embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+    def secret(self) -> str:
+        """The secret key: configured, or (embedded mode) the one kept under ``data_dir``."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        return _embedded_secret(self.data_dir / SECRET_KEY_FILE)
+
+
+def _embedded_secret(path: Path) -> str:
+    """Read the generated key, creating it owner-readable only (0600) on first use."""
+    if path.exists():
+        if path.stat().st_mode & 0o077:
+            raise ConfigurationError(f"{path} must be readable by its owner only (chmod 600)")
+        return path.read_text(encoding="ascii").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key)
+    return key
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem, naming the environment variable, for people starting the app."""
+    lines = []
+    for problem in error.errors():
+        name = ".".join(str(part) for part in problem["loc"])
+        variable = f"G2P_{name.upper()}" if name else "settings"
+        lines.append(f"{variable}: {problem['msg'].removeprefix('Value error, ')}")
+    return "; ".join(lines)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings, loaded and validated once; raises ConfigurationError with clear text."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise ConfigurationError(f"invalid settings: {describe_validation_error(error)}") from error

@@ -1,0 +1,116 @@
+"""The one error tree of the product, translated at the edges.
+
+::
+
+    G2PError                      every business error: a stable ``code``, a ``message`` for people
+    ├── ConfigurationError        settings or a manager configuration are unusable
+    ├── NotFound                  an id, reference or name that does not exist
+    ├── PermissionDenied          unknown/disabled user, or a user lacking the role
+    ├── ValidationFailed          input breaks a rule; ``errors`` lists field problems
+    │   └── ImportRejected        an import file cannot be read at all (encoding, header, format)
+    ├── InvalidTransition         a state change the transition table does not allow
+    ├── Conflict                  a uniqueness or concurrency rule (duplicate name, ...)
+    └── BusinessRuleViolation     maker–checker, budget, nothing to pay, ...
+
+The CLI maps these to exit codes (see ``EXIT_CODES``), the API to HTTP statuses, pages to
+messages.  Services never raise ``ValueError`` for a business rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one field, optionally on one row of an import."""
+
+    field: str
+    reason: str
+    row: int | None = None
+
+    def __str__(self) -> str:
+        where = f"row {self.row}: " if self.row is not None else ""
+        return f"{where}{self.field}: {self.reason}"
+
+
+class G2PError(Exception):
+    """Base of every error the product raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigurationError(G2PError):
+    """Settings (or a payment manager's configuration) cannot be used as they are."""
+
+    code = "configuration_error"
+
+
+class NotFound(G2PError):
+    """The thing named does not exist."""
+
+    code = "not_found"
+
+
+class PermissionDenied(G2PError):
+    """The acting user is unknown, disabled or lacks the role for the action."""
+
+    code = "permission_denied"
+
+
+class ValidationFailed(G2PError):
+    """Input that breaks one or more rules; ``errors`` says which field and why."""
+
+    code = "validation_failed"
+
+    def __init__(self, message: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(message)
+        self.errors: list[FieldError] = list(errors or [])
+
+
+class ImportRejected(ValidationFailed):
+    """An import file that cannot be processed at all (encoding, header, format)."""
+
+    code = "import_rejected"
+
+
+class InvalidTransition(G2PError):
+    """A state change that the entity's transition table does not allow."""
+
+    code = "invalid_transition"
+
+
+class Conflict(G2PError):
+    """A uniqueness or concurrency rule was hit (duplicate name, concurrent change)."""
+
+    code = "conflict"
+
+
+class BusinessRuleViolation(G2PError):
+    """A rule of the domain refuses the action (maker–checker, budget, nothing to pay...)."""
+
+    code = "business_rule_violation"
+
+
+EXIT_CODES: dict[type[G2PError], int] = {
+    ConfigurationError: 3,
+    NotFound: 4,
+    PermissionDenied: 5,
+    ValidationFailed: 6,
+    ImportRejected: 6,
+    InvalidTransition: 7,
+    Conflict: 8,
+    BusinessRuleViolation: 9,
+}
+
+
+def exit_code_for(error: G2PError) -> int:
+    """The CLI exit code of an error: specific per class, 1 for anything unexpected."""
+    for cls in type(error).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return 2

@@ -1,0 +1,1 @@
+"""Programs, their beneficiaries, cycles and entitlements, with maker–checker approval."""

@@ -1,0 +1,1 @@
+"""The beneficiary registry: registrants, their IDs, phones, emails and bank accounts."""

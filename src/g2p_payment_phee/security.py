@@ -1,0 +1,75 @@
+"""Password hashing, encryption of secrets at rest, and random tokens.
+
+Secrets (a payment manager's password, authorization header, signing key) are encrypted with a
+key derived from the settings' secret key; the product never shows them back.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from g2p_payment_phee.errors import ConfigurationError
+
+_hasher = PasswordHasher()
+MIN_PASSWORD_LENGTH = 10
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of the password."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """Whether the password matches; never raises for a wrong password or a bad hash."""
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@lru_cache(maxsize=4)
+def _fernet(secret_key: str) -> Fernet:
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"g2p-phee secrets at rest"
+    ).derive(secret_key.encode("utf-8"))
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def encrypt_secret(secret_key: str, plaintext: str) -> str:
+    """Ciphertext (Fernet token) of a secret, for storage."""
+    return _fernet(secret_key).encrypt(plaintext.encode("utf-8")).decode("ascii")
+
+
+def decrypt_secret(secret_key: str, token: str) -> str:
+    """The plaintext of a stored secret; a changed secret key gives a clear error."""
+    try:
+        return _fernet(secret_key).decrypt(token.encode("ascii")).decode("utf-8")
+    except InvalidToken:
+        raise ConfigurationError(
+            "a stored secret cannot be decrypted: the secret key changed; set the secret again"
+        ) from None
+
+
+def new_token(nbytes: int = 32) -> str:
+    """An unguessable URL-safe token."""
+    return secrets.token_urlsafe(nbytes)
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 hex of a token, the only form in which tokens are stored."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def token_matches(token: str, stored_hash: str) -> bool:
+    """Constant-time comparison of a presented token with a stored hash."""
+    return hmac.compare_digest(hash_token(token), stored_hash)

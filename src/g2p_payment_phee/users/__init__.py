@@ -1,0 +1,1 @@
+"""Users, roles and the permission check every service runs first."""

@@ -1,0 +1,106 @@
+"""Create, list, disable and authenticate users."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from g2p_payment_phee import audit
+from g2p_payment_phee.db import utcnow
+from g2p_payment_phee.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from g2p_payment_phee.security import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from g2p_payment_phee.users.models import Role, User
+from g2p_payment_phee.users.permissions import Permission, authorize
+
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,149}$")
+
+
+def has_admin(session: Session) -> bool:
+    """Whether an active admin exists (the first admin may be created without one)."""
+    query = select(func.count()).where(User.role == Role.ADMIN, User.active.is_(True))
+    return bool(session.scalar(query))
+
+
+def create_user(
+    session: Session,
+    actor: User | None,
+    *,
+    username: str,
+    password: str,
+    role: Role,
+    full_name: str = "",
+) -> User:
+    """A new user; needs an admin actor, except for the very first admin of an installation."""
+    bootstrap = actor is None and role is Role.ADMIN and not has_admin(session)
+    if not bootstrap:
+        authorize(actor, Permission.MANAGE_USERS)
+    username = username.strip().lower()
+    if not USERNAME_RE.match(username):
+        raise ValidationFailed(
+            f"username {username!r} must be 2-150 characters of a-z, 0-9, '.', '_', '@', '-'"
+        )
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"user {username!r} already exists")
+    user = User(
+        username=username, full_name=full_name, role=role, password_hash=hash_password(password)
+    )
+    session.add(user)
+    session.flush()
+    audit.record(session, actor, "user.created", user, {"username": username, "role": role})
+    return user
+
+
+def get_user(session: Session, username: str) -> User:
+    """The user by name, or NotFound."""
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    return user
+
+
+def acting_user(session: Session, username: str | None) -> User:
+    """The active user named as the actor of a command; a clear refusal otherwise."""
+    if not username:
+        raise PermissionDenied("name the acting user (--as USER or G2P_ACTOR)")
+    try:
+        user = get_user(session, username)
+    except NotFound:
+        raise PermissionDenied(f"unknown user {username!r}") from None
+    if not user.active:
+        raise PermissionDenied(f"user {user.username!r} is disabled")
+    return user
+
+
+def list_users(session: Session, actor: User) -> list[User]:
+    """All users, by name."""
+    authorize(actor, Permission.VIEW)
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def set_active(session: Session, actor: User, username: str, *, active: bool) -> User:
+    """Disable (or re-enable) a user; an admin cannot disable themself."""
+    authorize(actor, Permission.MANAGE_USERS)
+    user = get_user(session, username)
+    if user.id == actor.id and not active:
+        raise ValidationFailed("you cannot disable your own account")
+    if user.active == active:
+        return user
+    user.active = active
+    user.disabled_at = None if active else utcnow()
+    audit.record(session, actor, "user.enabled" if active else "user.disabled", user)
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The active user whose password matches, else None (no hint which part was wrong)."""
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        hash_password(password)  # same cost whether or not the user exists
+        return None
+    if not verify_password(user.password_hash, password) or not user.active:
+        return None
+    return user
