@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from g2p_payment_phee.programs.models import Cycle, ManagerKind, Program, TargetType
+from g2p_payment_phee.registry.models import Registrant, RegistrantKind
 from g2p_payment_phee.security import hash_password
 from g2p_payment_phee.users.models import Role, User
 
@@ -17,3 +22,60 @@ def user(session: Session, username: str, role: Role, *, active: bool = True) ->
     session.add(row)
     session.flush()
     return row
+
+
+def registrant(
+    session: Session, reference: str, kind: RegistrantKind = RegistrantKind.INDIVIDUAL
+) -> Registrant:
+    """A bare registrant (no IDs, phones or accounts)."""
+    row = Registrant(reference=reference, kind=kind, name=f"Person {reference}")
+    session.add(row)
+    session.flush()
+    return row
+
+
+def program(
+    session: Session,
+    actor: User,
+    *,
+    name: str = "Cash Transfer",
+    budget: str | None = None,
+    maker_checker: bool = True,
+    target_type: TargetType = TargetType.INDIVIDUAL,
+) -> Program:
+    """A program in KES through the programs service."""
+    from g2p_payment_phee.programs import service
+
+    return service.create_program(
+        session,
+        actor,
+        name=name,
+        currency="KES",
+        target_type=target_type,
+        manager_kind=ManagerKind.PHEE,
+        budget=budget,
+        maker_checker=maker_checker,
+    )
+
+
+def cycle_with_entitlements(
+    session: Session, actor: User, program_row: Program, *, beneficiaries: int, amount: str = "100"
+) -> Cycle:
+    """Enrol ``beneficiaries`` new registrants and give each a draft entitlement of ``amount``."""
+    from g2p_payment_phee.programs import service
+
+    start = len(session.scalars(select(Registrant.id)).all())
+    for index in range(beneficiaries):
+        registrant(session, f"R{start + index:06d}")
+    service.enrol(session, actor, program_row)
+    number = len(service.list_cycles(session, actor, program_row)) + 1
+    cycle = service.create_cycle(
+        session,
+        actor,
+        program_row,
+        name=f"C{number}",
+        start=date(2026, 12, 1),
+        end=date(2026, 12, 31),
+    )
+    service.add_fixed_entitlements(session, actor, cycle, amount=amount)
+    return cycle

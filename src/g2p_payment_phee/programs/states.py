@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Result, update
+from sqlalchemy.orm import Session
+
+from g2p_payment_phee import audit
+from g2p_payment_phee.errors import Conflict
 from g2p_payment_phee.statemachine import StateMachine
+
+if TYPE_CHECKING:
+    from g2p_payment_phee.programs.models import Cycle, Entitlement
+    from g2p_payment_phee.users.models import User
 
 
 class CycleState(StrEnum):
@@ -49,3 +59,78 @@ ENTITLEMENT_MACHINE = StateMachine[EntitlementState](
         _E.APPROVED: frozenset({_E.EXPIRED, _E.CANCELLED}),
     },
 )
+
+
+def set_cycle_state(
+    session: Session,
+    actor: User | None,
+    cycle: Cycle,
+    target: CycleState,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """The only writer of a cycle's state: checks the table, guards against a concurrent change
+    (the UPDATE names the state it read), and records an audit event."""
+    from g2p_payment_phee.programs.models import Cycle
+
+    current = cycle.state
+    CYCLE_MACHINE.check(current, target)
+    result = session.execute(
+        update(Cycle)
+        .where(Cycle.id == cycle.id, Cycle.state == current)
+        .values(state=target)
+        .execution_options(synchronize_session=False)
+    )
+    if _rowcount(result) != 1:
+        raise Conflict(f"cycle {cycle.name!r} was changed by someone else; reload and retry")
+    cycle.state = target
+    session.flush()
+    audit.record(
+        session, actor, f"cycle.{target}", cycle, {"from": current, "to": target, **(data or {})}
+    )
+
+
+def move_entitlements(
+    session: Session,
+    actor: User | None,
+    cycle: Cycle,
+    source: EntitlementState,
+    target: EntitlementState,
+) -> int:
+    """The only (set-based) writer of entitlement states: every entitlement of the cycle in
+    ``source`` moves to ``target`` in one UPDATE, with one audit event counting them."""
+    from g2p_payment_phee.programs.models import Entitlement
+
+    ENTITLEMENT_MACHINE.check(source, target)
+    result = session.execute(
+        update(Entitlement)
+        .where(Entitlement.cycle_id == cycle.id, Entitlement.state == source)
+        .values(state=target)
+        .execution_options(synchronize_session=False)
+    )
+    moved = _rowcount(result)
+    if moved:
+        audit.record(
+            session,
+            actor,
+            f"entitlements.{target}",
+            cycle,
+            {"from": source, "to": target, "count": moved},
+        )
+    return moved
+
+
+def set_entitlement_state(
+    session: Session, actor: User | None, entitlement: Entitlement, target: EntitlementState
+) -> None:
+    """One entitlement's move (e.g. an approver rejecting it), checked and audited."""
+    ENTITLEMENT_MACHINE.check(entitlement.state, target)
+    previous = entitlement.state
+    entitlement.state = target
+    session.flush()
+    audit.record(
+        session, actor, f"entitlement.{target}", entitlement, {"from": previous, "to": target}
+    )
+
+
+def _rowcount(result: Result[Any]) -> int:
+    return int(getattr(result, "rowcount", 0))

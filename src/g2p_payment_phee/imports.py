@@ -1,0 +1,160 @@
+"""Reading import files (CSV or JSON) row by row, with the errors people need to fix them.
+
+Shared by every import: the file is decoded strictly as UTF-8 (a BOM is accepted and dropped),
+the header is checked against the columns the import knows, and each data row comes out with
+its number so that a rejected row can be named precisely.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from g2p_payment_phee.errors import FieldError, ImportRejected
+
+Format = Literal["csv", "json"]
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, in a dry run, would do)."""
+
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    rejected: int = 0
+    dry_run: bool = False
+    errors: list[FieldError] = field(default_factory=list)
+
+    def reject(self, row: int, field_name: str, reason: str) -> None:
+        """Record one problem of one row (a row with several problems is rejected once)."""
+        if not any(e.row == row for e in self.errors):
+            self.rejected += 1
+        self.errors.append(FieldError(field_name, reason, row))
+
+
+def read_source(source: Path | bytes) -> tuple[bytes, str]:
+    """The file's bytes and a name for messages."""
+    if isinstance(source, Path):
+        if not source.is_file():
+            raise ImportRejected(f"{source} is not a file")
+        return source.read_bytes(), source.name
+    return source, "upload"
+
+
+def guess_format(name: str, fmt: Format | None) -> Format:
+    """The format asked for, or the one the file name says."""
+    if fmt is not None:
+        return fmt
+    suffix = Path(name).suffix.lower()
+    if suffix in {".csv", ".json"}:
+        return "csv" if suffix == ".csv" else "json"
+    raise ImportRejected(f"cannot tell the format of {name!r}: use a .csv or .json file")
+
+
+def decode(data: bytes, name: str) -> str:
+    """Strict UTF-8 text without BOM; a Latin-1 (or any other) file is refused with the byte."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ImportRejected(
+            f"{name} is not UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start}); "
+            "save it as UTF-8 and import again"
+        ) from None
+
+
+def iter_rows(
+    data: bytes,
+    name: str,
+    fmt: Format,
+    *,
+    required: Sequence[str],
+    optional: Sequence[str],
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row number, values) for every data row; the header/keys are checked first.
+
+    CSV rows are numbered as a spreadsheet shows them (the header is row 1); JSON items from 1,
+    with missing keys given as None (the row's validation names them) and numbers as Decimal.
+    """
+    text = decode(data, name)
+    if fmt == "csv":
+        yield from _csv_rows(text, name, required, optional)
+    else:
+        yield from _json_rows(text, name, required, optional)
+
+
+def _check_columns(
+    columns: Sequence[str], name: str, required: Sequence[str], optional: Sequence[str]
+) -> None:
+    known = set(required) | set(optional)
+    unknown = [c for c in columns if c not in known]
+    missing = [c for c in required if c not in columns]
+    duplicated = sorted({c for c in columns if list(columns).count(c) > 1})
+    problems = []
+    if missing:
+        problems.append(f"missing column(s): {', '.join(missing)}")
+    if unknown:
+        problems.append(
+            f"unknown column(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+    if duplicated:
+        problems.append(f"repeated column(s): {', '.join(duplicated)}")
+    if problems:
+        raise ImportRejected(f"{name}: {'; '.join(problems)}")
+
+
+def _csv_rows(
+    text: str, name: str, required: Sequence[str], optional: Sequence[str]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise ImportRejected(f"{name} is empty: it needs a header row")
+        columns = [c.strip().lower() for c in header]
+        _check_columns(columns, name, required, optional)
+        for values in reader:
+            row = reader.line_num
+            if not any(v.strip() for v in values):
+                continue
+            if len(values) != len(columns):
+                raise ImportRejected(
+                    f"{name} line {row}: {len(values)} values for {len(columns)} columns"
+                )
+            yield row, {c: (v.strip() or None) for c, v in zip(columns, values, strict=True)}
+    except csv.Error as error:
+        raise ImportRejected(f"{name} line {reader.line_num}: malformed CSV ({error})") from None
+
+
+def _json_rows(
+    text: str, name: str, required: Sequence[str], optional: Sequence[str]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        items = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as error:
+        raise ImportRejected(
+            f"{name}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+        ) from None
+    if not isinstance(items, list):
+        raise ImportRejected(f"{name}: the JSON must be an array of objects")
+    for index, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            raise ImportRejected(f"{name}: item {index} is not an object")
+        _check_columns(list(item), f"{name} item {index}", (), [*required, *optional])
+        values = dict.fromkeys(required)
+        values.update({k: _json_value(v) for k, v in item.items()})
+        yield index, values
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip() or None
+    return value

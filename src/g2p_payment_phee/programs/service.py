@@ -1,0 +1,458 @@
+"""Programs, enrolment, cycles and entitlements: the use cases, each authorised and audited.
+
+Bulk work (enrolment, entitlement generation, approval) is set-based: one statement or large
+executemany chunks, never a per-row ORM round trip.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import TypeVar
+
+from sqlalchemy import and_, exists, func, insert, literal, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from g2p_payment_phee import audit
+from g2p_payment_phee.db import utcnow
+from g2p_payment_phee.errors import (
+    BusinessRuleViolation,
+    Conflict,
+    NotFound,
+    ValidationFailed,
+)
+from g2p_payment_phee.money import check_precision, parse_amount, validate_currency
+from g2p_payment_phee.programs.models import (
+    Cycle,
+    Entitlement,
+    ManagerKind,
+    MembershipState,
+    Program,
+    ProgramMembership,
+    ProgramState,
+    TargetType,
+)
+from g2p_payment_phee.programs.states import (
+    CycleState,
+    EntitlementState,
+    move_entitlements,
+    set_cycle_state,
+    set_entitlement_state,
+)
+from g2p_payment_phee.registry.models import Registrant, RegistrantKind
+from g2p_payment_phee.users.models import User
+from g2p_payment_phee.users.permissions import Permission, authorize
+
+INSERT_CHUNK = 5000
+_M = TypeVar("_M")
+
+
+def new_entitlement_code() -> str:
+    """A unique, unguessable entitlement code."""
+    return f"ENT-{uuid.uuid4().hex[:20].upper()}"
+
+
+# --- programs ---------------------------------------------------------------------------------
+
+
+def create_program(
+    session: Session,
+    actor: User,
+    *,
+    name: str,
+    currency: str,
+    target_type: TargetType = TargetType.INDIVIDUAL,
+    manager_kind: ManagerKind = ManagerKind.DEFAULT,
+    budget: str | Decimal | None = None,
+    maker_checker: bool = True,
+) -> Program:
+    """A new active program paying ``currency``; the name is unique."""
+    authorize(actor, Permission.MANAGE_PROGRAMS)
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("a program needs a name")
+    if session.scalar(select(Program.id).where(Program.name == name)) is not None:
+        raise Conflict(f"a program named {name!r} already exists")
+    code = validate_currency(currency)
+    amount = None if budget is None else parse_amount(budget, allow_zero=True)
+    program = Program(
+        name=name,
+        currency=code,
+        target_type=target_type,
+        manager_kind=manager_kind,
+        budget=amount,
+        maker_checker=maker_checker,
+    )
+    session.add(program)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "program.created",
+        program,
+        {"currency": code, "target_type": target_type, "manager": manager_kind, "budget": amount},
+    )
+    return program
+
+
+def get_program(session: Session, name_or_id: str) -> Program:
+    """A program by name or id, or NotFound."""
+    program = session.scalar(select(Program).where(Program.name == name_or_id))
+    if program is None:
+        program = _by_uuid(session, Program, name_or_id)
+    if program is None:
+        raise NotFound(f"no program {name_or_id!r}")
+    return program
+
+
+def list_programs(session: Session, actor: User) -> list[Program]:
+    """Every program, by name."""
+    authorize(actor, Permission.VIEW)
+    return list(session.scalars(select(Program).order_by(Program.name)))
+
+
+def enrol(
+    session: Session, actor: User, program: Program, references: Sequence[str] | None = None
+) -> int:
+    """Enrol registrants of the program's target type: the given references, or all of them.
+
+    Already enrolled registrants are left alone; the count of new enrolments is returned."""
+    authorize(actor, Permission.MANAGE_PROGRAMS)
+    require_active(program)
+    kind = RegistrantKind(program.target_type.value)
+    candidates = select(Registrant.id).where(Registrant.kind == kind, Registrant.active.is_(True))
+    if references is not None:
+        _check_references(session, kind, references)
+        candidates = candidates.where(Registrant.reference.in_(list(references)))
+    already = exists().where(
+        ProgramMembership.program_id == program.id,
+        ProgramMembership.registrant_id == Registrant.id,
+    )
+    ids = list(session.scalars(candidates.where(~already).order_by(Registrant.id)))
+    now = utcnow()
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "created_at": now,
+            "program_id": program.id,
+            "registrant_id": rid,
+            "state": MembershipState.ENROLLED,
+        }
+        for rid in ids
+    ]
+    _insert_chunks(session, ProgramMembership, rows)
+    audit.record(session, actor, "program.enrolled", program, {"count": len(rows)})
+    return len(rows)
+
+
+def _check_references(session: Session, kind: RegistrantKind, references: Sequence[str]) -> None:
+    found = dict(
+        session.execute(
+            select(Registrant.reference, Registrant.kind).where(
+                Registrant.reference.in_(list(references))
+            )
+        ).tuples().all()
+    )
+    missing = [r for r in references if r not in found]
+    if missing:
+        raise NotFound(f"unknown registrant reference(s): {', '.join(missing[:10])}")
+    wrong = [r for r in references if found[r] is not kind]
+    if wrong:
+        raise ValidationFailed(f"the program pays {kind}s; not one: {', '.join(wrong[:10])}")
+
+
+def enrolled_count(session: Session, program: Program) -> int:
+    """How many beneficiaries are enrolled."""
+    query = select(func.count()).where(
+        ProgramMembership.program_id == program.id,
+        ProgramMembership.state == MembershipState.ENROLLED,
+    )
+    return int(session.scalar(query) or 0)
+
+
+# --- cycles -----------------------------------------------------------------------------------
+
+
+def create_cycle(
+    session: Session, actor: User, program: Program, *, name: str, start: date, end: date
+) -> Cycle:
+    """A draft cycle with the next sequence number; name unique in the program."""
+    authorize(actor, Permission.MANAGE_PROGRAMS)
+    require_active(program)
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("a cycle needs a name")
+    if end < start:
+        raise ValidationFailed(f"the cycle ends ({end}) before it starts ({start})")
+    taken = select(Cycle.id).where(Cycle.program_id == program.id, Cycle.name == name)
+    if session.scalar(taken) is not None:
+        raise Conflict(f"program {program.name!r} already has a cycle named {name!r}")
+    last = session.scalar(select(func.max(Cycle.sequence)).where(Cycle.program_id == program.id))
+    cycle = Cycle(
+        program_id=program.id,
+        program=program,
+        name=name,
+        sequence=(last or 0) + 1,
+        start_date=start,
+        end_date=end,
+    )
+    session.add(cycle)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict(f"a cycle {name!r} was created at the same time; retry") from None
+    audit.record(session, actor, "cycle.created", cycle, {"start": start, "end": end})
+    return cycle
+
+
+def get_cycle(session: Session, name_or_id: str, program: Program | None = None) -> Cycle:
+    """A cycle by id, or by name (within ``program`` when names repeat across programs)."""
+    cycle = _by_uuid(session, Cycle, name_or_id)
+    if cycle is not None:
+        return cycle
+    query = select(Cycle).where(Cycle.name == name_or_id)
+    if program is not None:
+        query = query.where(Cycle.program_id == program.id)
+    found = list(session.scalars(query.limit(2)))
+    if not found:
+        raise NotFound(f"no cycle {name_or_id!r}")
+    if len(found) > 1:
+        raise ValidationFailed(f"several programs have a cycle {name_or_id!r}: name the program")
+    return found[0]
+
+
+def list_cycles(session: Session, actor: User, program: Program | None = None) -> list[Cycle]:
+    """Cycles, by program and sequence."""
+    authorize(actor, Permission.VIEW)
+    query = select(Cycle).join(Program).order_by(Program.name, Cycle.sequence)
+    if program is not None:
+        query = query.where(Cycle.program_id == program.id)
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class CycleTotals:
+    """Counts and amounts of a cycle's entitlements by state."""
+
+    counts: dict[EntitlementState, int]
+    amounts: dict[EntitlementState, Decimal]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def cycle_totals(session: Session, cycle: Cycle) -> CycleTotals:
+    """Entitlement counts and amounts per state (one grouped query)."""
+    rows = session.execute(
+        select(
+            Entitlement.state, func.count(), func.coalesce(func.sum(Entitlement.initial_amount), 0)
+        )
+        .where(Entitlement.cycle_id == cycle.id)
+        .group_by(Entitlement.state)
+    ).tuples().all()
+    counts: dict[EntitlementState, int] = {}
+    amounts: dict[EntitlementState, Decimal] = {}
+    for state, count, amount in rows:
+        counts[state] = int(count)
+        amounts[state] = Decimal(amount)
+    return CycleTotals(counts, amounts)
+
+
+# --- entitlements -----------------------------------------------------------------------------
+
+
+def add_fixed_entitlements(
+    session: Session,
+    actor: User,
+    cycle: Cycle,
+    *,
+    amount: str | Decimal,
+    transfer_fee: str | Decimal = "0",
+    valid_from: date | None = None,
+    valid_until: date | None = None,
+) -> int:
+    """One draft entitlement of ``amount`` for every enrolled beneficiary who has none yet."""
+    authorize(actor, Permission.MANAGE_PROGRAMS)
+    require_draft(cycle)
+    program = cycle.program
+    value = parse_amount(amount)
+    fee = parse_amount(transfer_fee, allow_zero=True)
+    check_precision(value, program.currency)
+    check_precision(fee, program.currency)
+    _check_validity(valid_from, valid_until)
+    has_one = exists().where(
+        Entitlement.cycle_id == cycle.id,
+        Entitlement.registrant_id == ProgramMembership.registrant_id,
+    )
+    query = (
+        select(ProgramMembership.registrant_id)
+        .where(
+            ProgramMembership.program_id == program.id,
+            ProgramMembership.state == MembershipState.ENROLLED,
+            ~has_one,
+        )
+        .order_by(ProgramMembership.registrant_id)
+    )
+    base = {
+        "cycle_id": cycle.id,
+        "initial_amount": value,
+        "transfer_fee": fee,
+        "currency": program.currency,
+        "valid_from": valid_from,
+        "valid_until": valid_until,
+        "state": EntitlementState.DRAFT,
+    }
+    added = insert_entitlements(
+        session, (dict(base, registrant_id=r) for r in session.scalars(query))
+    )
+    audit.record(
+        session,
+        actor,
+        "entitlements.generated",
+        cycle,
+        {"count": added, "amount": value, "fee": fee},
+    )
+    return added
+
+
+def insert_entitlements(session: Session, rows: Iterable[dict[str, object]]) -> int:
+    """Bulk insert prepared entitlement rows (ids, codes and timestamps filled in here)."""
+    now = utcnow()
+    batch: list[dict[str, object]] = []
+    total = 0
+    for row in rows:
+        row.setdefault("code", new_entitlement_code())
+        batch.append({"id": uuid.uuid4(), "created_at": now, **row})
+        if len(batch) >= INSERT_CHUNK:
+            total += _insert_chunks(session, Entitlement, batch)
+            batch = []
+    return total + _insert_chunks(session, Entitlement, batch)
+
+
+def _insert_chunks(session: Session, model: type, rows: list[dict[str, object]]) -> int:
+    for start in range(0, len(rows), INSERT_CHUNK):
+        session.execute(insert(model), rows[start : start + INSERT_CHUNK])
+    return len(rows)
+
+
+def submit_cycle(session: Session, actor: User, cycle: Cycle) -> int:
+    """The maker sends a draft cycle for approval; its draft entitlements become pending."""
+    authorize(actor, Permission.MANAGE_PROGRAMS)
+    has_draft = select(Entitlement.id).where(
+        Entitlement.cycle_id == cycle.id, Entitlement.state == EntitlementState.DRAFT
+    )
+    if cycle.state is CycleState.DRAFT and session.scalar(has_draft.limit(1)) is None:
+        raise BusinessRuleViolation(f"cycle {cycle.name!r} has no draft entitlements to submit")
+    set_cycle_state(session, actor, cycle, CycleState.TO_APPROVE)
+    cycle.submitted_by_id = actor.id
+    cycle.submitted_at = utcnow()
+    return move_entitlements(
+        session, actor, cycle, EntitlementState.DRAFT, EntitlementState.PENDING_VALIDATION
+    )
+
+
+def approve_cycle(session: Session, actor: User, cycle: Cycle) -> int:
+    """The checker approves the cycle and its pending entitlements.
+
+    Refused to the user who submitted it (when the program keeps maker–checker on) and when the
+    program's budget would be exceeded."""
+    authorize(actor, Permission.APPROVE)
+    program = cycle.program
+    maker = cycle.submitted_by_id == actor.id
+    if cycle.state is CycleState.TO_APPROVE and program.maker_checker and maker:
+        raise BusinessRuleViolation(
+            f"{actor.username} submitted cycle {cycle.name!r} and so cannot approve it "
+            "(maker–checker): another approver must"
+        )
+    if cycle.state is CycleState.TO_APPROVE:
+        _check_budget(session, program, cycle)
+    set_cycle_state(session, actor, cycle, CycleState.APPROVED)
+    cycle.approved_by_id = actor.id
+    cycle.approved_at = utcnow()
+    return move_entitlements(
+        session, actor, cycle, EntitlementState.PENDING_VALIDATION, EntitlementState.APPROVED
+    )
+
+
+def return_cycle_to_draft(session: Session, actor: User, cycle: Cycle, reason: str) -> int:
+    """The checker sends a cycle back to its maker; pending entitlements become draft again."""
+    authorize(actor, Permission.APPROVE)
+    if not reason.strip():
+        raise ValidationFailed("say why the cycle goes back to draft")
+    set_cycle_state(session, actor, cycle, CycleState.DRAFT, {"reason": reason.strip()})
+    return move_entitlements(
+        session, actor, cycle, EntitlementState.PENDING_VALIDATION, EntitlementState.DRAFT
+    )
+
+
+def cancel_cycle(session: Session, actor: User, cycle: Cycle, reason: str) -> None:
+    """Cancel a cycle that is not final; its open entitlements are cancelled too."""
+    authorize(actor, Permission.MANAGE_PROGRAMS)
+    set_cycle_state(session, actor, cycle, CycleState.CANCELLED, {"reason": reason})
+    for state in (EntitlementState.DRAFT, EntitlementState.PENDING_VALIDATION):
+        move_entitlements(session, actor, cycle, state, EntitlementState.CANCELLED)
+
+
+def reject_entitlement(session: Session, actor: User, code: str) -> Entitlement:
+    """An approver refuses one pending entitlement; the rest of the cycle goes on."""
+    authorize(actor, Permission.APPROVE)
+    entitlement = session.scalar(select(Entitlement).where(Entitlement.code == code))
+    if entitlement is None:
+        raise NotFound(f"no entitlement {code!r}")
+    set_entitlement_state(session, actor, entitlement, EntitlementState.REJECTED)
+    return entitlement
+
+
+def _check_budget(session: Session, program: Program, cycle: Cycle) -> None:
+    if program.budget is None:
+        return
+    counted = (EntitlementState.APPROVED, EntitlementState.PENDING_VALIDATION)
+    spent = session.scalar(
+        select(func.coalesce(func.sum(Entitlement.initial_amount), literal(0)))
+        .join(Cycle, Cycle.id == Entitlement.cycle_id)
+        .where(
+            Cycle.program_id == program.id,
+            Cycle.state.not_in([CycleState.CANCELLED]),
+            and_(
+                Entitlement.state.in_(counted),
+                (Entitlement.state == EntitlementState.APPROVED) | (Cycle.id == cycle.id),
+            ),
+        )
+    )
+    total = Decimal(spent or 0)
+    if total > program.budget:
+        raise BusinessRuleViolation(
+            f"approving cycle {cycle.name!r} would commit {total:f} {program.currency}, over the "
+            f"program budget of {program.budget:f} {program.currency} by "
+            f"{total - program.budget:f}"
+        )
+
+
+def _check_validity(valid_from: date | None, valid_until: date | None) -> None:
+    if valid_from and valid_until and valid_until < valid_from:
+        raise ValidationFailed(f"valid_until ({valid_until}) is before valid_from ({valid_from})")
+
+
+def require_active(program: Program) -> None:
+    if program.state is not ProgramState.ACTIVE:
+        raise BusinessRuleViolation(f"program {program.name!r} has ended")
+
+
+def require_draft(cycle: Cycle) -> None:
+    if cycle.state is not CycleState.DRAFT:
+        raise BusinessRuleViolation(
+            f"entitlements are added while a cycle is draft; {cycle.name!r} is {cycle.state}"
+        )
+
+
+def _by_uuid(session: Session, model: type[_M], text: str) -> _M | None:
+    try:
+        key = uuid.UUID(text)
+    except ValueError:
+        return None
+    return session.get(model, key)
