@@ -28,7 +28,7 @@ from g2p_payment_phee.programs.models import (
     MembershipState,
     ProgramMembership,
 )
-from g2p_payment_phee.programs.service import require_draft, insert_entitlements
+from g2p_payment_phee.programs.service import insert_entitlements, require_draft
 from g2p_payment_phee.programs.states import EntitlementState
 from g2p_payment_phee.registry.models import Registrant
 from g2p_payment_phee.users.models import User
@@ -137,7 +137,9 @@ def _lookups(
             select(Entitlement.registrant_id, Entitlement.id).where(
                 Entitlement.cycle_id == cycle.id
             )
-        ).tuples().all()
+        )
+        .tuples()
+        .all()
     )
     return enrolled, existing
 

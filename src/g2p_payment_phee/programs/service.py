@@ -155,7 +155,9 @@ def _check_references(session: Session, kind: RegistrantKind, references: Sequen
             select(Registrant.reference, Registrant.kind).where(
                 Registrant.reference.in_(list(references))
             )
-        ).tuples().all()
+        )
+        .tuples()
+        .all()
     )
     missing = [r for r in references if r not in found]
     if missing:
@@ -248,13 +250,19 @@ class CycleTotals:
 
 def cycle_totals(session: Session, cycle: Cycle) -> CycleTotals:
     """Entitlement counts and amounts per state (one grouped query)."""
-    rows = session.execute(
-        select(
-            Entitlement.state, func.count(), func.coalesce(func.sum(Entitlement.initial_amount), 0)
+    rows = (
+        session.execute(
+            select(
+                Entitlement.state,
+                func.count(),
+                func.coalesce(func.sum(Entitlement.initial_amount), 0),
+            )
+            .where(Entitlement.cycle_id == cycle.id)
+            .group_by(Entitlement.state)
         )
-        .where(Entitlement.cycle_id == cycle.id)
-        .group_by(Entitlement.state)
-    ).tuples().all()
+        .tuples()
+        .all()
+    )
     counts: dict[EntitlementState, int] = {}
     amounts: dict[EntitlementState, Decimal] = {}
     for state, count, amount in rows:

@@ -38,21 +38,21 @@ def _amounts(session: Session) -> dict[str, Decimal]:
             Entitlement, Entitlement.registrant_id == Registrant.id
         )
     )
-    return {ref: amount for ref, amount in rows.tuples().all()}
+    return dict(rows.tuples().all())
 
 
 def test_good_rows_land_and_bad_rows_are_reported_precisely(
     session: Session, manager: User, cycle: Cycle
 ) -> None:
     data = (
-        "registrant_reference,amount,currency,transfer_fee,valid_from,valid_until\n"
-        "A1,1500,KES,10,2026-12-01,2026-12-31\n"
-        "A2,-4,KES,,,\n"  # row 3: negative
-        "OUTSIDER,10,KES,,,\n"  # row 4: not enrolled
-        "A3,12,USD,,,\n"  # row 5: other currency
-        "A1,99,,,,\n"  # row 6: duplicate
-        "GHOST,1.5,,,2026-12-31,2026-12-01\n"  # row 7: unknown + dates out of order
-    ).encode()
+        b"registrant_reference,amount,currency,transfer_fee,valid_from,valid_until\n"
+        b"A1,1500,KES,10,2026-12-01,2026-12-31\n"
+        b"A2,-4,KES,,,\n"  # row 3: negative
+        b"OUTSIDER,10,KES,,,\n"  # row 4: not enrolled
+        b"A3,12,USD,,,\n"  # row 5: other currency
+        b"A1,99,,,,\n"  # row 6: duplicate
+        b"GHOST,1.5,,,2026-12-31,2026-12-01\n"  # row 7: unknown + dates out of order
+    )
     report = import_entitlements(session, manager, cycle, data, fmt="csv")
     assert (report.rows, report.created, report.rejected) == (6, 1, 5)
     problems = {(e.row, e.field) for e in report.errors}

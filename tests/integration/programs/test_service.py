@@ -84,7 +84,7 @@ def test_cycle_rules_dates_names_and_sequence(session: Session, manager: User) -
         session, manager, program, name="Feb", start=date(2027, 2, 1), end=date(2027, 2, 28)
     )
     assert (first.sequence, second.sequence, first.state) == (1, 2, CycleState.DRAFT)
-    with pytest.raises(ValidationFailed, match="ends .* before it starts"):
+    with pytest.raises(ValidationFailed, match=r"ends .* before it starts"):
         service.create_cycle(
             session, manager, program, name="Bad", start=date(2027, 3, 2), end=date(2027, 3, 1)
         )
@@ -161,7 +161,7 @@ def test_budget_refuses_an_approval_that_would_exceed_it(
     second = factories.cycle_with_entitlements(session, manager, program, beneficiaries=0)
     service.add_fixed_entitlements(session, manager, second, amount="100")
     service.submit_cycle(session, manager, second)
-    with pytest.raises(BusinessRuleViolation, match="over the program budget of 250.* by 150"):
+    with pytest.raises(BusinessRuleViolation, match=r"over the program budget of 250.* by 150"):
         service.approve_cycle(session, approver, second)
     assert second.state is CycleState.TO_APPROVE
     assert _states(session, second.id) == {EntitlementState.PENDING_VALIDATION: 2}
