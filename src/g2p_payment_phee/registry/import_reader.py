@@ -1,0 +1,361 @@
+"""Reading registrant import files (CSV and JSON) into raw rows, before any business rule.
+
+A file that cannot be read at all (not UTF-8, malformed CSV or JSON, unknown or missing columns)
+raises ImportRejected before anything is written; problems confined to one row (wrong number of
+values, a JSON value of the wrong type) travel with that row and reject only it.
+The format is described in ``docs/import.md``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+from g2p_payment_phee.errors import FieldError, ImportRejected
+
+Format = Literal["csv", "json"]
+
+SCALAR_FIELDS = (
+    "reference",
+    "kind",
+    "name",
+    "given_name",
+    "family_name",
+    "birthdate",
+    "gender",
+    "address",
+    "email",
+    "group_reference",
+)
+ID_KEYS = {"type": "id_type", "value": "id_value", "expiry": "id_expiry"}
+ACCOUNT_KEYS = ("account_number", "iban", "bank_name", "bank_code", "bank_country")
+CSV_COLUMNS = (
+    *SCALAR_FIELDS[:-1],
+    "phone",
+    *ID_KEYS.values(),
+    "bank_name",
+    "bank_code",
+    "bank_country",
+    "account_number",
+    "iban",
+    "group_reference",
+)
+REQUIRED_COLUMNS = ("reference", "name")
+JSON_FIELDS = frozenset({*SCALAR_FIELDS, "phones", "ids", "bank_accounts"})
+PHONE_SEPARATOR = ";"
+ROW_FIELD = "row"
+
+_BLOCK = 1 << 20
+_BOMS = {codecs.BOM_UTF16_LE: "UTF-16", codecs.BOM_UTF16_BE: "UTF-16", codecs.BOM_UTF32: "UTF-32"}
+
+
+@dataclass(slots=True)
+class RawRow:
+    """One data row in canonical form: strings, plus lists for phones, IDs and accounts.
+
+    ``present`` names the fields the row gives (a CSV column or a JSON key), which is what a
+    re-import replaces; ``problems`` are errors already found while reading.
+    """
+
+    row: int
+    values: dict[str, Any]
+    present: frozenset[str]
+    problems: list[FieldError] = field(default_factory=list)
+
+
+class FieldLabels:
+    """How a nested value is named in errors: the CSV column, or a JSON path."""
+
+    def __init__(self, fmt: Format) -> None:
+        self.fmt = fmt
+
+    def prefix(self, collection: str, index: int) -> str:
+        """What goes before a nested key: ``bank_accounts[0].`` in JSON, nothing in CSV."""
+        return f"{collection}[{index}]." if self.fmt == "json" else ""
+
+    def nested(self, collection: str, index: int, key: str | None = None) -> str:
+        """The label of ``collection[index].key`` in this format."""
+        if self.fmt == "json":
+            return f"{collection}[{index}]" + (f".{key}" if key else "")
+        if collection == "phones":
+            return "phone"
+        if collection == "ids" and key is not None:
+            return ID_KEYS.get(key, key)
+        return key or collection
+
+
+def guess_format(source: Path | bytes, fmt: Format | None) -> Format:
+    """The format asked for, else the file's suffix, else a sniff of the first character."""
+    if fmt is not None:
+        if fmt not in ("csv", "json"):
+            raise ImportRejected(f"unknown import format {fmt!r}: use csv or json")
+        return fmt
+    if isinstance(source, Path):
+        suffix = source.suffix.lower()
+        if suffix in (".csv", ".json"):
+            return "csv" if suffix == ".csv" else "json"
+        raise ImportRejected(f"cannot tell the format of {source.name!r}: name it .csv or .json")
+    head = source[:64].removeprefix(codecs.BOM_UTF8).lstrip()
+    return "json" if head.startswith(b"[") else "csv"
+
+
+def read_rows(source: Path | bytes, fmt: Format) -> Iterator[RawRow]:
+    """The file's data rows; ImportRejected, before any row is returned, if it cannot be read.
+
+    The whole file is checked first (encoding, CSV structure or JSON syntax), so that an import
+    never stops half-way on a broken file; CSV rows are then streamed.
+    """
+    _check_utf8(source)
+    if fmt == "json":
+        return _json_rows(_json_document(source))
+    header = _scan_csv(source)
+    return _csv_rows(source, header)
+
+
+def _open_binary(source: Path | bytes) -> BinaryIO:
+    if isinstance(source, Path):
+        try:
+            return source.open("rb")
+        except OSError as error:
+            raise ImportRejected(f"cannot open {source}: {error.strerror}") from error
+    return io.BytesIO(source)
+
+
+def _check_utf8(source: Path | bytes) -> None:
+    """Refuse non-UTF-8 files up front, naming the first bad byte and its line."""
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    read = newlines = 0
+    with _open_binary(source) as stream:
+        while block := stream.read(_BLOCK):
+            if read == 0:
+                _refuse_utf16(block)
+            buffered = len(decoder.getstate()[0])
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as error:
+                _refuse_encoding(error, read - buffered, newlines)
+            read += len(block)
+            newlines += block.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as error:
+            _refuse_encoding(error, read - len(decoder.getstate()[0]), newlines)
+
+
+def _refuse_utf16(block: bytes) -> None:
+    for bom, name in _BOMS.items():
+        if block.startswith(bom):
+            raise ImportRejected(f"the file is {name} text; save it as UTF-8 and import it again")
+
+
+def _refuse_encoding(error: UnicodeDecodeError, base: int, newlines: int) -> None:
+    data = error.object
+    offset = base + error.start
+    line = newlines + bytes(data[: error.start]).count(b"\n") + 1
+    byte = data[error.start]
+    raise ImportRejected(
+        f"the file must be UTF-8 text: byte 0x{byte:02X} at offset {offset} (line {line}) is not "
+        "valid UTF-8 (a Latin-1 or Windows-1252 file?); save it as UTF-8 and import it again"
+    ) from None
+
+
+@contextmanager
+def _csv_reader(source: Path | bytes) -> Iterator[Any]:
+    with _open_binary(source) as binary:
+        yield csv.reader(io.TextIOWrapper(binary, encoding="utf-8-sig", newline=""), strict=True)
+
+
+def _scan_csv(source: Path | bytes) -> list[str]:
+    """The checked header, after reading the whole file once for CSV syntax errors."""
+    with _csv_reader(source) as reader:
+        start = 1
+        try:
+            header = _read_header(next(reader, None))
+            start = reader.line_num + 1
+            for _record in reader:
+                start = reader.line_num + 1
+        except csv.Error as error:
+            where = f"line {start}"
+            if reader.line_num > start:
+                where = f"the row starting on line {start} (read to line {reader.line_num})"
+            raise ImportRejected(
+                f"malformed CSV at {where}: {error}; values containing commas, quotes or "
+                "line breaks must be enclosed in double quotes, and quotes inside them doubled"
+            ) from None
+    return header
+
+
+def _csv_rows(source: Path | bytes, header: list[str]) -> Iterator[RawRow]:
+    with _csv_reader(source) as reader:
+        next(reader)
+        for number, record in enumerate(reader, start=2):
+            if any(cell.strip() for cell in record):
+                yield _csv_row(number, header, record)
+
+
+def _read_header(record: list[str] | None) -> list[str]:
+    if record is None:
+        raise ImportRejected("the file is empty: it needs a header row and data rows")
+    header = [name.strip().lower() for name in record]
+    if len(header) == 1 and ";" in header[0]:
+        raise ImportRejected("the header is separated by ';': separate columns with commas")
+    if "" in header:
+        raise ImportRejected(f"column {header.index('') + 1} of the header has no name")
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise ImportRejected(f"duplicate columns in the header: {', '.join(duplicates)}")
+    unknown = [name for name in header if name not in CSV_COLUMNS]
+    if unknown:
+        raise ImportRejected(
+            f"unknown columns: {', '.join(unknown)}; known columns are: {', '.join(CSV_COLUMNS)}"
+        )
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    if missing:
+        raise ImportRejected(f"missing required columns: {', '.join(missing)}")
+    _check_column_groups(set(header))
+    return header
+
+
+def _check_column_groups(columns: set[str]) -> None:
+    if ("id_type" in columns) != ("id_value" in columns):
+        raise ImportRejected("columns id_type and id_value go together: give both or neither")
+    if "id_expiry" in columns and "id_value" not in columns:
+        raise ImportRejected("column id_expiry needs the columns id_type and id_value")
+    bank = columns & {"bank_name", "bank_code", "bank_country"}
+    if bank and not columns & {"account_number", "iban"}:
+        raise ImportRejected(
+            f"columns {', '.join(sorted(bank))} need an account_number or iban column"
+        )
+
+
+def _csv_row(number: int, header: list[str], record: list[str]) -> RawRow:
+    problems = []
+    if len(record) != len(header):
+        problems.append(
+            FieldError(
+                ROW_FIELD,
+                f"has {len(record)} values but the header has {len(header)} columns "
+                "(a value containing a comma must be enclosed in double quotes)",
+                number,
+            )
+        )
+    cells = dict(zip(header, record, strict=False))
+    values: dict[str, Any] = {name: cells.get(name, "") for name in SCALAR_FIELDS if name in cells}
+    if "phone" in cells:
+        values["phones"] = [p for p in cells["phone"].split(PHONE_SEPARATOR) if p.strip()]
+    if "id_type" in cells:
+        values["ids"] = _csv_ids(number, cells, problems)
+    if "account_number" in cells or "iban" in cells:
+        values["bank_accounts"] = _csv_accounts(number, cells, problems)
+    return RawRow(number, values, frozenset(values), problems)
+
+
+def _csv_ids(number: int, cells: dict[str, str], problems: list[FieldError]) -> list[Any]:
+    ids = {key: cells.get(column, "") for key, column in ID_KEYS.items()}
+    if ids["type"].strip() or ids["value"].strip():
+        return [ids]
+    if ids["expiry"].strip():
+        problems.append(FieldError("id_expiry", "is given without an ID", number))
+    return []
+
+
+def _csv_accounts(number: int, cells: dict[str, str], problems: list[FieldError]) -> list[Any]:
+    account = {key: cells.get(key, "") for key in ACCOUNT_KEYS}
+    if account["account_number"].strip() or account["iban"].strip():
+        return [account]
+    for key in ("bank_name", "bank_code", "bank_country"):
+        if account[key].strip():
+            problems.append(FieldError(key, "is given without an account_number or iban", number))
+    return []
+
+
+def _json_document(source: Path | bytes) -> list[Any]:
+    data = source.read_bytes() if isinstance(source, Path) else source
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except json.JSONDecodeError as error:
+        raise ImportRejected(
+            f"malformed JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+        ) from None
+    if not isinstance(document, list):
+        raise ImportRejected("the JSON file must hold an array of registrant objects")
+    return document
+
+
+def _json_rows(document: list[Any]) -> Iterator[RawRow]:
+    for index, item in enumerate(document, start=1):
+        yield _json_row(index, item)
+
+
+def _json_row(number: int, item: Any) -> RawRow:
+    if not isinstance(item, dict):
+        problem = FieldError(ROW_FIELD, "must be a JSON object", number)
+        return RawRow(number, {}, frozenset(), [problem])
+    problems = [
+        FieldError(str(key), "is not a known field", number)
+        for key in item
+        if key not in JSON_FIELDS
+    ]
+    values: dict[str, Any] = {}
+    for key in SCALAR_FIELDS:
+        if key in item:
+            values[key] = _json_text(item[key], key, number, problems)
+    if "phones" in item:
+        values["phones"] = _json_phones(item["phones"], number, problems)
+    if "ids" in item:
+        values["ids"] = _json_objects(item["ids"], "ids", ID_KEYS, number, problems)
+    if "bank_accounts" in item:
+        keys = dict.fromkeys(ACCOUNT_KEYS, "")
+        values["bank_accounts"] = _json_objects(
+            item["bank_accounts"], "bank_accounts", keys, number, problems
+        )
+    return RawRow(number, values, frozenset(values), problems)
+
+
+def _json_text(value: Any, label: str, number: int, problems: list[FieldError]) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    problems.append(FieldError(label, f"must be a string, not {type(value).__name__}", number))
+    return ""
+
+
+def _json_phones(value: Any, number: int, problems: list[FieldError]) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.append(FieldError("phones", "must be a list of strings", number))
+        return []
+    texts = [_json_text(v, f"phones[{i}]", number, problems) for i, v in enumerate(value)]
+    return [text for text in texts if text.strip()]
+
+
+def _json_objects(
+    value: Any, label: str, keys: dict[str, str], number: int, problems: list[FieldError]
+) -> list[dict[str, str]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.append(FieldError(label, "must be a list of objects", number))
+        return []
+    objects = []
+    for index, item in enumerate(value):
+        where = f"{label}[{index}]"
+        if not isinstance(item, dict):
+            problems.append(FieldError(where, "must be an object", number))
+            continue
+        for key in item:
+            if key not in keys:
+                problems.append(FieldError(f"{where}.{key}", "is not a known field", number))
+        objects.append(
+            {key: _json_text(item.get(key), f"{where}.{key}", number, problems) for key in keys}
+        )
+    return objects
