@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, Engine, MetaData, Numeric, Uuid, create_engine, event
+from sqlalchemy import DateTime, Engine, Enum, MetaData, Numeric, Uuid, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -119,6 +120,7 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
 def load_models() -> None:
     """Import every models module so ``Base.metadata`` knows all tables (Alembic, tests)."""
     import g2p_payment_phee.audit
+    import g2p_payment_phee.payments.models
     import g2p_payment_phee.programs.models
     import g2p_payment_phee.registry.models
     import g2p_payment_phee.users.models  # noqa: F401
@@ -148,3 +150,14 @@ def schema_is_current(engine: Engine) -> bool:
     with engine.connect() as connection:
         current = set(MigrationContext.configure(connection).get_current_heads())
     return current == heads
+
+
+def StrEnumType(cls: type[StrEnum]) -> Enum:
+    """A state/kind column: the enum's *values* as short strings (what raw SQL and reports see)."""
+    return Enum(
+        cls,
+        native_enum=False,
+        length=30,
+        validate_strings=True,
+        values_callable=lambda members: [member.value for member in members],
+    )

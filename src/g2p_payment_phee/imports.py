@@ -23,14 +23,35 @@ Format = Literal["csv", "json"]
 
 @dataclass
 class ImportReport:
-    """What an import did (or, in a dry run, would do)."""
+    """What an import did (or, for a dry run, would do).
 
+    ``rows`` counts data rows read; every row is either ``created``, ``updated`` or
+    ``rejected``; ``errors`` lists each problem of each rejected row (row, field, reason), in
+    file order. Row numbers are spreadsheet rows for CSV (the header is row 1) and 1-based
+    positions in the array for JSON.
+    """
+
+    dry_run: bool = False
+    file_name: str | None = None
+    format: str = ""
     rows: int = 0
     created: int = 0
     updated: int = 0
     rejected: int = 0
-    dry_run: bool = False
     errors: list[FieldError] = field(default_factory=list)
+
+    @property
+    def imported(self) -> int:
+        """Rows written (or that would be written): created plus updated."""
+        return self.created + self.updated
+
+    def summary(self) -> str:
+        """One line for people: counts and whether anything was written."""
+        verb = "would import" if self.dry_run else "imported"
+        return (
+            f"{self.rows} rows: {verb} {self.imported} ({self.created} new, "
+            f"{self.updated} updated), rejected {self.rejected}"
+        )
 
     def reject(self, row: int, field_name: str, reason: str) -> None:
         """Record one problem of one row (a row with several problems is rejected once)."""

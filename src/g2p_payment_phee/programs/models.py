@@ -7,16 +7,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from g2p_payment_phee.db import Base, Money
+from g2p_payment_phee.db import Base, Money, StrEnumType
 from g2p_payment_phee.programs.states import CycleState, EntitlementState
 from g2p_payment_phee.registry.models import Registrant
-
-
-def _enum(cls: type[StrEnum]) -> Enum:
-    return Enum(cls, native_enum=False, length=30, validate_strings=True)
 
 
 class TargetType(StrEnum):
@@ -55,10 +51,12 @@ class Program(Base):
 
     name: Mapped[str] = mapped_column(String(200), unique=True)
     currency: Mapped[str] = mapped_column(String(3))
-    target_type: Mapped[TargetType] = mapped_column(_enum(TargetType))
-    state: Mapped[ProgramState] = mapped_column(_enum(ProgramState), default=ProgramState.ACTIVE)
+    target_type: Mapped[TargetType] = mapped_column(StrEnumType(TargetType))
+    state: Mapped[ProgramState] = mapped_column(
+        StrEnumType(ProgramState), default=ProgramState.ACTIVE
+    )
     budget: Mapped[Decimal | None] = mapped_column(Money())
-    manager_kind: Mapped[ManagerKind] = mapped_column(_enum(ManagerKind))
+    manager_kind: Mapped[ManagerKind] = mapped_column(StrEnumType(ManagerKind))
     maker_checker: Mapped[bool] = mapped_column(default=True)
 
 
@@ -71,7 +69,7 @@ class ProgramMembership(Base):
     program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"))
     registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"), index=True)
     state: Mapped[MembershipState] = mapped_column(
-        _enum(MembershipState), default=MembershipState.ENROLLED
+        StrEnumType(MembershipState), default=MembershipState.ENROLLED
     )
 
 
@@ -90,7 +88,7 @@ class Cycle(Base):
     sequence: Mapped[int]
     start_date: Mapped[date]
     end_date: Mapped[date]
-    state: Mapped[CycleState] = mapped_column(_enum(CycleState), default=CycleState.DRAFT)
+    state: Mapped[CycleState] = mapped_column(StrEnumType(CycleState), default=CycleState.DRAFT)
     submitted_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     submitted_at: Mapped[datetime | None]
     approved_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
@@ -123,7 +121,7 @@ class Entitlement(Base):
     valid_from: Mapped[date | None]
     valid_until: Mapped[date | None]
     state: Mapped[EntitlementState] = mapped_column(
-        _enum(EntitlementState), default=EntitlementState.DRAFT
+        StrEnumType(EntitlementState), default=EntitlementState.DRAFT
     )
 
     cycle: Mapped[Cycle] = relationship()

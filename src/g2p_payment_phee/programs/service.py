@@ -13,12 +13,13 @@ from datetime import date
 from decimal import Decimal
 from typing import TypeVar
 
-from sqlalchemy import and_, exists, func, insert, literal, select
+from sqlalchemy import and_, exists, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
-from g2p_payment_phee.db import utcnow
+from g2p_payment_phee.bulk import bulk_insert
+from g2p_payment_phee.db import Base, utcnow
 from g2p_payment_phee.errors import (
     BusinessRuleViolation,
     Conflict,
@@ -342,9 +343,14 @@ def insert_entitlements(session: Session, rows: Iterable[dict[str, object]]) -> 
     return total + _insert_chunks(session, Entitlement, batch)
 
 
-def _insert_chunks(session: Session, model: type, rows: list[dict[str, object]]) -> int:
+def _insert_chunks(session: Session, model: type[Base], rows: list[dict[str, object]]) -> int:
+    """Bulk insert rows that all have the same keys (COPY on PostgreSQL)."""
+    if not rows:
+        return 0
+    columns = list(rows[0])
     for start in range(0, len(rows), INSERT_CHUNK):
-        session.execute(insert(model), rows[start : start + INSERT_CHUNK])
+        chunk = [tuple(row[c] for c in columns) for row in rows[start : start + INSERT_CHUNK]]
+        bulk_insert(session, model.__table__, columns, chunk)
     return len(rows)
 
 

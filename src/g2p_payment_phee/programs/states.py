@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Result, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from g2p_payment_phee import audit
 from g2p_payment_phee.errors import Conflict
@@ -82,8 +83,7 @@ def set_cycle_state(
     )
     if _rowcount(result) != 1:
         raise Conflict(f"cycle {cycle.name!r} was changed by someone else; reload and retry")
-    cycle.state = target
-    session.flush()
+    set_committed_value(cycle, "state", target)
     audit.record(
         session, actor, f"cycle.{target}", cycle, {"from": current, "to": target, **(data or {})}
     )

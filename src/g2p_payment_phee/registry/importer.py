@@ -25,6 +25,7 @@ from g2p_payment_phee import audit
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import FieldError, ValidationFailed
+from g2p_payment_phee.imports import ImportReport
 from g2p_payment_phee.registry.banks import BankDirectory
 from g2p_payment_phee.registry.import_reader import (
     FieldLabels,
@@ -36,7 +37,6 @@ from g2p_payment_phee.registry.import_reader import (
 from g2p_payment_phee.registry.import_rows import IdTypeInfo, RegistrantRecord, RowValidator
 from g2p_payment_phee.registry.import_writer import REGISTRANTS, Accepted, write_accepted
 from g2p_payment_phee.registry.models import IdType, RegistrantKind
-from g2p_payment_phee.registry.schemas import ImportReport
 from g2p_payment_phee.registry.validation import compile_id_regex
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission, authorize

@@ -6,14 +6,10 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from g2p_payment_phee.db import Base, utcnow
-
-
-def _enum(cls: type[StrEnum]) -> Enum:
-    return Enum(cls, native_enum=False, length=30, validate_strings=True)
+from g2p_payment_phee.db import Base, StrEnumType, utcnow
 
 
 class RegistrantKind(StrEnum):
@@ -55,12 +51,12 @@ class Registrant(Base):
     __tablename__ = "registrants"
 
     reference: Mapped[str] = mapped_column(String(100), unique=True)
-    kind: Mapped[RegistrantKind] = mapped_column(_enum(RegistrantKind))
+    kind: Mapped[RegistrantKind] = mapped_column(StrEnumType(RegistrantKind))
     name: Mapped[str] = mapped_column(String(300), index=True)
     given_name: Mapped[str | None] = mapped_column(String(150))
     family_name: Mapped[str | None] = mapped_column(String(150))
     birthdate: Mapped[date | None]
-    gender: Mapped[Gender | None] = mapped_column(_enum(Gender))
+    gender: Mapped[Gender | None] = mapped_column(StrEnumType(Gender))
     address: Mapped[str | None] = mapped_column(Text)
     email: Mapped[str | None] = mapped_column(String(320))
     active: Mapped[bool] = mapped_column(default=True)
@@ -107,7 +103,7 @@ class RegistrantId(Base):
     id_type_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("id_types.id"))
     value: Mapped[str] = mapped_column(String(100))
     expiry_date: Mapped[date | None]
-    status: Mapped[IdStatus] = mapped_column(_enum(IdStatus), default=IdStatus.VALID)
+    status: Mapped[IdStatus] = mapped_column(StrEnumType(IdStatus), default=IdStatus.VALID)
 
     registrant: Mapped[Registrant] = relationship(back_populates="ids")
     id_type: Mapped[IdType] = relationship()
@@ -117,7 +113,10 @@ class Phone(Base):
     """A phone number in E.164; a disabled number is never used to pay."""
 
     __tablename__ = "phones"
-    __table_args__ = (UniqueConstraint("registrant_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("registrant_id", "number"),
+        Index("ix_phones_registrant_sequence", "registrant_id", "sequence"),
+    )
 
     registrant_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("registrants.id", ondelete="CASCADE")
@@ -144,7 +143,10 @@ class BankAccount(Base):
     """A registrant's bank account; the first active one (by ``sequence``) is used to pay."""
 
     __tablename__ = "bank_accounts"
-    __table_args__ = (UniqueConstraint("registrant_id", "account_number"),)
+    __table_args__ = (
+        UniqueConstraint("registrant_id", "account_number"),
+        Index("ix_bank_accounts_registrant_sequence", "registrant_id", "sequence"),
+    )
 
     registrant_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("registrants.id", ondelete="CASCADE")

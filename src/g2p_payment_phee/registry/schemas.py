@@ -7,13 +7,12 @@ the services, so every entry point gets the same ``ValidationFailed`` with field
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from g2p_payment_phee.errors import FieldError
 from g2p_payment_phee.registry.models import Gender, RegistrantKind
 
 T = TypeVar("T")
@@ -57,36 +56,3 @@ class Page(Generic[T]):
     def pages(self) -> int:
         """How many pages the matches fill (at least 1)."""
         return max(1, -(-self.total // self.page_size))
-
-
-@dataclass
-class ImportReport:
-    """What an import did (or, for a dry run, would do).
-
-    ``rows`` counts data rows read; every row is either ``created``, ``updated`` or
-    ``rejected``; ``errors`` lists each problem of each rejected row (row, field, reason), in
-    file order.  Row numbers are spreadsheet rows for CSV (the header is row 1) and 1-based
-    positions in the array for JSON.
-    """
-
-    file_name: str | None
-    format: str
-    dry_run: bool
-    rows: int = 0
-    created: int = 0
-    updated: int = 0
-    rejected: int = 0
-    errors: list[FieldError] = field(default_factory=list)
-
-    @property
-    def imported(self) -> int:
-        """Rows written (or that would be written): created plus updated."""
-        return self.created + self.updated
-
-    def summary(self) -> str:
-        """One line for people: counts and whether anything was written."""
-        verb = "would import" if self.dry_run else "imported"
-        return (
-            f"{self.rows} rows: {verb} {self.imported} ({self.created} new, "
-            f"{self.updated} updated), rejected {self.rejected}"
-        )

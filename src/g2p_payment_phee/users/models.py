@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Enum, String
+from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from g2p_payment_phee.db import Base
+from g2p_payment_phee.db import Base, StrEnumType
 
 
 class Role(StrEnum):
@@ -28,9 +28,7 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(150), unique=True)
     full_name: Mapped[str] = mapped_column(String(200), default="")
     email: Mapped[str | None] = mapped_column(String(320))
-    role: Mapped[Role] = mapped_column(
-        Enum(Role, native_enum=False, length=30, validate_strings=True)
-    )
+    role: Mapped[Role] = mapped_column(StrEnumType(Role))
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     disabled_at: Mapped[datetime | None]

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Developer entry point that needs only Python >= 3.11 and git.
+
+    python3 dev.py demo [ARGS]   the end-to-end demo on the embedded default (SQLite, no servers)
+    python3 dev.py test [ARGS]   the whole test suite (pytest ARGS)
+    python3 dev.py lint          ruff check, ruff format --check, mypy
+    python3 dev.py g2p-phee ...  any command of the product
+
+Each creates ``.venv`` on first use and reinstalls the project when pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".installed-from"
+
+
+def ensure_venv() -> None:
+    """Create the virtual environment and install the project with its dev extra, if needed."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"Python >= 3.11 is needed, this is {sys.version.split()[0]}")
+    if not (BIN / "python").exists():
+        print("creating .venv …", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    wanted = (ROOT / "pyproject.toml").read_bytes()
+    if STAMP.exists() and STAMP.read_bytes() == wanted:
+        return
+    print("installing g2p-payment-phee and its dependencies into .venv …", flush=True)
+    pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "install", "-e", f"{ROOT}[dev]"], check=True)
+    STAMP.write_bytes(wanted)
+
+
+def run(*command: str) -> int:
+    return subprocess.run(command, cwd=ROOT, check=False).returncode
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(__doc__)
+        return 0 if argv else 2
+    ensure_venv()
+    task, rest = argv[0], argv[1:]
+    if task == "demo":
+        return run(str(BIN / "g2p-phee"), "demo", *rest)
+    if task == "test":
+        return run(str(BIN / "python"), "-m", "pytest", *rest)
+    if task == "lint":
+        checks = [
+            [str(BIN / "ruff"), "check", "."],
+            [str(BIN / "ruff"), "format", "--check", "."],
+            [str(BIN / "mypy")],
+        ]
+        return max(run(*check) for check in checks)
+    if task == "g2p-phee":
+        return run(str(BIN / "g2p-phee"), *rest)
+    print(f"unknown task {task!r}\n{__doc__}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,59 @@
+"""The Typer application: the root options and every command group."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from g2p_payment_phee.cli import programs, users
+from g2p_payment_phee.cli.context import CliState, console, state
+from g2p_payment_phee.cli.demo import demo
+from g2p_payment_phee.cli.emulator import emulator
+from g2p_payment_phee.cli.imports import app as imports_app
+from g2p_payment_phee.db import migrate
+
+app = typer.Typer(
+    name="g2p-phee",
+    help="Pay social-protection benefits through Mifos Payment Hub EE.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(users.app, name="users")
+app.add_typer(programs.programs_app, name="programs")
+app.add_typer(programs.cycles_app, name="cycles")
+app.add_typer(imports_app, name="import")
+app.command("demo")(demo)
+app.command("emulator")(emulator)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    actor: Annotated[
+        str | None,
+        typer.Option("--as", envvar="G2P_ACTOR", help="The user acting (audited, role-checked)."),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Global options; settings come from G2P_* variables and .env."""
+    ctx.obj = CliState(actor_name=actor, debug=debug)
+    settings = ctx.obj.settings
+    logging.basicConfig(
+        level=logging.DEBUG if debug else settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not debug:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create or upgrade the database schema (Alembic migrations) and the secret key."""
+    cli = state(ctx)
+    cli.settings.secret()
+    migrate(cli.engine)
+    url = cli.engine.url.render_as_string(hide_password=True)
+    console.print(f"database ready: {url}")

@@ -1,0 +1,74 @@
+"""``g2p-phee users …``: create, list, disable and enable users."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from g2p_payment_phee.cli.context import console, state
+from g2p_payment_phee.users import service
+from g2p_payment_phee.users.models import Role
+
+app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    username: str,
+    role: Annotated[Role, typer.Option(help="admin, program_manager, approver or viewer")],
+    full_name: Annotated[str, typer.Option("--full-name")] = "",
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="G2P_NEW_USER_PASSWORD",
+            help="Prompted when not given (or G2P_NEW_USER_PASSWORD).",
+        ),
+    ] = "",
+) -> None:
+    """Create a user. The first admin needs no --as; every other user is created by an admin."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        actor = cli.actor(session) if cli.actor_name else None
+        user = service.create_user(
+            session, actor, username=username, password=password, role=role, full_name=full_name
+        )
+        console.print(f"created user {user.username} ({user.role})")
+
+
+@app.command("list")
+def list_(ctx: typer.Context) -> None:
+    """List users with their role and status."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        rows = service.list_users(session, cli.actor(session))
+        table = Table("username", "role", "name", "status", "created")
+        for user in rows:
+            status = "active" if user.active else "disabled"
+            table.add_row(
+                user.username, user.role, user.full_name, status, f"{user.created_at:%Y-%m-%d}"
+            )
+        console.print(table)
+
+
+@app.command("disable")
+def disable(ctx: typer.Context, username: str) -> None:
+    """Disable a user: they can no longer sign in or act."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        user = service.set_active(session, cli.actor(session), username, active=False)
+        console.print(f"disabled {user.username}")
+
+
+@app.command("enable")
+def enable(ctx: typer.Context, username: str) -> None:
+    """Enable a disabled user again."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        user = service.set_active(session, cli.actor(session), username, active=True)
+        console.print(f"enabled {user.username}")

@@ -1,0 +1,1 @@
+"""Payments and payment batches, their state machines, and the payment-manager protocol."""

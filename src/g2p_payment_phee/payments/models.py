@@ -1,0 +1,129 @@
+"""Payments, payment batches and the per-program payment-manager configuration (SPEC 2.3, 3.1)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
+
+from g2p_payment_phee.db import Base, Money, StrEnumType, utcnow
+from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
+from g2p_payment_phee.programs.models import Cycle, ManagerKind
+
+# An entitlement has at most one payment that is not "reconciled as failed" (SPEC 2.3).
+LIVE_PAYMENT = "NOT (state = 'reconciled' AND status = 'failed')"
+
+
+class PaymentManagerConfig(Base):
+    """The one payment manager of a program: its kind, settings and encrypted secrets."""
+
+    __tablename__ = "payment_manager_configs"
+
+    program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programs.id"), unique=True)
+    kind: Mapped[ManagerKind] = mapped_column(StrEnumType(ManagerKind))
+    name: Mapped[str] = mapped_column(String(200))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    secrets_encrypted: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PaymentBatch(Base):
+    """Payments sent together as one PHEE bulk file; ``name`` is its UUID text."""
+
+    __tablename__ = "payment_batches"
+    __table_args__ = (
+        UniqueConstraint("cycle_id", "sequence"),
+        Index("ix_payment_batches_cycle_state", "cycle_id", "state"),
+    )
+
+    cycle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cycles.id"))
+    sequence: Mapped[int]
+    name: Mapped[str] = mapped_column(String(36), unique=True)
+    correlation_id: Mapped[str] = mapped_column(String(36), unique=True)
+    state: Mapped[BatchState] = mapped_column(StrEnumType(BatchState), default=BatchState.PREPARED)
+    currency: Mapped[str] = mapped_column(String(3))
+    file_name: Mapped[str] = mapped_column(String(255))
+    csv_data: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+    csv_sha256: Mapped[str | None] = mapped_column(String(64))
+    csv_size: Mapped[int | None]
+    phee_batch_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    callback_token_hash: Mapped[str | None] = mapped_column(String(64))
+    issued_count: Mapped[int] = mapped_column(default=0)
+    issued_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    sent_count: Mapped[int] = mapped_column(default=0)
+    sent_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    paid_count: Mapped[int] = mapped_column(default=0)
+    paid_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    failed_count: Mapped[int] = mapped_column(default=0)
+    failed_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    send_attempts: Mapped[int] = mapped_column(default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[datetime | None]
+    submitted_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    cycle: Mapped[Cycle] = relationship()
+
+
+class Payment(Base):
+    """One attempt to pay one entitlement; ``id`` is also the PHEE ``request_id``."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        Index(
+            "uq_payments_live_entitlement",
+            "entitlement_id",
+            unique=True,
+            postgresql_where=text(LIVE_PAYMENT),
+            sqlite_where=text(LIVE_PAYMENT),
+        ),
+        Index("ix_payments_batch_row", "batch_id", "batch_row"),
+        Index("ix_payments_cycle_state", "cycle_id", "state", "status"),
+        CheckConstraint(
+            "(state = 'reconciled') = (status IS NOT NULL)", name="status_iff_reconciled"
+        ),
+        CheckConstraint("amount_issued > 0", name="amount_positive"),
+    )
+
+    entitlement_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entitlements.id"))
+    cycle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cycles.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payment_batches.id"))
+    batch_row: Mapped[int | None]
+    amount_issued: Mapped[Decimal] = mapped_column(Money())
+    payment_fee: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    currency: Mapped[str] = mapped_column(String(3))
+    payee_id_type: Mapped[str] = mapped_column(String(60))
+    payee_id_value: Mapped[str] = mapped_column(String(320))
+    state: Mapped[PaymentState] = mapped_column(
+        StrEnumType(PaymentState), default=PaymentState.ISSUED
+    )
+    status: Mapped[PaymentStatus | None] = mapped_column(StrEnumType(PaymentStatus))
+    amount_paid: Mapped[Decimal | None] = mapped_column(Money())
+    sent_at: Mapped[datetime | None]
+    settled_at: Mapped[datetime | None]
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    phee_transaction_id: Mapped[str | None] = mapped_column(String(100))
+
+    batch: Mapped[PaymentBatch | None] = relationship()
+
+    @property
+    def request_id(self) -> str:
+        """The PHEE request_id (and clientCorrelationId) of this payment."""
+        return str(self.id)
