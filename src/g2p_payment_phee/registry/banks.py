@@ -79,10 +79,14 @@ class BankDirectory:
         self._remember(bank_id, code, name, country)
         return bank_id
 
-    def write_pending(self, session: Session) -> int:
-        """Insert the banks registered since the last call; how many."""
-        count = len(self.pending)
-        if self.pending:
-            session.execute(insert(BANKS), self.pending)
-            self.pending = []
-        return count
+    def write_pending(self, session: Session, used: set[uuid.UUID] | None = None) -> int:
+        """Insert the registered banks (only those in ``used``, when given); how many.
+
+        The importer passes the banks its accepted rows use, so that a bank named only by
+        rejected rows is never written; the others stay pending for later rows.
+        """
+        ready = [b for b in self.pending if used is None or b["id"] in used]
+        if ready:
+            session.execute(insert(BANKS), ready)
+            self.pending = [b for b in self.pending if used is not None and b["id"] not in used]
+        return len(ready)

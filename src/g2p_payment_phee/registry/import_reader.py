@@ -193,11 +193,12 @@ def _scan_csv(source: Path | bytes) -> list[str]:
 
 
 def _csv_rows(source: Path | bytes, header: list[str]) -> Iterator[RawRow]:
+    layout = _CsvLayout(header)
     with _csv_reader(source) as reader:
         next(reader)
         for number, record in enumerate(reader, start=2):
             if any(cell.strip() for cell in record):
-                yield _csv_row(number, header, record)
+                yield layout.row(number, record)
 
 
 def _read_header(record: list[str] | None) -> list[str]:
@@ -235,26 +236,40 @@ def _check_column_groups(columns: set[str]) -> None:
         )
 
 
-def _csv_row(number: int, header: list[str], record: list[str]) -> RawRow:
-    problems = []
-    if len(record) != len(header):
-        problems.append(
-            FieldError(
-                ROW_FIELD,
-                f"has {len(record)} values but the header has {len(header)} columns "
-                "(a value containing a comma must be enclosed in double quotes)",
-                number,
+class _CsvLayout:
+    """Turns CSV records into canonical rows, for one header."""
+
+    def __init__(self, header: list[str]) -> None:
+        self.header = header
+        self.scalars = [name for name in SCALAR_FIELDS if name in header]
+        self.phones = "phone" in header
+        self.ids = "id_type" in header
+        self.accounts = "account_number" in header or "iban" in header
+        collections = {"phones": self.phones, "ids": self.ids, "bank_accounts": self.accounts}
+        self.present = frozenset(self.scalars + [name for name, on in collections.items() if on])
+
+    def row(self, number: int, record: list[str]) -> RawRow:
+        """One data row; a record of the wrong width is a row problem."""
+        problems = []
+        if len(record) != len(self.header):
+            problems.append(
+                FieldError(
+                    ROW_FIELD,
+                    f"has {len(record)} values but the header has {len(self.header)} columns "
+                    "(a value containing a comma must be enclosed in double quotes)",
+                    number,
+                )
             )
-        )
-    cells = dict(zip(header, record, strict=False))
-    values: dict[str, Any] = {name: cells.get(name, "") for name in SCALAR_FIELDS if name in cells}
-    if "phone" in cells:
-        values["phones"] = [p for p in cells["phone"].split(PHONE_SEPARATOR) if p.strip()]
-    if "id_type" in cells:
-        values["ids"] = _csv_ids(number, cells, problems)
-    if "account_number" in cells or "iban" in cells:
-        values["bank_accounts"] = _csv_accounts(number, cells, problems)
-    return RawRow(number, values, frozenset(values), problems)
+            record = (record + [""] * len(self.header))[: len(self.header)]
+        cells = dict(zip(self.header, record, strict=True))
+        values: dict[str, Any] = {name: cells[name] for name in self.scalars}
+        if self.phones:
+            values["phones"] = [p for p in cells["phone"].split(PHONE_SEPARATOR) if p.strip()]
+        if self.ids:
+            values["ids"] = _csv_ids(number, cells, problems)
+        if self.accounts:
+            values["bank_accounts"] = _csv_accounts(number, cells, problems)
+        return RawRow(number, values, self.present, problems)
 
 
 def _csv_ids(number: int, cells: dict[str, str], problems: list[FieldError]) -> list[Any]:

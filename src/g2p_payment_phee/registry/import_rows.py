@@ -87,16 +87,8 @@ class RowValidator:
         check = FieldChecks(raw.row, errors)
         reference = check(v.normalize_reference, values.get("reference", ""))
         fields = self._fields(values, check)
-        kind = None
-        if values.get("kind", "").strip():
-            kind = check(v.parse_kind, values["kind"])
-        group = None
-        if values.get("group_reference", "").strip():
-            group = check(v.normalize_reference, values["group_reference"], field="group_reference")
-            if kind is RegistrantKind.GROUP:
-                errors.append(
-                    FieldError("group_reference", "a group cannot be a member of a group", raw.row)
-                )
+        kind = check(v.parse_kind, values["kind"]) if values.get("kind", "").strip() else None
+        group = self._group(values.get("group_reference", ""), kind, check)
         phones = self._phones(values["phones"], check) if "phones" in values else None
         ids = self._ids(values["ids"], fields.get("birthdate"), check) if "ids" in values else None
         accounts = None
@@ -104,17 +96,18 @@ class RowValidator:
             accounts = self._accounts(values["bank_accounts"], check)
         if errors or reference is None:
             return errors
+        has_group = "group_reference" in values
         return RegistrantRecord(
-            raw.row,
-            reference,
-            kind,
-            fields,
-            phones,
-            ids,
-            accounts,
-            group,
-            "group_reference" in values,
+            raw.row, reference, kind, fields, phones, ids, accounts, group, has_group
         )
+
+    @staticmethod
+    def _group(value: str, kind: RegistrantKind | None, check: FieldChecks) -> str | None:
+        if not value.strip():
+            return None
+        if kind is RegistrantKind.GROUP:
+            check.fail("group_reference", "a group cannot be a member of a group")
+        return check(v.normalize_reference, value, field="group_reference")
 
     def _fields(self, values: dict[str, Any], check: FieldChecks) -> dict[str, Any]:
         fields: dict[str, Any] = {}

@@ -124,7 +124,8 @@ class _ImportRun:
     validator: RowValidator
     dry_run: bool
     first_row: dict[str, int] = field(default_factory=dict)
-    accepted: dict[str, tuple[int, RegistrantKind, uuid.UUID]] = field(default_factory=dict)
+    groups: dict[str, uuid.UUID] = field(default_factory=dict)
+    individuals: set[str] = field(default_factory=set)
     waiting: list[Accepted] = field(default_factory=list)
     banks: BankDirectory = field(init=False)
     banks_created: int = 0
@@ -139,7 +140,10 @@ class _ImportRun:
         existing = self._lookup({r.reference for r in records})
         admitted = [a for a in (self._admit(r, existing) for r in records) if a is not None]
         for item in admitted:
-            self.accepted[item.record.reference] = (item.record.row, item.kind, item.registrant_id)
+            if item.kind is RegistrantKind.GROUP:
+                self.groups[item.record.reference] = item.registrant_id
+            else:
+                self.individuals.add(item.record.reference)
         self._store(self._resolve_groups(admitted))
 
     def finish(self) -> None:
@@ -148,7 +152,7 @@ class _ImportRun:
         for item in self.waiting:
             reference = item.record.group_reference
             assert reference is not None
-            if reference in self.accepted:
+            if reference in self.groups or reference in self.individuals:
                 self._join_file_group(item, reference, ready)
             else:
                 self._reject_admitted(item, "group_reference", self._missing_group(reference))
@@ -217,13 +221,13 @@ class _ImportRun:
 
     def _resolve_groups(self, admitted: list[Accepted]) -> list[Accepted]:
         wanted = {a.record.group_reference for a in admitted if a.record.group_reference}
-        in_registry = self._lookup(wanted - self.accepted.keys())
+        in_registry = self._lookup(wanted - self.groups.keys() - self.individuals)
         ready = []
         for item in admitted:
             reference = item.record.group_reference
             if reference is None:
                 ready.append(item)
-            elif reference in self.accepted:
+            elif reference in self.groups or reference in self.individuals:
                 self._join_file_group(item, reference, ready)
             elif reference in in_registry:
                 group_id, kind = in_registry[reference]
@@ -238,17 +242,18 @@ class _ImportRun:
         return ready
 
     def _join_file_group(self, item: Accepted, reference: str, ready: list[Accepted]) -> None:
-        row, kind, group_id = self.accepted[reference]
-        if kind is RegistrantKind.GROUP:
+        group_id = self.groups.get(reference)
+        if group_id is not None:
             item.group_id = group_id
             ready.append(item)
         else:
+            row = self.first_row[reference]
             reason = f"{reference!r} is an individual (row {row}), not a group"
             self._reject_admitted(item, "group_reference", reason)
 
     def _missing_group(self, reference: str) -> str:
         if reference in self.first_row:
-            return f"the group {reference!r} on row {self.first_row[reference]} was rejected"
+            return f"{reference!r} on row {self.first_row[reference]} was rejected"
         return f"no group {reference!r} in this file or in the registry"
 
     def _store(self, ready: list[Accepted]) -> None:
@@ -258,11 +263,12 @@ class _ImportRun:
             else:
                 self.report.updated += 1
         if not self.dry_run and ready:
-            self.banks_created += self.banks.write_pending(self.session)
+            used = {bank_id for item in ready for bank_id in item.bank_ids if bank_id}
+            self.banks_created += self.banks.write_pending(self.session, used)
             write_accepted(self.session, ready)
 
     def _reject_admitted(self, item: Accepted, field_name: str, reason: str) -> None:
-        self.accepted.pop(item.record.reference, None)
+        self.individuals.discard(item.record.reference)
         self._reject([FieldError(field_name, reason, item.record.row)])
 
     def _reject(self, errors: list[FieldError]) -> None:

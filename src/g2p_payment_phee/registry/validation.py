@@ -35,6 +35,8 @@ MAX_AGE_YEARS = 130
 _REFERENCE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*")
 _ACCOUNT_RE = re.compile(r"[A-Za-z0-9-]+")
 _PHONE_CHARS_RE = re.compile(r"\+?[0-9 ().\-/]+")
+_PHONE_FORMATTING = str.maketrans("", "", " ().-/")
+_E164_RE = re.compile(r"\+([1-9][0-9]{6,14})")
 _BANK_CODE_RE = re.compile(r"[A-Za-z0-9-]+")
 _CSV_UNSAFE = {",": "a comma", '"': "a double quote", "\r": "a line break", "\n": "a line break"}
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -117,6 +119,9 @@ def normalize_phone(value: str, region: str | None = None, *, field: str = "phon
         reject(field, "is empty")
     if not _PHONE_CHARS_RE.fullmatch(text):
         reject(field, f"{text!r} may only contain digits, spaces, '+', '-', '.', '/' and brackets")
+    fast = _plain_international_e164(text)
+    if fast is not None:
+        return fast
     region = (region or get_settings().default_phone_region or "").upper() or None
     if region is None and not text.startswith("+"):
         reject(
@@ -131,6 +136,47 @@ def normalize_phone(value: str, region: str | None = None, *, field: str = "phon
     if not phonenumbers.is_valid_number(number):
         reject(field, f"{text!r} {_invalid_phone_reason(number)}")
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _plain_international_e164(text: str) -> str | None:
+    """The E.164 form of a valid ``+<digits>`` number that ``phonenumbers.parse`` keeps as is.
+
+    ``parse`` costs most of the phone check (regexes for extensions, prefixes, carrier codes);
+    for the common case of a number already written internationally, the country code and the
+    national number are read directly and only validity is asked of phonenumbers.  Numbers a
+    full parse could rewrite (a national prefix after the country code, leading zeros, regions
+    with pattern prefixes) and invalid ones return None and take the full path, which also
+    gives the reasons.  A property test holds both paths equal.
+    """
+    match = _E164_RE.fullmatch(text.translate(_PHONE_FORMATTING))
+    if match is None:
+        return None
+    digits = match[1]
+    for size in (1, 2, 3):
+        code = int(digits[:size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            national = digits[size:]
+            prefix = _literal_national_prefix(code)
+            if (
+                prefix is None
+                or national.startswith("0")
+                or (prefix and national.startswith(prefix))
+            ):
+                return None
+            number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+            return f"+{digits}" if phonenumbers.is_valid_number(number) else None
+    return None
+
+
+@lru_cache(maxsize=512)
+def _literal_national_prefix(country_code: int) -> str | None:
+    """The country's national prefix for parsing if it is plain digits ("" if none), else None."""
+    region = phonenumbers.region_code_for_country_code(country_code)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
+    if metadata is None or metadata.national_prefix_transform_rule:
+        return None
+    prefix = metadata.national_prefix_for_parsing or ""
+    return prefix if prefix.isdigit() or prefix == "" else None
 
 
 def _invalid_phone_reason(number: phonenumbers.PhoneNumber) -> str:

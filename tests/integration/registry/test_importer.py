@@ -239,7 +239,7 @@ def test_groups_and_members_in_any_order_and_across_chunks(
         (6, "group_reference", "'M1' is an individual (row 2), not a group"),
         (7, "group_reference", "no group 'H9' in this file or in the registry"),
         (8, "group_reference", "a group cannot be a member of a group"),
-        (9, "group_reference", "the group 'H2' on row 8 was rejected"),
+        (9, "group_reference", "'H2' on row 8 was rejected"),
     ]
     members = {
         group: [m.reference for m in service.list_group_members(session, manager, group)]
@@ -259,6 +259,17 @@ def test_reimport_moves_a_member_and_an_empty_cell_removes_it(
     assert service.list_group_members(session, manager, "H1") == []
     import_registrants(session, manager, csv("M1,,Member,", header=GROUP_HEADER))
     assert count(session, GroupMembership) == 0
+
+
+def test_a_bank_named_only_by_rejected_rows_is_not_registered(
+    session: Session, manager: User
+) -> None:
+    header = "reference,name,group_reference,bank_name,account_number"
+    rows = ["M1,Member,H9,Lost Bank,12345", "M2,Other,,Other Bank,1234", "M3,Third,,,"]
+    report = import_registrants(session, manager, csv(*rows, header=header))
+    assert (report.created, report.rejected) == (2, 1)
+    assert [(e.row, e.field) for e in report.errors] == [(2, "group_reference")]
+    assert list(session.scalars(select(Bank.name))) == ["Other Bank"]
 
 
 def test_a_registered_individual_is_not_a_group(session: Session, manager: User) -> None:

@@ -6,9 +6,10 @@ import re
 import string
 from datetime import date
 
+import phonenumbers
 import pytest
 from email_validator import EmailNotValidError, validate_email
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from g2p_payment_phee.config import get_settings
@@ -75,6 +76,53 @@ def test_normalised_kenyan_mobiles_are_stable(suffix: int, prefix: str) -> None:
     number = v.normalize_phone(f"+2547{prefix}{suffix:07d}"[:13])
     assert re.fullmatch(r"\+254[0-9]{9}", number)
     assert v.normalize_phone(number) == number
+
+
+def _full_parse(text: str) -> str | None:
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _example_numbers() -> list[tuple[int, str, str]]:
+    """(country code, a national prefix or "", a valid national number) for every region."""
+    examples = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        prefix = (metadata.national_prefix if metadata else None) or ""
+        for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is not None and example.country_code is not None:
+                national = phonenumbers.national_significant_number(example)
+                examples.append((example.country_code, prefix, national))
+    return examples
+
+
+@settings(max_examples=1000)
+@given(
+    st.sampled_from(_example_numbers()),
+    st.sampled_from(["", "0", "prefix"]),
+    st.text("0123456789", min_size=0, max_size=3),
+    st.integers(min_value=0, max_value=3),
+    st.booleans(),
+)
+def test_phone_checks_agree_with_a_full_phonenumbers_parse(
+    example: tuple[int, str, str], insert: str, tail: str, cut: int, spaced: bool
+) -> None:
+    code, prefix, national = example
+    national = national[: len(national) - cut] + tail
+    inserted = prefix if insert == "prefix" else insert
+    text = f"+{code} {inserted}{national}" if spaced else f"+{code}{inserted}{national}"
+    expected = _full_parse(text)
+    try:
+        actual: str | None = v.normalize_phone(text)
+    except ValidationFailed:
+        actual = None
+    assert actual == expected
 
 
 def test_email_domain_is_lower_cased_and_local_part_kept() -> None:
