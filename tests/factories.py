@@ -79,3 +79,65 @@ def cycle_with_entitlements(
     )
     service.add_fixed_entitlements(session, actor, cycle, amount=amount)
     return cycle
+
+
+def payable_registrant(session: Session, index: int) -> Registrant:
+    """A registrant with one of each payment identifier (all valid, distinct per index)."""
+    from g2p_payment_phee.registry.models import BankAccount, IdType, Phone, RegistrantId
+
+    id_type = session.scalar(select(IdType).where(IdType.name == "National ID"))
+    if id_type is None:
+        id_type = IdType(name="National ID", validation_regex=r"[0-9]{8}")
+        session.add(id_type)
+        session.flush()
+    row = Registrant(
+        reference=f"B{index:06d}",
+        kind=RegistrantKind.INDIVIDUAL,
+        name=f"Beneficiary {index}",
+        email=f"person{index}@example.org",
+    )
+    row.phones.append(Phone(number=f"+2547{index:08d}", sequence=0))
+    row.bank_accounts.append(
+        BankAccount(account_number=f"{index:010d}", iban=_iban(index), sequence=0)
+    )
+    row.ids.append(RegistrantId(id_type=id_type, value=f"{index:08d}"))
+    session.add(row)
+    return row
+
+
+def _iban(index: int) -> str:
+    from schwifty import IBAN
+
+    return str(IBAN.generate("DE", bank_code="37040044", account_code=f"{index:010d}").compact)
+
+
+def approved_cycle(
+    session: Session,
+    maker: User,
+    checker: User,
+    program_row: Program,
+    *,
+    beneficiaries: int,
+    amount: str = "100",
+    start: int = 0,
+) -> Cycle:
+    """``beneficiaries`` payable registrants enrolled; a cycle, one entitlement each, approved."""
+    from g2p_payment_phee.programs import service
+
+    for index in range(start, start + beneficiaries):
+        payable_registrant(session, index)
+    session.flush()
+    service.enrol(session, maker, program_row)
+    number = len(service.list_cycles(session, maker, program_row)) + 1
+    cycle = service.create_cycle(
+        session,
+        maker,
+        program_row,
+        name=f"C{number}",
+        start=date(2026, 12, 1),
+        end=date(2026, 12, 31),
+    )
+    service.add_fixed_entitlements(session, maker, cycle, amount=amount)
+    service.submit_cycle(session, maker, cycle)
+    service.approve_cycle(session, checker, cycle)
+    return cycle

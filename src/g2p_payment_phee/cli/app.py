@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from g2p_payment_phee.cli import programs, users
+from g2p_payment_phee.cli import managers, payments, programs, users
 from g2p_payment_phee.cli.context import CliState, console, state
 from g2p_payment_phee.cli.demo import demo
 from g2p_payment_phee.cli.emulator import emulator
@@ -27,6 +27,12 @@ app.add_typer(programs.cycles_app, name="cycles")
 app.add_typer(imports_app, name="import")
 app.command("demo")(demo)
 app.command("emulator")(emulator)
+app.add_typer(managers.app, name="managers")
+app.add_typer(payments.batches_app, name="batches")
+app.command("prepare")(payments.prepare)
+app.command("retry-failed")(payments.retry_failed)
+app.command("reconcile-import")(payments.reconcile_import)
+app.command("status")(payments.status)
 
 
 @app.callback()

@@ -82,7 +82,14 @@ class PaymentBatch(Base):
 
 
 class Payment(Base):
-    """One attempt to pay one entitlement; ``id`` is also the PHEE ``request_id``."""
+    """One attempt to pay one entitlement; ``id`` is also the PHEE ``request_id``.
+
+    Payments are written a million at a time, so the table carries no foreign keys (each would
+    cost a lookup and a row lock per payment): only ``prepare`` creates payments, in the same
+    transaction that reads their entitlement and creates their batch, and nothing in the
+    product deletes entitlements, cycles or batches. The rule that matters for money, one live
+    payment per entitlement, is a unique index.
+    """
 
     __tablename__ = "payments"
     __table_args__ = (
@@ -101,10 +108,10 @@ class Payment(Base):
         CheckConstraint("amount_issued > 0", name="amount_positive"),
     )
 
-    entitlement_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entitlements.id"))
-    cycle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cycles.id"))
-    registrant_id: Mapped[uuid.UUID] = mapped_column(index=True)
-    batch_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payment_batches.id"))
+    entitlement_id: Mapped[uuid.UUID]
+    cycle_id: Mapped[uuid.UUID]
+    registrant_id: Mapped[uuid.UUID]
+    batch_id: Mapped[uuid.UUID | None]
     batch_row: Mapped[int | None]
     amount_issued: Mapped[Decimal] = mapped_column(Money())
     payment_fee: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
@@ -121,7 +128,9 @@ class Payment(Base):
     failure_reason: Mapped[str | None] = mapped_column(Text)
     phee_transaction_id: Mapped[str | None] = mapped_column(String(100))
 
-    batch: Mapped[PaymentBatch | None] = relationship()
+    batch: Mapped[PaymentBatch | None] = relationship(
+        primaryjoin="foreign(Payment.batch_id) == PaymentBatch.id"
+    )
 
     @property
     def request_id(self) -> str:

@@ -35,15 +35,13 @@ def run(db_url: str, engine: object, monkeypatch: pytest.MonkeyPatch):
     return invoke
 
 
-def test_errors_are_one_line_with_a_trustworthy_exit_code(run) -> None:
+def test_errors_are_one_line_with_a_trustworthy_exit_code(run, monkeypatch) -> None:
     from g2p_payment_phee.cli import main
 
     assert run("init")[0] == 0
     assert run("users", "create", "root", "--role", "admin")[0] == 0
+    monkeypatch.setattr("sys.argv", ["g2p-phee", "--as", "ghost", "users", "list"])
     with pytest.raises(SystemExit) as exited:
-        import sys
-
-        sys.argv = ["g2p-phee", "--as", "ghost", "users", "list"]
         main()
     assert exited.value.code == 5
 

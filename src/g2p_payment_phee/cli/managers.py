@@ -1,0 +1,86 @@
+"""``g2p-phee managers configure|show PROGRAM``: a program's payment manager."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from g2p_payment_phee.cli.context import console, state
+from g2p_payment_phee.payments.config_service import configure_manager, describe_manager
+from g2p_payment_phee.programs import service as programs
+from g2p_payment_phee.programs.models import ManagerKind
+
+app = typer.Typer(help="Payment managers (settings; secrets are write-only).", no_args_is_help=True)
+
+
+def _parse_settings(pairs: list[str]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--set")
+        try:
+            settings[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key.strip()] = value
+    return settings
+
+
+def _read_secrets(names: list[str], clear: list[str]) -> dict[str, str | None]:
+    """Each secret from G2P_SECRET_<NAME> or a hidden prompt (never from the command line)."""
+    secrets: dict[str, str | None] = {}
+    for name in names:
+        value = os.environ.get(f"G2P_SECRET_{name.upper()}")
+        if value is None:
+            value = typer.prompt(f"{name}", hide_input=True)
+        secrets[name] = value
+    for name in clear:
+        secrets[name] = ""
+    return secrets
+
+
+@app.command("configure")
+def configure(
+    ctx: typer.Context,
+    program: str,
+    kind: Annotated[ManagerKind, typer.Option(help="default or phee")] = ManagerKind.PHEE,
+    settings: Annotated[
+        list[str] | None, typer.Option("--set", help="KEY=VALUE (repeat), e.g. tenant_id=gorilla")
+    ] = None,
+    secret: Annotated[
+        list[str] | None,
+        typer.Option(help="Secret to set: read from G2P_SECRET_<NAME> or prompted (repeat)"),
+    ] = None,
+    clear_secret: Annotated[list[str] | None, typer.Option(help="Secret to clear (repeat)")] = None,
+) -> None:
+    """Create or change a program's payment manager; every setting is validated on save."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        found = programs.get_program(session, program)
+        actor = cli.actor(session)
+        values = _parse_settings(settings or [])
+        changes = _read_secrets(secret or [], clear_secret or [])
+        configure_manager(session, actor, found, kind, values, changes)
+        _print(describe_manager(session, actor, found))
+
+
+@app.command("show")
+def show(ctx: typer.Context, program: str) -> None:
+    """A program's manager settings; secrets only as set / not set."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        found = programs.get_program(session, program)
+        _print(describe_manager(session, cli.actor(session), found))
+
+
+def _print(description: dict[str, Any]) -> None:
+    table = Table("setting", "value", title=f"{description['kind']} payment manager")
+    for key, value in description["settings"].items():
+        table.add_row(key, "" if value is None else str(value))
+    for key, value in description["secrets"].items():
+        table.add_row(f"{key} (secret)", value)
+    console.print(table)

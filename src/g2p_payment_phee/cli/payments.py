@@ -1,0 +1,216 @@
+"""``g2p-phee prepare|retry-failed|batches|reconcile-import|status``: payments of a cycle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from g2p_payment_phee.cli.context import console, state
+from g2p_payment_phee.cli.imports import print_report
+from g2p_payment_phee.errors import ValidationFailed
+from g2p_payment_phee.money import display
+from g2p_payment_phee.payments import service
+from g2p_payment_phee.payments.default_manager import import_results
+from g2p_payment_phee.payments.prepare import PreparationReport, payable_count
+from g2p_payment_phee.programs import service as programs
+from g2p_payment_phee.programs.models import Cycle
+
+batches_app = typer.Typer(help="Payment batches and their files.", no_args_is_help=True)
+ProgramOpt = Annotated[str | None, typer.Option("--program", "-p", help="Program of the cycle")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Report only; write nothing")]
+
+
+def _cycle(session: Session, cycle: str, program: str | None) -> Cycle:
+    found = programs.get_program(session, program) if program else None
+    return programs.get_cycle(session, cycle, found)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def prepare(
+    ctx: typer.Context, cycle: str, program: ProgramOpt = None, dry_run: DryRun = False
+) -> None:
+    """Create payments, batches and batch files for an approved cycle (dry run: report only)."""
+    _prepare(ctx, cycle, program, dry_run, retry=False)
+
+
+def retry_failed(
+    ctx: typer.Context, cycle: str, program: ProgramOpt = None, dry_run: DryRun = False
+) -> None:
+    """New payments in new batches for entitlements whose payments all failed."""
+    _prepare(ctx, cycle, program, dry_run, retry=True)
+
+
+def _prepare(
+    ctx: typer.Context, cycle: str, program: str | None, dry_run: bool, *, retry: bool
+) -> None:
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        found = _cycle(session, cycle, program)
+        actor = cli.actor(session)
+        with _progress() as bar:
+            task = bar.add_task(
+                "preparing" if not retry else "retrying", total=payable_count(session, found)
+            )
+            run = service.retry_failed if retry else service.prepare_cycle
+            report = run(
+                session,
+                actor,
+                found,
+                dry_run=dry_run,
+                progress=lambda n: bar.update(task, completed=n),
+            )
+    print_preparation(report)
+
+
+def print_preparation(report: PreparationReport, *, limit: int = 20) -> None:
+    """The preparation report: totals, batches, and the skipped entitlements with reasons."""
+    mode = " (dry run: nothing written)" if report.dry_run else ""
+    table = Table("preparation of " + report.cycle + mode, "value")
+    table.add_row(
+        "payments created" if not report.dry_run else "payments to create", str(report.created)
+    )
+    table.add_row("batches", str(report.batches))
+    table.add_row("file bytes", f"{report.file_bytes:,}")
+    table.add_row("already with a live payment", str(report.already_paid))
+    table.add_row("skipped (no valid payee / amount)", str(report.skipped_count))
+    for currency, total in report.totals.items():
+        table.add_row(f"amount {currency}", display(total.amount, currency))
+        table.add_row(f"fees {currency}", display(total.fees, currency))
+    console.print(table)
+    if report.message:
+        console.print(report.message)
+    if report.skipped:
+        skipped = Table("entitlement", "registrant", "reason", title="skipped entitlements")
+        for item in report.skipped[:limit]:
+            skipped.add_row(item.code, item.reference, item.reason)
+        console.print(skipped)
+        if report.skipped_count > limit:
+            console.print(f"… and {report.skipped_count - limit} more")
+
+
+@batches_app.command("list")
+def list_batches(
+    ctx: typer.Context,
+    cycle: str,
+    program: ProgramOpt = None,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+) -> None:
+    """A cycle's batches with state, counts and amounts."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        found = _cycle(session, cycle, program)
+        table = Table(
+            "#", "batch", "state", "payments", "amount", "paid", "failed", "PHEE id", "file"
+        )
+        for b in service.list_batches(
+            session, cli.actor(session), found, offset=offset, limit=limit
+        ):
+            table.add_row(
+                str(b.sequence),
+                b.name,
+                b.state,
+                str(b.issued_count),
+                display(b.issued_amount, b.currency),
+                str(b.paid_count),
+                str(b.failed_count),
+                b.phee_batch_id or "-",
+                f"{b.csv_size or 0:,} B",
+            )
+        console.print(table)
+
+
+@batches_app.command("show")
+def show_batch(ctx: typer.Context, batch: str) -> None:
+    """One batch: state, counters, PHEE ids, last error."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        b = service.get_batch(session, cli.actor(session), batch)
+        table = Table("batch " + b.name, "value")
+        for label, value in (
+            ("cycle", b.cycle.name),
+            ("sequence", b.sequence),
+            ("state", b.state),
+            ("correlation id", b.correlation_id),
+            ("PHEE batch id", b.phee_batch_id or "-"),
+            (
+                "file",
+                f"{b.file_name} ({b.csv_size or 0:,} bytes, sha256 {b.csv_sha256 or 'at send'})",
+            ),
+            ("issued", f"{b.issued_count} / {display(b.issued_amount, b.currency)}"),
+            ("sent", f"{b.sent_count} / {display(b.sent_amount, b.currency)}"),
+            ("paid", f"{b.paid_count} / {display(b.paid_amount, b.currency)}"),
+            ("failed", f"{b.failed_count} / {display(b.failed_amount, b.currency)}"),
+            ("send attempts", b.send_attempts),
+            ("last error", b.last_error or "-"),
+        ):
+            table.add_row(label, str(value))
+        console.print(table)
+
+
+@batches_app.command("export-csv")
+def export_csv(
+    ctx: typer.Context,
+    batch: str,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (default: its name)")
+    ] = None,
+) -> None:
+    """Write a batch's file, byte for byte as it is (or will be) sent."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        b = service.get_batch(session, cli.actor(session), batch)
+        rendered = service.batch_file(session, cli.actor(session), b)
+        target = output or Path(b.file_name)
+        target.write_bytes(rendered.data)
+        console.print(f"wrote {target} ({len(rendered.data):,} bytes, sha256 {rendered.sha256})")
+
+
+def reconcile_import(
+    ctx: typer.Context,
+    program: str,
+    file: Annotated[Path, typer.Argument(help="CSV/JSON: request_id,status,amount_paid,reason")],
+    dry_run: DryRun = False,
+) -> None:
+    """Reconcile payments of a default-manager program from a results file."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        found = programs.get_program(session, program)
+        report = import_results(session, cli.actor(session), found, file, dry_run=dry_run)
+    print_report(report)
+    if report.rejected:
+        raise ValidationFailed(
+            f"{report.rejected} rows rejected; the other payments were reconciled"
+        )
+
+
+def status(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
+    """Batches by state and payments paid / failed / pending, with amounts."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        found = _cycle(session, cycle, program)
+        cli.actor(session)
+        totals = service.cycle_payment_totals(session, found)
+        currency = found.program.currency
+        table = Table(f"cycle {found.name} ({found.state})", "count", "amount")
+        for batch_state, count in sorted(totals.batches.items()):
+            table.add_row(f"batches {batch_state}", str(count), "")
+        for key in ("issued", "sent", "paid", "failed"):
+            count, amount = totals.payments.get(key, (0, 0))
+            table.add_row(f"payments {key}", str(count), display(amount, currency))  # type: ignore[arg-type]
+        console.print(table)

@@ -1,0 +1,282 @@
+"""The default payment manager: batches exported as files for manual payment, results imported.
+
+Its batches are paid outside the product (a bank portal, cash): ``send`` hands the prepared
+batches over (they become submitted, their payments sent), ``export`` gives each batch's file,
+and ``import_results`` reconciles payments from a results file
+(``request_id,status,amount_paid,reason``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from g2p_payment_phee import audit
+from g2p_payment_phee.db import unit_of_work, utcnow
+from g2p_payment_phee.errors import ValidationFailed
+from g2p_payment_phee.imports import Format, ImportReport, guess_format, iter_rows, read_source
+from g2p_payment_phee.money import AmountFormat, parse_amount
+from g2p_payment_phee.payments.files import BatchFileFormat
+from g2p_payment_phee.payments.manager import ManagerKindSpec, NoSecrets, register_kind
+from g2p_payment_phee.payments.models import Payment, PaymentBatch
+from g2p_payment_phee.payments.payee_rules import payee_rule
+from g2p_payment_phee.payments.payees import PayeeOption
+from g2p_payment_phee.payments.prepare import PreparationReport, PrepareSpec, prepare_payments
+from g2p_payment_phee.payments.reconcile import Outcome, reconcile_payments, refresh_batches
+from g2p_payment_phee.payments.states import (
+    BatchState,
+    PaymentState,
+    PaymentStatus,
+    mark_batch_payments_sent,
+    set_batch_state,
+)
+from g2p_payment_phee.phee.csvfile import safe_text
+from g2p_payment_phee.programs.models import Cycle, ManagerKind, Program
+from g2p_payment_phee.users.models import User
+from g2p_payment_phee.users.permissions import Permission, authorize
+
+RESULT_COLUMNS = ("request_id", "status")
+RESULT_OPTIONAL = ("amount_paid", "reason", "transaction_id")
+
+
+class DefaultSettings(BaseModel):
+    """Settings of the default (manual payment) manager."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=200)] = "Manual payment"
+    create_batch: bool = True
+    max_batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 500
+    payee_id_type: PayeeOption = PayeeOption.BANK_ACCOUNT
+    reg_id_type_for_payee_id: str | None = None
+    payee_id_type_to_send: str = ""
+    file_name_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{0,50}$")] = "payments_"
+    amount_format: AmountFormat = AmountFormat.DECIMAL
+
+
+@dataclass(frozen=True)
+class ManualCsvFormat:
+    """A plain CSV a person pays from: ``row,request_id,payee_type,payee,amount,currency,note``."""
+
+    note: str
+    header: str = "row,request_id,payee_identifier_type,payee_identifier,amount,currency,note"
+
+    def line(
+        self,
+        index: int,
+        request_id: str,
+        payee_type: str,
+        payee_value: str,
+        amount: str,
+        currency: str,
+    ) -> str:
+        """One payment to make by hand."""
+        return (
+            f"{index + 1},{request_id},{payee_type},{payee_value},{amount},{currency},{self.note}"
+        )
+
+
+@dataclass
+class DefaultManager:
+    """Prepare as usual; hand batches over for manual payment; reconcile from a results file."""
+
+    program: Program
+    settings: DefaultSettings
+    kind: ManagerKind = ManagerKind.DEFAULT
+
+    def validate_configuration(self, session: Session) -> None:
+        """The payee rule must be buildable (e.g. the reg-ID type must exist)."""
+        s = self.settings
+        payee_rule(session, s.payee_id_type, s.payee_id_type_to_send, s.reg_id_type_for_payee_id)
+
+    @property
+    def amount_format(self) -> AmountFormat:
+        """How this manager writes amounts in its files."""
+        return self.settings.amount_format
+
+    def file_format(self, cycle: Cycle) -> BatchFileFormat:
+        """The manual-payment CSV."""
+        return ManualCsvFormat(safe_text(f"{self.program.name} {cycle.name}"))
+
+    def prepare(
+        self,
+        session: Session,
+        actor: User,
+        cycle: Cycle,
+        *,
+        dry_run: bool = False,
+        progress: Callable[[int], None] | None = None,
+        only_failed: bool = False,
+    ) -> PreparationReport:
+        """prepare_payments, files without a byte limit."""
+        authorize(actor, Permission.PREPARE_PAYMENTS)
+        s = self.settings
+        spec = PrepareSpec(
+            payee=payee_rule(
+                session, s.payee_id_type, s.payee_id_type_to_send, s.reg_id_type_for_payee_id
+            ),
+            file_format=self.file_format(cycle),
+            create_batch=s.create_batch,
+            max_batch_size=s.max_batch_size,
+            max_file_bytes=10**9,
+            file_name_prefix=s.file_name_prefix,
+            amount_format=s.amount_format,
+            only_failed=only_failed,
+        )
+        return prepare_payments(session, actor, cycle, spec, dry_run=dry_run, progress=progress)
+
+    def send(
+        self, factory: sessionmaker[Session], actor: User, batch_ids: Sequence[uuid.UUID]
+    ) -> list[str]:
+        """Hand prepared batches over for manual payment: submitted, payments sent."""
+        authorize(actor, Permission.SEND_PAYMENTS)
+        with unit_of_work(factory) as session:
+            query = select(PaymentBatch).where(PaymentBatch.id.in_(list(batch_ids)))
+            handed = []
+            for batch in session.scalars(query.order_by(PaymentBatch.sequence)).all():
+                if batch.state not in {BatchState.PREPARED, BatchState.REJECTED}:
+                    continue
+                set_batch_state(session, actor, batch, BatchState.SENDING)
+                mark_batch_payments_sent(session, batch)
+                details = {"manual": True}
+                now = utcnow()
+                set_batch_state(
+                    session, actor, batch, BatchState.SUBMITTED, details, submitted_at=now
+                )
+                handed.append(batch)
+            refresh_batches(session, actor, [b.id for b in handed])
+            return [b.name for b in handed]
+
+    def sync(
+        self, factory: sessionmaker[Session], actor: User, batch_ids: Sequence[uuid.UUID]
+    ) -> list[str]:
+        """Nothing to read back: results come by ``import_results``. Recounts the batches."""
+        authorize(actor, Permission.VIEW)
+        with unit_of_work(factory) as session:
+            return [b.name for b in refresh_batches(session, actor, batch_ids)]
+
+
+def import_results(
+    session: Session,
+    actor: User,
+    program: Program,
+    source: Path | bytes,
+    *,
+    fmt: Format | None = None,
+    dry_run: bool = False,
+) -> ImportReport:
+    """Reconcile the program's payments from a results file; final payments never change."""
+    authorize(actor, Permission.SEND_PAYMENTS)
+    data, name = read_source(source)
+    report = ImportReport(dry_run=dry_run)
+    rows = list(
+        iter_rows(
+            data, name, guess_format(name, fmt), required=RESULT_COLUMNS, optional=RESULT_OPTIONAL
+        )
+    )
+    known = _payments(session, program, [str(values.get("request_id") or "") for _, values in rows])
+    outcomes: list[Outcome] = []
+    seen: set[uuid.UUID] = set()
+    for number, values in rows:
+        report.rows += 1
+        outcome = _outcome(number, values, known, seen, report)
+        if outcome is not None:
+            outcomes.append(outcome)
+    if not dry_run and outcomes:
+        report.updated = reconcile_payments(session, outcomes)
+        batches = {known[o.payment_id][1] for o in outcomes} - {None}
+        refresh_batches(session, actor, [b for b in batches if b is not None])
+    else:
+        report.updated = len(outcomes)
+    details = {"file": name, "dry_run": dry_run, "reconciled": report.updated}
+    audit.record(session, actor, "payments.results_imported", program, details)
+    return report
+
+
+def _payments(
+    session: Session, program: Program, request_ids: list[str]
+) -> dict[uuid.UUID, tuple[PaymentState, uuid.UUID | None, Decimal]]:
+    ids = []
+    for text in request_ids:
+        try:
+            ids.append(uuid.UUID(text))
+        except ValueError:
+            continue
+    found: dict[uuid.UUID, tuple[PaymentState, uuid.UUID | None, Decimal]] = {}
+    for start in range(0, len(ids), 2000):
+        query = (
+            select(Payment.id, Payment.state, Payment.batch_id, Payment.amount_issued)
+            .join(Cycle, Cycle.id == Payment.cycle_id)
+            .where(Payment.id.in_(ids[start : start + 2000]), Cycle.program_id == program.id)
+        )
+        for pid, state, batch_id, amount in session.execute(query).tuples().all():
+            found[pid] = (state, batch_id, amount)
+    return found
+
+
+def _outcome(
+    number: int,
+    values: dict[str, Any],
+    known: dict[uuid.UUID, tuple[PaymentState, uuid.UUID | None, Decimal]],
+    seen: set[uuid.UUID],
+    report: ImportReport,
+) -> Outcome | None:
+    try:
+        pid = uuid.UUID(str(values.get("request_id") or ""))
+    except ValueError:
+        report.reject(
+            number, "request_id", f"{values.get('request_id')!r} is not a payment request_id"
+        )
+        return None
+    if pid not in known:
+        report.reject(number, "request_id", f"no payment {pid} in this program")
+        return None
+    if pid in seen:
+        report.reject(number, "request_id", f"payment {pid} appears twice in the file")
+        return None
+    seen.add(pid)
+    state, _batch, issued = known[pid]
+    if state is PaymentState.RECONCILED:
+        report.reject(number, "request_id", f"payment {pid} is already reconciled (final)")
+        return None
+    try:
+        status = PaymentStatus(str(values.get("status") or "").strip().lower())
+    except ValueError:
+        report.reject(number, "status", f"{values.get('status')!r} is not paid or failed")
+        return None
+    amount = None
+    if status is PaymentStatus.PAID:
+        raw = values.get("amount_paid")
+        try:
+            amount = issued if not raw else parse_amount(str(raw))
+        except ValidationFailed as error:
+            report.reject(number, "amount_paid", error.message)
+            return None
+    reason = values.get("reason")
+    return Outcome(
+        pid, status, amount, str(reason) if reason else None, values.get("transaction_id")
+    )
+
+
+def _build(program: Program, settings: BaseModel, secrets: BaseModel) -> DefaultManager:
+    assert isinstance(settings, DefaultSettings)
+    return DefaultManager(program, settings)
+
+
+register_kind(
+    ManagerKindSpec(
+        kind=ManagerKind.DEFAULT,
+        label="Manual payment",
+        settings_model=DefaultSettings,
+        secrets_model=NoSecrets,
+        build=_build,
+    )
+)

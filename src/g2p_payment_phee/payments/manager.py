@@ -1,0 +1,108 @@
+"""The payment-manager protocol and the registry of manager kinds.
+
+A program names its manager kind (``default`` or ``phee``) and stores that kind's settings; the
+services ask ``kind_spec(kind)`` how to validate them and ``build`` a manager from them. New
+kinds register themselves here and nothing else in the product changes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session, sessionmaker
+
+from g2p_payment_phee.errors import ConfigurationError
+from g2p_payment_phee.money import AmountFormat
+from g2p_payment_phee.payments.files import BatchFileFormat
+from g2p_payment_phee.payments.prepare import PreparationReport
+from g2p_payment_phee.programs.models import Cycle, ManagerKind, Program
+from g2p_payment_phee.users.models import User
+
+
+class PaymentManager(Protocol):
+    """What every manager kind does for a program (SPEC 3)."""
+
+    kind: ManagerKind
+
+    def validate_configuration(self, session: Session) -> None:
+        """Raise ConfigurationError if the settings cannot work (beyond field validation)."""
+        ...
+
+    def prepare(
+        self,
+        session: Session,
+        actor: User,
+        cycle: Cycle,
+        *,
+        dry_run: bool = False,
+        progress: Callable[[int], None] | None = None,
+        only_failed: bool = False,
+    ) -> PreparationReport:
+        """Turn the cycle's approved entitlements into payments and batches (SPEC 3.2);
+        ``only_failed``: only entitlements whose every payment failed (retry)."""
+        ...
+
+    @property
+    def amount_format(self) -> AmountFormat:
+        """How this manager writes amounts in its files."""
+        ...
+
+    def file_format(self, cycle: Cycle) -> BatchFileFormat:
+        """The file format of this manager's batches for the cycle."""
+        ...
+
+    def send(
+        self, factory: sessionmaker[Session], actor: User, batch_ids: Sequence[uuid.UUID]
+    ) -> object:
+        """Hand the batches over to be paid (SPEC 3.3). Owns its transactions: a hub call
+        never happens inside an open one."""
+        ...
+
+    def sync(
+        self, factory: sessionmaker[Session], actor: User, batch_ids: Sequence[uuid.UUID]
+    ) -> object:
+        """Read back what happened to the batches' payments and reconcile them (SPEC 3.4)."""
+        ...
+
+
+class NoSecrets(BaseModel):
+    """A manager kind without secrets."""
+
+
+@dataclass(frozen=True)
+class ManagerKindSpec:
+    """How to validate a kind's settings and secrets, and how to build its manager."""
+
+    kind: ManagerKind
+    label: str
+    settings_model: type[BaseModel]
+    secrets_model: type[BaseModel]
+    build: Callable[[Program, BaseModel, BaseModel], PaymentManager]
+    secret_fields: tuple[str, ...] = ()
+
+
+_KINDS: dict[ManagerKind, ManagerKindSpec] = {}
+
+
+def register_kind(spec: ManagerKindSpec) -> None:
+    """Make a manager kind available to programs."""
+    _KINDS[spec.kind] = spec
+
+
+def kind_spec(kind: ManagerKind) -> ManagerKindSpec:
+    """The registered spec of a kind (the built-in kinds are loaded on first use)."""
+    _load_builtin_kinds()
+    try:
+        return _KINDS[kind]
+    except KeyError:
+        raise ConfigurationError(f"no payment manager of kind {kind!r} is installed") from None
+
+
+def _load_builtin_kinds() -> None:
+    """Import the built-in kinds (each registers itself; importing twice is free)."""
+    import g2p_payment_phee.payments.default_manager
+    import g2p_payment_phee.phee.manager  # noqa: F401

@@ -1,0 +1,24 @@
+"""Build a manager's payee rule, looking up the registrant-ID type it names."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from g2p_payment_phee.errors import ConfigurationError
+from g2p_payment_phee.payments.payees import PayeeOption, PayeeRule
+from g2p_payment_phee.registry.models import IdType
+
+
+def payee_rule(
+    session: Session, option: PayeeOption, type_to_send: str, id_type_name: str | None
+) -> PayeeRule:
+    """The rule for ``option``; for ``reg_id`` the ID type must exist (its regex is applied)."""
+    if option is not PayeeOption.REGISTRANT_ID:
+        return PayeeRule.build(option, type_to_send)
+    id_type = session.scalar(select(IdType).where(IdType.name == id_type_name))
+    if id_type is None:
+        raise ConfigurationError(
+            f"ID type {id_type_name!r} (reg_id_type_for_payee_id) does not exist"
+        )
+    return PayeeRule.build(option, type_to_send, id_type.name, id_type.validation_regex)

@@ -1,0 +1,437 @@
+"""prepare_payments (SPEC 3.2): approved entitlements → payments, batches and batch files.
+
+Set-based and streaming: one ordered query yields every payable entitlement with its payee
+identifier already picked by the database; Python checks the identifier, gives the payment its
+UUID, places it in a batch (by row count and by file bytes) and writes its file line; payments
+and batches are written in large chunks (``COPY`` on PostgreSQL). Memory stays flat whatever the
+cycle's size. The cycle row is locked first, so two prepares of one cycle run one after the
+other and the second finds nothing left to pay; the partial unique index on payments is the last
+guard.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Select,
+    String,
+    Table,
+    and_,
+    cast,
+    exists,
+    func,
+    not_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from g2p_payment_phee import audit
+from g2p_payment_phee.bulk import NativeValues, RowStream, bulk_insert, raw
+from g2p_payment_phee.db import utcnow
+from g2p_payment_phee.errors import BusinessRuleViolation
+from g2p_payment_phee.money import AmountFormat, format_amount, is_whole
+from g2p_payment_phee.payments.files import BatchFileFormat, RenderedFile, check_room
+from g2p_payment_phee.payments.models import Payment, PaymentBatch
+from g2p_payment_phee.payments.payees import PayeeOption, PayeeRule
+from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
+from g2p_payment_phee.programs.models import Cycle, Entitlement
+from g2p_payment_phee.programs.states import CycleState, EntitlementState
+from g2p_payment_phee.registry.models import (
+    BankAccount,
+    IdStatus,
+    IdType,
+    Phone,
+    Registrant,
+    RegistrantId,
+)
+from g2p_payment_phee.users.models import User
+
+FLUSH_BATCHES = 40
+PAGE_ROWS = 20_000
+SKIPPED_KEPT = 10_000
+PAYMENT_COLUMNS = (
+    "id", "created_at", "entitlement_id", "cycle_id", "registrant_id", "batch_id", "batch_row",
+    "amount_issued", "payment_fee", "currency", "payee_id_type", "payee_id_value", "state",
+)  # fmt: skip
+BATCH_COLUMNS = (
+    "id", "created_at", "cycle_id", "sequence", "name", "correlation_id", "state", "currency",
+    "file_name", "csv_data", "csv_sha256", "csv_size", "issued_count", "issued_amount",
+    "sent_count", "sent_amount", "paid_count", "paid_amount", "failed_count", "failed_amount",
+    "send_attempts",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PrepareSpec:
+    """What a manager's configuration asks of preparation."""
+
+    payee: PayeeRule
+    file_format: BatchFileFormat
+    create_batch: bool = True
+    max_batch_size: int = 500
+    max_file_bytes: int = 100_000
+    file_name_prefix: str = ""
+    make_file_at_prepare: bool = True
+    amount_format: AmountFormat = AmountFormat.INTEGER
+    only_failed: bool = False
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An entitlement that gets no payment, and why."""
+
+    code: str
+    reference: str
+    reason: str
+
+
+@dataclass
+class CurrencyTotal:
+    """Payments and their amounts in one currency."""
+
+    count: int = 0
+    amount: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+
+
+@dataclass
+class PreparationReport:
+    """What prepare did (or, in a dry run, would do)."""
+
+    cycle: str
+    dry_run: bool
+    created: int = 0
+    batches: int = 0
+    file_bytes: int = 0
+    already_paid: int = 0
+    skipped_count: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    totals: dict[str, CurrencyTotal] = field(default_factory=dict)
+    message: str = ""
+
+    def skip(self, code: str, reference: str, reason: str) -> None:
+        self.skipped_count += 1
+        if len(self.skipped) < SKIPPED_KEPT:
+            self.skipped.append(Skipped(code, reference, reason))
+
+
+def prepare_payments(
+    session: Session,
+    actor: User,
+    cycle: Cycle,
+    spec: PrepareSpec,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> PreparationReport:
+    """Create payments (and batches with their files) for every payable entitlement of the cycle."""
+    if cycle.state is not CycleState.APPROVED:
+        raise BusinessRuleViolation(
+            f"cycle {cycle.name!r} is {cycle.state}: only an approved cycle is paid"
+        )
+    check_room(spec.file_format, spec.max_file_bytes)
+    if not dry_run:
+        _lock_cycle(session, cycle)
+    report = PreparationReport(cycle=cycle.name, dry_run=dry_run)
+    report.already_paid = _count_already_paid(session, cycle)
+    writer = _Writer(session, cycle, spec, report, dry_run)
+    done = 0
+    for page in _payable_pages(session, cycle, spec):
+        for row in page:
+            writer.add(*row)
+        writer.pause()
+        done += len(page)
+        if progress is not None:
+            progress(done)
+    writer.finish()
+    if report.created == 0:
+        report.message = _nothing_to_pay(report)
+    if not dry_run:
+        audit.record(session, actor, "payments.prepared", cycle, _audit_data(report))
+    return report
+
+
+def payable_count(session: Session, cycle: Cycle) -> int:
+    """How many approved entitlements have no live payment (for progress bars)."""
+    query = select(func.count()).where(
+        Entitlement.cycle_id == cycle.id,
+        Entitlement.state == EntitlementState.APPROVED,
+        ~_has_live_payment(),
+    )
+    return int(session.scalar(query) or 0)
+
+
+def _lock_cycle(session: Session, cycle: Cycle) -> None:
+    """Serialise prepares of one cycle: a row lock on PostgreSQL, the write lock on SQLite."""
+    session.execute(
+        update(Cycle)
+        .where(Cycle.id == cycle.id)
+        .values(state=Cycle.state)
+        .execution_options(synchronize_session=False)
+    )
+    state = session.scalar(select(Cycle.state).where(Cycle.id == cycle.id))
+    if state is not CycleState.APPROVED:
+        raise BusinessRuleViolation(f"cycle {cycle.name!r} became {state} meanwhile")
+
+
+def _has_live_payment() -> Any:
+    live = not_(
+        and_(Payment.state == PaymentState.RECONCILED, Payment.status == PaymentStatus.FAILED)
+    )
+    return exists().where(Payment.entitlement_id == Entitlement.id, live)
+
+
+def _count_already_paid(session: Session, cycle: Cycle) -> int:
+    query = select(func.count()).where(
+        Entitlement.cycle_id == cycle.id,
+        Entitlement.state == EntitlementState.APPROVED,
+        _has_live_payment(),
+    )
+    return int(session.scalar(query) or 0)
+
+
+def _payable_pages(
+    session: Session, cycle: Cycle, spec: PrepareSpec
+) -> Iterator[Sequence[tuple[Any, ...]]]:
+    """(entitlement id, code, registrant id, amount, fee, currency, reference, raw payee value),
+    in entitlement order, read in keyset pages on the session's own connection (so it sees this
+    transaction's writes, and no cursor stays open across the COPY of the payments)."""
+    base = _payable_query(cycle, spec.payee)
+    if spec.only_failed:
+        base = base.where(exists().where(Payment.entitlement_id == Entitlement.id))
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # Planned for the whole page, not for its first rows.
+        connection.execute(text("SET LOCAL cursor_tuple_fraction = 1.0"))
+    after: uuid.UUID | None = None
+    while True:
+        query = base if after is None else base.where(Entitlement.id > after)
+        rows = connection.execute(query.limit(PAGE_ROWS)).tuples().all()
+        if not rows:
+            return
+        yield rows
+        after = uuid.UUID(str(rows[-1][0]))
+
+
+_ENTITLEMENT_COLUMNS = (
+    raw(cast(Entitlement.id, String)),
+    Entitlement.code,
+    raw(cast(Entitlement.registrant_id, String)),
+    raw(Entitlement.initial_amount),
+    raw(Entitlement.transfer_fee),
+    Entitlement.currency,
+)
+
+
+def _payable_query(cycle: Cycle, rule: PayeeRule) -> Select[Any]:
+    E = Entitlement
+    query = (
+        select(*_ENTITLEMENT_COLUMNS, Registrant.reference, _payee_value(rule))
+        .join(Registrant, Registrant.id == E.registrant_id)
+        .where(E.cycle_id == cycle.id, E.state == EntitlementState.APPROVED, ~_has_live_payment())
+        .order_by(E.id)
+    )
+    return query
+
+
+def _payee_value(rule: PayeeRule) -> Any:
+    """Each registrant's payee value as a correlated lookup (an index probe per entitlement)."""
+    owner = Entitlement.registrant_id
+    if rule.option is PayeeOption.EMAIL:
+        return Registrant.email
+    if rule.option is PayeeOption.REGISTRANT_ID:
+        return (
+            select(RegistrantId.value)
+            .join(IdType, IdType.id == RegistrantId.id_type_id)
+            .where(
+                RegistrantId.registrant_id == owner,
+                IdType.name == rule.id_type_name,
+                RegistrantId.status == IdStatus.VALID,
+            )
+            .scalar_subquery()
+        )
+    if rule.option is PayeeOption.PHONE:
+        first = select(Phone.number).where(
+            Phone.registrant_id == owner, Phone.disabled_at.is_(None)
+        )
+        return first.order_by(Phone.sequence, Phone.id).limit(1).scalar_subquery()
+    column = BankAccount.iban if rule.option is PayeeOption.IBAN else BankAccount.account_number
+    account = select(column).where(BankAccount.registrant_id == owner, BankAccount.active.is_(True))
+    return account.order_by(BankAccount.sequence, BankAccount.id).limit(1).scalar_subquery()
+
+
+def _decimal(value: Any) -> Decimal:
+    """A driver's numeric value as Decimal (SQLite hands back int or float for NUMERIC)."""
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+class _Writer:
+    """Places payments in batches and writes both in chunks (or only counts, in a dry run).
+
+    Ids, amounts and timestamps stay in the database's native form from the read to the write
+    (see ``bulk``): a million rows pass through here without per-value conversions."""
+
+    def __init__(
+        self,
+        session: Session,
+        cycle: Cycle,
+        spec: PrepareSpec,
+        report: PreparationReport,
+        dry_run: bool,
+    ) -> None:
+        self.session, self.cycle, self.spec, self.report = session, cycle, spec, report
+        self.dry_run = dry_run
+        self.check = spec.payee.checker()
+        self.native = NativeValues(session.connection().dialect)
+        table = Payment.__table__
+        assert isinstance(table, Table)
+        native = self.native
+        self.now = native.row_value(native.of(table, "created_at", utcnow()))
+        self.cycle_id = native.row_value(native.of(table, "cycle_id", cycle.id))
+        self.type_to_send = native.row_value(spec.payee.type_to_send)
+        self.issued = PaymentState.ISSUED.value
+        self.payments = RowStream(session.connection(), table, PAYMENT_COLUMNS)
+        self.batches: list[tuple[Any, ...]] = []
+        self.header_bytes = len(spec.file_format.header.encode())
+        self.sequence = self._last_sequence()
+        self._open_batch()
+
+    def _last_sequence(self) -> int:
+        query = select(func.max(PaymentBatch.sequence)).where(
+            PaymentBatch.cycle_id == self.cycle.id
+        )
+        return int(self.session.scalar(query) or 0)
+
+    def _open_batch(self) -> None:
+        self.batch_id, self.batch_name = self.native.new_uuid()
+        self.lines: list[str] = []
+        self.size = self.header_bytes
+        self.amount = Decimal(0)
+        self.currency = ""
+
+    def add(
+        self, eid: Any, code: str, rid: Any, amount_raw: Any, fee_raw: Any,
+        currency: str, reference: str, raw_payee: str | None,
+    ) -> None:  # fmt: skip
+        value, reason = self.check(raw_payee)
+        if value is None:
+            self.report.skip(code, reference, reason or "no payee identifier")
+            return
+        amount = _decimal(amount_raw)
+        if self.spec.amount_format is AmountFormat.INTEGER and not is_whole(amount):
+            self.report.skip(
+                code, reference, f"amount {amount.normalize():f} {currency} has a fractional part; "
+                "the hub takes whole amounts (amount_format integer)"
+            )  # fmt: skip
+            return
+        amount_text = format_amount(amount, currency, self.spec.amount_format)
+        pid, request_id = self.native.new_uuid()
+        row = None
+        if self.spec.create_batch:
+            row = self._place(request_id, value, amount_text, currency)
+            self.amount += amount
+        self._count(amount, _decimal(fee_raw), currency)
+        if not self.dry_run:
+            text = self.native.row_value
+            batch = self.batch_id if row is not None else text(None)
+            self.payments.write(
+                (pid, self.now, eid, self.cycle_id, rid, batch, text(row), text(amount_raw),
+                 text(fee_raw), text(currency), self.type_to_send, text(value), self.issued),
+                as_text=True,
+            )  # fmt: skip
+
+    def _place(self, request_id: str, value: str, amount_text: str, currency: str) -> int:
+        fmt, ptype = self.spec.file_format, self.spec.payee.type_to_send
+        line = fmt.line(len(self.lines), request_id, ptype, value, amount_text, currency)
+        grows = 1 + len(line.encode())
+        full = len(self.lines) >= self.spec.max_batch_size
+        if full or self.size + grows > self.spec.max_file_bytes:
+            self._close_batch()
+            line = fmt.line(0, request_id, ptype, value, amount_text, currency)
+            grows = 1 + len(line.encode())
+        self.lines.append(line)
+        self.size += grows
+        self.currency = currency
+        return len(self.lines) - 1
+
+    def _count(self, amount: Decimal, fee: Decimal, currency: str) -> None:
+        total = self.report.totals.get(currency)
+        if total is None:
+            total = self.report.totals[currency] = CurrencyTotal()
+        total.count += 1
+        total.amount += amount
+        total.fees += fee
+        self.report.created += 1
+
+    def _close_batch(self) -> None:
+        if not self.lines:
+            return
+        self.sequence += 1
+        self.report.batches += 1
+        self.report.file_bytes += self.size
+        if not self.dry_run:
+            self.batches.append(self._batch_row())
+            if len(self.batches) >= FLUSH_BATCHES:
+                self._flush()
+        self._open_batch()
+
+    def _batch_row(self) -> tuple[Any, ...]:
+        table = PaymentBatch.__table__
+        assert isinstance(table, Table)
+        stored = RenderedFile.of(self.spec.file_format.header, self.lines)
+        keep = self.spec.make_file_at_prepare
+        zero = self.native.of(table, "issued_amount", Decimal(0))
+        return (
+            self.batch_id, self.now, self.cycle_id, self.sequence, self.batch_name,
+            str(uuid.uuid4()), BatchState.PREPARED.value, self.currency,
+            f"{self.spec.file_name_prefix}{self.batch_name}.csv",
+            stored.data if keep else None, stored.sha256 if keep else None, len(stored.data),
+            len(self.lines), self.native.of(table, "issued_amount", self.amount),
+            0, zero, 0, zero, 0, zero, 0,
+        )  # fmt: skip
+
+    def _flush(self) -> None:
+        """Write the closed batches (pausing the payment stream: one statement at a time)."""
+        self.payments.close()
+        bulk_insert(self.session, PaymentBatch.__table__, BATCH_COLUMNS, self.batches, native=True)
+        self.batches = []
+
+    def pause(self) -> None:
+        """Finish sending the payments so far (the connection is needed for the next read)."""
+        self.payments.close()
+
+    def finish(self) -> None:
+        self._close_batch()
+        if not self.dry_run:
+            self._flush()
+            self.session.expire_all()
+
+
+def _nothing_to_pay(report: PreparationReport) -> str:
+    if report.skipped_count:
+        return f"no payment created: all {report.skipped_count} payable entitlements were skipped"
+    if report.already_paid:
+        return (
+            f"nothing left to pay: all {report.already_paid} approved entitlements "
+            "already have a payment"
+        )
+    return "nothing to pay: the cycle has no approved entitlements"
+
+
+def _audit_data(report: PreparationReport) -> dict[str, Any]:
+    return {
+        "created": report.created,
+        "batches": report.batches,
+        "skipped": report.skipped_count,
+        "already_paid": report.already_paid,
+        "totals": {c: {"count": t.count, "amount": t.amount} for c, t in report.totals.items()},
+    }

@@ -1,0 +1,201 @@
+"""Reconcile payments with their outcomes, in bulk, and keep batch counters true.
+
+A reconciled payment is final: every update here is conditional on the payment not being
+reconciled yet, so a late, repeated or contradictory outcome changes nothing. On PostgreSQL the
+outcomes are copied into a temporary table and applied with one ``UPDATE … FROM``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Table, bindparam, case, func, select, text, update
+from sqlalchemy.orm import Session
+
+from g2p_payment_phee.db import utcnow
+from g2p_payment_phee.payments.models import Payment, PaymentBatch
+from g2p_payment_phee.payments.states import (
+    BatchState,
+    PaymentState,
+    PaymentStatus,
+    set_batch_state,
+)
+from g2p_payment_phee.users.models import User
+
+CHUNK = 50_000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one payment, as the hub (or a results file) says."""
+
+    payment_id: uuid.UUID
+    status: PaymentStatus
+    amount_paid: Decimal | None = None
+    reason: str | None = None
+    transaction_id: str | None = None
+    settled_at: datetime | None = None
+
+
+def reconcile_payments(session: Session, outcomes: Sequence[Outcome]) -> int:
+    """Make the payments final with their outcome; returns how many changed (finals stay)."""
+    changed = 0
+    for start in range(0, len(outcomes), CHUNK):
+        chunk = outcomes[start : start + CHUNK]
+        if session.connection().dialect.name == "postgresql":
+            changed += _reconcile_postgres(session, chunk)
+        else:
+            changed += _reconcile_generic(session, chunk)
+    return changed
+
+
+def _values(outcome: Outcome, now: datetime) -> tuple[Any, ...]:
+    paid = outcome.status is PaymentStatus.PAID
+    return (
+        outcome.payment_id,
+        outcome.status.value,
+        outcome.amount_paid if paid else None,
+        None if paid else (outcome.reason or "failed without a reason from the hub"),
+        outcome.transaction_id,
+        outcome.settled_at or now,
+    )
+
+
+def _reconcile_generic(session: Session, outcomes: Sequence[Outcome]) -> int:
+    now = utcnow()
+    rows = [
+        dict(zip(("pid", "status", "paid", "reason", "txid", "at"), _values(o, now), strict=True))
+        for o in outcomes
+    ]
+    table = Payment.__table__
+    assert isinstance(table, Table)
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("pid"), table.c.state != PaymentState.RECONCILED.value)
+        .values(
+            state=PaymentState.RECONCILED.value,
+            status=bindparam("status"),
+            amount_paid=bindparam("paid"),
+            failure_reason=bindparam("reason"),
+            phee_transaction_id=bindparam("txid"),
+            settled_at=bindparam("at"),
+        )
+    )
+    result = session.connection().execute(statement, rows)
+    return int(result.rowcount)
+
+
+def _reconcile_postgres(session: Session, outcomes: Sequence[Outcome]) -> int:
+    now = utcnow()
+    connection = session.connection()
+    connection.exec_driver_sql("DROP TABLE IF EXISTS reconcile_in")
+    connection.exec_driver_sql(
+        "CREATE TEMP TABLE reconcile_in (id uuid PRIMARY KEY, status text, amount_paid numeric, "
+        "reason text, txid text, settled_at timestamptz) ON COMMIT DROP"
+    )
+    raw = connection.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy("COPY reconcile_in FROM STDIN") as copy:  # type: ignore[union-attr]
+        for outcome in outcomes:
+            copy.write_row(_values(outcome, now))
+    result = connection.execute(
+        text(
+            "UPDATE payments AS p SET state = 'reconciled', status = t.status, "
+            "amount_paid = t.amount_paid, failure_reason = t.reason, "
+            "phee_transaction_id = COALESCE(t.txid, p.phee_transaction_id), "
+            "settled_at = t.settled_at "
+            "FROM reconcile_in AS t WHERE p.id = t.id AND p.state <> 'reconciled'"
+        )
+    )
+    connection.exec_driver_sql("DROP TABLE reconcile_in")
+    return int(result.rowcount)
+
+
+@dataclass(frozen=True)
+class BatchCounts:
+    """A batch's payments counted by where they are; ``open`` ones are not reconciled yet."""
+
+    issued_count: int
+    issued_amount: Decimal
+    sent_count: int
+    sent_amount: Decimal
+    paid_count: int
+    paid_amount: Decimal
+    failed_count: int
+    failed_amount: Decimal
+    open: int
+
+    def columns(self) -> dict[str, Any]:
+        """The batch columns these counts are written to."""
+        values = dict(self.__dict__)
+        values.pop("open")
+        return values
+
+
+def refresh_batches(
+    session: Session, actor: User | None, batch_ids: Iterable[uuid.UUID]
+) -> list[PaymentBatch]:
+    """Recount each batch's payments; a submitted batch whose payments are all final completes.
+
+    Returns the batches that completed now."""
+    ids = list(batch_ids)
+    completed: list[PaymentBatch] = []
+    for start in range(0, len(ids), 1000):
+        counts = count_batches(session, ids[start : start + 1000])
+        rows = [{"id": bid, **c.columns()} for bid, c in counts.items()]
+        if rows:
+            session.execute(update(PaymentBatch), rows)
+        for bid, batch_counts in counts.items():
+            batch = session.get(PaymentBatch, bid)
+            assert batch is not None
+            session.refresh(batch)
+            if batch.state is BatchState.SUBMITTED and batch_counts.open == 0:
+                set_batch_state(session, actor, batch, BatchState.COMPLETED, completed_at=utcnow())
+                completed.append(batch)
+    return completed
+
+
+def count_batches(session: Session, batch_ids: list[uuid.UUID]) -> dict[uuid.UUID, BatchCounts]:
+    """Counts and amounts of the batches' payments, in one grouped query."""
+    P = Payment
+    reconciled = P.state == PaymentState.RECONCILED
+    paid = reconciled & (P.status == PaymentStatus.PAID)
+    failed = reconciled & (P.status == PaymentStatus.FAILED)
+    sent = P.state.in_([PaymentState.SENT, PaymentState.RECONCILED])
+
+    def number(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    def amount(condition: Any, column: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, column), else_=0)), 0)
+
+    query = (
+        select(
+            P.batch_id,
+            func.count(),
+            amount(True, P.amount_issued),
+            number(sent),
+            amount(sent, P.amount_issued),
+            number(paid),
+            amount(paid, P.amount_paid),
+            number(failed),
+            amount(failed, P.amount_issued),
+            number(~reconciled),
+        )
+        .where(P.batch_id.in_(batch_ids))
+        .group_by(P.batch_id)
+    )
+    out: dict[uuid.UUID, BatchCounts] = {}
+    for bid, *values in session.execute(query).tuples().all():
+        issued, issued_amt, sent_n, sent_amt, paid_n, paid_amt, failed_n, failed_amt, open_n = (
+            values
+        )
+        out[bid] = BatchCounts(
+            int(issued), Decimal(issued_amt), int(sent_n), Decimal(sent_amt),
+            int(paid_n), Decimal(paid_amt), int(failed_n), Decimal(failed_amt), int(open_n),
+        )  # fmt: skip
+    return out

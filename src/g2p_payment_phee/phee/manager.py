@@ -1,0 +1,119 @@
+"""The Payment Hub EE payment manager: a program's PHEE settings put to work."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session, sessionmaker
+
+from g2p_payment_phee.money import AmountFormat
+from g2p_payment_phee.payments.files import BatchFileFormat
+from g2p_payment_phee.payments.manager import ManagerKindSpec, register_kind
+from g2p_payment_phee.payments.payee_rules import payee_rule
+from g2p_payment_phee.payments.payees import PayeeRule
+from g2p_payment_phee.payments.prepare import PreparationReport, PrepareSpec, prepare_payments
+from g2p_payment_phee.phee.client import PheeClient
+from g2p_payment_phee.phee.csvfile import PheeCsvFormat
+from g2p_payment_phee.phee.send import SendReport, send_batches
+from g2p_payment_phee.phee.settings import PheeSecrets, PheeSettings
+from g2p_payment_phee.phee.sync import SyncReport, sync_batches
+from g2p_payment_phee.programs.models import Cycle, ManagerKind, Program
+from g2p_payment_phee.users.models import User
+from g2p_payment_phee.users.permissions import Permission, authorize
+
+
+@dataclass
+class PheeManager:
+    """Prepares PHEE bulk files; sends them and reads their status back (see ``phee.send``)."""
+
+    program: Program
+    settings: PheeSettings
+    secrets: PheeSecrets
+    kind: ManagerKind = ManagerKind.PHEE
+
+    def validate_configuration(self, session: Session) -> None:
+        """The payee rule must be buildable (e.g. the reg-ID type must exist)."""
+        self._payee(session)
+
+    def _payee(self, session: Session) -> PayeeRule:
+        s = self.settings
+        return payee_rule(
+            session, s.payee_id_type, s.payee_id_type_to_send, s.reg_id_type_for_payee_id
+        )
+
+    @property
+    def amount_format(self) -> AmountFormat:
+        """How this manager writes amounts in its files."""
+        return self.settings.amount_format
+
+    def file_format(self, cycle: Cycle) -> BatchFileFormat:
+        """The PHEE CSV with this program's payer, mode and note."""
+        return PheeCsvFormat.for_cycle(self.settings, self.program.name, cycle.name)
+
+    def prepare(
+        self,
+        session: Session,
+        actor: User,
+        cycle: Cycle,
+        *,
+        dry_run: bool = False,
+        progress: Callable[[int], None] | None = None,
+        only_failed: bool = False,
+    ) -> PreparationReport:
+        """prepare_payments with this manager's batching, payee and file settings."""
+        authorize(actor, Permission.PREPARE_PAYMENTS)
+        s = self.settings
+        spec = PrepareSpec(
+            payee=self._payee(session),
+            file_format=self.file_format(cycle),
+            create_batch=s.create_batch,
+            max_batch_size=s.max_batch_size,
+            max_file_bytes=s.max_file_bytes,
+            file_name_prefix=s.file_name_prefix,
+            make_file_at_prepare=s.make_csv_at_prepare,
+            amount_format=s.amount_format,
+            only_failed=only_failed,
+        )
+        return prepare_payments(session, actor, cycle, spec, dry_run=dry_run, progress=progress)
+
+    def client(self) -> PheeClient:
+        """A client for this manager's hub (close it, or use it as a context manager)."""
+        return PheeClient(self.settings, self.secrets)
+
+    def test_connection(self) -> str:
+        """Fetch a token and make a harmless read; the exact failure is raised as a PheeError."""
+        with self.client() as hub:
+            return hub.test_connection()
+
+    def send(
+        self, factory: sessionmaker[Session], actor: User, batch_ids: Sequence[uuid.UUID]
+    ) -> SendReport:
+        """Submit batches to PHEE, resolving unknown outcomes first (SPEC 3.3)."""
+        return send_batches(factory, actor, self, batch_ids)
+
+    def sync(
+        self, factory: sessionmaker[Session], actor: User, batch_ids: Sequence[uuid.UUID]
+    ) -> SyncReport:
+        """Read PHEE's status of the batches and reconcile their payments (SPEC 3.4)."""
+        return sync_batches(factory, actor, self, batch_ids)
+
+
+def _build(program: Program, settings: BaseModel, secrets: BaseModel) -> PheeManager:
+    assert isinstance(settings, PheeSettings)
+    assert isinstance(secrets, PheeSecrets)
+    return PheeManager(program, settings, secrets)
+
+
+register_kind(
+    ManagerKindSpec(
+        kind=ManagerKind.PHEE,
+        label="Payment Hub EE",
+        settings_model=PheeSettings,
+        secrets_model=PheeSecrets,
+        build=_build,
+        secret_fields=("password", "authorization", "signing_private_key"),
+    )
+)

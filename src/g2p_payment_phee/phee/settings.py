@@ -1,0 +1,171 @@
+"""The PHEE manager's settings (SPEC 3.1): every field, its default, its validation.
+
+Defaults work against a real PHEE (and the bundled emulator): ``create_batch`` on, ``Type: csv``,
+integer amounts, TLS verification on. Secrets live apart in ``PheeSecrets`` and are stored
+encrypted; nothing ever shows them back.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from g2p_payment_phee.money import AmountFormat
+from g2p_payment_phee.payments.payees import CSV_UNSAFE, PayeeOption
+
+EMULATOR_BASE_URL = "http://127.0.0.1:8080"
+PHEE_MAX_FILE_BYTES = 100_000
+NOTE_TEMPLATE = "Program: {program}. Cycle ID - {cycle}"
+_HEADER_SAFE = re.compile(r"^[^\r\n]*$")
+_PREFIX_SAFE = re.compile(r"^[A-Za-z0-9_.-]{0,50}$")
+
+
+def _check_url(value: str | None, *, required: bool) -> str | None:
+    if not value:
+        if required:
+            raise ValueError("a URL is required")
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    if parts.query or parts.fragment:
+        raise ValueError("the URL must not carry a query or fragment")
+    return value.rstrip("/")
+
+
+class PheeSettings(BaseModel):
+    """The non-secret settings of one program's PHEE manager."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=200)] = "Payment Hub EE"
+    create_batch: bool = True
+    max_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 500
+    max_file_bytes: Annotated[int, Field(ge=1_000, le=PHEE_MAX_FILE_BYTES)] = PHEE_MAX_FILE_BYTES
+    auth_endpoint_url: str | None = f"{EMULATOR_BASE_URL}/oauth/token"
+    payment_endpoint_url: str = f"{EMULATOR_BASE_URL}/batchtransactions"
+    status_endpoint_url: str = f"{EMULATOR_BASE_URL}/api/v1/batch"
+    details_endpoint_url: str = f"{EMULATOR_BASE_URL}/api/v1/batch/detail"
+    tenant_id: Annotated[str, Field(min_length=1, max_length=100)]
+    username: str = ""
+    grant_type: str = "password"
+    payment_mode: Annotated[str, Field(min_length=1, max_length=50)] = "mojaloop"
+    payer_id_type: str = ""
+    payer_id: str = ""
+    payee_id_type: PayeeOption
+    reg_id_type_for_payee_id: str | None = None
+    payee_id_type_to_send: str = ""
+    batch_type_header: str = "csv"
+    batch_purpose_header: str = "G2P Payment"
+    file_name_prefix: str = "ph_ee_"
+    batch_request_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
+    make_csv_at_prepare: bool = True
+    callback_base_url: str | None = None
+    registering_institution_id: str = ""
+    program_id_header: str = ""
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    amount_format: AmountFormat = AmountFormat.INTEGER
+    note_template: str = NOTE_TEMPLATE
+
+    @field_validator("auth_endpoint_url", "callback_base_url")
+    @classmethod
+    def _optional_url(cls, value: str | None) -> str | None:
+        return _check_url(value, required=False)
+
+    @field_validator("payment_endpoint_url", "status_endpoint_url", "details_endpoint_url")
+    @classmethod
+    def _required_url(cls, value: str) -> str:
+        return str(_check_url(value, required=True))
+
+    @field_validator("payment_mode", "payer_id_type", "payer_id", "payee_id_type_to_send")
+    @classmethod
+    def _csv_safe(cls, value: str) -> str:
+        if CSV_UNSAFE.search(value):
+            raise ValueError("must not contain a comma, a double quote or a line break")
+        return value
+
+    @field_validator(
+        "tenant_id", "batch_purpose_header", "registering_institution_id", "program_id_header"
+    )
+    @classmethod
+    def _header_safe(cls, value: str) -> str:
+        if not _HEADER_SAFE.match(value):
+            raise ValueError("must not contain a line break (it is sent as an HTTP header)")
+        return value
+
+    @field_validator("batch_type_header")
+    @classmethod
+    def _type_is_csv(cls, value: str) -> str:
+        if value.lower() != "csv":
+            raise ValueError("PHEE accepts only 'csv' for a file upload (it refuses anything else)")
+        return value
+
+    @field_validator("file_name_prefix")
+    @classmethod
+    def _prefix_safe(cls, value: str) -> str:
+        if not _PREFIX_SAFE.match(value):
+            raise ValueError("up to 50 of A-Z, a-z, 0-9, '_', '.', '-'")
+        return value
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_exists(cls, value: str | None) -> str | None:
+        if value and not Path(value).is_file():
+            raise ValueError(f"CA bundle {value} is not a readable file")
+        return value or None
+
+    @field_validator("note_template")
+    @classmethod
+    def _template_fields(cls, value: str) -> str:
+        try:
+            value.format(program="p", cycle="c")
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(f"may use only {{program}} and {{cycle}} ({error})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _reg_id_needs_type(self) -> PheeSettings:
+        if self.payee_id_type is PayeeOption.REGISTRANT_ID and not self.reg_id_type_for_payee_id:
+            raise ValueError(
+                "reg_id_type_for_payee_id is required when payee_id_type is reg_id "
+                "(which registrant ID pays?)"
+            )
+        return self
+
+
+class PheeSecrets(BaseModel):
+    """Secrets of the manager; stored encrypted, never returned."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: str | None = None
+    authorization: str | None = None
+    signing_private_key: str | None = None
+
+    @field_validator("authorization")
+    @classmethod
+    def _header_value(cls, value: str | None) -> str | None:
+        if value and not _HEADER_SAFE.match(value):
+            raise ValueError("must not contain a line break (it is sent as an HTTP header)")
+        return value
+
+    @field_validator("signing_private_key")
+    @classmethod
+    def _rsa_key(cls, value: str | None) -> str | None:
+        if not value:
+            return value
+        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        try:
+            key = load_pem_private_key(value.encode("ascii"), password=None)
+        except (ValueError, TypeError, UnicodeEncodeError):
+            raise ValueError("not a PEM private key without a passphrase") from None
+        if not isinstance(key, RSAPrivateKey):
+            raise ValueError("PHEE signatures need an RSA key")
+        return value
