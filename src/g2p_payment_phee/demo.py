@@ -1,8 +1,10 @@
 """The end-to-end demo on the embedded default: a fresh SQLite database, no servers.
 
-It builds what a program team would: users with separate maker and checker roles, a registry
-imported from a generated file (with a few rows the import must refuse), a program, a cycle and
-approved entitlements. Later issues extend it until it pays people.
+It does what a program team would: users with separate maker and checker roles, a registry
+imported from a generated file (with a few rows the import must refuse), a program paid through
+Payment Hub EE, a cycle approved by the checker; then it prepares the payments, sends the
+batches to the PHEE emulator running in this process (where some payees fail), syncs until
+every payment is final, retries the failed ones that can now succeed, and reconciles.
 """
 
 from __future__ import annotations
@@ -21,10 +23,15 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.db import make_engine, make_session_factory, migrate, unit_of_work
+from g2p_payment_phee.emulator import EmulatorConfig, EmulatorServer
 from g2p_payment_phee.errors import BusinessRuleViolation, PermissionDenied
 from g2p_payment_phee.imports import ImportReport
+from g2p_payment_phee.payments import service as payments
+from g2p_payment_phee.payments.config_service import configure_manager
+from g2p_payment_phee.payments.prepare import PreparationReport
+from g2p_payment_phee.payments.service import CycleBatchTotals
 from g2p_payment_phee.programs import service as programs
-from g2p_payment_phee.programs.models import Cycle, ManagerKind, TargetType
+from g2p_payment_phee.programs.models import Cycle, Entitlement, ManagerKind, TargetType
 from g2p_payment_phee.registry import service as registry
 from g2p_payment_phee.registry.importer import import_registrants
 from g2p_payment_phee.registry.models import BankAccount, Phone, Registrant, RegistrantId
@@ -36,6 +43,7 @@ PROGRAM = "Cash for Nutrition (demo)"
 CURRENCY = "KES"
 AMOUNT = Decimal(3000)
 NATIONAL_ID_REGEX = r"[0-9]{8}"
+SYNC_ROUNDS = 20
 INVALID_ROWS = (
     # reference, what is wrong: rows the import must refuse with a precise reason
     ("bad-iban", "iban", "DE00 1234 5678 9012 3456 78"),
@@ -61,7 +69,13 @@ class DemoResult:
     cycle_state: str = ""
     approved: int = 0
     approved_amount: Decimal = Decimal(0)
-    notes: list[str] = field(default_factory=list)
+    preparation: PreparationReport | None = None
+    retry: PreparationReport | None = None
+    totals: CycleBatchTotals | None = None
+    failure_reasons: dict[str, int] = field(default_factory=dict)
+    accepted_twice: int = -1
+    sync_rounds: int = 0
+    cycle_state_final: str = ""
 
 
 def demo_database(data_dir: Path) -> str:
@@ -98,8 +112,131 @@ def run_demo(
     _approve(factory, cycle.id, result, say)
     with unit_of_work(factory) as session:
         _count(session, result)
+    with EmulatorServer(EmulatorConfig(seed=seed)) as hub:
+        _pay(factory, hub, cycle.id, result, say)
     engine.dispose()
     return result
+
+
+def _pay(
+    factory: sessionmaker[Session],
+    hub: EmulatorServer,
+    cycle_id: uuid.UUID,
+    result: DemoResult,
+    say: Callable[[str], None],
+) -> None:
+    """Prepare, send, sync to the end; retry what failed for a reason that went away."""
+    with unit_of_work(factory) as session:
+        admin = users.get_user(session, "admin")
+        cycle = _cycle(session, cycle_id)
+        configure_manager(
+            session, admin, cycle.program, ManagerKind.PHEE, *_hub_settings(hub.base_url)
+        )
+        closed, unavailable = _failing_phones(session, cycle_id)
+    hub.set_outcomes({"failing_payees": {**closed, **unavailable}})
+    say(f"PHEE emulator at {hub.base_url}: {len(closed) + len(unavailable)} payees will fail")
+    result.preparation = _prepare(factory, cycle_id, retry=False)
+    say(
+        f"prepare: {result.preparation.created} payments in {result.preparation.batches} batches, "
+        f"{result.preparation.skipped_count} entitlements skipped (no valid phone)"
+    )
+    _send_and_settle(factory, hub, cycle_id, result, say)
+    hub.set_outcomes({"failing_payees": closed})
+    say(f"the hub's outage is over for {len(unavailable)} payees: retrying the failed payments")
+    result.retry = _prepare(factory, cycle_id, retry=True)
+    _send_and_settle(factory, hub, cycle_id, result, say)
+    _reconcile(factory, hub, cycle_id, result, say)
+
+
+def _hub_settings(base: str) -> tuple[dict[str, object], dict[str, str | None]]:
+    settings: dict[str, object] = {
+        "tenant_id": "gorilla",
+        "payee_id_type": "phone",
+        "payer_id_type": "ACCOUNT_ID",
+        "payer_id": "1010101010",
+        "auth_endpoint_url": f"{base}/oauth/token",
+        "payment_endpoint_url": f"{base}/batchtransactions",
+        "status_endpoint_url": f"{base}/api/v1/batch",
+        "details_endpoint_url": f"{base}/api/v1/batch/detail",
+        "username": "mifos",
+    }
+    return settings, {"password": "password", "authorization": "Basic Y2xpZW50Og=="}
+
+
+def _failing_phones(session: Session, cycle_id: uuid.UUID) -> tuple[dict[str, str], dict[str, str]]:
+    """About 2% of the payees fail: half for good (account closed), half for a while."""
+    numbers = session.scalars(
+        select(Phone.number)
+        .join(Entitlement, Entitlement.registrant_id == Phone.registrant_id)
+        .where(Entitlement.cycle_id == cycle_id)
+        .order_by(Phone.number)
+    ).all()
+    chosen = numbers[::50]
+    closed = dict.fromkeys(chosen[::2], "Payee account closed")
+    unavailable = dict.fromkeys(chosen[1::2], "Payee FSP temporarily unavailable")
+    return closed, unavailable
+
+
+def _prepare(
+    factory: sessionmaker[Session], cycle_id: uuid.UUID, *, retry: bool
+) -> PreparationReport:
+    with unit_of_work(factory) as session:
+        maker = users.get_user(session, "maker")
+        cycle = _cycle(session, cycle_id)
+        run = payments.retry_failed if retry else payments.prepare_cycle
+        return run(session, maker, cycle)
+
+
+def _send_and_settle(
+    factory: sessionmaker[Session],
+    hub: EmulatorServer,
+    cycle_id: uuid.UUID,
+    result: DemoResult,
+    say: Callable[[str], None],
+) -> None:
+    with unit_of_work(factory) as session:
+        checker = users.get_user(session, "checker")
+    sent = payments.send_cycle(factory, checker, cycle_id)
+    say(f"send: {sent.count('submitted')} batches accepted by PHEE")
+    for _ in range(SYNC_ROUNDS):
+        result.sync_rounds += 1
+        report = payments.sync_cycle(factory, checker, cycle_id)
+        with unit_of_work(factory) as session:
+            totals = payments.cycle_payment_totals(session, _cycle(session, cycle_id))
+        pending = sum(totals.payments.get(k, (0, 0))[0] for k in ("issued", "sent"))
+        if pending == 0:
+            say(f"sync: every payment is final ({report.reconciled} reconciled in the last round)")
+            return
+        hub.complete_all()  # the emulator settles on demand; a real hub takes its time
+    say("sync: some payments are still pending at PHEE; `g2p-phee sync` picks them up later")
+
+
+def _reconcile(
+    factory: sessionmaker[Session],
+    hub: EmulatorServer,
+    cycle_id: uuid.UUID,
+    result: DemoResult,
+    say: Callable[[str], None],
+) -> None:
+    with unit_of_work(factory) as session:
+        cycle = _cycle(session, cycle_id)
+        result.totals = payments.cycle_payment_totals(session, cycle)
+        for failed in payments.failed_payments(session, cycle, limit=10_000):
+            reason = failed.failure_reason or "?"
+            result.failure_reasons[reason] = result.failure_reasons.get(reason, 0) + 1
+        open_payments = sum(result.totals.payments.get(k, (0, 0))[0] for k in ("issued", "sent"))
+        if open_payments == 0:
+            payments.mark_distributed(session, users.get_user(session, "checker"), cycle)
+        result.cycle_state_final = cycle.state
+    inspection = hub.inspect()
+    result.accepted_twice = len(inspection["accepted_more_than_once"])
+    say(f"PHEE's own count: {result.accepted_twice} request_ids accepted more than once")
+
+
+def _cycle(session: Session, cycle_id: uuid.UUID) -> Cycle:
+    cycle = session.get(Cycle, cycle_id)
+    assert cycle is not None
+    return cycle
 
 
 def _create_users(session: Session, passwords: dict[str, str]) -> None:

@@ -33,6 +33,9 @@ app.command("prepare")(payments.prepare)
 app.command("retry-failed")(payments.retry_failed)
 app.command("reconcile-import")(payments.reconcile_import)
 app.command("status")(payments.status)
+app.command("send")(payments.send)
+app.command("sync")(payments.sync)
+programs.cycles_app.command("distribute")(payments.distribute)
 
 
 @app.callback()
@@ -52,7 +55,8 @@ def root(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not debug:
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+        for noisy in ("alembic", "httpx", "uvicorn", "uvicorn.error", "uvicorn.access"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @app.command()

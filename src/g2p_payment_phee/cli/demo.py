@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from decimal import Decimal
 from typing import Annotated
 
 import typer
@@ -25,6 +27,8 @@ def demo(
 ) -> None:
     """Build a demo program from nothing and print what it holds."""
     cli = state(ctx)
+    if not cli.debug:
+        logging.getLogger("g2p_payment_phee").setLevel(logging.WARNING)  # the story is printed
     url = database_url or demo_database(cli.settings.data_dir)
     result = run_demo(
         url, registrants=registrants, seed=seed, say=lambda line: console.print(f"• {line}")
@@ -34,23 +38,39 @@ def demo(
 
 
 def _summary(result: DemoResult) -> None:
-    table = Table("demo summary", "value", title="g2p-payment-phee demo")
-    table.add_row("registrants in the registry", str(result.registrants))
-    table.add_row("  with a bank account", str(result.with_bank_account))
-    table.add_row("  with a phone (E.164)", str(result.with_phone))
-    table.add_row("  with a National ID", str(result.with_national_id))
-    table.add_row("rows refused by the import", str(result.import_report.rejected))
-    table.add_row("enrolled in the program", str(result.enrolled))
-    table.add_row(
-        "maker approving own cycle",
-        "refused (maker–checker)" if result.maker_checker_refusal else "ALLOWED",
-    )
-    table.add_row("cycle state", result.cycle_state)
-    table.add_row("entitlements approved", str(result.approved))
-    table.add_row("amount approved", display(result.approved_amount, CURRENCY))
+    table = Table("demo", "count", "amount", title="g2p-payment-phee demo: final reconciliation")
+    rows: list[tuple[str, str, str]] = [
+        ("registrants imported", str(result.registrants), ""),
+        ("  rows refused by the import", str(result.import_report.rejected), ""),
+        ("enrolled in the program", str(result.enrolled), ""),
+        ("maker approving the cycle", "refused" if result.maker_checker_refusal else "ALLOWED", ""),
+        (
+            "entitlements approved by the checker",
+            str(result.approved),
+            display(result.approved_amount, CURRENCY),
+        ),
+    ]
+    if result.preparation is not None:
+        prep = result.preparation
+        rows.append(("entitlements skipped at prepare", str(prep.skipped_count), ""))
+        rows.append(("payments prepared (first round)", str(prep.created), ""))
+        rows.append(("batches (first round)", str(prep.batches), ""))
+    if result.retry is not None:
+        rows.append(("payments retried", str(result.retry.created), ""))
+    if result.totals is not None:
+        for batch_state, count in sorted(result.totals.batches.items()):
+            rows.append((f"batches {batch_state}", str(count), ""))
+        for key in ("paid", "failed", "sent", "issued"):
+            count, amount = result.totals.payments.get(key, (0, Decimal(0)))
+            label = "payment attempts failed" if key == "failed" else f"payments {key}"
+            rows.append((label, str(count), display(amount, CURRENCY)))
+    for reason, count in sorted(result.failure_reasons.items()):
+        rows.append((f"  failed: {reason}", str(count), ""))
+    rows.append(("request_ids accepted twice by PHEE", str(result.accepted_twice), ""))
+    rows.append(("cycle state", result.cycle_state_final or result.cycle_state, ""))
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     console.print(f"database: {result.database_url}")
-    console.print(
-        "users (passwords shown once): "
-        + ", ".join(f"{u} / {p}" for u, p in result.passwords.items())
-    )
+    users = ", ".join(f"{u} / {p}" for u, p in result.passwords.items())
+    console.print(f"users (passwords shown once): {users}")

@@ -10,7 +10,12 @@ import typer
 from rich.table import Table
 
 from g2p_payment_phee.cli.context import console, state
-from g2p_payment_phee.payments.config_service import configure_manager, describe_manager
+from g2p_payment_phee.payments.config_service import (
+    configure_manager,
+    describe_manager,
+    load_manager,
+)
+from g2p_payment_phee.phee.manager import PheeManager
 from g2p_payment_phee.programs import service as programs
 from g2p_payment_phee.programs.models import ManagerKind
 
@@ -75,6 +80,20 @@ def show(ctx: typer.Context, program: str) -> None:
     with cli.unit_of_work() as session:
         found = programs.get_program(session, program)
         _print(describe_manager(session, cli.actor(session), found))
+
+
+@app.command("test-connection")
+def test_connection(ctx: typer.Context, program: str) -> None:
+    """Fetch a token and make a harmless read at the program's hub; the exact failure if not."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        found = programs.get_program(session, program)
+        cli.actor(session)
+        manager = load_manager(session, found)
+    if not isinstance(manager, PheeManager):
+        console.print(f"{found.name} pays manually: there is no hub to test")
+        return
+    console.print(manager.test_connection())
 
 
 def _print(description: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from g2p_payment_phee.money import display
 from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.default_manager import import_results
 from g2p_payment_phee.payments.prepare import PreparationReport, payable_count
+from g2p_payment_phee.payments.reports import SendReport
 from g2p_payment_phee.programs import service as programs
 from g2p_payment_phee.programs.models import Cycle
 
@@ -214,3 +215,84 @@ def status(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
             count, amount = totals.payments.get(key, (0, 0))
             table.add_row(f"payments {key}", str(count), display(amount, currency))  # type: ignore[arg-type]
         console.print(table)
+
+
+SEND_CHUNK = 10
+
+
+def send(
+    ctx: typer.Context,
+    cycle: Annotated[
+        str | None, typer.Argument(help="Send every sendable batch of the cycle")
+    ] = None,
+    program: ProgramOpt = None,
+    batch: Annotated[str | None, typer.Option("--batch", help="Send only this batch")] = None,
+) -> None:
+    """Send batches to the hub (an unknown outcome is looked up first, never resent blindly)."""
+    if (cycle is None) == (batch is None):
+        raise typer.BadParameter("give a CYCLE or --batch BATCH")
+    cli = state(ctx)
+    factory = cli.session_factory()
+    with cli.unit_of_work() as session:
+        actor = cli.actor(session)
+        if batch is not None:
+            one = service.get_batch(session, actor, batch)
+            cycle_id, ids = one.cycle_id, [one.id]
+        else:
+            found = _cycle(session, str(cycle), program)
+            cycle_id, ids = found.id, service.sendable_batches(session, actor, found.id)
+    report = SendReport()
+    with _progress() as bar:
+        task = bar.add_task("sending", total=len(ids))
+        for start in range(0, len(ids), SEND_CHUNK):
+            chunk = ids[start : start + SEND_CHUNK]
+            report.results.extend(service.send_cycle(factory, actor, cycle_id, chunk).results)
+            bar.update(task, advance=len(chunk))
+    print_send(report)
+
+
+def print_send(report: SendReport) -> None:
+    """Counts per outcome, then every batch that did not go through."""
+    outcomes = ("submitted", "found_at_phee", "rejected", "outcome_unknown", "skipped")
+    console.print(", ".join(f"{report.count(o)} {o}" for o in outcomes))
+    problems = [r for r in report.results if r.outcome in {"rejected", "outcome_unknown"}]
+    if problems:
+        table = Table("batch", "outcome", "reason")
+        for r in problems:
+            table.add_row(r.batch, r.outcome, r.message)
+        console.print(table)
+
+
+def sync(
+    ctx: typer.Context,
+    cycle: Annotated[str | None, typer.Argument(help="Only this cycle (default: all)")] = None,
+    program: ProgramOpt = None,
+) -> None:
+    """Read payment statuses back from the hub and reconcile them."""
+    cli = state(ctx)
+    factory = cli.session_factory()
+    with cli.unit_of_work() as session:
+        actor = cli.actor(session)
+        cycle_id = _cycle(session, cycle, program).id if cycle else None
+    with _progress() as bar:
+        bar.add_task("syncing", total=None)
+        report = service.sync_cycle(factory, actor, cycle_id)
+    completed = sum(1 for r in report.results if r.completed)
+    paid = sum(r.paid for r in report.results)
+    failed = sum(r.failed for r in report.results)
+    console.print(
+        f"{len(report.results)} batches synced: {paid} paid, {failed} failed, "
+        f"{completed} batches complete"
+    )
+    for r in report.results:
+        for line in ([r.error] if r.error else []) + r.problems[:5]:
+            console.print(f"  batch {r.batch}: {line}", soft_wrap=True)
+
+
+def distribute(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
+    """Mark a cycle distributed (every payment final)."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        found = _cycle(session, cycle, program)
+        service.mark_distributed(session, cli.actor(session), found)
+        console.print(f"cycle {found.name} is {found.state}")

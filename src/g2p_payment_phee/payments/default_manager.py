@@ -31,6 +31,12 @@ from g2p_payment_phee.payments.payee_rules import payee_rule
 from g2p_payment_phee.payments.payees import PayeeOption
 from g2p_payment_phee.payments.prepare import PreparationReport, PrepareSpec, prepare_payments
 from g2p_payment_phee.payments.reconcile import Outcome, reconcile_payments, refresh_batches
+from g2p_payment_phee.payments.reports import (
+    BatchSendResult,
+    BatchSyncResult,
+    SendReport,
+    SyncReport,
+)
 from g2p_payment_phee.payments.states import (
     BatchState,
     PaymentState,
@@ -135,7 +141,7 @@ class DefaultManager:
 
     def send(
         self, factory: sessionmaker[Session], actor: User, batch_ids: Sequence[uuid.UUID]
-    ) -> list[str]:
+    ) -> SendReport:
         """Hand prepared batches over for manual payment: submitted, payments sent."""
         authorize(actor, Permission.SEND_PAYMENTS)
         with unit_of_work(factory) as session:
@@ -153,15 +159,17 @@ class DefaultManager:
                 )
                 handed.append(batch)
             refresh_batches(session, actor, [b.id for b in handed])
-            return [b.name for b in handed]
+            return SendReport([BatchSendResult(b.name, "submitted", "handed over") for b in handed])
 
     def sync(
-        self, factory: sessionmaker[Session], actor: User, batch_ids: Sequence[uuid.UUID]
-    ) -> list[str]:
+        self, factory: sessionmaker[Session], actor: User | None, batch_ids: Sequence[uuid.UUID]
+    ) -> SyncReport:
         """Nothing to read back: results come by ``import_results``. Recounts the batches."""
-        authorize(actor, Permission.VIEW)
+        if actor is not None:
+            authorize(actor, Permission.VIEW)
         with unit_of_work(factory) as session:
-            return [b.name for b in refresh_batches(session, actor, batch_ids)]
+            done = refresh_batches(session, actor, batch_ids)
+            return SyncReport([BatchSyncResult(b.name, completed=True) for b in done])
 
 
 def import_results(

@@ -19,6 +19,7 @@ from g2p_payment_phee.errors import ConfigurationError
 from g2p_payment_phee.money import AmountFormat
 from g2p_payment_phee.payments.files import BatchFileFormat
 from g2p_payment_phee.payments.prepare import PreparationReport
+from g2p_payment_phee.payments.reports import SendReport, SyncReport
 from g2p_payment_phee.programs.models import Cycle, ManagerKind, Program
 from g2p_payment_phee.users.models import User
 
@@ -57,14 +58,14 @@ class PaymentManager(Protocol):
 
     def send(
         self, factory: sessionmaker[Session], actor: User, batch_ids: Sequence[uuid.UUID]
-    ) -> object:
+    ) -> SendReport:
         """Hand the batches over to be paid (SPEC 3.3). Owns its transactions: a hub call
         never happens inside an open one."""
         ...
 
     def sync(
-        self, factory: sessionmaker[Session], actor: User, batch_ids: Sequence[uuid.UUID]
-    ) -> object:
+        self, factory: sessionmaker[Session], actor: User | None, batch_ids: Sequence[uuid.UUID]
+    ) -> SyncReport:
         """Read back what happened to the batches' payments and reconcile them (SPEC 3.4)."""
         ...
 

@@ -7,21 +7,24 @@ the manager-specific part.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, undefer
+from sqlalchemy.orm import Session, sessionmaker, undefer
 
 from g2p_payment_phee import audit
-from g2p_payment_phee.errors import NotFound
+from g2p_payment_phee.db import unit_of_work
+from g2p_payment_phee.errors import BusinessRuleViolation, NotFound
 from g2p_payment_phee.payments.config_service import load_manager
 from g2p_payment_phee.payments.files import RenderedFile, render_stored_batch
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.prepare import PreparationReport
+from g2p_payment_phee.payments.reports import SendReport, SyncReport
 from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
-from g2p_payment_phee.programs.models import Cycle
+from g2p_payment_phee.programs.models import Cycle, Program
+from g2p_payment_phee.programs.states import CycleState, set_cycle_state
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission, authorize
 
@@ -165,3 +168,90 @@ def failed_payments(session: Session, cycle: Cycle, limit: int = 100) -> list[Pa
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def send_cycle(
+    factory: sessionmaker[Session],
+    actor: User,
+    cycle_id: uuid.UUID,
+    batch_ids: Sequence[uuid.UUID] | None = None,
+) -> SendReport:
+    """Send the cycle's sendable batches (or the given ones) through its manager.
+
+    Batches a dead process left in ``sending`` are first marked ``outcome_unknown`` so that
+    they are looked up, never resent blindly. Owns its transactions (see the manager's send)."""
+    authorize(actor, Permission.SEND_PAYMENTS)
+    with unit_of_work(factory) as session:
+        cycle = _cycle(session, cycle_id)
+        manager = load_manager(session, cycle.program)
+        ids = sendable_batches(session, actor, cycle.id)
+    if batch_ids is not None:
+        wanted = set(batch_ids)
+        ids = [i for i in ids if i in wanted]
+    return manager.send(factory, actor, ids)
+
+
+def sendable_batches(session: Session, actor: User | None, cycle_id: uuid.UUID) -> list[uuid.UUID]:
+    """The cycle's batches to send or resolve, in order; stale ``sending`` claims (a process
+    that died mid-send) become ``outcome_unknown`` first, so they are looked up."""
+    from g2p_payment_phee.phee.send import SENDABLE, recover_stale_sending
+
+    recover_stale_sending(session, actor)
+    query = select(PaymentBatch.id).where(
+        PaymentBatch.cycle_id == cycle_id, PaymentBatch.state.in_(SENDABLE)
+    )
+    return list(session.scalars(query.order_by(PaymentBatch.sequence)))
+
+
+def sync_cycle(
+    factory: sessionmaker[Session], actor: User | None, cycle_id: uuid.UUID | None = None
+) -> SyncReport:
+    """Sync every submitted batch (of one cycle, or of all cycles), program by program."""
+    if actor is not None:
+        authorize(actor, Permission.VIEW)
+    with unit_of_work(factory) as session:
+        query = select(PaymentBatch.id, Cycle.program_id).join(
+            Cycle, Cycle.id == PaymentBatch.cycle_id
+        )
+        query = query.where(PaymentBatch.state == BatchState.SUBMITTED)
+        if cycle_id is not None:
+            query = query.where(PaymentBatch.cycle_id == cycle_id)
+        by_program: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for batch_id, program_id in session.execute(query.order_by(PaymentBatch.sequence)).tuples():
+            by_program.setdefault(program_id, []).append(batch_id)
+        managers = {pid: load_manager(session, _program(session, pid)) for pid in by_program}
+    report = SyncReport()
+    for program_id, ids in by_program.items():
+        report.results.extend(managers[program_id].sync(factory, actor, ids).results)
+    return report
+
+
+def mark_distributed(session: Session, actor: User, cycle: Cycle) -> None:
+    """Mark a cycle distributed once every payment is final and no batch is still open."""
+    authorize(actor, Permission.SEND_PAYMENTS)
+    open_payments = session.scalar(
+        select(func.count()).where(
+            Payment.cycle_id == cycle.id, Payment.state != PaymentState.RECONCILED
+        )
+    )
+    if open_payments:
+        raise BusinessRuleViolation(
+            f"cycle {cycle.name!r} still has {open_payments} payments that are not final"
+        )
+    if not session.scalar(select(func.count()).where(Payment.cycle_id == cycle.id)):
+        raise BusinessRuleViolation(f"cycle {cycle.name!r} has no payments yet")
+    set_cycle_state(session, actor, cycle, CycleState.DISTRIBUTED)
+
+
+def _cycle(session: Session, cycle_id: uuid.UUID) -> Cycle:
+    cycle = session.get(Cycle, cycle_id)
+    if cycle is None:
+        raise NotFound(f"no cycle {cycle_id}")
+    return cycle
+
+
+def _program(session: Session, program_id: uuid.UUID) -> Program:
+    program = session.get(Program, program_id)
+    if program is None:
+        raise NotFound(f"no program {program_id}")
+    return program

@@ -15,11 +15,12 @@ from g2p_payment_phee.payments.manager import ManagerKindSpec, register_kind
 from g2p_payment_phee.payments.payee_rules import payee_rule
 from g2p_payment_phee.payments.payees import PayeeRule
 from g2p_payment_phee.payments.prepare import PreparationReport, PrepareSpec, prepare_payments
+from g2p_payment_phee.payments.reports import SendReport, SyncReport
 from g2p_payment_phee.phee.client import PheeClient
 from g2p_payment_phee.phee.csvfile import PheeCsvFormat
-from g2p_payment_phee.phee.send import SendReport, send_batches
+from g2p_payment_phee.phee.send import send_batches
 from g2p_payment_phee.phee.settings import PheeSecrets, PheeSettings
-from g2p_payment_phee.phee.sync import SyncReport, sync_batches
+from g2p_payment_phee.phee.sync import sync_batches
 from g2p_payment_phee.programs.models import Cycle, ManagerKind, Program
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission, authorize
@@ -95,7 +96,7 @@ class PheeManager:
         return send_batches(factory, actor, self, batch_ids)
 
     def sync(
-        self, factory: sessionmaker[Session], actor: User, batch_ids: Sequence[uuid.UUID]
+        self, factory: sessionmaker[Session], actor: User | None, batch_ids: Sequence[uuid.UUID]
     ) -> SyncReport:
         """Read PHEE's status of the batches and reconcile their payments (SPEC 3.4)."""
         return sync_batches(factory, actor, self, batch_ids)

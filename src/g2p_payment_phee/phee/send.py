@@ -19,7 +19,6 @@ import logging
 import socket
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -31,6 +30,7 @@ from g2p_payment_phee.db import unit_of_work, utcnow
 from g2p_payment_phee.errors import Conflict, InvalidTransition, NotFound
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.reconcile import refresh_batches
+from g2p_payment_phee.payments.reports import BatchSendResult, SendReport
 from g2p_payment_phee.payments.service import batch_file
 from g2p_payment_phee.payments.states import BatchState, mark_batch_payments_sent, set_batch_state
 from g2p_payment_phee.phee.client import PheeClient
@@ -45,27 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 SENDABLE = (BatchState.PREPARED, BatchState.REJECTED, BatchState.OUTCOME_UNKNOWN)
 STALE_SENDING = timedelta(minutes=10)
-
-
-@dataclass(frozen=True)
-class BatchSendResult:
-    """What happened to one batch."""
-
-    batch: str
-    outcome: str  # submitted | found_at_phee | rejected | outcome_unknown | skipped
-    message: str = ""
-    phee_batch_id: str | None = None
-
-
-@dataclass
-class SendReport:
-    """Every batch's result, in order."""
-
-    results: list[BatchSendResult] = field(default_factory=list)
-
-    def count(self, outcome: str) -> int:
-        """How many batches ended with ``outcome``."""
-        return sum(1 for r in self.results if r.outcome == outcome)
 
 
 def callback_token(batch_id: uuid.UUID) -> str:

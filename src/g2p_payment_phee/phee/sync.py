@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -25,10 +24,11 @@ from g2p_payment_phee import audit
 from g2p_payment_phee.db import unit_of_work
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.reconcile import Outcome, reconcile_payments, refresh_batches
+from g2p_payment_phee.payments.reports import BatchSyncResult, SyncReport
 from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
 from g2p_payment_phee.phee.client import PheeClient
-from g2p_payment_phee.phee.errors import PheeError
 from g2p_payment_phee.phee.details import Transfer
+from g2p_payment_phee.phee.errors import PheeError
 from g2p_payment_phee.phee.wire import BatchSummary
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission, authorize
@@ -40,41 +40,20 @@ log = logging.getLogger(__name__)
 KEEP_PROBLEMS = 50
 
 
-@dataclass
-class BatchSyncResult:
-    """What one batch's sync found and changed."""
-
-    batch: str
-    paid: int = 0
-    failed: int = 0
-    unchanged: bool = False
-    completed: bool = False
-    error: str | None = None
-    problems: list[str] = field(default_factory=list)
-
-
-@dataclass
-class SyncReport:
-    """Every batch's sync result."""
-
-    results: list[BatchSyncResult] = field(default_factory=list)
-
-    @property
-    def reconciled(self) -> int:
-        return sum(r.paid + r.failed for r in self.results)
-
-
 def sync_batches(
     factory: sessionmaker[Session],
-    actor: User,
+    actor: User | None,
     manager: PheeManager,
     batch_ids: Sequence[uuid.UUID],
     *,
     client: PheeClient | None = None,
     force: bool = False,
 ) -> SyncReport:
-    """Sync each submitted batch; ``force`` reads details even if the summary did not change."""
-    authorize(actor, Permission.VIEW)
+    """Sync each submitted batch; ``force`` reads details even if the summary did not change.
+
+    ``actor`` None is the system itself (a job, a verified callback)."""
+    if actor is not None:
+        authorize(actor, Permission.VIEW)
     report = SyncReport()
     own = client is None
     hub = client or manager.client()
@@ -89,7 +68,7 @@ def sync_batches(
 
 def _sync_one(
     factory: sessionmaker[Session],
-    actor: User,
+    actor: User | None,
     hub: PheeClient,
     batch_id: uuid.UUID,
     *,
@@ -145,7 +124,7 @@ def _read_details(hub: PheeClient, phee_id: str) -> tuple[list[Transfer], list[s
 
 def _apply(
     session: Session,
-    actor: User,
+    actor: User | None,
     batch_id: uuid.UUID,
     transfers: list[Transfer],
     result: BatchSyncResult,

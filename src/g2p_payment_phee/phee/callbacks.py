@@ -1,0 +1,65 @@
+"""PHEE's batch callback (SPEC 5.5): verified by a per-batch secret, tolerant, triggers a sync.
+
+PHEE POSTs ``{"clientCorrelationId", "batchId", "message"}`` to the ``X-CallbackURL`` it was
+given, once (maybe before the batch is final), and retries on errors. The URL carries the
+batch's token; only its SHA-256 is stored, and it is compared in constant time. Unknown tokens,
+replays and bodies that make no sense are answered 200 and ignored (a hub retrying a callback
+forever helps nobody); a verified callback asks for an immediate sync of its batch, and the
+periodic sync stays the fallback.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from g2p_payment_phee import audit
+from g2p_payment_phee.payments.models import PaymentBatch
+from g2p_payment_phee.payments.states import BatchState
+from g2p_payment_phee.security import hash_token
+
+log = logging.getLogger(__name__)
+MAX_TOKEN_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class CallbackVerdict:
+    """Whether the callback was accepted, and which batch to sync."""
+
+    accepted: bool
+    reason: str
+    batch_id: uuid.UUID | None = None
+
+
+def receive_callback(session: Session, token: str, body: Any) -> CallbackVerdict:
+    """Verify and record a callback; the caller syncs ``batch_id`` after committing."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return CallbackVerdict(False, "malformed token")
+    digest = hash_token(token)
+    batch = session.scalar(select(PaymentBatch).where(PaymentBatch.callback_token_hash == digest))
+    if batch is None or not hmac.compare_digest(batch.callback_token_hash or "", digest):
+        log.warning("PHEE callback with an unknown token ignored")
+        return CallbackVerdict(False, "unknown token")
+    details = _summary(body)
+    if details.get("batchId") and batch.phee_batch_id and details["batchId"] != batch.phee_batch_id:
+        log.warning(
+            "callback for batch %s names PHEE batch %s: ignored", batch.name, details["batchId"]
+        )
+        return CallbackVerdict(False, "batch id does not match")
+    audit.record(session, None, "batch.callback", batch, details)
+    if batch.state is not BatchState.SUBMITTED:
+        return CallbackVerdict(True, f"batch is {batch.state}: nothing to sync", None)
+    return CallbackVerdict(True, "sync requested", batch.id)
+
+
+def _summary(body: Any) -> dict[str, str]:
+    if not isinstance(body, dict):
+        return {"body": "not a JSON object"}
+    keep = ("clientCorrelationId", "batchId", "message")
+    return {key: str(body[key])[:300] for key in keep if key in body}

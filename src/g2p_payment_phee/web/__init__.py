@@ -1,0 +1,1 @@
+"""The web application: the REST API (and, later, the staff's pages)."""
