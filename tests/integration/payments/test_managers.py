@@ -125,7 +125,8 @@ def test_the_default_manager_exports_and_reconciles_from_a_results_file(
     session.commit()
     manager = load_manager(session, program)
     handed = manager.send(session_factory, admin, [b.id for b in batches])
-    assert handed == [b.name for b in batches]
+    assert [r.batch for r in handed.results] == [b.name for b in batches]
+    assert handed.count("submitted") == 2
     session.expire_all()
     payments = list(session.scalars(select(Payment).order_by(Payment.batch_id, Payment.batch_row)))
     assert {p.state for p in payments} == {PaymentState.SENT}
