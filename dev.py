@@ -25,7 +25,7 @@ STAMP = VENV / ".installed-from"
 
 def ensure_venv() -> None:
     """Create the virtual environment and install the project with its dev extra, if needed."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script may run on an older python3
         sys.exit(f"Python >= 3.11 is needed, this is {sys.version.split()[0]}")
     if not (BIN / "python").exists():
         print("creating .venv …", flush=True)
