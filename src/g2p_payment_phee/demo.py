@@ -76,6 +76,8 @@ class DemoResult:
     accepted_twice: int = -1
     sync_rounds: int = 0
     cycle_state_final: str = ""
+    files_folder: Path | None = None
+    files_written: int = 0
 
 
 def demo_database(data_dir: Path) -> str:
@@ -88,7 +90,12 @@ def demo_database(data_dir: Path) -> str:
 
 
 def run_demo(
-    database_url: str, *, registrants: int = 2000, seed: int = 7, say: Callable[[str], None] = print
+    database_url: str,
+    *,
+    registrants: int = 2000,
+    seed: int = 7,
+    files_folder: Path | None = None,
+    say: Callable[[str], None] = print,
 ) -> DemoResult:
     """Build the demo program from nothing; each step commits like an operator's command."""
     engine = make_engine(database_url)
@@ -107,6 +114,7 @@ def run_demo(
         report = import_registrants(session, admin, data, fmt="csv")
         say(f"registry import: {report.created} registrants imported, {report.rejected} refused")
     result = DemoResult(database_url=database_url, passwords=passwords, import_report=report)
+    result.files_folder = files_folder
     with unit_of_work(factory) as session:
         cycle = _program_and_cycle(session, say)
     _approve(factory, cycle.id, result, say)
@@ -136,10 +144,14 @@ def _pay(
     hub.set_outcomes({"failing_payees": {**closed, **unavailable}})
     say(f"PHEE emulator at {hub.base_url}: {len(closed) + len(unavailable)} payees will fail")
     result.preparation = _prepare(factory, cycle_id, retry=False)
+    result.files_written = _write_batch_files(factory, cycle_id, result.files_folder)
     say(
         f"prepare: {result.preparation.created} payments in {result.preparation.batches} batches, "
         f"{result.preparation.skipped_count} entitlements skipped (no valid phone)"
     )
+    folder = result.files_folder
+    where = f"written to {folder}" if folder else "kept in the database"
+    say(f"batch files (PHEE CSV, byte for byte as sent) {where}")
     _send_and_settle(factory, hub, cycle_id, result, say)
     hub.set_outcomes({"failing_payees": closed})
     say(f"the hub's outage is over for {len(unavailable)} payees: retrying the failed payments")
@@ -175,6 +187,21 @@ def _failing_phones(session: Session, cycle_id: uuid.UUID) -> tuple[dict[str, st
     closed = dict.fromkeys(chosen[::2], "Payee account closed")
     unavailable = dict.fromkeys(chosen[1::2], "Payee FSP temporarily unavailable")
     return closed, unavailable
+
+
+def _write_batch_files(
+    factory: sessionmaker[Session], cycle_id: uuid.UUID, folder: Path | None
+) -> int:
+    """Each batch's PHEE CSV, byte for byte as it is sent, into ``folder``."""
+    if folder is None:
+        return 0
+    folder.mkdir(parents=True, exist_ok=True)
+    with unit_of_work(factory) as session:
+        admin = users.get_user(session, "admin")
+        batches = payments.list_batches(session, admin, _cycle(session, cycle_id), limit=100_000)
+        for batch in batches:
+            (folder / batch.file_name).write_bytes(payments.batch_file(session, admin, batch).data)
+    return len(batches)
 
 
 def _prepare(

@@ -30,8 +30,15 @@ def demo(
     if not cli.debug:
         logging.getLogger("g2p_payment_phee").setLevel(logging.WARNING)  # the story is printed
     url = database_url or demo_database(cli.settings.data_dir)
+    files = cli.settings.data_dir / "demo" / "batches"
+    for stale in files.glob("*.csv"):
+        stale.unlink()
     result = run_demo(
-        url, registrants=registrants, seed=seed, say=lambda line: console.print(f"• {line}")
+        url,
+        registrants=registrants,
+        seed=seed,
+        files_folder=files,
+        say=lambda line: console.print(f"• {line}"),
     )
     print_report(result.import_report, limit=10)
     _summary(result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -212,8 +213,8 @@ def status(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
         for batch_state, count in sorted(totals.batches.items()):
             table.add_row(f"batches {batch_state}", str(count), "")
         for key in ("issued", "sent", "paid", "failed"):
-            count, amount = totals.payments.get(key, (0, 0))
-            table.add_row(f"payments {key}", str(count), display(amount, currency))  # type: ignore[arg-type]
+            count, amount = totals.payments.get(key, (0, Decimal(0)))
+            table.add_row(f"payments {key}", str(count), display(amount, currency))
         console.print(table)
 
 

@@ -27,13 +27,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.db import unit_of_work, utcnow
-from g2p_payment_phee.errors import Conflict, InvalidTransition, NotFound
+from g2p_payment_phee.errors import Conflict, G2PError, InvalidTransition, NotFound
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.reconcile import refresh_batches
 from g2p_payment_phee.payments.reports import BatchSendResult, SendReport
 from g2p_payment_phee.payments.service import batch_file
 from g2p_payment_phee.payments.states import BatchState, mark_batch_payments_sent, set_batch_state
-from g2p_payment_phee.phee.client import PheeClient
+from g2p_payment_phee.phee.client import PheeClient, UploadAccepted
 from g2p_payment_phee.phee.errors import PheeError, PheeRejected
 from g2p_payment_phee.security import hash_token
 from g2p_payment_phee.users.models import User
@@ -93,26 +93,54 @@ def _send_one(
     claimed = _claim(factory, actor, batch_id)
     if isinstance(claimed, BatchSendResult):
         return claimed
-    name, was, correlation_id, first_attempt = claimed
+    name, was, correlation_id, created_at = claimed
     if was is BatchState.OUTCOME_UNKNOWN:
-        found = _lookup(factory, actor, hub, batch_id, name, correlation_id, first_attempt)
+        found = _lookup(factory, actor, hub, batch_id, name, correlation_id, created_at)
         if found is not None:
             return found
+    try:
+        accepted = _upload(factory, actor, manager, hub, batch_id, correlation_id)
+    except PheeError as error:
+        return _record_failure(factory, actor, batch_id, name, error)
+    except Exception as error:
+        # Anything else (a file or header that cannot be sent, a bug) must neither leave the
+        # batch claimed in ``sending`` nor stop the other batches: it is recorded as unknown,
+        # so that the next attempt looks it up first.
+        return _record_failure(factory, actor, batch_id, name, _upload_broke(error, batch_id))
+    return _record_accepted(factory, actor, batch_id, name, accepted.phee_batch_id, accepted.raw)
+
+
+def _upload(
+    factory: sessionmaker[Session],
+    actor: User,
+    manager: PheeManager,
+    hub: PheeClient,
+    batch_id: uuid.UUID,
+    correlation_id: str,
+) -> UploadAccepted:
     with unit_of_work(factory) as session:
         batch = _batch(session, batch_id)
         data = batch_file(session, actor, batch).data
         file_name = batch.file_name
-    callback = _callback_url(manager, batch_id)
-    try:
-        accepted = hub.upload_batch(
-            file_name=file_name,
-            csv_bytes=data,
-            correlation_id=correlation_id,
-            callback_url=callback,
-        )
-    except PheeError as error:
-        return _record_failure(factory, actor, batch_id, name, error)
-    return _record_accepted(factory, actor, batch_id, name, accepted.phee_batch_id, accepted.raw)
+    return hub.upload_batch(
+        file_name=file_name,
+        csv_bytes=data,
+        correlation_id=correlation_id,
+        callback_url=_callback_url(manager, batch_id),
+    )
+
+
+def _upload_broke(error: Exception, batch_id: uuid.UUID) -> PheeError:
+    """The error, as a PheeError that may have delivered, without the batch's callback token."""
+    if isinstance(error, G2PError):
+        reason = error.message
+    else:
+        log.exception("sending batch %s failed unexpectedly", batch_id)
+        reason = f"{type(error).__name__}: {error}"
+    reason = reason.replace(callback_token(batch_id), "[REDACTED]")
+    return PheeError(
+        f"the upload did not complete: {reason}", endpoint="batch upload", maybe_delivered=True
+    )
 
 
 def _claim(
@@ -124,7 +152,6 @@ def _claim(
         was = batch.state
         if was not in SENDABLE:
             return BatchSendResult(batch.name, "skipped", f"batch is {was}", batch.phee_batch_id)
-        first = batch.claimed_at if batch.send_attempts else None
         try:
             set_batch_state(
                 session,
@@ -139,7 +166,9 @@ def _claim(
             )
         except (Conflict, InvalidTransition) as lost:
             return BatchSendResult(batch.name, "skipped", lost.message, batch.phee_batch_id)
-        return batch.name, was, batch.correlation_id, first or batch.created_at
+        # The lookup window starts at the batch's creation, before its first attempt: the
+        # previous claim is only the latest attempt, and an earlier one may be the one stored.
+        return batch.name, was, batch.correlation_id, batch.created_at
 
 
 def _lookup(

@@ -1,12 +1,14 @@
 """Status sync and reconciliation (SPEC 3.4): PHEE's word on each transfer, applied in bulk.
 
-Per submitted batch: read the summary; when it changed since the last sync, page through the
-details (outside any transaction), map each transfer to its payment by ``clientCorrelationId``
-and reconcile in one bulk update — COMPLETED → paid, FAILED/REJECTED/ABORTED/EXCEPTION →
-failed with PHEE's reason; anything else leaves the payment as it is. Final payments never
-change. Surprises (unknown ids, other batches' ids, unknown statuses, amounts that differ from
-what was sent, unreadable rows) are recorded on the batch and reported; they never stop the
-run and never move a payment to a wrong final state.
+Per submitted batch: read the summary; when it changed since the last sync (or when it last
+said "finished" while payments stayed open), page through the details (outside any
+transaction), map each transfer to its payment by ``clientCorrelationId`` and reconcile in one
+bulk update — COMPLETED → paid, FAILED/REJECTED/ABORTED/EXCEPTION → failed with PHEE's reason;
+anything else leaves the payment as it is. Final payments never change. Surprises (unknown ids,
+other batches' ids, unknown statuses, amounts that differ from what was sent, unreadable rows,
+a payment listed twice with different outcomes, an outcome contradicting a final payment) are
+recorded on the batch and reported; they never stop the run and never move a payment to a
+wrong final state.
 """
 
 from __future__ import annotations
@@ -105,8 +107,14 @@ def _sync_one(
         _apply(session, actor, batch_id, transfers, result)
         batch = session.get(PaymentBatch, batch_id)
         assert batch is not None
-        batch.last_response = {"summary": fingerprint, "problems": result.problems[:KEEP_PROBLEMS]}
         result.completed = batch.state is BatchState.COMPLETED
+        # A summary that says "finished" while payments stay open means the details lag behind
+        # (or lack rows): it is not remembered, so that the next sync reads the details again.
+        lagging = summary.is_finished and not result.completed
+        batch.last_response = {
+            "summary": None if lagging else fingerprint,
+            "problems": result.problems[:KEEP_PROBLEMS],
+        }
     return result
 
 
@@ -130,11 +138,8 @@ def _apply(
     result: BatchSyncResult,
 ) -> None:
     payments = _batch_payments(session, batch_id)
-    outcomes: list[Outcome] = []
-    for transfer in transfers:
-        outcome = _outcome(transfer, payments, result)
-        if outcome is not None:
-            outcomes.append(outcome)
+    found = (_outcome(transfer, payments, result) for transfer in transfers)
+    outcomes = _one_per_payment([o for o in found if o is not None], result)
     changed = reconcile_payments(session, outcomes)
     result.paid = sum(1 for o in outcomes if o.status is PaymentStatus.PAID)
     result.failed = len(outcomes) - result.paid
@@ -155,17 +160,45 @@ def _apply(
     )
 
 
-def _batch_payments(
-    session: Session, batch_id: uuid.UUID
-) -> dict[str, tuple[PaymentState, Decimal]]:
+def _one_per_payment(outcomes: list[Outcome], result: BatchSyncResult) -> list[Outcome]:
+    """A payment listed twice (pages shift while PHEE writes) is applied once; listed with two
+    different outcomes, it is not applied at all: nobody guesses which one is true."""
+    chosen: dict[uuid.UUID, Outcome | None] = {}
+    for outcome in outcomes:
+        pid = outcome.payment_id
+        if pid not in chosen:
+            chosen[pid] = outcome
+            continue
+        seen = chosen[pid]
+        if seen is not None and _story(seen) != _story(outcome):
+            chosen[pid] = None
+            result.problems.append(
+                f"payment {pid}: PHEE lists it twice, {_story(seen)} and {_story(outcome)}; "
+                "left as is"
+            )
+    return [outcome for outcome in chosen.values() if outcome is not None]
+
+
+def _story(outcome: Outcome) -> str:
+    if outcome.status is PaymentStatus.PAID:
+        return f"paid {outcome.amount_paid}"
+    return f"failed ({outcome.reason})"
+
+
+_Known = tuple[PaymentState, PaymentStatus | None, Decimal]
+
+
+def _batch_payments(session: Session, batch_id: uuid.UUID) -> dict[str, _Known]:
     rows = session.execute(
-        select(Payment.id, Payment.state, Payment.amount_issued).where(Payment.batch_id == batch_id)
+        select(Payment.id, Payment.state, Payment.status, Payment.amount_issued).where(
+            Payment.batch_id == batch_id
+        )
     ).tuples()
-    return {str(pid): (state, amount) for pid, state, amount in rows}
+    return {str(pid): (state, status, amount) for pid, state, status, amount in rows}
 
 
 def _outcome(
-    transfer: Transfer, payments: dict[str, tuple[PaymentState, Decimal]], result: BatchSyncResult
+    transfer: Transfer, payments: dict[str, _Known], result: BatchSyncResult
 ) -> Outcome | None:
     key = transfer.client_correlation_id.strip().strip('"').lower()
     known = payments.get(key)
@@ -174,14 +207,18 @@ def _outcome(
             f"transfer for unknown payment {transfer.client_correlation_id!r} ignored"
         )
         return None
-    state, issued = known
-    if state is PaymentState.RECONCILED or not (transfer.is_completed or transfer.is_failed):
-        if (
-            transfer.status not in {"COMPLETED", "IN_PROGRESS", "UNKNOWN"}
-            and not transfer.is_failed
-        ):
+    state, status, issued = known
+    if not (transfer.is_completed or transfer.is_failed):
+        if transfer.status not in {"IN_PROGRESS", "UNKNOWN"}:
             result.problems.append(
                 f"payment {key}: status {transfer.status!r} not understood; left as is"
+            )
+        return None
+    if state is PaymentState.RECONCILED:
+        if (status is PaymentStatus.PAID) != transfer.is_completed:
+            result.problems.append(
+                f"payment {key}: PHEE now reports {transfer.status}, but it is final as "
+                f"{status}; left as is"
             )
         return None
     if transfer.is_failed:
