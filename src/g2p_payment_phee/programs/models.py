@@ -109,7 +109,8 @@ class Entitlement(Base):
             "valid_until IS NULL OR valid_from IS NULL OR valid_until >= valid_from",
             name="validity_in_order",
         ),
-        Index("ix_entitlements_cycle_state", "cycle_id", "state"),
+        # (cycle, state, id): prepare reads a cycle's approved entitlements in id order, in pages
+        Index("ix_entitlements_cycle_state", "cycle_id", "state", "id"),
     )
 
     code: Mapped[str] = mapped_column(String(64), unique=True)

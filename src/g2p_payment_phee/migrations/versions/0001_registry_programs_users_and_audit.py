@@ -373,7 +373,9 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("entitlements", schema=None) as batch_op:
-        batch_op.create_index("ix_entitlements_cycle_state", ["cycle_id", "state"], unique=False)
+        batch_op.create_index(
+            "ix_entitlements_cycle_state", ["cycle_id", "state", "id"], unique=False
+        )
         batch_op.create_index(
             batch_op.f("ix_entitlements_registrant_id"), ["registrant_id"], unique=False
         )
