@@ -2,10 +2,12 @@
 
 PHEE POSTs ``{"clientCorrelationId", "batchId", "message"}`` to the ``X-CallbackURL`` it was
 given, once (maybe before the batch is final), and retries on errors. The URL carries the
-batch's token; only its SHA-256 is stored, and it is compared in constant time. Unknown tokens,
-replays and bodies that make no sense are answered 200 and ignored (a hub retrying a callback
-forever helps nobody); a verified callback asks for an immediate sync of its batch, and the
-periodic sync stays the fallback.
+batch's token; only its SHA-256 is stored, and it is compared in constant time. Whatever
+happens, the caller answers 200 (a hub retrying a callback forever helps nobody). Unknown tokens
+and callbacks naming another PHEE batch are ignored. A verified callback is recorded and, while
+its batch is submitted, asks for an immediate sync of it; a repeated callback (or one whose body
+makes no sense) is treated alike, which is harmless because a sync changes nothing that is
+already final. The periodic sync stays the fallback.
 """
 
 from __future__ import annotations
