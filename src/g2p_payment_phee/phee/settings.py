@@ -29,6 +29,8 @@ def _check_url(value: str | None, *, required: bool) -> str | None:
         if required:
             raise ValueError("a URL is required")
         return None
+    if not value.isascii() or any(ch.isspace() for ch in value):
+        raise ValueError("the URL must be plain ASCII without spaces (IDNA-encode the host)")
     parts = urlsplit(value)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ValueError(f"{value!r} is not an http(s) URL")

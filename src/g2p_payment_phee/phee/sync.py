@@ -232,7 +232,8 @@ def _outcome(
         )
     amount = transfer.amount if transfer.amount is not None else issued
     if amount != issued:
-        result.problems.append(f"payment {key}: PHEE paid {amount}, {issued} was sent")
+        sent = f"{issued.normalize():f}"
+        result.problems.append(f"payment {key}: PHEE paid {amount:f}, {sent} was sent")
     return Outcome(
         uuid.UUID(key),
         PaymentStatus.PAID,

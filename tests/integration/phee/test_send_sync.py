@@ -440,23 +440,33 @@ def test_a_batch_left_sending_by_a_dead_worker_is_found_not_resent(
 
 
 def test_a_batch_that_cannot_be_sent_does_not_stop_the_others_nor_stay_sending(
-    phee_program: PheeProgram,
+    phee_program: PheeProgram, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A callback URL that cannot be sent as a header fails before anything leaves: every
-    batch is still recorded (none stays ``sending``) and none reached the hub."""
+    """An unexpected error after the claim (here: the client blows up before anything leaves)
+    still records every batch (none stays ``sending``), and the other batches are tried."""
     p, hub = phee_program, phee_program.hub
-    p.configure(max_batch_size=1, callback_base_url="https://pay.exämple.org/api/v1")
+    p.configure(max_batch_size=1, callback_base_url="https://pay.example.org/api/v1")
     cycle = p.prepared_cycle(2)
+    from g2p_payment_phee.phee.client import PheeClient
 
+    real_upload = PheeClient.upload_batch
+    calls: list[str] = []
+
+    def broken_upload(self: PheeClient, **kwargs: Any) -> Any:
+        calls.append(kwargs["correlation_id"])
+        raise RuntimeError(f"header refused: {kwargs['callback_url']}")
+
+    monkeypatch.setattr(PheeClient, "upload_batch", broken_upload)
     report = send(p, cycle)
     assert [r.outcome for r in report.results] == ["outcome_unknown", "outcome_unknown"]
+    assert len(calls) == 2
     assert [b.state for b in p.batches(cycle)] == [BatchState.OUTCOME_UNKNOWN] * 2
     for batch in p.batches(cycle):
-        assert "X-CallbackURL" in (batch.last_error or "")
+        assert "header refused" in (batch.last_error or "")
         assert callback_token(batch.id) not in (batch.last_error or "")  # the batch's secret
     assert stored_batches(hub) == []
 
-    p.configure(callback_base_url="https://pay.example.org/api/v1")
+    monkeypatch.setattr(PheeClient, "upload_batch", real_upload)
     report = send(p, cycle)
     assert [r.outcome for r in report.results] == ["submitted", "submitted"]
     assert_nobody_paid_twice(hub)

@@ -32,6 +32,7 @@ def test_defaults_work_against_a_real_phee() -> None:
         ({"max_file_bytes": 100_001}, "max_file_bytes"),
         ({"payment_endpoint_url": "ftp://hub/x"}, "payment_endpoint_url"),
         ({"status_endpoint_url": "not a url"}, "status_endpoint_url"),
+        ({"callback_base_url": "https://hüb.example/api/v1"}, "callback_base_url"),
         ({"batch_type_header": "type"}, "batch_type_header"),
         ({"payer_id": "12,3"}, "payer_id"),
         ({"tenant_id": ""}, "tenant_id"),
