@@ -27,7 +27,7 @@ from g2p_payment_phee.money import AmountFormat, parse_amount
 from g2p_payment_phee.payments.files import BatchFileFormat
 from g2p_payment_phee.payments.manager import ManagerKindSpec, NoSecrets, register_kind
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
-from g2p_payment_phee.payments.payee_rules import payee_rule
+from g2p_payment_phee.payments.payee_rules import rule_for
 from g2p_payment_phee.payments.payees import PayeeOption
 from g2p_payment_phee.payments.prepare import PreparationReport, PrepareSpec, prepare_payments
 from g2p_payment_phee.payments.reconcile import Outcome, reconcile_payments, refresh_batches
@@ -100,8 +100,7 @@ class DefaultManager:
 
     def validate_configuration(self, session: Session) -> None:
         """The payee rule must be buildable (e.g. the reg-ID type must exist)."""
-        s = self.settings
-        payee_rule(session, s.payee_id_type, s.payee_id_type_to_send, s.reg_id_type_for_payee_id)
+        rule_for(session, self.settings)
 
     @property
     def amount_format(self) -> AmountFormat:
@@ -126,9 +125,7 @@ class DefaultManager:
         authorize(actor, Permission.PREPARE_PAYMENTS)
         s = self.settings
         spec = PrepareSpec(
-            payee=payee_rule(
-                session, s.payee_id_type, s.payee_id_type_to_send, s.reg_id_type_for_payee_id
-            ),
+            payee=rule_for(session, s),
             file_format=self.file_format(cycle),
             create_batch=s.create_batch,
             max_batch_size=s.max_batch_size,

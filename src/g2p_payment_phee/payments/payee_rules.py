@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.errors import ConfigurationError
 from g2p_payment_phee.payments.payees import PayeeOption, PayeeRule
 from g2p_payment_phee.registry.models import IdType
+
+
+class PayeeSettings(Protocol):
+    """The payee settings every manager kind has (names from the upstream module)."""
+
+    @property
+    def payee_id_type(self) -> PayeeOption: ...
+    @property
+    def payee_id_type_to_send(self) -> str: ...
+    @property
+    def reg_id_type_for_payee_id(self) -> str | None: ...
+
+
+def rule_for(session: Session, settings: PayeeSettings) -> PayeeRule:
+    """The payee rule a manager's settings describe."""
+    s = settings
+    return payee_rule(session, s.payee_id_type, s.payee_id_type_to_send, s.reg_id_type_for_payee_id)
 
 
 def payee_rule(

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from g2p_payment_phee.money import AmountFormat
 from g2p_payment_phee.payments.files import BatchFileFormat
 from g2p_payment_phee.payments.manager import ManagerKindSpec, register_kind
-from g2p_payment_phee.payments.payee_rules import payee_rule
+from g2p_payment_phee.payments.payee_rules import rule_for
 from g2p_payment_phee.payments.payees import PayeeRule
 from g2p_payment_phee.payments.prepare import PreparationReport, PrepareSpec, prepare_payments
 from g2p_payment_phee.payments.reports import SendReport, SyncReport
@@ -40,10 +40,7 @@ class PheeManager:
         self._payee(session)
 
     def _payee(self, session: Session) -> PayeeRule:
-        s = self.settings
-        return payee_rule(
-            session, s.payee_id_type, s.payee_id_type_to_send, s.reg_id_type_for_payee_id
-        )
+        return rule_for(session, self.settings)
 
     @property
     def amount_format(self) -> AmountFormat:
