@@ -232,8 +232,11 @@ def _record_accepted(
             last_error=None,
             last_response=raw,
         )
-        mark_batch_payments_sent(session, batch)
-        refresh_batches(session, actor, [batch.id])
+        marked = mark_batch_payments_sent(session, batch)
+        if marked == batch.issued_count:  # the usual case: no recount needed
+            batch.sent_count, batch.sent_amount = batch.issued_count, batch.issued_amount
+        else:
+            refresh_batches(session, actor, [batch.id])
     return BatchSendResult(name, "submitted", "", phee_batch_id)
 
 
