@@ -1,0 +1,1 @@
+"""Long work as jobs: task functions, the in-process runner, and (scale mode) the Celery app."""
