@@ -5,7 +5,9 @@
     G2PError                      every business error: a stable ``code``, a ``message`` for people
     ├── ConfigurationError        settings or a manager configuration are unusable
     ├── NotFound                  an id, reference or name that does not exist
+    ├── NotAuthenticated          no valid session or API token (sign in first)
     ├── PermissionDenied          unknown/disabled user, or a user lacking the role
+    ├── RateLimited               too many attempts (sign-in); try again later
     ├── ValidationFailed          input breaks a rule; ``errors`` lists field problems
     │   └── ImportRejected        an import file cannot be read at all (encoding, header, format)
     ├── InvalidTransition         a state change the transition table does not allow
@@ -56,6 +58,22 @@ class NotFound(G2PError):
     code = "not_found"
 
 
+class NotAuthenticated(G2PError):
+    """No valid session cookie or API token came with the request."""
+
+    code = "not_authenticated"
+
+
+class RateLimited(G2PError):
+    """Too many attempts in a short time (sign-in); ``retry_after`` is in seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class PermissionDenied(G2PError):
     """The acting user is unknown, disabled or lacks the role for the action."""
 
@@ -99,7 +117,9 @@ class BusinessRuleViolation(G2PError):
 EXIT_CODES: dict[type[G2PError], int] = {
     ConfigurationError: 3,
     NotFound: 4,
+    NotAuthenticated: 5,
     PermissionDenied: 5,
+    RateLimited: 10,
     ValidationFailed: 6,
     ImportRejected: 6,
     InvalidTransition: 7,

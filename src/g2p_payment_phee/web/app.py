@@ -1,4 +1,4 @@
-"""The FastAPI application (``g2p-phee serve``)."""
+"""The FastAPI application (``g2p-phee serve``): HTML pages for staff, JSON under /api/v1."""
 
 from __future__ import annotations
 
@@ -6,14 +6,24 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee import __version__
-from g2p_payment_phee.web.api import callbacks
+from g2p_payment_phee.web.api.router import api_router
+from g2p_payment_phee.web.errors import install_api_error_handlers
+from g2p_payment_phee.web.pages.router import pages_router
 
 
 def create_app(factory: sessionmaker[Session]) -> FastAPI:
     """The application over a database (its session factory)."""
-    app = FastAPI(title="g2p-payment-phee", version=__version__, docs_url="/api/docs")
+    app = FastAPI(
+        title="g2p-payment-phee",
+        version=__version__,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+    )
     app.state.session_factory = factory
-    app.include_router(callbacks.router, prefix="/api/v1")
+    install_api_error_handlers(app)
+    app.include_router(api_router)
+    app.include_router(pages_router)
 
     @app.get("/healthz", tags=["health"])
     def health() -> dict[str, str]:

@@ -1,0 +1,87 @@
+"""The error tree translated to HTTP: one status per error class, JSON with a stable code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+
+from g2p_payment_phee.errors import (
+    BusinessRuleViolation,
+    ConfigurationError,
+    Conflict,
+    G2PError,
+    InvalidTransition,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ValidationFailed,
+)
+
+HTTP_STATUS: dict[type[G2PError], int] = {
+    NotAuthenticated: 401,
+    PermissionDenied: 403,
+    NotFound: 404,
+    Conflict: 409,
+    InvalidTransition: 409,
+    BusinessRuleViolation: 409,
+    ValidationFailed: 422,
+    RateLimited: 429,
+    ConfigurationError: 422,
+}
+
+
+def status_for(error: G2PError) -> int:
+    """The HTTP status of an error: the nearest class in ``HTTP_STATUS``, else 400."""
+    for cls in type(error).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return 400
+
+
+def error_body(
+    code: str, message: str, fields: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The JSON error shape every API answer uses."""
+    return {"error": {"code": code, "message": message, "fields": fields or []}}
+
+
+def json_error(error: G2PError) -> JSONResponse:
+    """An error as the API's JSON answer."""
+    fields = [
+        {"field": item.field, "reason": item.reason, "row": item.row}
+        for item in getattr(error, "errors", [])
+    ]
+    headers = {}
+    if isinstance(error, NotAuthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    return JSONResponse(
+        error_body(error.code, error.message, fields),
+        status_code=status_for(error),
+        headers=headers,
+    )
+
+
+def install_api_error_handlers(app: FastAPI) -> None:
+    """JSON errors for the API (pages install their own HTML handling on top)."""
+
+    async def on_g2p_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, G2PError)
+        return json_error(error)
+
+    async def on_invalid_request(request: Request, error: Exception) -> Response:
+        assert isinstance(error, RequestValidationError)
+        fields = [
+            {"field": ".".join(str(p) for p in item["loc"][1:]), "reason": item["msg"], "row": None}
+            for item in error.errors()
+        ]
+        body = error_body("validation_failed", "the request is not valid", fields)
+        return JSONResponse(body, status_code=422)
+
+    app.add_exception_handler(G2PError, on_g2p_error)
+    app.add_exception_handler(RequestValidationError, on_invalid_request)
