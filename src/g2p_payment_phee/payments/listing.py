@@ -1,0 +1,115 @@
+"""Pages of payments and batches for the API and the pages: keyset-paginated, fast at 1,000,000.
+
+No page makes the database skip rows (no OFFSET) and no page counts the whole list. Each list
+is ordered by a unique key that an index serves:
+
+- a batch's payments in file order, ``(batch_id, batch_row)``: ``ix_payments_batch_row``;
+- other payment lists by ``id`` (the payment UUID): the primary key, with the cycle filter
+  from the cycle index (PostgreSQL walks the primary key and stops after one page while the
+  cycle holds most rows, or reads the cycle's rows and keeps the top of them when it is small);
+- a cycle's batches by ``sequence``: the unique ``(cycle_id, sequence)`` constraint.
+
+Every keyset condition repeats a plain bound on the leading sort column, so that the index
+range itself starts at the cursor (a row comparison alone would be a filter on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import Session
+
+from g2p_payment_phee.keyset import as_int, as_uuid, page_from_rows, read_cursor
+from g2p_payment_phee.pagination import DEFAULT_LIMIT, Page, check_limit
+from g2p_payment_phee.payments.models import Payment, PaymentBatch
+from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
+from g2p_payment_phee.users.models import User
+from g2p_payment_phee.users.permissions import Permission, authorize
+
+
+def list_payments(
+    session: Session,
+    actor: User,
+    *,
+    cycle_id: uuid.UUID | None = None,
+    batch_id: uuid.UUID | None = None,
+    state: PaymentState | None = None,
+    status: PaymentStatus | None = None,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> Page[Payment]:
+    """One page of payments, filtered by cycle, batch, state and final status.
+
+    Within a batch the order is the file's row order; otherwise it is the payment id. A
+    ``status`` filter implies ``state = reconciled``."""
+    authorize(actor, Permission.VIEW)
+    check_limit(limit)
+    query = _payment_filters(select(Payment), cycle_id, batch_id, state, status)
+    if batch_id is not None:
+        return _batch_payments(session, query, cursor, limit)
+    key = read_cursor(cursor, as_uuid)
+    if key is not None:
+        query = query.where(Payment.id > key[0])
+    rows = session.scalars(query.order_by(Payment.id).limit(limit + 1)).all()
+    return page_from_rows(rows, limit, lambda p: [str(p.id)])
+
+
+def _payment_filters(
+    query: Select[tuple[Payment]],
+    cycle_id: uuid.UUID | None,
+    batch_id: uuid.UUID | None,
+    state: PaymentState | None,
+    status: PaymentStatus | None,
+) -> Select[tuple[Payment]]:
+    if cycle_id is not None:
+        query = query.where(Payment.cycle_id == cycle_id)
+    if batch_id is not None:
+        query = query.where(Payment.batch_id == batch_id)
+    if status is not None:
+        state_wanted = state or PaymentState.RECONCILED
+        query = query.where(Payment.state == state_wanted, Payment.status == status)
+    elif state is not None:
+        query = query.where(Payment.state == state)
+    return query
+
+
+def _batch_payments(
+    session: Session, query: Select[tuple[Payment]], cursor: str | None, limit: int
+) -> Page[Payment]:
+    key = read_cursor(cursor, as_int, as_uuid)
+    if key is not None:
+        row, last_id = key
+        query = query.where(
+            Payment.batch_row >= row,
+            or_(Payment.batch_row > row, and_(Payment.batch_row == row, Payment.id > last_id)),
+        )
+    rows = session.scalars(query.order_by(Payment.batch_row, Payment.id).limit(limit + 1)).all()
+    return page_from_rows(rows, limit, _batch_key)
+
+
+def _batch_key(payment: Payment) -> list[Any]:
+    return [payment.batch_row if payment.batch_row is not None else -1, str(payment.id)]
+
+
+def list_cycle_batches(
+    session: Session,
+    actor: User,
+    cycle_id: uuid.UUID,
+    *,
+    state: BatchState | None = None,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> Page[PaymentBatch]:
+    """One page of a cycle's batches in sequence order, optionally in one state."""
+    authorize(actor, Permission.VIEW)
+    check_limit(limit)
+    query = select(PaymentBatch).where(PaymentBatch.cycle_id == cycle_id)
+    if state is not None:
+        query = query.where(PaymentBatch.state == state)
+    key = read_cursor(cursor, as_int)
+    if key is not None:
+        query = query.where(PaymentBatch.sequence > key[0])
+    rows = session.scalars(query.order_by(PaymentBatch.sequence).limit(limit + 1)).all()
+    return page_from_rows(rows, limit, lambda b: [b.sequence])
