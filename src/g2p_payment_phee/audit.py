@@ -7,12 +7,13 @@ refuse UPDATE and DELETE on the table, so even a mistaken query cannot rewrite h
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, select
+from sqlalchemy import JSON, ForeignKey, Index, String, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from g2p_payment_phee.db import Base
@@ -73,6 +74,30 @@ def record(
     )
     session.add(event)
     return event
+
+
+def record_many(
+    session: Session,
+    actor: User | None,
+    action: str,
+    subject_type: str,
+    events: Iterable[tuple[uuid.UUID, dict[str, Any]]],
+) -> int:
+    """Append one event per (subject id, data), in one bulk INSERT (set-based state changes)."""
+    rows = [
+        {
+            "actor_id": actor.id if actor is not None else None,
+            "actor_name": actor.username if actor is not None else SYSTEM_ACTOR,
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "data": _jsonable(data),
+        }
+        for subject_id, data in events
+    ]
+    if rows:
+        session.execute(insert(AuditEvent), rows)
+    return len(rows)
 
 
 def events_for(session: Session, subject: Base) -> list[AuditEvent]:

@@ -21,11 +21,9 @@ from sqlalchemy import (
     Select,
     String,
     Table,
-    and_,
     cast,
     exists,
     func,
-    not_,
     select,
     text,
     update,
@@ -38,9 +36,9 @@ from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import BusinessRuleViolation
 from g2p_payment_phee.money import AmountFormat, format_amount, is_whole
 from g2p_payment_phee.payments.files import BatchFileFormat, RenderedFile, check_room
-from g2p_payment_phee.payments.models import Payment, PaymentBatch
+from g2p_payment_phee.payments.models import IS_FAILED, IS_LIVE, Payment, PaymentBatch
 from g2p_payment_phee.payments.payees import PayeeOption, PayeeRule
-from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
+from g2p_payment_phee.payments.states import BatchState, PaymentState
 from g2p_payment_phee.programs.models import Cycle, Entitlement
 from g2p_payment_phee.programs.states import CycleState, EntitlementState
 from g2p_payment_phee.registry.models import (
@@ -58,7 +56,7 @@ PAGE_ROWS = 20_000
 SKIPPED_KEPT = 10_000
 PAYMENT_COLUMNS = (
     "id", "created_at", "entitlement_id", "cycle_id", "registrant_id", "batch_id", "batch_row",
-    "amount_issued", "payment_fee", "currency", "payee_id_type", "payee_id_value", "state",
+    "amount_issued", "payment_fee", "currency", "payee_id_type", "payee_id_value", "state", "live",
 )  # fmt: skip
 BATCH_COLUMNS = (
     "id", "created_at", "cycle_id", "sequence", "name", "correlation_id", "state", "currency",
@@ -182,10 +180,8 @@ def _lock_cycle(session: Session, cycle: Cycle) -> None:
 
 
 def _has_live_payment() -> Any:
-    live = not_(
-        and_(Payment.state == PaymentState.RECONCILED, Payment.status == PaymentStatus.FAILED)
-    )
-    return exists().where(Payment.entitlement_id == Entitlement.id, live)
+    # ``live`` is the predicate of the unique index: the probe reads that index only.
+    return exists().where(Payment.entitlement_id == Entitlement.id, IS_LIVE)
 
 
 def _count_already_paid(session: Session, cycle: Cycle) -> int:
@@ -205,7 +201,8 @@ def _payable_pages(
     transaction's writes, and no cursor stays open across the COPY of the payments)."""
     base = _payable_query(cycle, spec.payee)
     if spec.only_failed:
-        base = base.where(exists().where(Payment.entitlement_id == Entitlement.id))
+        failed = exists().where(Payment.entitlement_id == Entitlement.id, IS_FAILED)
+        base = base.where(failed)
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         # Planned for the whole page, not for its first rows.
@@ -299,6 +296,7 @@ class _Writer:
         self.cycle_id = native.row_value(native.of(table, "cycle_id", cycle.id))
         self.type_to_send = native.row_value(spec.payee.type_to_send)
         self.issued = PaymentState.ISSUED.value
+        self.live = native.row_value(native.of(table, "live", True))
         self.payments = RowStream(session.connection(), table, PAYMENT_COLUMNS)
         self.batches: list[tuple[Any, ...]] = []
         self.header_bytes = len(spec.file_format.header.encode())
@@ -345,7 +343,8 @@ class _Writer:
             batch = self.batch_id if row is not None else text(None)
             self.payments.write(
                 (pid, self.now, eid, self.cycle_id, rid, batch, text(row), text(amount_raw),
-                 text(fee_raw), text(currency), self.type_to_send, text(value), self.issued),
+                 text(fee_raw), text(currency), self.type_to_send, text(value), self.issued,
+                 self.live),
                 as_text=True,
             )  # fmt: skip
 

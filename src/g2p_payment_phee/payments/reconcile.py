@@ -2,7 +2,9 @@
 
 A reconciled payment is final: every update here is conditional on the payment not being
 reconciled yet, so a late, repeated or contradictory outcome changes nothing. On PostgreSQL the
-outcomes are copied into a temporary table and applied with one ``UPDATE … FROM``.
+outcomes are copied into a temporary table and applied with one ``UPDATE … FROM`` per chunk;
+the columns it writes are in no index (``live`` only for failures), so most of these updates
+are HOT updates. Batch counters are recounted and completed batches moved set-based.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from typing import Any
 from sqlalchemy import Table, bindparam, case, func, select, text, update
 from sqlalchemy.orm import Session
 
+from g2p_payment_phee.bulk import copy_text
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.states import (
     BatchState,
     PaymentState,
     PaymentStatus,
-    set_batch_state,
+    move_batches,
+    note_loaded_batches,
 )
 from g2p_payment_phee.users.models import User
 
@@ -42,13 +46,22 @@ class Outcome:
     settled_at: datetime | None = None
 
 
-def reconcile_payments(session: Session, outcomes: Sequence[Outcome]) -> int:
-    """Make the payments final with their outcome; returns how many changed (finals stay)."""
+def reconcile_payments(
+    session: Session,
+    outcomes: Sequence[Outcome],
+    *,
+    batch_ids: Sequence[uuid.UUID] | None = None,
+) -> int:
+    """Make the payments final with their outcome; returns how many changed (finals stay).
+
+    ``batch_ids``, when every outcome's payment is known to be in one of them, lets PostgreSQL
+    read only those batches' payments instead of probing the whole table per outcome."""
     changed = 0
+    postgres = session.connection().dialect.name == "postgresql"
     for start in range(0, len(outcomes), CHUNK):
         chunk = outcomes[start : start + CHUNK]
-        if session.connection().dialect.name == "postgresql":
-            changed += _reconcile_postgres(session, chunk)
+        if postgres:
+            changed += _reconcile_postgres(session, chunk, batch_ids)
         else:
             changed += _reconcile_generic(session, chunk)
     return changed
@@ -68,10 +81,10 @@ def _values(outcome: Outcome, now: datetime) -> tuple[Any, ...]:
 
 def _reconcile_generic(session: Session, outcomes: Sequence[Outcome]) -> int:
     now = utcnow()
-    rows = [
-        dict(zip(("pid", "status", "paid", "reason", "txid", "at"), _values(o, now), strict=True))
-        for o in outcomes
-    ]
+    names = ("pid", "status", "paid", "reason", "txid", "at")
+    rows = [dict(zip(names, _values(o, now), strict=True)) for o in outcomes]
+    for row in rows:
+        row["live"] = row["status"] != PaymentStatus.FAILED.value
     table = Payment.__table__
     assert isinstance(table, Table)
     statement = (
@@ -80,6 +93,7 @@ def _reconcile_generic(session: Session, outcomes: Sequence[Outcome]) -> int:
         .values(
             state=PaymentState.RECONCILED.value,
             status=bindparam("status"),
+            live=bindparam("live"),
             amount_paid=bindparam("paid"),
             failure_reason=bindparam("reason"),
             phee_transaction_id=bindparam("txid"),
@@ -90,27 +104,36 @@ def _reconcile_generic(session: Session, outcomes: Sequence[Outcome]) -> int:
     return int(result.rowcount)
 
 
-def _reconcile_postgres(session: Session, outcomes: Sequence[Outcome]) -> int:
+_RECONCILE = (
+    "UPDATE payments AS p SET state = 'reconciled', status = t.status, "
+    "live = (t.status <> 'failed'), amount_paid = t.amount_paid, failure_reason = t.reason, "
+    "phee_transaction_id = COALESCE(t.txid, p.phee_transaction_id), settled_at = t.settled_at "
+    "FROM reconcile_in AS t WHERE p.id = t.id AND p.state <> 'reconciled'"
+)
+
+
+def _reconcile_postgres(
+    session: Session, outcomes: Sequence[Outcome], batch_ids: Sequence[uuid.UUID] | None
+) -> int:
+    """COPY the outcomes into a temporary table, then one ``UPDATE … FROM``."""
     now = utcnow()
     connection = session.connection()
     connection.exec_driver_sql("DROP TABLE IF EXISTS reconcile_in")
     connection.exec_driver_sql(
-        "CREATE TEMP TABLE reconcile_in (id uuid PRIMARY KEY, status text, amount_paid numeric, "
+        "CREATE TEMP TABLE reconcile_in (id uuid, status text, amount_paid numeric, "
         "reason text, txid text, settled_at timestamptz) ON COMMIT DROP"
     )
     raw = connection.connection.driver_connection
+    lines = ["\t".join(map(copy_text, _values(o, now))) + "\n" for o in outcomes]
     with raw.cursor() as cursor, cursor.copy("COPY reconcile_in FROM STDIN") as copy:  # type: ignore[union-attr]
-        for outcome in outcomes:
-            copy.write_row(_values(outcome, now))
-    result = connection.execute(
-        text(
-            "UPDATE payments AS p SET state = 'reconciled', status = t.status, "
-            "amount_paid = t.amount_paid, failure_reason = t.reason, "
-            "phee_transaction_id = COALESCE(t.txid, p.phee_transaction_id), "
-            "settled_at = t.settled_at "
-            "FROM reconcile_in AS t WHERE p.id = t.id AND p.state <> 'reconciled'"
-        )
-    )
+        copy.write("".join(lines))
+    del lines
+    connection.exec_driver_sql("ANALYZE reconcile_in")
+    if batch_ids:
+        statement = text(_RECONCILE + " AND p.batch_id = ANY(:batch_ids)")
+        result = connection.execute(statement, {"batch_ids": list(batch_ids)})
+    else:
+        result = connection.execute(text(_RECONCILE))
     connection.exec_driver_sql("DROP TABLE reconcile_in")
     return int(result.rowcount)
 
@@ -139,24 +162,43 @@ class BatchCounts:
 def refresh_batches(
     session: Session, actor: User | None, batch_ids: Iterable[uuid.UUID]
 ) -> list[PaymentBatch]:
-    """Recount each batch's payments; a submitted batch whose payments are all final completes.
+    """Recount the batches' payments (one grouped query and one bulk UPDATE per 1,000 batches);
+    submitted batches whose payments are all final complete, in one set-based transition.
 
     Returns the batches that completed now."""
-    ids = list(batch_ids)
-    completed: list[PaymentBatch] = []
+    ids = list(dict.fromkeys(batch_ids))
+    finished: list[uuid.UUID] = []
+    table = PaymentBatch.__table__
+    assert isinstance(table, Table)
+    columns = [name for name in BatchCounts.__dataclass_fields__ if name != "open"]
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values({name: bindparam(f"b_{name}") for name in columns})
+    )
     for start in range(0, len(ids), 1000):
         counts = count_batches(session, ids[start : start + 1000])
-        rows = [{"id": bid, **c.columns()} for bid, c in counts.items()]
+        rows = [
+            {"b_id": bid, **{f"b_{k}": v for k, v in c.columns().items()}}
+            for bid, c in counts.items()
+        ]
         if rows:
-            session.execute(update(PaymentBatch), rows)
+            session.connection().execute(statement, rows)
         for bid, batch_counts in counts.items():
-            batch = session.get(PaymentBatch, bid)
-            assert batch is not None
-            session.refresh(batch)
-            if batch.state is BatchState.SUBMITTED and batch_counts.open == 0:
-                set_batch_state(session, actor, batch, BatchState.COMPLETED, completed_at=utcnow())
-                completed.append(batch)
-    return completed
+            note_loaded_batches(session, [bid], batch_counts.columns())
+        finished.extend(bid for bid, c in counts.items() if c.open == 0)
+    completed = move_batches(
+        session,
+        actor,
+        finished,
+        BatchState.SUBMITTED,
+        BatchState.COMPLETED,
+        completed_at=utcnow(),
+    )
+    if not completed:
+        return []
+    query = select(PaymentBatch).where(PaymentBatch.id.in_(completed))
+    return list(session.scalars(query.order_by(PaymentBatch.sequence)))
 
 
 def count_batches(session: Session, batch_ids: list[uuid.UUID]) -> dict[uuid.UUID, BatchCounts]:

@@ -9,12 +9,16 @@ before anything else is done) branch off ``sending``.
 
 from __future__ import annotations
 
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Result, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from g2p_payment_phee import audit
 from g2p_payment_phee.errors import Conflict
@@ -100,6 +104,53 @@ def set_batch_state(
     )
 
 
+def move_batches(
+    session: Session,
+    actor: User | None,
+    batch_ids: Sequence[uuid.UUID],
+    source: BatchState,
+    target: BatchState,
+    data: dict[str, Any] | None = None,
+    **values: Any,
+) -> list[uuid.UUID]:
+    """``set_batch_state`` for many batches at once: one UPDATE conditional on ``source``, one
+    audit event per batch moved. Returns the ids moved; the others were no longer in ``source``.
+    ``values`` (the same for every batch) are written in the same UPDATE."""
+    from g2p_payment_phee.payments.models import PaymentBatch
+
+    BATCH_MACHINE.check(source, target)
+    moved: list[uuid.UUID] = []
+    for start in range(0, len(batch_ids), 1000):
+        chunk = list(batch_ids[start : start + 1000])
+        result = session.execute(
+            update(PaymentBatch)
+            .where(PaymentBatch.id.in_(chunk), PaymentBatch.state == source)
+            .values(state=target, **values)
+            .returning(PaymentBatch.id)
+            .execution_options(synchronize_session=False)
+        )
+        moved.extend(result.scalars().all())
+    note_loaded_batches(session, moved, {"state": target, **values})
+    event = {"from": source, "to": target, **(data or {})}
+    audit.record_many(
+        session, actor, f"batch.{target}", "payment_batches", ((bid, event) for bid in moved)
+    )
+    return moved
+
+
+def note_loaded_batches(
+    session: Session, batch_ids: Iterable[uuid.UUID], values: dict[str, Any]
+) -> None:
+    """Keep batches already loaded in the session true to what a bulk UPDATE wrote."""
+    from g2p_payment_phee.payments.models import PaymentBatch
+
+    for batch_id in batch_ids:
+        loaded = session.identity_map.get(identity_key(PaymentBatch, batch_id))
+        if loaded is not None:
+            for key, value in values.items():
+                set_committed_value(loaded, key, value)
+
+
 def mark_batch_payments_sent(session: Session, batch: PaymentBatch) -> int:
     """issued → sent for every payment of a batch that was handed over (one UPDATE).
 
@@ -116,3 +167,27 @@ def mark_batch_payments_sent(session: Session, batch: PaymentBatch) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0))
+
+
+def mark_payments_sent(session: Session, batch_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """issued → sent for every payment of the batches handed over, in one UPDATE per 1,000
+    batches; returns how many payments each batch had marked."""
+    from g2p_payment_phee.db import utcnow
+    from g2p_payment_phee.payments.models import Payment
+
+    PAYMENT_MACHINE.check(PaymentState.ISSUED, PaymentState.SENT)
+    marked: Counter[uuid.UUID] = Counter()
+    now = utcnow()
+    for start in range(0, len(batch_ids), 1000):
+        result = session.execute(
+            update(Payment)
+            .where(
+                Payment.batch_id.in_(list(batch_ids[start : start + 1000])),
+                Payment.state == PaymentState.ISSUED,
+            )
+            .values(state=PaymentState.SENT, sent_at=now)
+            .returning(Payment.batch_id)
+            .execution_options(synchronize_session=False)
+        )
+        marked.update(bid for bid in result.scalars() if bid is not None)
+    return dict(marked)
