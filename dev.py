@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Developer entry point that needs only Python >= 3.11 and git.
 
-    python3 dev.py demo [ARGS]   the end-to-end demo on the embedded default (SQLite, no servers)
+    python3 dev.py demo [ARGS]   the end-to-end demo on the embedded default (SQLite, no servers);
+                                 --serve then serves the web UI over it
     python3 dev.py test [ARGS]   the whole test suite (pytest ARGS)
     python3 dev.py lint          ruff check, ruff format --check, mypy
     python3 dev.py g2p-phee ...  any command of the product
@@ -51,7 +52,9 @@ def main(argv: list[str]) -> int:
     ensure_venv()
     task, rest = argv[0], argv[1:]
     if task == "demo":
-        return run(str(BIN / "g2p-phee"), "demo", *rest)
+        # the README's first command must end by itself: serve the UI only when asked (--serve)
+        serving = [] if "--serve" in rest else ["--no-serve"]
+        return run(str(BIN / "g2p-phee"), "demo", *serving, *rest)
     if task == "test":
         return run(str(BIN / "python"), "-m", "pytest", *rest)
     if task == "lint":

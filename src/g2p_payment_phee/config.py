@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     default_phone_region: Annotated[str | None, Field(min_length=2, max_length=2)] = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # None: Secure cookies in scale mode (behind HTTPS), not in embedded mode (http://localhost)
+    cookie_secure: bool | None = None
 
     @field_validator("default_phone_region")
     @classmethod
@@ -81,6 +83,13 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         """Whether the database is the embedded SQLite file."""
         return self.database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether the session cookie carries the Secure flag (sent over HTTPS only)."""
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.mode is Mode.SCALE
 
     def secret(self) -> str:
         """The secret key: configured, or (embedded mode) the one kept under ``data_dir``."""

@@ -126,6 +126,16 @@ def run_demo(
     return result
 
 
+def point_manager_at(database_url: str, hub_base_url: str) -> sessionmaker[Session]:
+    """Re-point the demo program's manager at a running emulator (to keep paying from the UI)."""
+    factory = make_session_factory(make_engine(database_url))
+    with unit_of_work(factory) as session:
+        admin = users.get_user(session, "admin")
+        program = programs.get_program(session, PROGRAM)
+        configure_manager(session, admin, program, ManagerKind.PHEE, *_hub_settings(hub_base_url))
+    return factory
+
+
 def _pay(
     factory: sessionmaker[Session],
     hub: EmulatorServer,

@@ -12,6 +12,7 @@ from g2p_payment_phee.cli.context import CliState, console, state
 from g2p_payment_phee.cli.demo import demo
 from g2p_payment_phee.cli.emulator import emulator
 from g2p_payment_phee.cli.imports import app as imports_app
+from g2p_payment_phee.cli.serve import serve
 from g2p_payment_phee.db import migrate
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app.add_typer(programs.cycles_app, name="cycles")
 app.add_typer(imports_app, name="import")
 app.command("demo")(demo)
 app.command("emulator")(emulator)
+app.command("serve")(serve)
 app.add_typer(managers.app, name="managers")
 app.add_typer(payments.batches_app, name="batches")
 app.command("prepare")(payments.prepare)

@@ -11,7 +11,13 @@ from rich.table import Table
 
 from g2p_payment_phee.cli.context import console, state
 from g2p_payment_phee.cli.imports import print_report
-from g2p_payment_phee.demo import CURRENCY, DemoResult, demo_database, run_demo
+from g2p_payment_phee.demo import (
+    CURRENCY,
+    DemoResult,
+    demo_database,
+    point_manager_at,
+    run_demo,
+)
 from g2p_payment_phee.money import display
 
 
@@ -24,6 +30,11 @@ def demo(
     database_url: Annotated[
         str | None, typer.Option(help="Use this database instead of a fresh SQLite file")
     ] = None,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the web UI over the demo at the end")
+    ] = True,
+    host: Annotated[str, typer.Option(help="Address the UI listens on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port the UI listens on")] = 8000,
 ) -> None:
     """Build a demo program from nothing and print what it holds."""
     cli = state(ctx)
@@ -42,6 +53,23 @@ def demo(
     )
     print_report(result.import_report, limit=10)
     _summary(result)
+    if serve:
+        _serve(result, seed, host, port)
+
+
+def _serve(result: DemoResult, seed: int, host: str, port: int) -> None:
+    """The UI over the demo database, with a fresh in-process emulator to keep paying."""
+    from g2p_payment_phee.cli.serve import run_server
+    from g2p_payment_phee.emulator import EmulatorConfig, EmulatorServer
+
+    with EmulatorServer(EmulatorConfig(seed=seed)) as hub:
+        factory = point_manager_at(result.database_url, hub.base_url)
+        console.print(f"the demo program's manager now points at a PHEE emulator on {hub.base_url}")
+        roles = {"admin": "admin", "maker": "program manager", "checker": "approver"}
+        for name, password in result.passwords.items():
+            console.print(f"  sign in as {name} / {password} ({roles.get(name, '')})")
+        console.print("Ctrl+C stops the UI and the emulator")
+        run_server(factory, host, port)
 
 
 def _summary(result: DemoResult) -> None:

@@ -1,0 +1,32 @@
+"""``g2p-phee serve``: the web application (pages for staff, JSON API) with uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlalchemy.orm import Session, sessionmaker
+
+from g2p_payment_phee.cli.context import console, state
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on")] = 8000,
+) -> None:
+    """Serve the web UI and the REST API until interrupted (the database must be initialised)."""
+    cli = state(ctx)
+    factory = cli.session_factory()  # refuses an uninitialised or outdated database
+    cli.settings.secret()
+    run_server(factory, host, port)
+
+
+def run_server(factory: sessionmaker[Session], host: str, port: int) -> None:
+    """Run the application over ``factory`` in this thread until Ctrl+C."""
+    import uvicorn
+
+    from g2p_payment_phee.web.app import create_app
+
+    console.print(f"web UI on http://{host}:{port}/ (API under /api/v1, docs at /api/docs)")
+    uvicorn.run(create_app(factory), host=host, port=port, log_level="warning")

@@ -1,0 +1,74 @@
+"""What a program team looks at first: programs, cycles that wait for someone, recent batches
+and the long work under way.  Reads only, a few small indexed queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from g2p_payment_phee.jobs.models import ACTIVE_JOB_STATES, Job
+from g2p_payment_phee.payments.models import PaymentBatch
+from g2p_payment_phee.programs.models import Cycle, Program
+from g2p_payment_phee.programs.states import CycleState
+from g2p_payment_phee.users.models import User
+from g2p_payment_phee.users.permissions import Permission, authorize
+
+OPEN_CYCLE_STATES = (CycleState.DRAFT, CycleState.TO_APPROVE, CycleState.APPROVED)
+RECENT = 10
+
+
+@dataclass(frozen=True)
+class ProgramLine:
+    """A program with how many cycles it has."""
+
+    program: Program
+    cycles: int
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """The dashboard's lists."""
+
+    programs: list[ProgramLine]
+    open_cycles: list[Cycle]
+    recent_batches: list[PaymentBatch]
+    active_jobs: list[Job]
+
+
+def dashboard(session: Session, actor: User) -> Dashboard:
+    """Programs, open cycles (draft, waiting for approval, approved and being paid), the latest
+    batches and the queued or running jobs."""
+    authorize(actor, Permission.VIEW)
+    counts = select(Cycle.program_id, func.count().label("n")).group_by(Cycle.program_id).subquery()
+    programs = [
+        ProgramLine(program, int(n or 0))
+        for program, n in session.execute(
+            select(Program, counts.c.n)
+            .outerjoin(counts, counts.c.program_id == Program.id)
+            .order_by(Program.name)
+        ).tuples()
+    ]
+    open_cycles = list(
+        session.scalars(
+            select(Cycle)
+            .join(Program)
+            .where(Cycle.state.in_(OPEN_CYCLE_STATES))
+            .order_by(Program.name, Cycle.sequence)
+            .limit(50)
+        )
+    )
+    batches = list(
+        session.scalars(
+            select(PaymentBatch)
+            .order_by(PaymentBatch.created_at.desc(), PaymentBatch.sequence.desc())
+            .limit(RECENT)
+        )
+    )
+    jobs = list(
+        session.scalars(
+            select(Job).where(Job.state.in_(ACTIVE_JOB_STATES)).order_by(Job.created_at).limit(20)
+        )
+    )
+    return Dashboard(programs, open_cycles, batches, jobs)

@@ -1,0 +1,141 @@
+"""Rendering pages: the Jinja2 environment, its filters, flash messages and redirects.
+
+Every page is rendered through :func:`render`, which adds what the layout needs (the signed-in
+user, the CSRF token for forms, a flash message left by the previous POST).  Jinja2 escapes
+every value, so nothing a user typed can become markup.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from g2p_payment_phee.config import get_settings
+from g2p_payment_phee.money import display
+from g2p_payment_phee.users.permissions import Permission
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+FLASH_COOKIE = "g2p_flash"
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    # scripts and styles only from our own /static files: no inline script runs
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+
+
+def _money(amount: Decimal | int | None, currency: str) -> str:
+    return "" if amount is None else display(Decimal(amount), currency)
+
+
+def _when(value: datetime | date | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+    return value.isoformat()
+
+
+def _label(value: object) -> str:
+    """An enum value or setting name for people: ``to_approve`` → ``to approve``."""
+    return str(getattr(value, "value", value) or "").replace("_", " ")
+
+
+def _query(request: Request, **changes: object) -> str:
+    """The current URL's query with some parameters changed (None drops one)."""
+    params = dict(request.query_params)
+    for key, value in changes.items():
+        if value is None or value == "":
+            params.pop(key, None)
+        else:
+            params[key] = str(value)
+    return "?" + urlencode(params) if params else "?"
+
+
+templates.env.filters["money"] = _money
+templates.env.filters["when"] = _when
+templates.env.filters["label"] = _label
+templates.env.globals["Permission"] = Permission
+templates.env.globals["query"] = _query
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The page ``name`` with ``context``; consumes the flash message, if any."""
+    data: dict[str, Any] = {"visitor": getattr(request.state, "visitor", None)}
+    data["flash"] = read_flash(request)
+    data.update(context or {})
+    response = templates.TemplateResponse(request, name, data, status_code=status_code)
+    if data["flash"] is not None:
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _sign(payload: str) -> str:
+    key = hashlib.sha256(b"flash:" + get_settings().secret().encode("utf-8")).digest()
+    return hmac.new(key, payload.encode("ascii"), "sha256").hexdigest()[:32]
+
+
+def redirect(url: str, message: str | None = None, *, kind: str = "ok") -> Response:
+    """A 303 redirect (after a POST), carrying a one-time message for the next page."""
+    response = RedirectResponse(url, status_code=303)
+    if message:
+        payload = base64.urlsafe_b64encode(
+            json.dumps({"kind": kind, "text": message}).encode("utf-8")
+        ).decode("ascii")
+        response.set_cookie(
+            FLASH_COOKIE,
+            f"{payload}.{_sign(payload)}",
+            max_age=120,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=get_settings().secure_cookies,
+        )
+    return response
+
+
+def read_flash(request: Request) -> dict[str, str] | None:
+    """The message the previous POST left, when its signature holds."""
+    raw = request.cookies.get(FLASH_COOKIE, "")
+    payload, _, signature = raw.partition(".")
+    if not payload or not hmac.compare_digest(_sign(payload), signature):
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return {"kind": str(data.get("kind", "ok")), "text": str(data.get("text", ""))}
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to go to after signing in (never another site)."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    if "\\" in target:
+        return "/"
+    return target
