@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from g2p_payment_phee import __version__
+from g2p_payment_phee.jobs.runner import start_job_runner, stop_job_runner
 from g2p_payment_phee.web.api.router import api_router
 from g2p_payment_phee.web.errors import install_api_error_handlers
 from g2p_payment_phee.web.pages.router import pages_router
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    await run_in_threadpool(stop_job_runner, app.state.job_runner)  # running jobs finish
+
+
 def create_app(factory: sessionmaker[Session]) -> FastAPI:
-    """The application over a database (its session factory)."""
+    """The application over a database (its session factory) and its job runner."""
     app = FastAPI(
+        lifespan=_lifespan,
         title="g2p-payment-phee",
         version=__version__,
         docs_url="/api/docs",
@@ -21,6 +33,7 @@ def create_app(factory: sessionmaker[Session]) -> FastAPI:
         openapi_url="/api/v1/openapi.json",
     )
     app.state.session_factory = factory
+    app.state.job_runner = start_job_runner(factory)
     install_api_error_handlers(app)
     app.include_router(api_router)
     app.include_router(pages_router)

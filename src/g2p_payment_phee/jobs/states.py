@@ -1,0 +1,149 @@
+"""The job's state machine: the only writers of ``Job.state``, each a conditional UPDATE.
+
+::
+
+    queued ──claim──▶ running ──finish──▶ succeeded | failed   (final)
+       ▲                 │
+       └──requeue_stale──┘   (its process died: heartbeat too old)
+
+``attempts`` is the fencing token: ``claim`` increments it and every later write of that run
+(heartbeat, progress, finish) is conditional on ``state = running AND attempts = <its attempt>``.
+A run that was declared dead and requeued can therefore never overwrite the newer run's
+progress or result, even if it wakes up again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from g2p_payment_phee import audit
+from g2p_payment_phee.db import utcnow
+from g2p_payment_phee.jobs.models import Job, JobState
+from g2p_payment_phee.users.models import User
+
+FINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED})
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset({JobState.RUNNING, JobState.FAILED}),
+    JobState.RUNNING: frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.QUEUED}),
+    JobState.SUCCEEDED: frozenset(),
+    JobState.FAILED: frozenset(),
+}
+MESSAGE_LENGTH = 500
+
+
+def claim(session: Session, job_id: uuid.UUID) -> int | None:
+    """queued → running for this process; its attempt number, or None if another run has it
+    (or it is final, or gone)."""
+    now = utcnow()
+    claimed = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == JobState.QUEUED)
+        .values(
+            state=JobState.RUNNING,
+            attempts=Job.attempts + 1,
+            started_at=now,
+            heartbeat_at=now,
+            error=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    attempt = session.scalar(select(Job.attempts).where(Job.id == job_id))
+    return int(attempt or 0)
+
+
+def report(
+    session: Session,
+    job_id: uuid.UUID,
+    attempt: int,
+    *,
+    done: int | None = None,
+    total: int | None = None,
+    message: str | None = None,
+) -> bool:
+    """Heartbeat (and progress, when given) of the running attempt; False if it lost the job."""
+    values: dict[str, Any] = {"heartbeat_at": utcnow()}
+    if done is not None:
+        values["progress_done"] = done
+    if total is not None:
+        values["progress_total"] = total
+    if message is not None:
+        values["message"] = message[:MESSAGE_LENGTH]
+    return _update_run(session, job_id, attempt, values)
+
+
+def finish(
+    session: Session,
+    actor: User | None,
+    job: Job,
+    attempt: int,
+    state: JobState,
+    *,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+    message: str | None = None,
+) -> bool:
+    """running → succeeded | failed for the attempt that runs it; audited."""
+    if state not in FINAL_STATES:
+        raise ValueError(f"finish needs a final state, not {state}")
+    values: dict[str, Any] = {"state": state, "finished_at": utcnow(), "heartbeat_at": utcnow()}
+    values.update(result=result, error=error)
+    if message is not None:
+        values["message"] = message[:MESSAGE_LENGTH]
+    if not _update_run(session, job.id, attempt, values):
+        return False
+    audit.record(session, actor, f"job.{state.value}", job, {"kind": job.kind, "error": error})
+    return True
+
+
+def fail_unrunnable(session: Session, job: Job, error: str) -> bool:
+    """queued → failed without running: the job cannot run at all (its user was removed, ...)."""
+    failed = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.state == JobState.QUEUED)
+        .values(state=JobState.FAILED, error=error, finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if failed.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    audit.record(session, None, "job.failed", job, {"kind": job.kind, "error": error})
+    return True
+
+
+def requeue_stale(session: Session, stale_after: timedelta) -> list[uuid.UUID]:
+    """Running jobs whose heartbeat is older than ``stale_after`` (their process died) go back
+    to queued, to be run again; their ids."""
+    limit: datetime = utcnow() - stale_after
+    stale = list(
+        session.scalars(select(Job).where(Job.state == JobState.RUNNING, Job.heartbeat_at < limit))
+    )
+    requeued = []
+    for job in stale:
+        moved = session.execute(
+            update(Job)
+            .where(Job.id == job.id, Job.state == JobState.RUNNING, Job.attempts == job.attempts)
+            .values(state=JobState.QUEUED, message="restarted: its worker stopped responding")
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount == 1:  # type: ignore[attr-defined]
+            audit.record(
+                session, None, "job.requeued", job, {"attempt": job.attempts, "stale": True}
+            )
+            requeued.append(job.id)
+    return requeued
+
+
+def _update_run(session: Session, job_id: uuid.UUID, attempt: int, values: dict[str, Any]) -> bool:
+    updated = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == JobState.RUNNING, Job.attempts == attempt)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(updated.rowcount == 1)  # type: ignore[attr-defined]

@@ -1,0 +1,54 @@
+"""The sweep: finds job work that nobody is doing and hands it out again.
+
+Two cases, both harmless to repeat (every run claims its job, and send claims its batches):
+a job left ``running`` whose heartbeat stopped (its process died) is requeued; a job still
+``queued`` a while after it was created (its dispatch was lost: broker down, process stopped
+before its pool took it) is dispatched again.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from g2p_payment_phee.db import unit_of_work, utcnow
+from g2p_payment_phee.jobs import states
+from g2p_payment_phee.jobs.models import Job, JobState
+from g2p_payment_phee.jobs.runner import JobRunner
+
+log = logging.getLogger(__name__)
+STALE_AFTER = timedelta(minutes=2)
+LOST_AFTER = timedelta(minutes=2)
+SWEEP_LIMIT = 500
+
+
+def sweep_jobs(
+    factory: sessionmaker[Session],
+    runner: JobRunner,
+    *,
+    stale_after: timedelta = STALE_AFTER,
+    lost_after: timedelta = LOST_AFTER,
+) -> list[uuid.UUID]:
+    """Requeue dead runs, then dispatch every job queued for longer than ``lost_after``."""
+    with unit_of_work(factory) as session:
+        requeued = states.requeue_stale(session, stale_after)
+        waiting = session.scalars(
+            select(Job.id)
+            .where(Job.state == JobState.QUEUED, Job.created_at < utcnow() - lost_after)
+            .order_by(Job.created_at)
+            .limit(SWEEP_LIMIT)
+        ).all()
+    todo = list(dict.fromkeys([*requeued, *waiting]))
+    for job_id in todo:
+        runner.dispatch(job_id)
+    if todo:
+        log.info(
+            "sweep: %d jobs requeued after their worker died, %d dispatched",
+            len(requeued),
+            len(todo),
+        )
+    return todo

@@ -1,0 +1,398 @@
+"""Task functions, one per job kind; the same code runs in-process and in Celery workers.
+
+Every task takes the job's id and goes through ``run_job``: reload the job, *claim* it
+(queued → running, a conditional update: a job already running elsewhere or final is not run
+again), reload its user (the job runs with the rights of the person who started it), run the
+kind's body with a ``JobContext``, then record the result (JSON counts) or the error. While it
+runs, a monitor thread writes the heartbeat and the latest progress in short transactions of
+their own; a run whose heartbeat stops (its process died) is requeued by the sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from g2p_payment_phee.db import unit_of_work
+from g2p_payment_phee.errors import G2PError, NotFound, PermissionDenied
+from g2p_payment_phee.jobs import states
+from g2p_payment_phee.jobs.models import Job, JobState
+from g2p_payment_phee.jobs.service import SYSTEM
+from g2p_payment_phee.money import AmountFormat, format_amount
+from g2p_payment_phee.payments import service as payments
+from g2p_payment_phee.payments.config_service import load_manager
+from g2p_payment_phee.payments.models import PaymentBatch
+from g2p_payment_phee.payments.prepare import PreparationReport, payable_count
+from g2p_payment_phee.payments.reports import SendReport, SyncReport
+from g2p_payment_phee.payments.states import BatchState
+from g2p_payment_phee.programs.models import Cycle
+from g2p_payment_phee.users.models import User
+from g2p_payment_phee.users.service import get_user
+
+log = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 10.0
+PROGRESS_SECONDS = 1.0
+SEND_CHUNK = 20
+SYNC_CHUNK = 20
+LISTED = 100
+UNEXPECTED = "the job failed unexpectedly; the error is in the worker's log"
+
+
+@dataclass
+class JobContext:
+    """What a running job's body gets: its rows' ids, its user and a progress reporter."""
+
+    factory: sessionmaker[Session]
+    job_id: uuid.UUID
+    attempt: int
+    kind: str
+    params: dict[str, Any]
+    actor: User | None
+    _progress: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _changed: threading.Event = field(default_factory=threading.Event)
+
+    def progress(
+        self,
+        done: int,
+        total: int | None = None,
+        message: str | None = None,
+        *,
+        flush: bool = False,
+    ) -> None:
+        """Record progress; written by the monitor within a second (now, with ``flush``)."""
+        with self._lock:
+            self._progress.update(done=done)
+            if total is not None:
+                self._progress["total"] = total
+            if message is not None:
+                self._progress["message"] = message
+        if flush:
+            self.write_progress()
+        else:
+            self._changed.set()
+
+    def write_progress(self) -> bool:
+        """Write the heartbeat and the latest progress in a transaction of its own."""
+        with self._lock:
+            latest = dict(self._progress)
+            self._changed.clear()
+        with unit_of_work(self.factory) as session:
+            return states.report(session, self.job_id, self.attempt, **latest)
+
+    def uuid(self, name: str) -> uuid.UUID:
+        """A parameter as a UUID."""
+        return uuid.UUID(str(self.params[name]))
+
+
+Body = Callable[[JobContext], dict[str, Any]]
+
+
+class _Monitor:
+    """Writes the heartbeat every HEARTBEAT_SECONDS and fresh progress every PROGRESS_SECONDS."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx = ctx
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name=f"g2p-job-{ctx.job_id}", daemon=True)
+
+    def __enter__(self) -> _Monitor:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.ctx._changed.set()
+        self.thread.join(timeout=HEARTBEAT_SECONDS * 3)
+
+    def _loop(self) -> None:
+        last = time.monotonic()
+        while not self.stop.is_set():
+            changed = self.ctx._changed.wait(PROGRESS_SECONDS)
+            if self.stop.is_set():
+                return
+            if changed or time.monotonic() - last >= HEARTBEAT_SECONDS:
+                self._write()
+                last = time.monotonic()
+                if changed:  # at most one progress write per PROGRESS_SECONDS
+                    self.stop.wait(PROGRESS_SECONDS)
+
+    def _write(self) -> None:
+        try:
+            self.ctx.write_progress()
+        except OperationalError as error:  # e.g. SQLite's write lock held by the job itself
+            log.debug("job %s: progress not written now: %s", self.ctx.job_id, error)
+        except Exception:
+            log.exception("job %s: progress not written", self.ctx.job_id)
+
+
+def run_job(
+    factory: sessionmaker[Session], job_id: uuid.UUID, kind: str | None = None
+) -> JobState | None:
+    """Run the job if it is queued (claiming it first); its final state, or None if this call
+    did not run it (gone, final, running elsewhere, or not of ``kind``)."""
+    with unit_of_work(factory) as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            log.warning("job %s does not exist (deleted, or another database): ignored", job_id)
+            return None
+        if kind is not None and job.kind != kind:
+            log.warning("job %s is a %s job, not %s: ignored", job_id, job.kind, kind)
+            return None
+        if job.state is not JobState.QUEUED:
+            log.info("job %s is %s: not run again", job_id, job.state)
+            return None
+        body = BODIES.get(job.kind)
+        actor, problem = _job_actor(session, job)
+        if body is None or problem is not None:
+            states.fail_unrunnable(session, job, problem or f"unknown job kind {job.kind!r}")
+            return JobState.FAILED
+        attempt = states.claim(session, job_id)
+        if attempt is None:
+            log.info("job %s was claimed by another worker", job_id)
+            return None
+        ctx = JobContext(factory, job_id, attempt, job.kind, dict(job.params), actor)
+    return _run_claimed(ctx, job, body)
+
+
+def _job_actor(session: Session, job: Job) -> tuple[User | None, str | None]:
+    if job.created_by == SYSTEM:
+        return None, None
+    try:
+        user = get_user(session, job.created_by)
+    except NotFound:
+        return None, f"user {job.created_by!r} who started the job no longer exists"
+    if not user.active:
+        return None, f"user {user.username!r} who started the job is disabled"
+    return user, None
+
+
+def _run_claimed(ctx: JobContext, job: Job, body: Body) -> JobState:
+    log.info("job %s (%s) attempt %d started", ctx.job_id, ctx.kind, ctx.attempt)
+    try:
+        with _Monitor(ctx):
+            result = body(ctx)
+    except G2PError as error:
+        log.warning("job %s (%s) failed: %s", ctx.job_id, ctx.kind, error.message)
+        return _finish(ctx, job, JobState.FAILED, error=error.message, message="failed")
+    except Exception:
+        log.exception("job %s (%s) failed unexpectedly", ctx.job_id, ctx.kind)
+        return _finish(ctx, job, JobState.FAILED, error=UNEXPECTED, message="failed")
+    message = str(result.get("message") or "done")
+    return _finish(ctx, job, JobState.SUCCEEDED, result=result, message=message)
+
+
+def _finish(ctx: JobContext, job: Job, state: JobState, **values: Any) -> JobState:
+    with ctx._lock:
+        latest = dict(ctx._progress)
+    with unit_of_work(ctx.factory) as session:
+        if latest:
+            states.report(session, ctx.job_id, ctx.attempt, **latest)
+        if not states.finish(session, ctx.actor, job, ctx.attempt, state, **values):
+            log.warning(
+                "job %s attempt %d lost its claim; its outcome is not recorded", job.id, ctx.attempt
+            )
+    log.info("job %s (%s) %s", ctx.job_id, ctx.kind, state)
+    return state
+
+
+# --- the kinds -------------------------------------------------------------------------------
+
+
+def _cycle(session: Session, cycle_id: uuid.UUID) -> Cycle:
+    cycle = session.get(Cycle, cycle_id)
+    if cycle is None:
+        raise NotFound(f"no cycle {cycle_id}")
+    return cycle
+
+
+def _need_actor(ctx: JobContext) -> User:
+    if ctx.actor is None:
+        raise PermissionDenied(f"a {ctx.kind} job needs a user")
+    return ctx.actor
+
+
+def _prepare(ctx: JobContext, *, retry: bool) -> dict[str, Any]:
+    actor = _need_actor(ctx)
+    dry_run = bool(ctx.params.get("dry_run", False))
+    with unit_of_work(ctx.factory) as session:
+        cycle = _cycle(session, ctx.uuid("cycle_id"))
+        ctx.progress(0, payable_count(session, cycle), "preparing payments", flush=True)
+    with unit_of_work(ctx.factory) as session:
+        cycle = _cycle(session, ctx.uuid("cycle_id"))
+        run = payments.retry_failed if retry else payments.prepare_cycle
+        report = run(session, actor, cycle, dry_run=dry_run, progress=ctx.progress)
+    return preparation_result(report)
+
+
+def preparation_result(report: PreparationReport) -> dict[str, Any]:
+    """A preparation report as JSON (amounts as text, at most LISTED skipped entitlements)."""
+    return {
+        "cycle": report.cycle,
+        "dry_run": report.dry_run,
+        "created": report.created,
+        "batches": report.batches,
+        "file_bytes": report.file_bytes,
+        "already_paid": report.already_paid,
+        "skipped_count": report.skipped_count,
+        "skipped": [
+            {"code": s.code, "reference": s.reference, "reason": s.reason}
+            for s in report.skipped[:LISTED]
+        ],
+        "totals": {
+            currency: {
+                "count": t.count,
+                "amount": format_amount(t.amount, currency, AmountFormat.DECIMAL),
+                "fees": format_amount(t.fees, currency, AmountFormat.DECIMAL),
+            }
+            for currency, t in report.totals.items()
+        },
+        "message": report.message or f"{report.created} payments in {report.batches} batches",
+    }
+
+
+def prepare_cycle(factory: sessionmaker[Session], job_id: uuid.UUID) -> JobState | None:
+    """Prepare a cycle's payments (``params``: cycle_id, dry_run)."""
+    return run_job(factory, job_id, "prepare_cycle")
+
+
+def retry_failed(factory: sessionmaker[Session], job_id: uuid.UUID) -> JobState | None:
+    """New payments for a cycle's failed ones (``params``: cycle_id)."""
+    return run_job(factory, job_id, "retry_failed")
+
+
+def _send(ctx: JobContext) -> dict[str, Any]:
+    actor = _need_actor(ctx)
+    cycle_id = ctx.uuid("cycle_id")
+    with unit_of_work(ctx.factory) as session:
+        ids = payments.sendable_batches(session, actor, cycle_id)
+    wanted = ctx.params.get("batch_ids")
+    if wanted is not None:
+        chosen = {uuid.UUID(i) for i in wanted}
+        ids = [i for i in ids if i in chosen]
+    report = SendReport()
+    ctx.progress(0, len(ids), f"sending {len(ids)} batches", flush=True)
+    for start in range(0, len(ids), SEND_CHUNK):
+        chunk = ids[start : start + SEND_CHUNK]
+        report.results.extend(payments.send_cycle(ctx.factory, actor, cycle_id, chunk).results)
+        ctx.progress(start + len(chunk), message=f"sent {start + len(chunk)} of {len(ids)} batches")
+    return send_result(report)
+
+
+def send_result(report: SendReport) -> dict[str, Any]:
+    """A send report as JSON: counts per outcome and the batches that did not go through."""
+    outcomes: dict[str, int] = {}
+    for r in report.results:
+        outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
+    trouble = [r for r in report.results if r.outcome in {"rejected", "outcome_unknown"}]
+    done = outcomes.get("submitted", 0) + outcomes.get("found_at_phee", 0)
+    return {
+        "batches": len(report.results),
+        "outcomes": outcomes,
+        "problems": [
+            {"batch": r.batch, "outcome": r.outcome, "message": r.message} for r in trouble[:LISTED]
+        ],
+        "message": f"{done} of {len(report.results)} batches submitted",
+    }
+
+
+def send_cycle(factory: sessionmaker[Session], job_id: uuid.UUID) -> JobState | None:
+    """Send a cycle's sendable batches (``params``: cycle_id, batch_ids or None)."""
+    return run_job(factory, job_id, "send_cycle")
+
+
+def _sync_ids(ctx: JobContext, batch_ids: Sequence[uuid.UUID]) -> SyncReport:
+    report = SyncReport()
+    if not batch_ids:
+        return report
+    with unit_of_work(ctx.factory) as session:
+        first = session.get(PaymentBatch, batch_ids[0])
+        if first is None:
+            raise NotFound(f"no payment batch {batch_ids[0]}")
+        manager = load_manager(session, first.cycle.program)
+    for start in range(0, len(batch_ids), SYNC_CHUNK):
+        chunk = batch_ids[start : start + SYNC_CHUNK]
+        report.results.extend(manager.sync(ctx.factory, ctx.actor, chunk).results)
+        ctx.progress(
+            start + len(chunk), message=f"synced {start + len(chunk)} of {len(batch_ids)} batches"
+        )
+    return report
+
+
+def _sync_cycle(ctx: JobContext) -> dict[str, Any]:
+    with unit_of_work(ctx.factory) as session:
+        cycle = _cycle(session, ctx.uuid("cycle_id"))
+        ids = list(
+            session.scalars(
+                select(PaymentBatch.id)
+                .where(
+                    PaymentBatch.cycle_id == cycle.id, PaymentBatch.state == BatchState.SUBMITTED
+                )
+                .order_by(PaymentBatch.sequence)
+            )
+        )
+    ctx.progress(0, len(ids), f"syncing {len(ids)} batches", flush=True)
+    return sync_result(_sync_ids(ctx, ids))
+
+
+def _sync_batch(ctx: JobContext) -> dict[str, Any]:
+    batch_id = ctx.uuid("batch_id")
+    with unit_of_work(ctx.factory) as session:
+        batch = session.get(PaymentBatch, batch_id)
+        if batch is None:
+            raise NotFound(f"no payment batch {batch_id}")
+        state = batch.state
+    if state is not BatchState.SUBMITTED:
+        return {**sync_result(SyncReport()), "message": f"batch is {state}: nothing to sync"}
+    ctx.progress(0, 1, "syncing 1 batch", flush=True)
+    return sync_result(_sync_ids(ctx, [batch_id]))
+
+
+def sync_result(report: SyncReport) -> dict[str, Any]:
+    """A sync report as JSON: payments reconciled, batches completed, errors."""
+    errors = [{"batch": r.batch, "error": r.error} for r in report.results if r.error]
+    paid = sum(r.paid for r in report.results)
+    failed = sum(r.failed for r in report.results)
+    return {
+        "batches": len(report.results),
+        "completed": sum(1 for r in report.results if r.completed),
+        "paid": paid,
+        "failed": failed,
+        "errors": errors[:LISTED],
+        "message": f"{paid} paid, {failed} failed in {len(report.results)} batches",
+    }
+
+
+def sync_cycle(factory: sessionmaker[Session], job_id: uuid.UUID) -> JobState | None:
+    """Sync a cycle's submitted batches (``params``: cycle_id)."""
+    return run_job(factory, job_id, "sync_cycle")
+
+
+def sync_batch(factory: sessionmaker[Session], job_id: uuid.UUID) -> JobState | None:
+    """Sync one batch, after PHEE's callback for it (``params``: batch_id)."""
+    return run_job(factory, job_id, "sync_batch")
+
+
+BODIES: dict[str, Body] = {
+    "prepare_cycle": lambda ctx: _prepare(ctx, retry=False),
+    "retry_failed": lambda ctx: _prepare(ctx, retry=True),
+    "send_cycle": _send,
+    "sync_cycle": _sync_cycle,
+    "sync_batch": _sync_batch,
+}
+TASKS: dict[str, Callable[[sessionmaker[Session], uuid.UUID], JobState | None]] = {
+    "prepare_cycle": prepare_cycle,
+    "retry_failed": retry_failed,
+    "send_cycle": send_cycle,
+    "sync_cycle": sync_cycle,
+    "sync_batch": sync_batch,
+}
