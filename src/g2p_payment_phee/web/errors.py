@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from g2p_payment_phee.errors import (
     BusinessRuleViolation,
@@ -31,6 +32,18 @@ HTTP_STATUS: dict[type[G2PError], int] = {
     ValidationFailed: 422,
     RateLimited: 429,
     ConfigurationError: 422,
+}
+
+
+# Errors the framework raises itself (unknown route, wrong method), with the same JSON shape.
+HTTP_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
 }
 
 
@@ -83,5 +96,15 @@ def install_api_error_handlers(app: FastAPI) -> None:
         body = error_body("validation_failed", "the request is not valid", fields)
         return JSONResponse(body, status_code=422)
 
+    async def on_http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        code = HTTP_CODES.get(error.status_code, "http_error")
+        message = "no such resource" if error.status_code == 404 else str(error.detail)
+        headers = dict(error.headers or {})
+        return JSONResponse(
+            error_body(code, message), status_code=error.status_code, headers=headers
+        )
+
     app.add_exception_handler(G2PError, on_g2p_error)
     app.add_exception_handler(RequestValidationError, on_invalid_request)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)

@@ -4,7 +4,35 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from g2p_payment_phee.web.api import callbacks
+from g2p_payment_phee.web.api import (
+    audit_events,
+    batches,
+    callbacks,
+    cycles,
+    jobs,
+    managers,
+    me,
+    payment_runs,
+    payments,
+    programs,
+    registrants,
+    users,
+)
+from g2p_payment_phee.web.api.schemas import ERROR_RESPONSES
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(callbacks.router)
+for module in (
+    me,
+    users,
+    registrants,
+    programs,
+    managers,
+    cycles,
+    payment_runs,
+    batches,
+    payments,
+    jobs,
+    audit_events,
+):
+    api_router.include_router(module.router, responses=ERROR_RESPONSES)

@@ -1,0 +1,276 @@
+"""``/cycles/{id}``: detail with totals, entitlements, the approval workflow, distribution."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy.orm import Session
+
+from g2p_payment_phee.errors import NotFound
+from g2p_payment_phee.pagination import DEFAULT_LIMIT
+from g2p_payment_phee.payments import service as payments
+from g2p_payment_phee.programs import service
+from g2p_payment_phee.programs.entitlement_import import import_entitlements
+from g2p_payment_phee.programs.listing import list_entitlements
+from g2p_payment_phee.programs.models import Cycle, Entitlement
+from g2p_payment_phee.programs.states import CycleState, EntitlementState
+from g2p_payment_phee.users.permissions import Permission, authorize
+from g2p_payment_phee.web.api.schemas import Cursor, Limit, Paginated, PublicModel
+from g2p_payment_phee.web.api.uploads import (
+    DryRun,
+    FormatQuery,
+    ImportReportPublic,
+    Upload,
+    read_upload,
+    report_public,
+)
+from g2p_payment_phee.web.deps import ApiUser, DbSession
+
+router = APIRouter(prefix="/cycles", tags=["cycles"])
+
+MAX_AMOUNT = Decimal("1e15")
+
+
+class CyclePublic(PublicModel):
+    """A cycle of a program."""
+
+    id: uuid.UUID
+    program_id: uuid.UUID
+    name: str
+    sequence: int
+    start_date: date
+    end_date: date
+    state: CycleState
+    submitted_by_id: uuid.UUID | None
+    submitted_at: datetime | None
+    approved_by_id: uuid.UUID | None
+    approved_at: datetime | None
+    created_at: datetime
+
+
+class CyclesPublic(BaseModel):
+    """A program's cycles, in sequence order."""
+
+    items: list[CyclePublic]
+
+
+class CountAmount(BaseModel):
+    """How many, and how much."""
+
+    count: int
+    amount: Decimal
+
+
+class CycleDetailPublic(CyclePublic):
+    """A cycle with its entitlements by state, its payments by outcome and batches by state."""
+
+    program_name: str
+    currency: str
+    entitlements: dict[str, CountAmount]
+    payments: dict[str, CountAmount]
+    batches: dict[str, int]
+
+
+class CycleActionPublic(BaseModel):
+    """A cycle after an action, with what the action did."""
+
+    cycle: CyclePublic
+    message: str
+
+
+class Reason(BaseModel):
+    """Why (recorded in the audit log)."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class EntitlementPublic(BaseModel):
+    """An entitlement of a cycle."""
+
+    id: uuid.UUID
+    code: str
+    registrant_id: uuid.UUID
+    registrant_reference: str
+    initial_amount: Decimal
+    transfer_fee: Decimal
+    currency: str
+    valid_from: date | None
+    valid_until: date | None
+    state: EntitlementState
+
+
+class EntitlementsPublic(Paginated[EntitlementPublic]):
+    """A page of a cycle's entitlements, by id."""
+
+
+class FixedEntitlementsCreate(BaseModel):
+    """One entitlement of ``amount`` for every enrolled beneficiary without one yet."""
+
+    amount: Decimal = Field(gt=0, lt=MAX_AMOUNT)
+    transfer_fee: Decimal = Field(default=Decimal(0), ge=0, lt=MAX_AMOUNT)
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+    @model_validator(mode="after")
+    def _in_order(self) -> FixedEntitlementsCreate:
+        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
+            raise ValueError("valid_until is before valid_from")
+        return self
+
+
+class EntitlementsAdded(BaseModel):
+    """How many entitlements were added."""
+
+    added: int
+
+
+def load_cycle(session: Session, cycle_id: uuid.UUID) -> Cycle:
+    """The cycle with that id, or NotFound."""
+    cycle = session.get(Cycle, cycle_id)
+    if cycle is None:
+        raise NotFound(f"no cycle {cycle_id}")
+    return cycle
+
+
+def cycle_public(cycle: Cycle) -> CyclePublic:
+    """A cycle as answered."""
+    return CyclePublic.model_validate(cycle)
+
+
+def _action(cycle: Cycle, message: str) -> CycleActionPublic:
+    return CycleActionPublic(cycle=cycle_public(cycle), message=message)
+
+
+@router.get("/{cycle_id}")
+def read_cycle(cycle_id: uuid.UUID, user: ApiUser, session: DbSession) -> CycleDetailPublic:
+    """A cycle with its totals."""
+    authorize(user, Permission.VIEW)
+    cycle = load_cycle(session, cycle_id)
+    entitlements = service.cycle_totals(session, cycle)
+    paid = payments.cycle_payment_totals(session, cycle)
+    return CycleDetailPublic(
+        **cycle_public(cycle).model_dump(),
+        program_name=cycle.program.name,
+        currency=cycle.program.currency,
+        entitlements={
+            str(state): CountAmount(count=count, amount=entitlements.amounts[state])
+            for state, count in entitlements.counts.items()
+        },
+        payments={k: CountAmount(count=c, amount=a) for k, (c, a) in paid.payments.items()},
+        batches={str(state): count for state, count in paid.batches.items()},
+    )
+
+
+@router.get("/{cycle_id}/entitlements")
+def read_entitlements(
+    cycle_id: uuid.UUID,
+    user: ApiUser,
+    session: DbSession,
+    state: EntitlementState | None = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> EntitlementsPublic:
+    """A page of the cycle's entitlements."""
+    authorize(user, Permission.VIEW)
+    cycle = load_cycle(session, cycle_id)
+    page = list_entitlements(session, user, cycle.id, state=state, cursor=cursor, limit=limit)
+    items = [_entitlement(e) for e in page.items]
+    return EntitlementsPublic(items=items, next_cursor=page.next_cursor)
+
+
+def _entitlement(row: Entitlement) -> EntitlementPublic:
+    return EntitlementPublic(
+        id=row.id,
+        code=row.code,
+        registrant_id=row.registrant_id,
+        registrant_reference=row.registrant.reference,
+        initial_amount=row.initial_amount,
+        transfer_fee=row.transfer_fee,
+        currency=row.currency,
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+        state=row.state,
+    )
+
+
+@router.post("/{cycle_id}/entitlements")
+def add_entitlements(
+    cycle_id: uuid.UUID, body: FixedEntitlementsCreate, user: ApiUser, session: DbSession
+) -> EntitlementsAdded:
+    """A fixed amount for every enrolled beneficiary who has no entitlement in this draft cycle."""
+    cycle = load_cycle(session, cycle_id)
+    added = service.add_fixed_entitlements(
+        session,
+        user,
+        cycle,
+        amount=body.amount,
+        transfer_fee=body.transfer_fee,
+        valid_from=body.valid_from,
+        valid_until=body.valid_until,
+    )
+    return EntitlementsAdded(added=added)
+
+
+@router.post("/{cycle_id}/entitlements/import")
+async def import_entitlement_file(
+    cycle_id: uuid.UUID,
+    file: Upload,
+    user: ApiUser,
+    session: DbSession,
+    dry_run: DryRun = False,
+    fmt: FormatQuery = None,
+) -> ImportReportPublic:
+    """Import entitlements with their amounts into a draft cycle (CSV or JSON)."""
+    cycle = load_cycle(session, cycle_id)
+    data, chosen, name = await read_upload(file, fmt)
+    report = import_entitlements(session, user, cycle, data, fmt=chosen, dry_run=dry_run)
+    report.file_name = name
+    return report_public(report)
+
+
+@router.post("/{cycle_id}/submit")
+def submit(cycle_id: uuid.UUID, user: ApiUser, session: DbSession) -> CycleActionPublic:
+    """The maker sends a draft cycle for approval."""
+    cycle = load_cycle(session, cycle_id)
+    count = service.submit_cycle(session, user, cycle)
+    return _action(cycle, f"{count} entitlements pending approval")
+
+
+@router.post("/{cycle_id}/approve")
+def approve(cycle_id: uuid.UUID, user: ApiUser, session: DbSession) -> CycleActionPublic:
+    """The checker (not the maker) approves the cycle and its pending entitlements."""
+    cycle = load_cycle(session, cycle_id)
+    count = service.approve_cycle(session, user, cycle)
+    return _action(cycle, f"{count} entitlements approved")
+
+
+@router.post("/{cycle_id}/return")
+def return_to_draft(
+    cycle_id: uuid.UUID, body: Reason, user: ApiUser, session: DbSession
+) -> CycleActionPublic:
+    """Send a cycle awaiting approval back to draft."""
+    cycle = load_cycle(session, cycle_id)
+    count = service.return_cycle_to_draft(session, user, cycle, body.reason)
+    return _action(cycle, f"{count} entitlements back to draft")
+
+
+@router.post("/{cycle_id}/cancel")
+def cancel(
+    cycle_id: uuid.UUID, body: Reason, user: ApiUser, session: DbSession
+) -> CycleActionPublic:
+    """Cancel a cycle that is not final."""
+    cycle = load_cycle(session, cycle_id)
+    service.cancel_cycle(session, user, cycle, body.reason)
+    return _action(cycle, "cycle cancelled")
+
+
+@router.post("/{cycle_id}/distribute")
+def distribute(cycle_id: uuid.UUID, user: ApiUser, session: DbSession) -> CycleActionPublic:
+    """Mark the cycle distributed once every payment is final."""
+    cycle = load_cycle(session, cycle_id)
+    payments.mark_distributed(session, user, cycle)
+    return _action(cycle, "cycle distributed")

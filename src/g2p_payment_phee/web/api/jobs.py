@@ -1,0 +1,75 @@
+"""``/jobs``: long work (prepare, send, sync, retry) and its progress and result."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from g2p_payment_phee.jobs import service
+from g2p_payment_phee.jobs.models import Job, JobState
+from g2p_payment_phee.pagination import DEFAULT_LIMIT
+from g2p_payment_phee.web.api.schemas import Cursor, Limit
+from g2p_payment_phee.web.deps import ApiUser, DbSession
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+class JobPublic(BaseModel):
+    """A job: what it does, how far it got, and its result or error once final."""
+
+    id: uuid.UUID
+    kind: str
+    state: JobState
+    final: bool
+    params: dict[str, Any]
+    subject_type: str
+    subject_id: str
+    progress_done: int
+    progress_total: int | None
+    message: str
+    result: dict[str, Any] | None
+    error: str | None
+    attempts: int
+    created_by: str
+    created_at: datetime | None
+    started_at: datetime | None
+    heartbeat_at: datetime | None
+    finished_at: datetime | None
+
+
+class JobsPublic(BaseModel):
+    """A page of jobs, newest first."""
+
+    items: list[JobPublic]
+    next_cursor: str | None = None
+
+
+def job_public(job: Job) -> JobPublic:
+    """A job as answered (the same view the pages show)."""
+    return JobPublic.model_validate(service.job_view(job))
+
+
+@router.get("")
+def list_jobs(
+    user: ApiUser,
+    session: DbSession,
+    state: JobState | None = None,
+    subject_id: str | None = Query(None, max_length=64),
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> JobsPublic:
+    """Jobs, newest first; filter by state or by the cycle/batch they work on."""
+    page = service.list_jobs(
+        session, user, state=state, subject_id=subject_id, limit=limit, cursor=cursor
+    )
+    return JobsPublic(items=[job_public(j) for j in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{job_id}")
+def read_job(job_id: uuid.UUID, user: ApiUser, session: DbSession) -> JobPublic:
+    """One job."""
+    return job_public(service.get_job(session, user, job_id))

@@ -1,0 +1,116 @@
+"""``/programs/{id}/manager``: the program's payment manager (SPEC 3.1).
+
+Secrets are write-only: ``PUT`` takes new values (an empty string clears one, a missing or
+null one is kept), every answer shows each only as "set" / "not set".
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from g2p_payment_phee.errors import ConfigurationError, NotFound
+from g2p_payment_phee.payments.config_service import (
+    configure_manager,
+    describe_manager,
+    load_manager,
+)
+from g2p_payment_phee.phee.errors import PheeError
+from g2p_payment_phee.phee.manager import PheeManager
+from g2p_payment_phee.phee.settings import PheeSecrets, PheeSettings
+from g2p_payment_phee.programs.models import ManagerKind, Program
+from g2p_payment_phee.users.models import User
+from g2p_payment_phee.users.permissions import Permission, authorize
+from g2p_payment_phee.web.api.programs import load_program
+from g2p_payment_phee.web.deps import ApiUser, DbSession
+
+router = APIRouter(prefix="/programs", tags=["payment manager"])
+
+
+def _settings_help() -> str:
+    lines = ["Settings to change (merged with the stored ones, then validated as a whole)."]
+    lines.append("For a `phee` manager:")
+    for name, info in PheeSettings.model_fields.items():
+        default = "required" if info.is_required() else f"default `{info.default!r}`"
+        lines.append(f"- `{name}` ({default})")
+    return "\n".join(lines)
+
+
+SecretValue = Annotated[str | None, Field(max_length=20_000)]
+
+
+class ManagerUpdate(BaseModel):
+    """A new or changed payment manager."""
+
+    kind: ManagerKind = ManagerKind.PHEE
+    settings: dict[str, Any] = Field(default_factory=dict, description=_settings_help())
+    secrets: dict[str, SecretValue] = Field(
+        default_factory=dict,
+        description=(
+            "Write-only secrets: "
+            + ", ".join(f"`{name}`" for name in PheeSecrets.model_fields)
+            + ' for `phee`. A value sets it, "" clears it, null or absent keeps it.'
+        ),
+    )
+
+
+class ManagerPublic(BaseModel):
+    """The program's manager: kind, every setting, and each secret only as set / not set."""
+
+    kind: ManagerKind
+    settings: dict[str, Any]
+    secrets: dict[str, Literal["set", "not set"]]
+
+
+class ConnectionTestPublic(BaseModel):
+    """Whether the hub answered as it should; the exact failure otherwise."""
+
+    ok: bool
+    message: str
+
+
+def _described(session: Session, user: User, program: Program) -> ManagerPublic:
+    try:
+        return ManagerPublic.model_validate(describe_manager(session, user, program))
+    except ConfigurationError as error:
+        raise NotFound(error.message) from None
+
+
+@router.get("/{program_id}/manager")
+def read_manager(program_id: uuid.UUID, user: ApiUser, session: DbSession) -> ManagerPublic:
+    """The program's payment manager settings (secrets as set / not set)."""
+    authorize(user, Permission.VIEW)
+    return _described(session, user, load_program(session, program_id))
+
+
+@router.put("/{program_id}/manager")
+def update_manager(
+    program_id: uuid.UUID, body: ManagerUpdate, user: ApiUser, session: DbSession
+) -> ManagerPublic:
+    """Create or change the program's payment manager (admins); refused with per-field errors
+    when the settings are not valid."""
+    program = load_program(session, program_id)
+    configure_manager(session, user, program, body.kind, body.settings, body.secrets)
+    return _described(session, user, program)
+
+
+@router.post("/{program_id}/manager/test-connection")
+def test_connection(
+    program_id: uuid.UUID, user: ApiUser, session: DbSession
+) -> ConnectionTestPublic:
+    """Fetch a token and make a harmless read at the hub (admins): success, or the exact
+    failure with endpoint and status."""
+    authorize(user, Permission.MANAGE_SETTINGS)
+    program = load_program(session, program_id)
+    manager = load_manager(session, program)
+    session.commit()  # no database transaction stays open while the hub is called
+    if not isinstance(manager, PheeManager):
+        return ConnectionTestPublic(ok=True, message="this program pays manually: no hub to test")
+    try:
+        return ConnectionTestPublic(ok=True, message=manager.test_connection())
+    except PheeError as error:
+        return ConnectionTestPublic(ok=False, message=error.message)

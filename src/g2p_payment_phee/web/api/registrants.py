@@ -1,0 +1,154 @@
+"""``/registrants``: search, detail with IDs, phones and bank accounts, bulk import."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from g2p_payment_phee.pagination import DEFAULT_LIMIT
+from g2p_payment_phee.registry import service
+from g2p_payment_phee.registry.importer import import_registrants
+from g2p_payment_phee.registry.listing import list_registrants
+from g2p_payment_phee.registry.models import Gender, IdStatus, Registrant, RegistrantKind
+from g2p_payment_phee.web.api.schemas import Cursor, Limit, Paginated, PublicModel, page_of
+from g2p_payment_phee.web.api.uploads import (
+    DryRun,
+    FormatQuery,
+    ImportReportPublic,
+    Upload,
+    read_upload,
+    report_public,
+)
+from g2p_payment_phee.web.deps import ApiUser, DbSession
+
+router = APIRouter(prefix="/registrants", tags=["registrants"])
+
+
+class RegistrantPublic(PublicModel):
+    """A registrant as listed."""
+
+    id: uuid.UUID
+    reference: str
+    kind: RegistrantKind
+    name: str
+    given_name: str | None
+    family_name: str | None
+    birthdate: date | None
+    gender: Gender | None
+    email: str | None
+    active: bool
+    created_at: datetime
+
+
+class RegistrantsPublic(Paginated[RegistrantPublic]):
+    """A page of registrants, by reference."""
+
+
+class RegistrantIdPublic(BaseModel):
+    """One ID of a registrant."""
+
+    id_type: str
+    value: str
+    expiry_date: date | None
+    status: IdStatus
+
+
+class PhonePublic(PublicModel):
+    """A phone number in E.164; a disabled one is never used to pay."""
+
+    number: str
+    sequence: int
+    disabled_at: datetime | None
+
+
+class BankAccountPublic(BaseModel):
+    """A bank account, in payment order."""
+
+    account_number: str
+    iban: str | None
+    sequence: int
+    active: bool
+    bank_name: str | None
+    bank_code: str | None
+    bank_country: str | None
+
+
+class RegistrantDetailPublic(RegistrantPublic):
+    """A registrant with everything that identifies and pays them."""
+
+    address: str | None
+    ids: list[RegistrantIdPublic]
+    phones: list[PhonePublic]
+    bank_accounts: list[BankAccountPublic]
+
+
+@router.get("")
+def search(
+    user: ApiUser,
+    session: DbSession,
+    q: str | None = Query(
+        None, max_length=300, description="Reference prefix, part of the name, ID value or phone"
+    ),
+    kind: RegistrantKind | None = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> RegistrantsPublic:
+    """Registrants by reference, optionally matching ``q``."""
+    page = list_registrants(session, user, query=q, kind=kind, cursor=cursor, limit=limit)
+    return RegistrantsPublic.model_validate(page_of(RegistrantPublic, page))
+
+
+@router.post("/import")
+async def import_file(
+    file: Upload,
+    user: ApiUser,
+    session: DbSession,
+    dry_run: DryRun = False,
+    fmt: FormatQuery = None,
+) -> ImportReportPublic:
+    """Import registrants (CSV or JSON; see docs/import.md): valid rows land, rejected rows come
+    back with row, field and reason. ``dry_run`` checks everything and writes nothing."""
+    data, chosen, name = await read_upload(file, fmt)
+    report = import_registrants(session, user, data, fmt=chosen, dry_run=dry_run, file_name=name)
+    return report_public(report)
+
+
+@router.get("/{reference}")
+def read_registrant(reference: str, user: ApiUser, session: DbSession) -> RegistrantDetailPublic:
+    """One registrant by reference, with IDs, phones and bank accounts."""
+    registrant = service.get_registrant(session, user, reference)
+    return _detail(registrant)
+
+
+def _detail(registrant: Registrant) -> RegistrantDetailPublic:
+    base = RegistrantPublic.model_validate(registrant).model_dump()
+    ids = [
+        RegistrantIdPublic(
+            id_type=i.id_type.name, value=i.value, expiry_date=i.expiry_date, status=i.status
+        )
+        for i in registrant.ids
+    ]
+    accounts = [
+        BankAccountPublic(
+            account_number=a.account_number,
+            iban=a.iban,
+            sequence=a.sequence,
+            active=a.active,
+            bank_name=a.bank.name if a.bank else None,
+            bank_code=a.bank.code if a.bank else None,
+            bank_country=a.bank.country if a.bank else None,
+        )
+        for a in registrant.bank_accounts
+    ]
+    return RegistrantDetailPublic.model_validate(
+        {
+            **base,
+            "address": registrant.address,
+            "ids": ids,
+            "phones": [PhonePublic.model_validate(p) for p in registrant.phones],
+            "bank_accounts": accounts,
+        }
+    )

@@ -1,0 +1,82 @@
+"""Shapes every API resource shares: the error answer, a page of items, paging parameters.
+
+Resource schemas live beside their routes and follow the FastAPI full-stack template's names:
+``XCreate`` (a request body), ``XPublic`` (one item answered), ``XsPublic`` (a page of them).
+Money is ``Decimal`` and answered as a JSON string, never a float.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel, ConfigDict
+
+from g2p_payment_phee.pagination import MAX_LIMIT, Page
+
+T = TypeVar("T")
+
+
+class FieldErrorPublic(BaseModel):
+    """One problem with one field (and, for imports, one row)."""
+
+    field: str
+    reason: str
+    row: int | None = None
+
+
+class ErrorDetail(BaseModel):
+    """A stable ``code`` for programs, a ``message`` for people."""
+
+    code: str
+    message: str
+    fields: list[FieldErrorPublic] = []
+
+
+class ErrorPublic(BaseModel):
+    """Every error answer of the API."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorPublic, "description": "No valid API token"},
+    403: {"model": ErrorPublic, "description": "The token's user may not do this"},
+    404: {"model": ErrorPublic, "description": "No such resource"},
+    409: {"model": ErrorPublic, "description": "Refused by a state or business rule"},
+    422: {"model": ErrorPublic, "description": "The request is not valid"},
+}
+
+
+class PublicModel(BaseModel):
+    """Answers read from ORM rows."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Paginated(BaseModel, Generic[T]):
+    """A page of items; pass ``next_cursor`` as ``cursor`` for the next page (null: last)."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def page_of(model: type[BaseModel], page: Page[Any]) -> dict[str, Any]:
+    """A service page as the body of a ``Paginated`` answer."""
+    return {
+        "items": [model.model_validate(item) for item in page.items],
+        "next_cursor": page.next_cursor,
+    }
+
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, 1..{MAX_LIMIT}")]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=1000, description="The next_cursor of the previous page"),
+]
+
+
+class Message(BaseModel):
+    """A short answer for actions that return nothing else."""
+
+    message: str
