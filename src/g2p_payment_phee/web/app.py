@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -13,7 +14,8 @@ from g2p_payment_phee import __version__
 from g2p_payment_phee.jobs.runner import start_job_runner, stop_job_runner
 from g2p_payment_phee.web.api.router import api_router
 from g2p_payment_phee.web.errors import install_api_error_handlers
-from g2p_payment_phee.web.pages.router import pages_router
+from g2p_payment_phee.web.pages.errors import install_page_error_handlers
+from g2p_payment_phee.web.pages.router import STATIC_DIR, pages_router
 
 
 @asynccontextmanager
@@ -35,8 +37,10 @@ def create_app(factory: sessionmaker[Session]) -> FastAPI:
     app.state.session_factory = factory
     app.state.job_runner = start_job_runner(factory)
     install_api_error_handlers(app)
+    install_page_error_handlers(app)
     app.include_router(api_router)
     app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/healthz", tags=["health"])
     def health() -> dict[str, str]:

@@ -16,8 +16,8 @@ from fastapi import Depends, Request
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.errors import PermissionDenied
 from g2p_payment_phee.users.auth import csrf_token, csrf_token_matches
-from g2p_payment_phee.users.models import User
-from g2p_payment_phee.users.permissions import Permission, authorize, can
+from g2p_payment_phee.users.models import Role, User
+from g2p_payment_phee.users.permissions import GRANTS, Permission, authorize
 from g2p_payment_phee.web.deps import SESSION_COOKIE, BrowserSession
 
 CSRF_FIELD = "csrf_token"
@@ -25,14 +25,19 @@ CSRF_FIELD = "csrf_token"
 
 @dataclass(frozen=True)
 class Visitor:
-    """The signed-in user of a page and the CSRF token its forms carry."""
+    """The signed-in user of a page and the CSRF token its forms carry.
+
+    Name and role are copied when the request starts: an error page is drawn after the
+    request's transaction has ended, when the ORM user can no longer be read."""
 
     user: User
     csrf_token: str
+    username: str
+    role: Role
 
     def can(self, permission: Permission) -> bool:
         """Whether the user's role allows ``permission`` (to show or hide an action)."""
-        return can(self.user, permission)
+        return self.role in GRANTS[permission]
 
     def require(self, permission: Permission) -> User:
         """The user, or PermissionDenied with the reason (a 403 page)."""
@@ -42,7 +47,8 @@ class Visitor:
 def signed_in(request: Request, browser: BrowserSession) -> Visitor:
     """The visitor of a page; NotAuthenticated (→ the sign-in page) without a live session."""
     token = request.cookies.get(SESSION_COOKIE, "")
-    visitor = Visitor(browser.user, csrf_token(get_settings().secret(), token))
+    user = browser.user
+    visitor = Visitor(user, csrf_token(get_settings().secret(), token), user.username, user.role)
     request.state.visitor = visitor
     return visitor
 

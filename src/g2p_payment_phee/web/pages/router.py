@@ -6,10 +6,35 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from g2p_payment_phee.web.pages import auth, dashboard
+from g2p_payment_phee.web.pages import (
+    account,
+    audit,
+    auth,
+    batches,
+    cycles,
+    dashboard,
+    jobs,
+    managers,
+    payment_jobs,
+    programs,
+    registrants,
+)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 pages_router = APIRouter(include_in_schema=False)
-for area in (auth, dashboard):
+# cycles before payment_jobs: its /cycles/{id}/{step} must not shadow the cycle's own pages
+for area in (
+    auth,
+    dashboard,
+    registrants,
+    programs,
+    managers,
+    cycles,
+    payment_jobs,
+    batches,
+    jobs,
+    audit,
+    account,
+):
     pages_router.include_router(area.router)

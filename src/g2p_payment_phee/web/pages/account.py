@@ -1,0 +1,135 @@
+"""The signed-in user's personal API tokens (a new token is shown once) and, for admins, the
+users of the installation."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from g2p_payment_phee.errors import Conflict, ValidationFailed
+from g2p_payment_phee.users import service as users
+from g2p_payment_phee.users.auth import create_api_token, list_api_tokens, revoke_api_token
+from g2p_payment_phee.users.models import Role
+from g2p_payment_phee.users.permissions import Permission
+from g2p_payment_phee.web.deps import DbSession
+from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
+from g2p_payment_phee.web.pages.forms import choice, field_errors, path_id
+from g2p_payment_phee.web.pages.rendering import redirect, render
+
+router = APIRouter()
+
+
+def _tokens_page(
+    request: Request,
+    session: DbSession,
+    visitor: Visitor,
+    *,
+    new_token: str = "",
+    error: str = "",
+    status: int = 200,
+) -> Response:
+    context = {
+        "tokens": list_api_tokens(session, visitor.user),
+        "new_token": new_token,
+        "error": error,
+    }
+    return render(request, "account/tokens.html", context, status_code=status)
+
+
+@router.get("/account/tokens")
+def tokens(request: Request, session: DbSession, visitor: SignedIn) -> Response:
+    """The user's API tokens (never their values)."""
+    return _tokens_page(request, session, visitor)
+
+
+@router.post("/account/tokens")
+def create_token(
+    request: Request, session: DbSession, visitor: Acting, name: str = Form("")
+) -> Response:
+    """A new token, shown on this answer only (it is stored hashed)."""
+    try:
+        created = create_api_token(session, visitor.user, name)
+    except ValidationFailed as error:
+        session.rollback()
+        return _tokens_page(request, session, visitor, error=error.message, status=422)
+    return _tokens_page(request, session, visitor, new_token=created.token)
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+def revoke_token(request: Request, session: DbSession, visitor: Acting, token_id: str) -> Response:
+    """Revoke one of the user's tokens."""
+    row = revoke_api_token(session, visitor.user, path_id(token_id, "API token"))
+    return redirect("/account/tokens", f"Token {row.name} revoked.")
+
+
+def _users_page(
+    request: Request,
+    session: DbSession,
+    visitor: Visitor,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    visitor.require(Permission.MANAGE_USERS)
+    context = {
+        "users": users.list_users(session, visitor.user),
+        "roles": list(Role),
+        "values": values or {},
+        "errors": errors or {},
+    }
+    return render(request, "account/users.html", context, status_code=status)
+
+
+@router.get("/users")
+def user_list(request: Request, session: DbSession, visitor: SignedIn) -> Response:
+    """Every user (admins only), with the form to add one."""
+    return _users_page(request, session, visitor)
+
+
+@router.post("/users")
+def create_user(
+    request: Request,
+    session: DbSession,
+    visitor: Acting,
+    username: str = Form(""),
+    full_name: str = Form(""),
+    role: str = Form(""),
+    password: str = Form(""),
+) -> Response:
+    """A new user with a role; the password is set by the admin and never shown again."""
+    user = visitor.require(Permission.MANAGE_USERS)
+    values = {"username": username, "full_name": full_name, "role": role}
+    try:
+        chosen = choice(Role, role, "role")
+        if chosen is None:
+            raise ValidationFailed("choose a role")
+        created = users.create_user(
+            session, user, username=username, password=password, role=chosen, full_name=full_name
+        )
+    except (ValidationFailed, Conflict) as error:
+        session.rollback()
+        errors = field_errors(error) if isinstance(error, ValidationFailed) else {}
+        if not errors:
+            text = error.message
+            name = "password" if "password" in text else "role" if "role" in text else "username"
+            errors = {name: text}
+        return _users_page(request, session, visitor, values, errors, 422)
+    return redirect("/users", f"User {created.username} created.")
+
+
+@router.post("/users/{username}/{change}")
+def set_active(
+    request: Request, session: DbSession, visitor: Acting, username: str, change: str
+) -> Response:
+    """Disable or enable a user (an admin cannot disable themself)."""
+    user = visitor.require(Permission.MANAGE_USERS)
+    if change not in {"disable", "enable"}:
+        from g2p_payment_phee.errors import NotFound
+
+        raise NotFound("there is no such page")
+    try:
+        target = users.set_active(session, user, username, active=change == "enable")
+    except ValidationFailed as error:
+        session.rollback()
+        return _users_page(request, session, visitor, errors={"list": error.message}, status=422)
+    return redirect("/users", f"User {target.username} {change}d.")

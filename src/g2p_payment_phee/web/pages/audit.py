@@ -1,0 +1,40 @@
+"""The audit log: every change, newest first, filtered by action, user and subject."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from g2p_payment_phee.audit_log import list_events
+from g2p_payment_phee.web.deps import DbSession
+from g2p_payment_phee.web.pages.access import SignedIn
+from g2p_payment_phee.web.pages.forms import path_id
+from g2p_payment_phee.web.pages.rendering import render
+
+router = APIRouter()
+
+
+@router.get("/audit")
+def audit_log(
+    request: Request,
+    session: DbSession,
+    visitor: SignedIn,
+    action: str = "",
+    user: str = "",
+    subject_type: str = "",
+    subject: str = "",
+    cursor: str | None = None,
+) -> Response:
+    """A page of audit events matching the filters (each an exact match)."""
+    page = list_events(
+        session,
+        visitor.user,
+        action=action.strip() or None,
+        actor_name=user.strip() or None,
+        subject_type=subject_type.strip() or None,
+        subject_id=path_id(subject.strip(), "subject") if subject.strip() else None,
+        cursor=cursor,
+        limit=100,
+    )
+    filters = {"action": action, "user": user, "subject_type": subject_type, "subject": subject}
+    return render(request, "audit.html", {"page": page, "filters": filters})

@@ -1,0 +1,100 @@
+"""Batches and payments: one batch with its payments, its CSV file, and the payments list
+with filters (cycle, batch, state, status), a keyset page at a time."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from g2p_payment_phee.payments import service as payments
+from g2p_payment_phee.payments.listing import list_payments
+from g2p_payment_phee.payments.models import PaymentBatch
+from g2p_payment_phee.payments.states import PaymentState, PaymentStatus
+from g2p_payment_phee.programs.models import Cycle
+from g2p_payment_phee.web.deps import DbSession
+from g2p_payment_phee.web.pages.access import SignedIn
+from g2p_payment_phee.web.pages.forms import choice, path_id
+from g2p_payment_phee.web.pages.rendering import SECURITY_HEADERS, render
+
+router = APIRouter()
+PAGE_SIZE = 100
+
+
+@router.get("/batches/{batch_id}")
+def batch_page(
+    request: Request,
+    session: DbSession,
+    visitor: SignedIn,
+    batch_id: str,
+    status: str = "",
+    cursor: str | None = None,
+) -> Response:
+    """A batch: state, counts, amounts, PHEE batch id, last error, and its payments."""
+    batch = payments.get_batch(session, visitor.user, str(path_id(batch_id, "payment batch")))
+    page = list_payments(
+        session,
+        visitor.user,
+        batch_id=batch.id,
+        status=choice(PaymentStatus, status, "status"),
+        cursor=cursor,
+        limit=PAGE_SIZE,
+    )
+    context = {"batch": batch, "cycle": batch.cycle, "page": page, "status": status}
+    return render(request, "batches/detail.html", context)
+
+
+@router.get("/batches/{batch_id}/file")
+def batch_csv(request: Request, session: DbSession, visitor: SignedIn, batch_id: str) -> Response:
+    """The batch's PHEE CSV, byte for byte as it is (or was) sent."""
+    batch = payments.get_batch(session, visitor.user, str(path_id(batch_id, "payment batch")))
+    rendered = payments.batch_file(session, visitor.user, batch)
+    headers = {
+        **SECURITY_HEADERS,
+        "Content-Disposition": f'attachment; filename="{batch.file_name}"',
+        "X-Content-SHA256": rendered.sha256,
+    }
+    return Response(rendered.data, media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get("/payments")
+def payment_list(
+    request: Request,
+    session: DbSession,
+    visitor: SignedIn,
+    cycle: str = "",
+    batch: str = "",
+    state: str = "",
+    status: str = "",
+    cursor: str | None = None,
+) -> Response:
+    """Payments with their failure reasons, filtered, a page at a time."""
+    cycle_id = path_id(cycle, "cycle") if cycle else None
+    batch_row = _batch(session, batch) if batch else None
+    page = list_payments(
+        session,
+        visitor.user,
+        cycle_id=cycle_id,
+        batch_id=batch_row.id if batch_row else None,
+        state=choice(PaymentState, state, "state"),
+        status=choice(PaymentStatus, status, "status"),
+        cursor=cursor,
+        limit=PAGE_SIZE,
+    )
+    context = {
+        "page": page,
+        "cycle": session.get(Cycle, cycle_id) if cycle_id else None,
+        "batch": batch_row,
+        "filters": {"cycle": cycle, "batch": batch, "state": state, "status": status},
+        "states": list(PaymentState),
+        "statuses": list(PaymentStatus),
+    }
+    return render(request, "batches/payments.html", context)
+
+
+def _batch(session: DbSession, text: str) -> PaymentBatch | None:
+    batch = session.get(PaymentBatch, path_id(text.strip(), "payment batch"))
+    if batch is None:
+        from g2p_payment_phee.errors import NotFound
+
+        raise NotFound(f"no payment batch {text}")
+    return batch

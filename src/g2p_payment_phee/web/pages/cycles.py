@@ -1,0 +1,267 @@
+"""A cycle: its entitlements, approval (maker–checker), payments and batches, and its actions.
+
+Every action is a POST carrying the CSRF token; the role is checked before any work. A refused
+action (maker–checker, a state that does not allow it, a bad amount) rolls the request's work
+back and shows the cycle again with the reason, so nothing is half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from g2p_payment_phee.errors import (
+    BusinessRuleViolation,
+    ConfigurationError,
+    Conflict,
+    FieldError,
+    G2PError,
+    InvalidTransition,
+    NotFound,
+    ValidationFailed,
+)
+from g2p_payment_phee.payments import service as payments
+from g2p_payment_phee.payments.listing import list_cycle_batches
+from g2p_payment_phee.payments.overview import cycle_summary
+from g2p_payment_phee.payments.states import BatchState
+from g2p_payment_phee.programs import service as programs
+from g2p_payment_phee.programs.entitlement_import import import_entitlements
+from g2p_payment_phee.programs.models import Cycle
+from g2p_payment_phee.users.models import User
+from g2p_payment_phee.users.permissions import Permission
+from g2p_payment_phee.web.deps import DbSession
+from g2p_payment_phee.web.errors import status_for
+from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
+from g2p_payment_phee.web.pages.forms import choice, field_errors, path_id, read_upload
+from g2p_payment_phee.web.pages.rendering import redirect, render
+
+router = APIRouter()
+REFUSALS = (
+    BusinessRuleViolation,
+    InvalidTransition,
+    Conflict,
+    ValidationFailed,
+    ConfigurationError,
+)
+BATCHES_ON_CYCLE_PAGE = 20
+
+
+def load_cycle(session: Session, cycle_id: str) -> Cycle:
+    """The cycle of a page address, or NotFound."""
+    cycle = session.get(Cycle, path_id(cycle_id, "cycle"))
+    if cycle is None:
+        raise NotFound(f"no cycle {cycle_id}")
+    return cycle
+
+
+@router.get("/cycles/{cycle_id}")
+def cycle_page(request: Request, session: DbSession, visitor: SignedIn, cycle_id: str) -> Response:
+    """The cycle with its totals, the first batches and the actions its state allows."""
+    return show_cycle(request, session, visitor, load_cycle(session, cycle_id))
+
+
+def show_cycle(
+    request: Request,
+    session: Session,
+    visitor: Visitor,
+    cycle: Cycle,
+    *,
+    error: str = "",
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    """The cycle page, optionally with the reason the last action was refused."""
+    user = visitor.user
+    batches = list_cycle_batches(session, user, cycle.id, limit=BATCHES_ON_CYCLE_PAGE)
+    context: dict[str, Any] = {
+        "cycle": cycle,
+        "program": cycle.program,
+        "entitlements": programs.cycle_totals(session, cycle),
+        "summary": cycle_summary(session, user, cycle.id),
+        "batches": batches,
+        "submitted_by": _username(session, cycle.submitted_by_id),
+        "approved_by": _username(session, cycle.approved_by_id),
+        "error": error,
+        "errors": errors or {},
+    }
+    return render(request, "cycles/detail.html", context, status_code=status)
+
+
+def _username(session: Session, user_id: Any) -> str:
+    user = session.get(User, user_id) if user_id is not None else None
+    return user.username if user is not None else ""
+
+
+def _act(
+    request: Request,
+    session: Session,
+    visitor: Visitor,
+    cycle_id: str,
+    permission: Permission,
+    work: Callable[[User, Cycle], str],
+    field: str = "",
+) -> Response:
+    """Run one action on the cycle; on a refusal, roll back and show why."""
+    user = visitor.require(permission)
+    cycle = load_cycle(session, cycle_id)
+    try:
+        message = work(user, cycle)
+    except REFUSALS as error:
+        session.rollback()
+        return _refused(request, session, visitor, cycle_id, error, field)
+    return redirect(f"/cycles/{cycle.id}", message)
+
+
+def _refused(
+    request: Request,
+    session: Session,
+    visitor: Visitor,
+    cycle_id: str,
+    error: G2PError,
+    field: str = "",
+) -> Response:
+    errors = field_errors(error, field) if isinstance(error, ValidationFailed) else {}
+    cycle = load_cycle(session, cycle_id)
+    return show_cycle(
+        request,
+        session,
+        visitor,
+        cycle,
+        error=error.message,
+        errors=errors,
+        status=status_for(error),
+    )
+
+
+@router.post("/cycles/{cycle_id}/entitlements")
+def add_entitlements(
+    request: Request,
+    session: DbSession,
+    visitor: Acting,
+    cycle_id: str,
+    amount: str = Form(""),
+    fee: str = Form("0"),
+) -> Response:
+    """One entitlement of ``amount`` for every enrolled beneficiary without one."""
+
+    def work(user: User, cycle: Cycle) -> str:
+        try:
+            added = programs.add_fixed_entitlements(
+                session, user, cycle, amount=amount.strip(), transfer_fee=fee.strip() or "0"
+            )
+        except ValidationFailed as error:
+            if not error.errors:
+                field = "fee" if "fee" in error.message else "amount"
+                raise ValidationFailed(error.message, [FieldError(field, error.message)]) from None
+            raise
+        return f"{added} entitlements added."
+
+    return _act(request, session, visitor, cycle_id, Permission.MANAGE_PROGRAMS, work, "amount")
+
+
+@router.post("/cycles/{cycle_id}/entitlements/import")
+async def import_cycle_entitlements(
+    request: Request,
+    session: DbSession,
+    visitor: Acting,
+    cycle_id: str,
+    file: UploadFile = File(None),
+    dry_run: str = Form(""),
+) -> Response:
+    """Entitlements with their amounts from a file; the per-row report is shown."""
+    user = visitor.require(Permission.MANAGE_PROGRAMS)
+    cycle = load_cycle(session, cycle_id)
+    try:
+        data, _name = await read_upload(file)
+        report = import_entitlements(session, user, cycle, data, dry_run=bool(dry_run))
+    except REFUSALS as error:
+        session.rollback()
+        return _refused(request, session, visitor, cycle_id, error, "file")
+    context = {"cycle": cycle, "report": report, "shown": report.errors[:500]}
+    return render(request, "cycles/import_report.html", context)
+
+
+@router.post("/cycles/{cycle_id}/submit")
+def submit(request: Request, session: DbSession, visitor: Acting, cycle_id: str) -> Response:
+    """The maker sends the cycle for approval."""
+
+    def work(user: User, cycle: Cycle) -> str:
+        count = programs.submit_cycle(session, user, cycle)
+        return f"Submitted for approval with {count} entitlements; another user must approve it."
+
+    return _act(request, session, visitor, cycle_id, Permission.MANAGE_PROGRAMS, work)
+
+
+@router.post("/cycles/{cycle_id}/approve")
+def approve(request: Request, session: DbSession, visitor: Acting, cycle_id: str) -> Response:
+    """The checker approves (refused to the maker while maker–checker is on)."""
+
+    def work(user: User, cycle: Cycle) -> str:
+        count = programs.approve_cycle(session, user, cycle)
+        return f"Approved: {count} entitlements."
+
+    return _act(request, session, visitor, cycle_id, Permission.APPROVE, work)
+
+
+@router.post("/cycles/{cycle_id}/return")
+def send_back(
+    request: Request, session: DbSession, visitor: Acting, cycle_id: str, reason: str = Form("")
+) -> Response:
+    """The checker sends the cycle back to draft, saying why."""
+
+    def work(user: User, cycle: Cycle) -> str:
+        programs.return_cycle_to_draft(session, user, cycle, reason)
+        return "Sent back to draft."
+
+    return _act(request, session, visitor, cycle_id, Permission.APPROVE, work, "reason")
+
+
+@router.post("/cycles/{cycle_id}/cancel")
+def cancel(
+    request: Request, session: DbSession, visitor: Acting, cycle_id: str, reason: str = Form("")
+) -> Response:
+    """Cancel the cycle and its open entitlements."""
+
+    def work(user: User, cycle: Cycle) -> str:
+        programs.cancel_cycle(session, user, cycle, reason.strip())
+        return "Cycle cancelled."
+
+    return _act(request, session, visitor, cycle_id, Permission.MANAGE_PROGRAMS, work, "reason")
+
+
+@router.post("/cycles/{cycle_id}/distribute")
+def distribute(request: Request, session: DbSession, visitor: Acting, cycle_id: str) -> Response:
+    """Mark the cycle distributed once every payment is final."""
+
+    def work(user: User, cycle: Cycle) -> str:
+        payments.mark_distributed(session, user, cycle)
+        return "Cycle marked distributed."
+
+    return _act(request, session, visitor, cycle_id, Permission.SEND_PAYMENTS, work)
+
+
+@router.get("/cycles/{cycle_id}/batches")
+def batch_list(
+    request: Request,
+    session: DbSession,
+    visitor: SignedIn,
+    cycle_id: str,
+    state: str = "",
+    cursor: str | None = None,
+) -> Response:
+    """All of the cycle's batches, a page at a time, optionally in one state."""
+    cycle = load_cycle(session, cycle_id)
+    page = list_cycle_batches(
+        session,
+        visitor.user,
+        cycle.id,
+        state=choice(BatchState, state, "state"),
+        cursor=cursor,
+        limit=100,
+    )
+    context = {"cycle": cycle, "page": page, "state": state, "states": list(BatchState)}
+    return render(request, "cycles/batches.html", context)

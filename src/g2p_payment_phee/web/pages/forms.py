@@ -1,0 +1,59 @@
+"""Reading what a page was sent: ids in paths, filters in queries, field errors for forms."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import TypeVar
+
+from fastapi import UploadFile
+
+from g2p_payment_phee.errors import FieldError, NotFound, ValidationFailed
+
+E = TypeVar("E", bound=StrEnum)
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+
+
+def path_id(text: str, what: str) -> uuid.UUID:
+    """The UUID in a page's address; NotFound (a 404 page) for anything else."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise NotFound(f"no {what} {text!r}") from None
+
+
+def choice(cls: type[E], text: str | None, field: str) -> E | None:
+    """An optional filter value of an enum; ValidationFailed naming the field otherwise."""
+    if not text:
+        return None
+    try:
+        return cls(text)
+    except ValueError:
+        allowed = ", ".join(member.value for member in cls)
+        raise ValidationFailed(
+            f"{field} must be one of: {allowed}", [FieldError(field, f"one of: {allowed}")]
+        ) from None
+
+
+def field_errors(error: ValidationFailed, default: str = "") -> dict[str, str]:
+    """The error's problems by field name (for messages next to each field)."""
+    found: dict[str, str] = {}
+    for problem in error.errors:
+        name = problem.field.split(".")[-1]
+        found.setdefault(name, problem.reason)
+    if not found and default:
+        found[default] = error.message
+    return found
+
+
+async def read_upload(upload: UploadFile, field: str = "file") -> tuple[bytes, str]:
+    """The uploaded file's bytes and name; ValidationFailed when missing, empty or too big."""
+    data = await upload.read(MAX_UPLOAD_BYTES + 1)
+    if not upload.filename or not data:
+        raise ValidationFailed("choose a file to upload", [FieldError(field, "choose a file")])
+    if len(data) > MAX_UPLOAD_BYTES:
+        limit = MAX_UPLOAD_BYTES // (1024 * 1024)
+        raise ValidationFailed(
+            f"the file is larger than {limit} MB", [FieldError(field, f"at most {limit} MB")]
+        )
+    return data, upload.filename

@@ -1,0 +1,228 @@
+"""A program's Payment Hub EE manager: every setting of SPEC 3.1, validated on save.
+
+Secrets are write-only: the form shows whether each is set, a blank field keeps the stored
+value, "clear" removes it, and no secret is ever written into a page (not even back into the
+form after a validation error).  "Test connection" fetches a token and reports the exact
+failure.  Everyone may read the settings; only an admin may change or test them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic.fields import FieldInfo
+from sqlalchemy.orm import Session
+
+from g2p_payment_phee.errors import ConfigurationError, G2PError, ValidationFailed
+from g2p_payment_phee.payments.config_service import (
+    configure_manager,
+    describe_manager,
+    load_manager,
+)
+from g2p_payment_phee.phee.manager import PheeManager
+from g2p_payment_phee.phee.settings import PheeSecrets, PheeSettings
+from g2p_payment_phee.programs.models import ManagerKind, Program
+from g2p_payment_phee.users.permissions import Permission
+from g2p_payment_phee.web.deps import DbSession
+from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
+from g2p_payment_phee.web.pages.forms import field_errors
+from g2p_payment_phee.web.pages.programs import load_program
+from g2p_payment_phee.web.pages.rendering import redirect, render
+
+router = APIRouter()
+
+GROUPS: list[tuple[str, list[str]]] = [
+    ("Manager", ["name", "create_batch", "max_batch_size", "max_file_bytes",
+                 "make_csv_at_prepare", "file_name_prefix", "amount_format", "note_template"]),
+    ("Payment Hub EE endpoints", ["auth_endpoint_url", "payment_endpoint_url",
+                                  "status_endpoint_url", "details_endpoint_url",
+                                  "callback_base_url", "batch_request_timeout",
+                                  "verify_tls", "ca_bundle"]),
+    ("Tenant and sign-in", ["tenant_id", "username", "grant_type"]),
+    ("Payer and payees", ["payment_mode", "payer_id_type", "payer_id", "payee_id_type",
+                          "reg_id_type_for_payee_id", "payee_id_type_to_send"]),
+    ("Headers", ["batch_type_header", "batch_purpose_header", "registering_institution_id",
+                 "program_id_header"]),
+]  # fmt: skip
+
+HELP = {
+    "create_batch": "Automatically create batches at prepare (off sends nothing)",
+    "max_batch_size": "Payments per batch, at least 1",
+    "max_file_bytes": "PHEE refuses files over 100,000 bytes; batches are split earlier",
+    "make_csv_at_prepare": "When off, the CSV is rendered (and stored) at send time",
+    "file_name_prefix": "File name is <prefix><batch name>.csv",
+    "amount_format": "PHEE parses amounts as integers",
+    "note_template": "May use {program} and {cycle}",
+    "auth_endpoint_url": "PHEE operations app /oauth/token; empty sends no bearer token",
+    "payment_endpoint_url": "Bulk processor /batchtransactions",
+    "status_endpoint_url": "Batch summary: GET <url>/<PHEE batch id>",
+    "details_endpoint_url": "Per-transfer status, paged",
+    "callback_base_url": "When set, X-CallbackURL is sent",
+    "batch_request_timeout": "Seconds",
+    "verify_tls": "Keep on; give a CA file for a self-signed hub certificate",
+    "ca_bundle": "Path of a CA file on the server",
+    "tenant_id": "Platform-TenantId on every request",
+    "payment_mode": "One mode per batch (e.g. mojaloop)",
+    "payee_id_type": "Which registrant identifier pays",
+    "reg_id_type_for_payee_id": "The ID type, when the payee ID field is reg_id",
+    "payee_id_type_to_send": "Empty: ACCOUNT_ID, IBAN, MSISDN, EMAIL or the ID type's name",
+    "batch_type_header": "PHEE accepts only csv",
+    "registering_institution_id": "X-Registering-Institution-ID, when set",
+    "program_id_header": "X-Program-ID, when set",
+}
+SECRET_HELP = {
+    "password": "Password of the token request",
+    "authorization": "Authorization header of the token request (Basic …)",
+    "signing_private_key": "RSA private key (PEM); when set, X-SIGNATURE is sent",
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One field of the form: its name, widget, choices and help."""
+
+    name: str
+    widget: str  # text | number | checkbox | select
+    choices: list[str]
+    help: str
+    required: bool
+    nullable: bool  # a blank field means "not set" (None), not an empty text
+
+
+def _setting(name: str, info: FieldInfo) -> Setting:
+    annotation = info.annotation
+    widget, choices = "text", list[str]()
+    if annotation is bool:
+        widget = "checkbox"
+    elif annotation in (int, float):
+        widget = "number"
+    elif isinstance(annotation, type) and issubclass(annotation, StrEnum):
+        widget, choices = "select", [member.value for member in annotation]
+    required = info.is_required()
+    nullable = not required and info.default is None
+    return Setting(name, widget, choices, HELP.get(name, ""), required, nullable)
+
+
+SETTINGS = {name: _setting(name, info) for name, info in PheeSettings.model_fields.items()}
+SECRETS = list(PheeSecrets.model_fields)
+assert sorted(n for _, names in GROUPS for n in names) == sorted(SETTINGS), "every setting shown"
+
+
+def _defaults() -> dict[str, Any]:
+    return {
+        name: info.default
+        for name, info in PheeSettings.model_fields.items()
+        if not info.is_required()
+    }
+
+
+def _page(
+    request: Request,
+    session: Session,
+    visitor: Visitor,
+    program: Program,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    message: str = "",
+    outcome: str = "",
+    status: int = 200,
+) -> Response:
+    try:
+        current = describe_manager(session, visitor.user, program)
+    except ConfigurationError:
+        current = None
+    is_phee = current is not None and current["kind"] == ManagerKind.PHEE.value
+    shown = values if values is not None else {**_defaults(), **(current or {}).get("settings", {})}
+    context = {
+        "program": program,
+        "groups": [(title, [SETTINGS[n] for n in names]) for title, names in GROUPS],
+        "values": {k: ("" if v is None else v) for k, v in shown.items()},
+        "secrets": {n: current["secrets"].get(n, "not set") if is_phee and current else "not set"
+                    for n in SECRETS},
+        "secret_help": SECRET_HELP,
+        "current_kind": current["kind"] if current else None,
+        "errors": errors or {},
+        "message": message,
+        "outcome": outcome,
+        "editable": visitor.can(Permission.MANAGE_SETTINGS),
+    }  # fmt: skip
+    return render(request, "programs/manager.html", context, status_code=status)
+
+
+@router.get("/programs/{program_id}/manager")
+def manager_form(
+    request: Request, session: DbSession, visitor: SignedIn, program_id: str
+) -> Response:
+    """The settings (read-only for everyone but an admin)."""
+    return _page(request, session, visitor, load_program(session, program_id))
+
+
+@router.post("/programs/{program_id}/manager")
+async def save(request: Request, session: DbSession, visitor: Acting, program_id: str) -> Response:
+    """Validate and save every setting; secrets change only when a value (or clear) is given."""
+    user = visitor.require(Permission.MANAGE_SETTINGS)
+    program = load_program(session, program_id)
+    form = await request.form()
+    values = {name: _form_value(SETTINGS[name], form.get(name)) for name in SETTINGS}
+    secrets: dict[str, str | None] = {}
+    for name in SECRETS:
+        given = form.get(name)
+        if form.get(f"clear_{name}"):
+            secrets[name] = ""
+        elif isinstance(given, str) and given.strip():
+            secrets[name] = given.strip() if name != "signing_private_key" else given
+    try:
+        configure_manager(session, user, program, ManagerKind.PHEE, values, secrets)
+    except ValidationFailed as error:
+        session.rollback()
+        errors = field_errors(error)
+        general = errors.pop("settings", "") or errors.pop("secrets", "")
+        if "reg_id_type_for_payee_id" in general:
+            errors["reg_id_type_for_payee_id"] = general
+        message = "The settings were not saved: fix the fields marked below."
+        if general and "reg_id_type_for_payee_id" not in errors:
+            message += f" {general}"
+        return _page(
+            request,
+            session,
+            visitor,
+            program,
+            values=values,
+            errors=errors,
+            message=message,
+            status=422,
+        )
+    return redirect(f"/programs/{program.id}/manager", "Payment manager settings saved.")
+
+
+def _form_value(setting: Setting, raw: object) -> Any:
+    if setting.widget == "checkbox":
+        return raw is not None
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not text and setting.nullable:
+        return None
+    return text
+
+
+@router.post("/programs/{program_id}/manager/test")
+def test_connection(
+    request: Request, session: DbSession, visitor: Acting, program_id: str
+) -> Response:
+    """Fetch a token from the hub with the saved settings; say exactly what failed."""
+    visitor.require(Permission.MANAGE_SETTINGS)
+    program = load_program(session, program_id)
+    try:
+        manager = load_manager(session, program)
+        if not isinstance(manager, PheeManager):
+            raise ConfigurationError(f"{program.name} pays manually: there is no hub to test")
+        result = manager.test_connection()
+    except G2PError as error:
+        return _page(
+            request, session, visitor, program, message=error.message, outcome="failed", status=200
+        )
+    return _page(request, session, visitor, program, message=result, outcome="ok")

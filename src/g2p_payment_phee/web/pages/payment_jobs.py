@@ -1,0 +1,94 @@
+"""Prepare, send, sync and retry a cycle's payments: a confirmation page, then a job.
+
+Each GET shows what will happen (Prepare and Retry show the dry-run report: counts, amounts,
+batches and every entitlement that would be skipped, with why); the POST starts the work as a
+job and opens the job's page.  Starting twice joins the job already under way (its dedupe
+key), so a reload or a double click never does the work twice.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from g2p_payment_phee.jobs import service as jobs
+from g2p_payment_phee.payments import service as payments
+from g2p_payment_phee.payments.overview import cycle_summary
+from g2p_payment_phee.users.permissions import Permission
+from g2p_payment_phee.web.deps import DbSession
+from g2p_payment_phee.web.errors import status_for
+from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
+from g2p_payment_phee.web.pages.cycles import REFUSALS, load_cycle, show_cycle
+from g2p_payment_phee.web.pages.rendering import redirect, render
+
+router = APIRouter()
+
+# what each step is, who may start it, and which job does it
+STEPS = {
+    "prepare": ("Prepare payments", Permission.PREPARE_PAYMENTS, "prepare_cycle"),
+    "retry": ("Retry failed payments", Permission.PREPARE_PAYMENTS, "retry_failed"),
+    "send": ("Send batches to the hub", Permission.SEND_PAYMENTS, "send_cycle"),
+    "sync": ("Sync payment statuses from the hub", Permission.SEND_PAYMENTS, "sync_cycle"),
+}
+
+
+@router.get("/cycles/{cycle_id}/{step}")
+def confirm(
+    request: Request, session: DbSession, visitor: SignedIn, cycle_id: str, step: str
+) -> Response:
+    """What the step will do, with a button to start it."""
+    title, permission, _kind = _step(step)
+    user = visitor.require(permission)
+    cycle = load_cycle(session, cycle_id)
+    report = None
+    try:
+        if step == "prepare":
+            report = payments.prepare_cycle(session, user, cycle, dry_run=True)
+        elif step == "retry":
+            report = payments.retry_failed(session, user, cycle, dry_run=True)
+    except REFUSALS as error:
+        session.rollback()
+        return _refused(request, session, visitor, cycle_id, error.message, status_for(error))
+    context = {
+        "cycle": cycle,
+        "step": step,
+        "title": title,
+        "report": report,
+        "summary": cycle_summary(session, user, cycle.id),
+    }
+    return render(request, "cycles/confirm.html", context)
+
+
+@router.post("/cycles/{cycle_id}/{step}")
+def start(
+    request: Request, session: DbSession, visitor: Acting, cycle_id: str, step: str
+) -> Response:
+    """Start the step as a job (or join the one already running) and show its progress."""
+    _title, permission, kind = _step(step)
+    user = visitor.require(permission)
+    cycle = load_cycle(session, cycle_id)
+    params: dict[str, object] = {"cycle_id": str(cycle.id)}
+    if kind == "prepare_cycle":
+        params["dry_run"] = False
+    try:
+        job = jobs.submit(session, user, kind, params)
+    except REFUSALS as error:
+        session.rollback()
+        return _refused(request, session, visitor, cycle_id, error.message, status_for(error))
+    return redirect(f"/jobs/{job.id}")
+
+
+def _step(step: str) -> tuple[str, Permission, str]:
+    from g2p_payment_phee.errors import NotFound
+
+    if step not in STEPS:
+        raise NotFound(f"no such page: {step!r}")
+    return STEPS[step]
+
+
+def _refused(
+    request: Request, session: Session, visitor: Visitor, cycle_id: str, message: str, status: int
+) -> Response:
+    cycle = load_cycle(session, cycle_id)
+    return show_cycle(request, session, visitor, cycle, error=message, status=status)

@@ -1,0 +1,87 @@
+"""Registrants: search, one registrant's details, bulk import with the per-row report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import Response
+
+from g2p_payment_phee.errors import ValidationFailed
+from g2p_payment_phee.registry.importer import import_registrants
+from g2p_payment_phee.registry.listing import list_registrants
+from g2p_payment_phee.registry.models import RegistrantKind
+from g2p_payment_phee.registry.service import get_registrant, list_group_members
+from g2p_payment_phee.users.permissions import Permission
+from g2p_payment_phee.web.deps import DbSession
+from g2p_payment_phee.web.pages.access import Acting, SignedIn
+from g2p_payment_phee.web.pages.forms import choice, field_errors, read_upload
+from g2p_payment_phee.web.pages.rendering import render
+
+router = APIRouter()
+REPORT_ROWS_SHOWN = 500
+
+
+@router.get("/registrants")
+def search(
+    request: Request,
+    session: DbSession,
+    visitor: SignedIn,
+    q: str = "",
+    kind: str = "",
+    cursor: str | None = None,
+) -> Response:
+    """Registrants by reference, name, ID value or phone, a page at a time."""
+    page = list_registrants(
+        session,
+        visitor.user,
+        query=q,
+        kind=choice(RegistrantKind, kind, "kind"),
+        cursor=cursor,
+        limit=50,
+    )
+    context = {"page": page, "q": q, "kind": kind, "kinds": list(RegistrantKind)}
+    return render(request, "registrants/list.html", context)
+
+
+@router.get("/registrants/import")
+def import_form(request: Request, visitor: SignedIn) -> Response:
+    """The import form (CSV or JSON, see docs/import.md)."""
+    visitor.require(Permission.MANAGE_REGISTRY)
+    return render(request, "registrants/import.html", {"errors": {}, "report": None})
+
+
+@router.post("/registrants/import")
+async def import_file(
+    request: Request,
+    session: DbSession,
+    visitor: Acting,
+    file: UploadFile = File(None),
+    dry_run: str = Form(""),
+) -> Response:
+    """Import the file (or check it only); good rows land, bad rows come back with reasons."""
+    user = visitor.require(Permission.MANAGE_REGISTRY)
+    try:
+        data, name = await read_upload(file)
+        report = import_registrants(session, user, data, file_name=name, dry_run=bool(dry_run))
+    except ValidationFailed as error:
+        session.rollback()
+        context: dict[str, Any] = {
+            "errors": field_errors(error, "file"),
+            "report": None,
+            "message": error.message,
+        }
+        return render(request, "registrants/import.html", context, status_code=422)
+    context = {"errors": {}, "report": report, "shown": report.errors[:REPORT_ROWS_SHOWN]}
+    return render(request, "registrants/import.html", context)
+
+
+@router.get("/registrants/{reference}")
+def detail(request: Request, session: DbSession, visitor: SignedIn, reference: str) -> Response:
+    """One registrant: IDs, phones, bank accounts (and members, for a group)."""
+    registrant = get_registrant(session, visitor.user, reference)
+    members = []
+    if registrant.kind is RegistrantKind.GROUP:
+        members = list_group_members(session, visitor.user, registrant.reference)
+    context = {"registrant": registrant, "members": members}
+    return render(request, "registrants/detail.html", context)
