@@ -10,7 +10,7 @@ are HOT updates. Batch counters are recounted and completed batches moved set-ba
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -104,6 +104,25 @@ def _reconcile_generic(session: Session, outcomes: Sequence[Outcome]) -> int:
     return int(result.rowcount)
 
 
+def _copy_lines(outcomes: Sequence[Outcome], now: datetime) -> Iterator[str]:
+    """The outcomes as COPY text lines, in ``_values`` order (timestamps formatted once each)."""
+    stamps: dict[datetime, str] = {}
+    paid = PaymentStatus.PAID
+    for o in outcomes:
+        at = o.settled_at or now
+        stamp = stamps.get(at)
+        if stamp is None:
+            stamp = stamps[at] = at.isoformat()
+        if o.status is paid:
+            amount = "\\N" if o.amount_paid is None else str(o.amount_paid)
+            reason = "\\N"
+        else:
+            amount = "\\N"
+            reason = copy_text(o.reason or "failed without a reason from the hub")
+        txid = "\\N" if o.transaction_id is None else copy_text(o.transaction_id)
+        yield f"{o.payment_id}\t{o.status.value}\t{amount}\t{reason}\t{txid}\t{stamp}\n"
+
+
 _RECONCILE = (
     "UPDATE payments AS p SET state = 'reconciled', status = t.status, "
     "live = (t.status <> 'failed'), amount_paid = t.amount_paid, failure_reason = t.reason, "
@@ -124,10 +143,10 @@ def _reconcile_postgres(
         "reason text, txid text, settled_at timestamptz) ON COMMIT DROP"
     )
     raw = connection.connection.driver_connection
-    lines = ["\t".join(map(copy_text, _values(o, now))) + "\n" for o in outcomes]
+    data = "".join(_copy_lines(outcomes, now))
     with raw.cursor() as cursor, cursor.copy("COPY reconcile_in FROM STDIN") as copy:  # type: ignore[union-attr]
-        copy.write("".join(lines))
-    del lines
+        copy.write(data)
+    del data
     connection.exec_driver_sql("ANALYZE reconcile_in")
     if batch_ids:
         statement = text(_RECONCILE + " AND p.batch_id = ANY(:batch_ids)")

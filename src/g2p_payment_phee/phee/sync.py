@@ -2,9 +2,10 @@
 
 Per submitted batch: read the summary; when it changed since the last sync (or when it last
 said "finished" while payments stayed open), page through the details (outside any
-transaction), map each transfer to its payment by ``clientCorrelationId`` and reconcile in one
-bulk update — COMPLETED → paid, FAILED/REJECTED/ABORTED/EXCEPTION → failed with PHEE's reason;
-anything else leaves the payment as it is. Final payments never change. Surprises (unknown ids,
+transaction); then, for many batches at once (up to ``APPLY_ROWS`` transfers), map each
+transfer to its payment by ``clientCorrelationId`` and reconcile in one bulk update —
+COMPLETED → paid, FAILED/REJECTED/ABORTED/EXCEPTION → failed with PHEE's reason; anything else
+leaves the payment as it is. Final payments never change. Surprises (unknown ids,
 other batches' ids, unknown statuses, amounts that differ from what was sent, unreadable rows,
 a payment listed twice with different outcomes, an outcome contradicting a final payment) are
 recorded on the batch and reported; they never stop the run and never move a payment to a
@@ -16,10 +17,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee import audit
@@ -27,7 +29,12 @@ from g2p_payment_phee.db import unit_of_work
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.reconcile import Outcome, reconcile_payments, refresh_batches
 from g2p_payment_phee.payments.reports import BatchSyncResult, SyncReport
-from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
+from g2p_payment_phee.payments.states import (
+    BatchState,
+    PaymentState,
+    PaymentStatus,
+    note_loaded_batches,
+)
 from g2p_payment_phee.phee.client import PheeClient
 from g2p_payment_phee.phee.details import Transfer
 from g2p_payment_phee.phee.errors import PheeError
@@ -40,6 +47,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 KEEP_PROBLEMS = 50
+READ_BATCHES = 200  # batches whose rows are loaded together
+APPLY_ROWS = 40_000  # transfers applied per transaction
 
 
 def sync_batches(
@@ -53,69 +62,109 @@ def sync_batches(
 ) -> SyncReport:
     """Sync each submitted batch; ``force`` reads details even if the summary did not change.
 
-    ``actor`` None is the system itself (a job, a verified callback)."""
+    PHEE is read batch by batch, outside any transaction; what it says is applied for many
+    batches at once (about ``APPLY_ROWS`` transfers per transaction, in a few set-based
+    statements). ``actor`` None is the system itself (a job, a verified callback)."""
     if actor is not None:
         authorize(actor, Permission.VIEW)
     report = SyncReport()
     own = client is None
     hub = client or manager.client()
     try:
-        for batch_id in batch_ids:
-            report.results.append(_sync_one(factory, actor, hub, batch_id, force=force))
+        for start in range(0, len(batch_ids), READ_BATCHES):
+            ids = list(batch_ids[start : start + READ_BATCHES])
+            pending: list[_Read] = []
+            for target in _targets(factory, ids):
+                if isinstance(target, BatchSyncResult):
+                    report.results.append(target)
+                    continue
+                read = _read_one(hub, target, force=force)
+                report.results.append(read.result)
+                if read.transfers is not None:
+                    pending.append(read)
+                if sum(len(r.transfers or ()) for r in pending) >= APPLY_ROWS:
+                    _apply_reads(factory, actor, pending)
+                    pending = []
+            _apply_reads(factory, actor, pending)
     finally:
         if own:
             hub.close()
     return report
 
 
-def _sync_one(
-    factory: sessionmaker[Session],
-    actor: User | None,
-    hub: PheeClient,
-    batch_id: uuid.UUID,
-    *,
-    force: bool,
-) -> BatchSyncResult:
+@dataclass
+class _Target:
+    batch_id: uuid.UUID
+    name: str
+    phee_id: str
+    seen: str | None
+
+
+@dataclass
+class _Read:
+    """One batch's reading of PHEE, waiting to be applied (``transfers`` None: nothing to do)."""
+
+    batch_id: uuid.UUID
+    result: BatchSyncResult
+    transfers: list[Transfer] | None = None
+    fingerprint: str | None = None
+    finished: bool = False
+
+
+def _targets(
+    factory: sessionmaker[Session], batch_ids: list[uuid.UUID]
+) -> list[_Target | BatchSyncResult]:
+    """The batches to read, in the given order, loaded in one query; the others as results."""
     with unit_of_work(factory) as session:
-        batch = session.get(PaymentBatch, batch_id)
-        if batch is None or batch.state is not BatchState.SUBMITTED or not batch.phee_batch_id:
-            state = "missing" if batch is None else batch.state
-            return BatchSyncResult(
-                str(batch_id) if batch is None else batch.name,
-                unchanged=True,
-                error=f"not syncable ({state})",
-            )
-        name, phee_id, seen = (
-            batch.name,
-            batch.phee_batch_id,
-            (batch.last_response or {}).get("summary"),
-        )
-    result = BatchSyncResult(name)
+        rows = session.execute(
+            select(
+                PaymentBatch.id,
+                PaymentBatch.name,
+                PaymentBatch.state,
+                PaymentBatch.phee_batch_id,
+                PaymentBatch.last_response,
+            ).where(PaymentBatch.id.in_(batch_ids))
+        ).tuples()
+        found = {row[0]: row for row in rows}
+    targets: list[_Target | BatchSyncResult] = []
+    for batch_id in batch_ids:
+        row = found.get(batch_id)
+        if row is None or row[2] is not BatchState.SUBMITTED or not row[3]:
+            state = "missing" if row is None else row[2]
+            name = str(batch_id) if row is None else row[1]
+            error = f"not syncable ({state})"
+            targets.append(BatchSyncResult(name, unchanged=True, error=error))
+            continue
+        seen = (row[4] or {}).get("summary")
+        targets.append(_Target(batch_id, row[1], row[3], seen))
+    return targets
+
+
+def _read_one(hub: PheeClient, target: _Target, *, force: bool) -> _Read:
+    """Summary, then (when it changed) the details: PHEE only, no database."""
+    read = _Read(target.batch_id, BatchSyncResult(target.name))
     try:
-        summary = hub.batch_summary(phee_id)
-        fingerprint = _fingerprint(summary)
-        if fingerprint == seen and not force:
-            result.unchanged = True
-            return result
-        transfers, problems = _read_details(hub, phee_id)
+        summary = hub.batch_summary(target.phee_id)
+        read.fingerprint = _fingerprint(summary)
+        if read.fingerprint == target.seen and not force:
+            read.result.unchanged = True
+            return read
+        read.transfers, problems = _read_details(hub, target.phee_id)
     except PheeError as error:
-        result.error = f"{error.message} [{error.endpoint}, status {error.status}]"
-        log.warning("sync of batch %s: %s", name, result.error)
-        return result
-    result.problems.extend(problems)
+        read.result.error = f"{error.message} [{error.endpoint}, status {error.status}]"
+        log.warning("sync of batch %s: %s", target.name, read.result.error)
+        return read
+    read.finished = summary.is_finished
+    read.result.problems.extend(problems)
+    return read
+
+
+def _apply_reads(factory: sessionmaker[Session], actor: User | None, reads: list[_Read]) -> None:
+    """Apply several batches' transfers in one transaction."""
+    if not reads:
+        return
     with unit_of_work(factory) as session:
-        _apply(session, actor, batch_id, transfers, result)
-        batch = session.get(PaymentBatch, batch_id)
-        assert batch is not None
-        result.completed = batch.state is BatchState.COMPLETED
-        # A summary that says "finished" while payments stay open means the details lag behind
-        # (or lack rows): it is not remembered, so that the next sync reads the details again.
-        lagging = summary.is_finished and not result.completed
-        batch.last_response = {
-            "summary": None if lagging else fingerprint,
-            "problems": result.problems[:KEEP_PROBLEMS],
-        }
-    return result
+        _apply(session, actor, reads)
 
 
 def _fingerprint(summary: BatchSummary) -> str:
@@ -130,34 +179,68 @@ def _read_details(hub: PheeClient, phee_id: str) -> tuple[list[Transfer], list[s
     return transfers, problems
 
 
-def _apply(
-    session: Session,
-    actor: User | None,
-    batch_id: uuid.UUID,
-    transfers: list[Transfer],
-    result: BatchSyncResult,
-) -> None:
-    payments = _batch_payments(session, batch_id)
-    found = (_outcome(transfer, payments, result) for transfer in transfers)
-    outcomes = _one_per_payment([o for o in found if o is not None], result)
-    changed = reconcile_payments(session, outcomes)
-    result.paid = sum(1 for o in outcomes if o.status is PaymentStatus.PAID)
-    result.failed = len(outcomes) - result.paid
-    completed = refresh_batches(session, actor, [batch_id])
-    batch = session.get(PaymentBatch, batch_id)
-    audit.record(
+def _apply(session: Session, actor: User | None, reads: list[_Read]) -> None:
+    """Outcomes of every read batch → one reconcile, one refresh, one audit insert."""
+    ids = [read.batch_id for read in reads]
+    known = _batch_payments(session, ids)
+    outcomes: list[Outcome] = []
+    for read in reads:
+        payments = known.get(read.batch_id, {})
+        result = read.result
+        found = (_outcome(t, payments, result) for t in read.transfers or ())
+        chosen = _one_per_payment([o for o in found if o is not None], result)
+        result.paid = sum(1 for o in chosen if o.status is PaymentStatus.PAID)
+        result.failed = len(chosen) - result.paid
+        outcomes.extend(chosen)
+    changed = reconcile_payments(session, outcomes, batch_ids=ids)
+    completed = {batch.id for batch in refresh_batches(session, actor, ids)}
+    states = dict(
+        session.execute(select(PaymentBatch.id, PaymentBatch.state).where(PaymentBatch.id.in_(ids)))
+        .tuples()
+        .all()
+    )
+    remembered: list[tuple[uuid.UUID, dict[str, object]]] = []
+    for read in reads:
+        read.result.completed = states.get(read.batch_id) is BatchState.COMPLETED
+        # A summary that says "finished" while payments stay open means the details lag behind
+        # (or lack rows): it is not remembered, so that the next sync reads the details again.
+        lagging = read.finished and not read.result.completed
+        response: dict[str, object] = {
+            "summary": None if lagging else read.fingerprint,
+            "problems": read.result.problems[:KEEP_PROBLEMS],
+        }
+        remembered.append((read.batch_id, response))
+    table = PaymentBatch.__table__
+    assert isinstance(table, Table)
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(last_response=bindparam("b_response")),
+        [{"b_id": bid, "b_response": response} for bid, response in remembered],
+    )
+    for bid, response in remembered:
+        note_loaded_batches(session, [bid], {"last_response": response})
+    audit.record_many(
         session,
         actor,
         "batch.synced",
-        batch,
-        {
-            "reconciled": changed,
-            "paid": result.paid,
-            "failed": result.failed,
-            "completed": bool(completed),
-            "problems": len(result.problems),
-        },
+        "payment_batches",
+        ((read.batch_id, _synced_event(read, read.batch_id in completed)) for read in reads),
     )
+    log.debug(
+        "sync applied %d outcomes (%d changed) for %d batches", len(outcomes), changed, len(ids)
+    )
+
+
+def _synced_event(read: _Read, completed: bool) -> dict[str, object]:
+    result = read.result
+    return {
+        "reconciled": result.paid + result.failed,
+        "paid": result.paid,
+        "failed": result.failed,
+        "completed": completed,
+        "problems": len(result.problems),
+    }
 
 
 def _one_per_payment(outcomes: list[Outcome], result: BatchSyncResult) -> list[Outcome]:
@@ -188,13 +271,20 @@ def _story(outcome: Outcome) -> str:
 _Known = tuple[PaymentState, PaymentStatus | None, Decimal]
 
 
-def _batch_payments(session: Session, batch_id: uuid.UUID) -> dict[str, _Known]:
+def _batch_payments(
+    session: Session, batch_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, _Known]]:
+    """Each batch's payments by request_id text, read in one query."""
     rows = session.execute(
-        select(Payment.id, Payment.state, Payment.status, Payment.amount_issued).where(
-            Payment.batch_id == batch_id
-        )
+        select(
+            Payment.batch_id, Payment.id, Payment.state, Payment.status, Payment.amount_issued
+        ).where(Payment.batch_id.in_(batch_ids))
     ).tuples()
-    return {str(pid): (state, status, amount) for pid, state, status, amount in rows}
+    out: dict[uuid.UUID, dict[str, _Known]] = {bid: {} for bid in batch_ids}
+    for bid, pid, state, status, amount in rows:
+        if bid is not None:
+            out[bid][str(pid)] = (state, status, amount)
+    return out
 
 
 def _outcome(

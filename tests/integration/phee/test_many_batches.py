@@ -1,0 +1,93 @@
+"""Send and sync over many batches: the set-based paths (several batches per transaction)
+give each batch exactly what the one-batch path gave it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from g2p_payment_phee.audit import events_for
+from g2p_payment_phee.payments import service
+from g2p_payment_phee.payments.models import Payment, PaymentBatch
+from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
+from g2p_payment_phee.phee import send as phee_send
+from g2p_payment_phee.phee import sync as phee_sync
+from tests.integration.phee.conftest import PheeProgram, assert_nobody_paid_twice
+
+
+@pytest.fixture
+def small_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Groups far smaller than a real run's, so that a handful of batches spans several."""
+    monkeypatch.setattr(phee_sync, "READ_BATCHES", 3)
+    monkeypatch.setattr(phee_sync, "APPLY_ROWS", 4)
+    if hasattr(phee_send, "CLAIM_BATCHES"):
+        monkeypatch.setattr(phee_send, "CLAIM_BATCHES", 2)
+
+
+def test_many_batches_sent_and_synced_in_groups(
+    phee_program: PheeProgram, small_groups: None
+) -> None:
+    p, hub = phee_program, phee_program.hub
+    p.configure(max_batch_size=3)
+    cycle = p.prepared_cycle(20)  # 7 batches: 6 of 3 and 1 of 2
+    hub.set_outcomes({"failure_rate": 0.3})
+
+    sent = service.send_cycle(p.factory, p.admin, cycle.id)
+    assert [r.outcome for r in sent.results] == ["submitted"] * 7
+    for batch in p.batches(cycle):
+        assert batch.state is BatchState.SUBMITTED
+        assert (batch.sent_count, batch.sent_amount) == (batch.issued_count, batch.issued_amount)
+        assert {pay.state for pay in p.payments(batch)} == {PaymentState.SENT}
+
+    hub.complete_all()
+    synced = service.sync_cycle(p.factory, p.admin, cycle.id)
+    assert synced.reconciled == 20
+    assert all(r.completed and r.error is None and not r.problems for r in synced.results)
+    failed_total = 0
+    for batch, result in zip(p.batches(cycle), synced.results, strict=True):
+        assert result.batch == batch.name
+        payments = p.payments(batch)
+        paid = [pay for pay in payments if pay.status is PaymentStatus.PAID]
+        failed = [pay for pay in payments if pay.status is PaymentStatus.FAILED]
+        assert (result.paid, result.failed) == (len(paid), len(failed))
+        assert all(pay.live for pay in paid)
+        assert not any(pay.live for pay in failed)
+        assert all(pay.failure_reason for pay in failed)
+        assert batch.state is BatchState.COMPLETED
+        assert batch.completed_at is not None
+        assert (batch.paid_count, batch.failed_count) == (len(paid), len(failed))
+        assert batch.paid_amount == Decimal(100) * len(paid)
+        assert batch.failed_amount == Decimal(100) * len(failed)
+        assert (batch.last_response or {}).get("summary")
+        actions = [event.action for event in events_for(p.session, batch)]
+        assert actions == ["batch.sending", "batch.submitted", "batch.completed", "batch.synced"]
+        failed_total += len(failed)
+    assert 0 < failed_total < 20  # both outcomes were applied
+    assert_nobody_paid_twice(hub)
+
+    again = service.sync_cycle(p.factory, p.admin, cycle.id)
+    assert again.results == []  # every batch completed: nothing left to sync
+
+
+def test_a_group_mixing_syncable_and_unsyncable_batches(
+    phee_program: PheeProgram, small_groups: None
+) -> None:
+    p, hub = phee_program, phee_program.hub
+    p.configure(max_batch_size=2)
+    cycle = p.prepared_cycle(6)  # 3 batches
+    first, second, third = p.batches(cycle)
+    service.send_cycle(p.factory, p.admin, cycle.id, [first.id, third.id])
+    hub.complete_all()
+    ids = [first.id, second.id, third.id]
+    report = phee_sync.sync_batches(p.factory, p.admin, p.manager(), ids)
+    assert [r.batch for r in report.results] == [first.name, second.name, third.name]
+    assert report.results[1].error == "not syncable (prepared)"
+    assert report.reconciled == 4
+    states = [b.state for b in p.batches(cycle)]
+    assert states == [BatchState.COMPLETED, BatchState.PREPARED, BatchState.COMPLETED]
+    p.session.expire_all()
+    untouched = p.session.scalars(select(Payment).where(Payment.batch_id == second.id)).all()
+    assert {pay.state for pay in untouched} == {PaymentState.ISSUED}
+    assert p.session.get(PaymentBatch, second.id) is not None
