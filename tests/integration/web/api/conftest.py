@@ -14,6 +14,7 @@ from g2p_payment_phee.jobs.runner import InProcessRunner
 from g2p_payment_phee.users.auth import create_api_token, revoke_api_token
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.web.app import create_app
+from tests.integration.phee.conftest import _emulator, hub  # noqa: F401 - the emulator fixtures
 
 ROLES = ("admin", "program_manager", "approver", "viewer")
 
