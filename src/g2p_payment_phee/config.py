@@ -30,6 +30,16 @@ class Mode(StrEnum):
     SCALE = "scale"
 
 
+class JobRunnerKind(StrEnum):
+    """Who runs long work: threads of the web process, or Celery workers."""
+
+    INPROCESS = "inprocess"
+    CELERY = "celery"
+
+
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp", "memory")
+
+
 class Settings(BaseSettings):
     """Every setting of the product; see the README for the list."""
 
@@ -43,6 +53,13 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     default_phone_region: Annotated[str | None, Field(min_length=2, max_length=2)] = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    job_runner: JobRunnerKind | None = None  # default: inprocess (embedded), celery (scale)
+    broker_url: SecretStr | None = (
+        None  # Celery broker (redis://… or amqp://…); may hold a password
+    )
+    celery_queue: Annotated[str, Field(min_length=1, max_length=100)] = "g2p"
+    sweep_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
+    stale_sending_seconds: Annotated[int, Field(ge=30)] = 600  # > the longest upload can take
     # None: Secure cookies in scale mode (behind HTTPS), not in embedded mode (http://localhost)
     cookie_secure: bool | None = None
 
@@ -77,6 +94,11 @@ class Settings(BaseSettings):
         key = self.secret_key
         if key is not None and len(key.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
             raise ValueError(f"G2P_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} chars")
+        if self.job_runner is None:
+            scale = self.mode is Mode.SCALE
+            self.job_runner = JobRunnerKind.CELERY if scale else JobRunnerKind.INPROCESS
+        if self.job_runner is JobRunnerKind.CELERY:
+            _check_broker_url(self.broker_url)
         return self
 
     @property
@@ -96,6 +118,21 @@ class Settings(BaseSettings):
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
         return _embedded_secret(self.data_dir / SECRET_KEY_FILE)
+
+
+def _check_broker_url(url: SecretStr | None) -> None:
+    """Celery needs a broker it can reach; say which setting is wrong without echoing it (a
+    broker URL may carry a password)."""
+    if url is None or not url.get_secret_value().strip():
+        raise ValueError(
+            "G2P_BROKER_URL is required for Celery workers (scale mode), e.g. redis://host:6379/0"
+        )
+    scheme, sep, rest = url.get_secret_value().partition("://")
+    if not sep or scheme.lower() not in BROKER_SCHEMES or (scheme != "memory" and not rest):
+        raise ValueError(
+            "G2P_BROKER_URL must look like redis://host:6379/0 or amqp://user@host:5672// "
+            f"(scheme one of {', '.join(BROKER_SCHEMES)})"
+        )
 
 
 def _embedded_secret(path: Path) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from g2p_payment_phee.cli import managers, payments, programs, users
+from g2p_payment_phee.cli import managers, payments, programs, users, workers
 from g2p_payment_phee.cli.context import CliState, console, state
 from g2p_payment_phee.cli.demo import demo
 from g2p_payment_phee.cli.emulator import emulator
@@ -29,6 +29,7 @@ app.add_typer(imports_app, name="import")
 app.command("demo")(demo)
 app.command("emulator")(emulator)
 app.command("serve")(serve)
+app.command("worker")(workers.worker), app.command("beat")(workers.beat)
 app.add_typer(managers.app, name="managers")
 app.add_typer(payments.batches_app, name="batches")
 app.command("prepare")(payments.prepare)

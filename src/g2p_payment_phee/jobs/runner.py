@@ -174,13 +174,18 @@ class InProcessRunner:
                 log.exception("job sweep failed; trying again in %s", every)
 
 
-EMBEDDED_SWEEP_EVERY = timedelta(minutes=1)
-
-
 def start_job_runner(factory: sessionmaker[Session]) -> JobRunner:
-    """The runner the settings choose, installed on ``factory`` (the web app calls this)."""
-    runner = InProcessRunner(factory, sweep_every=EMBEDDED_SWEEP_EVERY)
-    return install_runner(factory, runner)
+    """The runner the settings choose, installed on ``factory`` (the web app calls this):
+    Celery workers (``G2P_JOB_RUNNER=celery``, the default in scale mode) or threads here."""
+    from g2p_payment_phee.config import JobRunnerKind, get_settings
+
+    settings = get_settings()
+    if settings.job_runner is JobRunnerKind.CELERY:
+        from g2p_payment_phee.jobs.celery_app import CeleryRunner
+
+        return install_runner(factory, CeleryRunner())
+    every = timedelta(seconds=settings.sweep_seconds)
+    return install_runner(factory, InProcessRunner(factory, sweep_every=every))
 
 
 def stop_job_runner(runner: JobRunner, *, wait: bool = True) -> None:

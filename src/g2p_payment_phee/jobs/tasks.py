@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,6 +26,7 @@ from g2p_payment_phee.db import unit_of_work
 from g2p_payment_phee.errors import G2PError, NotFound, PermissionDenied
 from g2p_payment_phee.jobs import states
 from g2p_payment_phee.jobs.models import Job, JobState
+from g2p_payment_phee.jobs.runner import installed_runner
 from g2p_payment_phee.jobs.service import SYSTEM
 from g2p_payment_phee.money import AmountFormat, format_amount
 from g2p_payment_phee.payments import service as payments
@@ -279,29 +280,48 @@ def _send(ctx: JobContext) -> dict[str, Any]:
     if wanted is not None:
         chosen = {uuid.UUID(i) for i in wanted}
         ids = [i for i in ids if i in chosen]
+    fan_out = getattr(installed_runner(ctx.factory), "fan_out_send", None)
+    if fan_out is not None and len(ids) > 1:
+        # Other workers take batches from the front while this one works from the back; each
+        # batch is claimed before its upload, so none is sent by two of them.
+        fan_out(ids, actor.username)
+        ids = ids[::-1]
     report = SendReport()
     ctx.progress(0, len(ids), f"sending {len(ids)} batches", flush=True)
     for start in range(0, len(ids), SEND_CHUNK):
         chunk = ids[start : start + SEND_CHUNK]
         report.results.extend(payments.send_cycle(ctx.factory, actor, cycle_id, chunk).results)
-        ctx.progress(start + len(chunk), message=f"sent {start + len(chunk)} of {len(ids)} batches")
-    return send_result(report)
+        ctx.progress(start + len(chunk), message=f"{start + len(chunk)} of {len(ids)} batches")
+    return send_result(report, _batch_states(ctx.factory, ids))
 
 
-def send_result(report: SendReport) -> dict[str, Any]:
-    """A send report as JSON: counts per outcome and the batches that did not go through."""
+def _batch_states(factory: sessionmaker[Session], ids: Sequence[uuid.UUID]) -> dict[str, int]:
+    with unit_of_work(factory) as session:
+        rows = session.execute(
+            select(PaymentBatch.state, func.count())
+            .where(PaymentBatch.id.in_(ids))
+            .group_by(PaymentBatch.state)
+        ).tuples()
+        return {state.value: int(count) for state, count in rows}
+
+
+def send_result(report: SendReport, states_now: dict[str, int]) -> dict[str, Any]:
+    """A send report as JSON: this run's outcomes, where the batches stand now (others may have
+    sent some), and the batches that did not go through."""
     outcomes: dict[str, int] = {}
     for r in report.results:
         outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
     trouble = [r for r in report.results if r.outcome in {"rejected", "outcome_unknown"}]
-    done = outcomes.get("submitted", 0) + outcomes.get("found_at_phee", 0)
+    total = len(report.results)
+    done = sum(states_now.get(s, 0) for s in ("submitted", "completed"))
     return {
-        "batches": len(report.results),
+        "batches": total,
         "outcomes": outcomes,
+        "states": states_now,
         "problems": [
             {"batch": r.batch, "outcome": r.outcome, "message": r.message} for r in trouble[:LISTED]
         ],
-        "message": f"{done} of {len(report.results)} batches submitted",
+        "message": f"{done} of {total} batches submitted",
     }
 
 
