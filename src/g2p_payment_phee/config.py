@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     celery_queue: Annotated[str, Field(min_length=1, max_length=100)] = "g2p"
     sweep_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
     stale_sending_seconds: Annotated[int, Field(ge=30)] = 600  # > the longest upload can take
+    stale_job_seconds: Annotated[int, Field(ge=30)] = 120  # jobs beat their heart every 10 s
     # None: Secure cookies in scale mode (behind HTTPS), not in embedded mode (http://localhost)
     cookie_secure: bool | None = None
 

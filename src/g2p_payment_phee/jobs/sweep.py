@@ -21,8 +21,7 @@ from g2p_payment_phee.jobs.models import Job, JobState
 from g2p_payment_phee.jobs.runner import JobRunner
 
 log = logging.getLogger(__name__)
-STALE_AFTER = timedelta(minutes=2)
-LOST_AFTER = timedelta(minutes=2)
+LOST_AFTER = timedelta(seconds=30)
 SWEEP_LIMIT = 500
 
 
@@ -30,10 +29,15 @@ def sweep_jobs(
     factory: sessionmaker[Session],
     runner: JobRunner,
     *,
-    stale_after: timedelta = STALE_AFTER,
+    stale_after: timedelta | None = None,
     lost_after: timedelta = LOST_AFTER,
 ) -> list[uuid.UUID]:
-    """Requeue dead runs, then dispatch every job queued for longer than ``lost_after``."""
+    """Requeue dead runs (heartbeat older than ``stale_after``, default G2P_STALE_JOB_SECONDS),
+    then dispatch every job queued for longer than ``lost_after``."""
+    if stale_after is None:
+        from g2p_payment_phee.config import get_settings
+
+        stale_after = timedelta(seconds=get_settings().stale_job_seconds)
     with unit_of_work(factory) as session:
         requeued = states.requeue_stale(session, stale_after)
         waiting = session.scalars(
