@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from g2p_payment_phee.web.api import (
     audit_events,
@@ -18,6 +18,7 @@ from g2p_payment_phee.web.api import (
     registrants,
     users,
 )
+from g2p_payment_phee.web.api.guards import reject_nul_text
 from g2p_payment_phee.web.api.schemas import ERROR_RESPONSES
 
 api_router = APIRouter(prefix="/api/v1")
@@ -35,4 +36,6 @@ for module in (
     jobs,
     audit_events,
 ):
-    api_router.include_router(module.router, responses=ERROR_RESPONSES)
+    api_router.include_router(
+        module.router, responses=ERROR_RESPONSES, dependencies=[Depends(reject_nul_text)]
+    )

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import File, Query, UploadFile
 from pydantic import BaseModel
 
-from g2p_payment_phee.errors import FieldError, ValidationFailed
+from g2p_payment_phee.errors import FieldError, ImportRejected, ValidationFailed
 from g2p_payment_phee.imports import Format, ImportReport
 from g2p_payment_phee.web.api.schemas import FieldErrorPublic
 
@@ -62,7 +62,9 @@ async def read_upload(upload: UploadFile, fmt: Format | None) -> tuple[bytes, Fo
             "the file is too large",
             [FieldError("file", f"at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")],
         )
-    name = PurePath(upload.filename or "upload").name or "upload"
+    if b"\x00" in data:
+        raise ImportRejected("the file contains NUL bytes: it is not a CSV or JSON text file")
+    name = PurePath(upload.filename or "upload").name.replace("\x00", "") or "upload"
     return data, fmt or _guess(name, data), name
 
 
