@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Result, update
+from sqlalchemy import ClauseElement, Result, Table, bindparam, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -111,6 +112,8 @@ def move_batches(
     source: BatchState,
     target: BatchState,
     data: dict[str, Any] | None = None,
+    *,
+    details: Mapping[uuid.UUID, dict[str, Any]] | None = None,
     **values: Any,
 ) -> list[uuid.UUID]:
     """``set_batch_state`` for many batches at once: one UPDATE conditional on ``source``, one
@@ -132,10 +135,63 @@ def move_batches(
         moved.extend(result.scalars().all())
     note_loaded_batches(session, moved, {"state": target, **values})
     event = {"from": source, "to": target, **(data or {})}
+    extra = details or {}
     audit.record_many(
-        session, actor, f"batch.{target}", "payment_batches", ((bid, event) for bid in moved)
+        session,
+        actor,
+        f"batch.{target}",
+        "payment_batches",
+        ((bid, {**event, **extra.get(bid, {})}) for bid in moved),
     )
     return moved
+
+
+@dataclass(frozen=True)
+class BatchMove:
+    """One batch's move in ``move_each_batch``: its target, columns written, audit details."""
+
+    batch_id: uuid.UUID
+    target: BatchState
+    values: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def move_each_batch(
+    session: Session, actor: User | None, source: BatchState, moves: Sequence[BatchMove]
+) -> None:
+    """``set_batch_state`` for many batches, each with its own target and values: one
+    executemany UPDATE per (target, columns), each row conditional on ``source``; one audit
+    event per batch. Raises Conflict (the caller's transaction must roll back) if any batch was
+    no longer in ``source``; callers lock the rows first so that this does not happen."""
+    from g2p_payment_phee.payments.models import PaymentBatch
+
+    table = PaymentBatch.__table__
+    assert isinstance(table, Table)
+    groups: dict[tuple[BatchState, tuple[str, ...]], list[BatchMove]] = {}
+    for move in moves:
+        BATCH_MACHINE.check(source, move.target)
+        groups.setdefault((move.target, tuple(sorted(move.values))), []).append(move)
+    for (target, columns), group in groups.items():
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("m_id"), table.c.state == source.value)
+            .values(state=target.value, **{c: bindparam(f"m_{c}") for c in columns})
+        )
+        rows = [{"m_id": m.batch_id, **{f"m_{c}": m.values[c] for c in columns}} for m in group]
+        result = session.connection().execute(statement, rows)
+        if int(result.rowcount) != len(rows):
+            raise Conflict(
+                f"some of {len(rows)} batches are no longer {source}: someone else moved them"
+            )
+        for move in group:
+            note_loaded_batches(session, [move.batch_id], {"state": target, **move.values})
+        audit.record_many(
+            session,
+            actor,
+            f"batch.{target}",
+            "payment_batches",
+            ((m.batch_id, {"from": source, "to": target, **m.data}) for m in group),
+        )
 
 
 def note_loaded_batches(
@@ -144,11 +200,16 @@ def note_loaded_batches(
     """Keep batches already loaded in the session true to what a bulk UPDATE wrote."""
     from g2p_payment_phee.payments.models import PaymentBatch
 
+    computed = [key for key, value in values.items() if isinstance(value, ClauseElement)]
     for batch_id in batch_ids:
         loaded = session.identity_map.get(identity_key(PaymentBatch, batch_id))
-        if loaded is not None:
-            for key, value in values.items():
+        if loaded is None:
+            continue
+        for key, value in values.items():
+            if key not in computed:
                 set_committed_value(loaded, key, value)
+        if computed:
+            session.expire(loaded, computed)
 
 
 def mark_batch_payments_sent(session: Session, batch: PaymentBatch) -> int:

@@ -164,7 +164,8 @@ class PheeClient:
         Raises PheeRejected (4xx: not taken), PheeAuthError, PheeUnavailable or
         PheeProtocolError; check ``maybe_delivered`` before ever sending the batch again.
         """
-        payload = _payload_of(csv_bytes)
+        text = _checked_text(csv_bytes)
+        payload = normalise_csv_payload(text) if self._signer is not None else ""
         headers = self._upload_headers(file_name, correlation_id, callback_url, payload)
         request = self._http.build_request(
             "POST",
@@ -395,12 +396,14 @@ def _ops_time(moment: datetime) -> str:
     return moment.astimezone(_KOLKATA).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _payload_of(csv_bytes: bytes) -> str:
-    """The text PHEE will keep (and check the signature over); refuses files it would cut."""
+def _checked_text(csv_bytes: bytes) -> str:
+    """The file as text; refuses a file PHEE would cut (it stops reading at an empty line)."""
     try:
         text = csv_bytes.decode("utf-8")
     except UnicodeDecodeError:
         raise ValidationFailed("the batch file is not UTF-8 text") from None
+    if "\r" not in text and "\n\n" not in text and not text.startswith("\n"):
+        return text  # no empty line but perhaps a last one: PHEE keeps every line
     payload = normalise_csv_payload(text)
     kept = payload.count("\n") + 1 if payload else 0
     lines = [line for line in re.split(r"\r\n|\r|\n", text) if line.strip()]
@@ -409,7 +412,7 @@ def _payload_of(csv_bytes: bytes) -> str:
             f"the batch file has an empty line after line {kept}: PHEE would drop the "
             f"{len(lines) - kept} lines after it"
         )
-    return payload
+    return text
 
 
 def _scrubbed(error: PheeError, callback_url: str | None) -> PheeError:

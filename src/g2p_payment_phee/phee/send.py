@@ -1,13 +1,19 @@
 """send_payments (SPEC 3.3, 2.3): submit batches to PHEE, never twice, never blindly.
 
-Each batch goes through three short transactions, because a hub call must never happen inside
-an open one: (1) *claim* — a conditional update moves it to ``sending`` (so no other process
-sends it) and counts the attempt; (2) the upload, outside any transaction; (3) the answer is
-recorded: ``submitted`` (payments ``sent``), ``rejected`` (PHEE refused it; it can be sent
-again once fixed) or ``outcome_unknown`` (it may have reached PHEE). A batch in
-``outcome_unknown`` — or left in ``sending`` by a process that died — is first looked up at
-PHEE by its correlation id: found, it is ``submitted`` without a resend; resent only when PHEE
-provably does not have it, with the same correlation id and the same file.
+A batch goes through three steps, because a hub call must never happen inside an open
+transaction: (1) *claim* — a conditional update moves it to ``sending`` (so no other process
+sends it) and counts the attempt, committed before anything else; (2) the upload, outside any
+transaction; (3) the answer is recorded: ``submitted`` (payments ``sent``), ``rejected`` (PHEE
+refused it; it can be sent again once fixed) or ``outcome_unknown`` (it may have reached PHEE).
+A batch in ``outcome_unknown`` — or left in ``sending`` by a process that died — is first looked
+up at PHEE by its correlation id: found, it is ``submitted`` without a resend; resent only when
+PHEE provably does not have it, with the same correlation id and the same file.
+
+The database work runs on one worker thread, set-based, ``CLAIM_BATCHES`` batches per
+transaction, while the calling thread talks to PHEE (one upload at a time): the next chunk is
+claimed while this one is uploaded, and this chunk's answers are recorded while the next one is
+uploaded. A claim is always committed before its batch's upload starts; a batch whose answer was
+not recorded (the process died) stays ``sending`` and is looked up, never resent blindly.
 """
 
 from __future__ import annotations
@@ -19,21 +25,32 @@ import logging
 import socket
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.db import unit_of_work, utcnow
-from g2p_payment_phee.errors import Conflict, G2PError, InvalidTransition, NotFound
+from g2p_payment_phee.errors import G2PError
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.reconcile import refresh_batches
 from g2p_payment_phee.payments.reports import BatchSendResult, SendReport
 from g2p_payment_phee.payments.service import batch_file
-from g2p_payment_phee.payments.states import BatchState, mark_batch_payments_sent, set_batch_state
-from g2p_payment_phee.phee.client import PheeClient, UploadAccepted
+from g2p_payment_phee.payments.states import (
+    BatchMove,
+    BatchState,
+    mark_payments_sent,
+    move_batches,
+    move_each_batch,
+    note_loaded_batches,
+    set_batch_state,
+)
+from g2p_payment_phee.phee.client import PheeClient
 from g2p_payment_phee.phee.errors import PheeError, PheeRejected
 from g2p_payment_phee.security import hash_token
 from g2p_payment_phee.users.models import User
@@ -45,6 +62,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 SENDABLE = (BatchState.PREPARED, BatchState.REJECTED, BatchState.OUTCOME_UNKNOWN)
 STALE_SENDING = timedelta(minutes=10)
+CLAIM_BATCHES = 25  # batches claimed (and recorded) per transaction
 
 
 def callback_token(batch_id: uuid.UUID) -> str:
@@ -61,6 +79,36 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+@dataclass
+class _Claimed:
+    """A batch this process claimed (committed), with what its upload needs."""
+
+    batch_id: uuid.UUID
+    name: str
+    was: BatchState
+    correlation_id: str
+    created_at: datetime
+    file_name: str
+    data: bytes | None = None
+    broken: Exception | None = None  # the file could not be read or rendered
+
+
+@dataclass
+class _Answer:
+    """What PHEE said about a claimed batch, waiting to be recorded."""
+
+    claimed: _Claimed
+    phee_batch_id: str | None = None
+    raw: dict[str, Any] | None = None
+    looked_up: bool = False
+    error: PheeError | None = None
+    lookup_failed: bool = False
+
+
+_Step = _Claimed | BatchSendResult
+_Done = _Answer | BatchSendResult
+
+
 def send_batches(
     factory: sessionmaker[Session],
     actor: User,
@@ -74,60 +122,69 @@ def send_batches(
     report = SendReport()
     own = client is None
     hub = client or manager.client()
+    chunks = [
+        list(batch_ids[i : i + CLAIM_BATCHES]) for i in range(0, len(batch_ids), CLAIM_BATCHES)
+    ]
+    recorded: list[Future[list[BatchSendResult]]] = []
+    claiming: Future[list[_Step]] | None = None
     try:
-        for batch_id in batch_ids:
-            report.results.append(_send_one(factory, actor, manager, hub, batch_id))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="phee-send-db") as db:
+            for index, chunk in enumerate(chunks):
+                if claiming is None:
+                    claiming = db.submit(_claim_chunk, factory, actor, chunk)
+                steps = claiming.result()
+                claiming = None
+                if index + 1 < len(chunks):
+                    claiming = db.submit(_claim_chunk, factory, actor, chunks[index + 1])
+                done = [_attempt(hub, manager, step) for step in steps]
+                recorded.append(db.submit(_record_chunk, factory, actor, done))
+            for future in recorded:
+                report.results.extend(future.result())
     finally:
+        if claiming is not None:
+            claiming.cancel()
         if own:
             hub.close()
     return report
 
 
-def _send_one(
-    factory: sessionmaker[Session],
-    actor: User,
-    manager: PheeManager,
-    hub: PheeClient,
-    batch_id: uuid.UUID,
-) -> BatchSendResult:
-    claimed = _claim(factory, actor, batch_id)
-    if isinstance(claimed, BatchSendResult):
-        return claimed
-    name, was, correlation_id, created_at = claimed
-    if was is BatchState.OUTCOME_UNKNOWN:
-        found = _lookup(factory, actor, hub, batch_id, name, correlation_id, created_at)
+# --- PHEE: lookup and upload, no database ------------------------------------------------------
+
+
+def _attempt(hub: PheeClient, manager: PheeManager, step: _Step) -> _Done:
+    """Look an unknown outcome up; upload unless PHEE provably has the batch already."""
+    if isinstance(step, BatchSendResult):
+        return step
+    if step.was is BatchState.OUTCOME_UNKNOWN:
+        try:
+            found = hub.find_batch(step.correlation_id, since=step.created_at)
+        except PheeError as error:
+            return _Answer(step, error=error, lookup_failed=True)
         if found is not None:
-            return found
+            return _Answer(step, found.phee_batch_id, found.raw, looked_up=True)
+        log.info(
+            "batch %s (correlation id %s) is not at PHEE: sending it again",
+            step.name,
+            step.correlation_id,
+        )
     try:
-        accepted = _upload(factory, actor, manager, hub, batch_id, correlation_id)
+        if step.broken is not None:
+            raise step.broken
+        assert step.data is not None
+        accepted = hub.upload_batch(
+            file_name=step.file_name,
+            csv_bytes=step.data,
+            correlation_id=step.correlation_id,
+            callback_url=_callback_url(manager, step.batch_id),
+        )
     except PheeError as error:
-        return _record_failure(factory, actor, batch_id, name, error)
+        return _Answer(step, error=error)
     except Exception as error:
         # Anything else (a file or header that cannot be sent, a bug) must neither leave the
         # batch claimed in ``sending`` nor stop the other batches: it is recorded as unknown,
         # so that the next attempt looks it up first.
-        return _record_failure(factory, actor, batch_id, name, _upload_broke(error, batch_id))
-    return _record_accepted(factory, actor, batch_id, name, accepted.phee_batch_id, accepted.raw)
-
-
-def _upload(
-    factory: sessionmaker[Session],
-    actor: User,
-    manager: PheeManager,
-    hub: PheeClient,
-    batch_id: uuid.UUID,
-    correlation_id: str,
-) -> UploadAccepted:
-    with unit_of_work(factory) as session:
-        batch = _batch(session, batch_id)
-        data = batch_file(session, actor, batch).data
-        file_name = batch.file_name
-    return hub.upload_batch(
-        file_name=file_name,
-        csv_bytes=data,
-        correlation_id=correlation_id,
-        callback_url=_callback_url(manager, batch_id),
-    )
+        return _Answer(step, error=_upload_broke(error, step.batch_id))
+    return _Answer(step, accepted.phee_batch_id, accepted.raw)
 
 
 def _upload_broke(error: Exception, batch_id: uuid.UUID) -> PheeError:
@@ -135,7 +192,7 @@ def _upload_broke(error: Exception, batch_id: uuid.UUID) -> PheeError:
     if isinstance(error, G2PError):
         reason = error.message
     else:
-        log.exception("sending batch %s failed unexpectedly", batch_id)
+        log.error("sending batch %s failed unexpectedly", batch_id, exc_info=error)
         reason = f"{type(error).__name__}: {error}"
     reason = reason.replace(callback_token(batch_id), "[REDACTED]")
     return PheeError(
@@ -143,125 +200,226 @@ def _upload_broke(error: Exception, batch_id: uuid.UUID) -> PheeError:
     )
 
 
-def _claim(
-    factory: sessionmaker[Session], actor: User, batch_id: uuid.UUID
-) -> tuple[str, BatchState, str, datetime] | BatchSendResult:
-    """Move the batch to ``sending`` (conditional on its state), committed before any call."""
+# --- database: claim a chunk, then record its answers (worker thread) -------------------------
+
+
+def _claim_chunk(
+    factory: sessionmaker[Session], actor: User, batch_ids: list[uuid.UUID]
+) -> list[_Step]:
+    """Claim the chunk's sendable batches (committed), then read their files."""
     with unit_of_work(factory) as session:
-        batch = _batch(session, batch_id)
-        was = batch.state
-        if was not in SENDABLE:
-            return BatchSendResult(batch.name, "skipped", f"batch is {was}", batch.phee_batch_id)
-        try:
-            set_batch_state(
+        steps = _claim(session, actor, batch_ids)
+    claimed = [step for step in steps if isinstance(step, _Claimed)]
+    if claimed:
+        _load_files(factory, actor, claimed)
+    return steps
+
+
+def _claim(session: Session, actor: User, batch_ids: list[uuid.UUID]) -> list[_Step]:
+    """Move each sendable batch to ``sending``, conditional on the state it was read in."""
+    query = select(PaymentBatch).where(PaymentBatch.id.in_(batch_ids))
+    batches = {batch.id: batch for batch in session.scalars(query)}
+    by_state: dict[BatchState, list[PaymentBatch]] = {}
+    for batch in batches.values():
+        if batch.state in SENDABLE:
+            by_state.setdefault(batch.state, []).append(batch)
+    moved: set[uuid.UUID] = set()
+    claimed_by, now = worker_name(), utcnow()
+    for state, group in by_state.items():
+        attempts = {b.id: {"attempt": b.send_attempts + 1} for b in group}
+        moved.update(
+            move_batches(
                 session,
                 actor,
-                batch,
+                [b.id for b in group],
+                state,
                 BatchState.SENDING,
-                {"attempt": batch.send_attempts + 1},
-                claimed_by=worker_name(),
-                claimed_at=utcnow(),
-                send_attempts=batch.send_attempts + 1,
-                callback_token_hash=hash_token(callback_token(batch.id)),
+                details=attempts,
+                claimed_by=claimed_by,
+                claimed_at=now,
+                send_attempts=PaymentBatch.send_attempts + 1,
             )
-        except (Conflict, InvalidTransition) as lost:
-            return BatchSendResult(batch.name, "skipped", lost.message, batch.phee_batch_id)
-        # The lookup window starts at the batch's creation, before its first attempt: the
-        # previous claim is only the latest attempt, and an earlier one may be the one stored.
-        return batch.name, was, batch.correlation_id, batch.created_at
-
-
-def _lookup(
-    factory: sessionmaker[Session],
-    actor: User,
-    hub: PheeClient,
-    batch_id: uuid.UUID,
-    name: str,
-    correlation_id: str,
-    since: datetime,
-) -> BatchSendResult | None:
-    """Resolve an unknown outcome: found → submitted; provably absent → None (resend)."""
-    try:
-        found = hub.find_batch(correlation_id, since=since)
-    except PheeError as error:
-        with unit_of_work(factory) as session:
-            batch = _batch(session, batch_id)
-            message = f"still unknown: the lookup at PHEE failed: {error.message}"
-            set_batch_state(
-                session,
-                actor,
-                batch,
-                BatchState.OUTCOME_UNKNOWN,
-                {"lookup": message},
-                last_error=message,
-            )
-        return BatchSendResult(name, "outcome_unknown", message)
-    if found is None:
-        log.info(
-            "batch %s (correlation id %s) is not at PHEE: sending it again", name, correlation_id
         )
-        return None
-    result = _record_accepted(
-        factory, actor, batch_id, name, found.phee_batch_id, found.raw, looked_up=True
-    )
-    return BatchSendResult(
-        name, "found_at_phee", "found by correlation id; not resent", result.phee_batch_id
-    )
-
-
-def _record_accepted(
-    factory: sessionmaker[Session],
-    actor: User,
-    batch_id: uuid.UUID,
-    name: str,
-    phee_batch_id: str,
-    raw: dict[str, object],
-    *,
-    looked_up: bool = False,
-) -> BatchSendResult:
-    with unit_of_work(factory) as session:
-        batch = _batch(session, batch_id)
-        set_batch_state(
-            session,
-            actor,
-            batch,
-            BatchState.SUBMITTED,
-            {"phee_batch_id": phee_batch_id, "looked_up": looked_up},
-            phee_batch_id=phee_batch_id,
-            submitted_at=utcnow(),
-            last_error=None,
-            last_response=raw,
-        )
-        marked = mark_batch_payments_sent(session, batch)
-        if marked == batch.issued_count:  # the usual case: no recount needed
-            batch.sent_count, batch.sent_amount = batch.issued_count, batch.issued_amount
+    _store_callback_hashes(session, [batches[bid] for bid in moved])
+    was = {batch.id: state for state, group in by_state.items() for batch in group}
+    steps: list[_Step] = []
+    for batch_id in batch_ids:
+        found = batches.get(batch_id)
+        if found is None:
+            steps.append(BatchSendResult(str(batch_id), "skipped", "no such batch"))
+        elif batch_id not in moved:
+            if found.state in SENDABLE:
+                message = f"batch {found.name} is no longer {found.state}: someone else moved it"
+            else:
+                message = f"batch is {found.state}"
+            steps.append(BatchSendResult(found.name, "skipped", message, found.phee_batch_id))
         else:
-            refresh_batches(session, actor, [batch.id])
-    return BatchSendResult(name, "submitted", "", phee_batch_id)
+            # The lookup window starts at the batch's creation, before its first attempt: the
+            # previous claim is only the latest attempt, and an earlier one may be the one stored.
+            claimed = _Claimed(
+                found.id,
+                found.name,
+                was[batch_id],
+                found.correlation_id,
+                found.created_at,
+                found.file_name,
+            )
+            steps.append(claimed)
+    return steps
 
 
-def _record_failure(
-    factory: sessionmaker[Session], actor: User, batch_id: uuid.UUID, name: str, error: PheeError
-) -> BatchSendResult:
+def _store_callback_hashes(session: Session, batches: list[PaymentBatch]) -> None:
+    """The hash of each batch's callback token (stable across attempts: written once)."""
+    for batch in batches:
+        wanted = hash_token(callback_token(batch.id))
+        if batch.callback_token_hash != wanted:
+            session.execute(
+                update(PaymentBatch)
+                .where(PaymentBatch.id == batch.id)
+                .values(callback_token_hash=wanted)
+                .execution_options(synchronize_session=False)
+            )
+            note_loaded_batches(session, [batch.id], {"callback_token_hash": wanted})
+
+
+def _load_files(factory: sessionmaker[Session], actor: User, claimed: list[_Claimed]) -> None:
+    """The stored files in one read; a file not stored yet is rendered (and stored) on its own."""
+    ids = [step.batch_id for step in claimed]
+    with unit_of_work(factory) as session:
+        stored = dict(
+            session.execute(
+                select(PaymentBatch.id, PaymentBatch.csv_data).where(
+                    PaymentBatch.id.in_(ids),
+                    PaymentBatch.csv_data.is_not(None),
+                    PaymentBatch.csv_sha256.is_not(None),
+                )
+            )
+            .tuples()
+            .all()
+        )
+    for step in claimed:
+        data = stored.get(step.batch_id)
+        if data is not None:
+            step.data = bytes(data)
+            continue
+        try:
+            with unit_of_work(factory) as session:
+                batch = session.get(PaymentBatch, step.batch_id)
+                assert batch is not None
+                step.data = batch_file(session, actor, batch).data
+        except Exception as error:  # recorded as the batch's failed upload, see _attempt
+            step.broken = error
+
+
+def _record_chunk(
+    factory: sessionmaker[Session], actor: User, done: list[_Done]
+) -> list[BatchSendResult]:
+    """Record the chunk's answers in one transaction; the results in the chunk's order."""
+    answers = [item for item in done if isinstance(item, _Answer)]
+    results: dict[uuid.UUID, BatchSendResult] = {}
+    if answers:
+        with unit_of_work(factory) as session:
+            results = _record(session, actor, answers)
+    return [results[item.claimed.batch_id] if isinstance(item, _Answer) else item for item in done]
+
+
+def _record(
+    session: Session, actor: User, answers: list[_Answer]
+) -> dict[uuid.UUID, BatchSendResult]:
+    ids = [answer.claimed.batch_id for answer in answers]
+    locked = select(
+        PaymentBatch.id, PaymentBatch.state, PaymentBatch.issued_count, PaymentBatch.issued_amount
+    ).where(PaymentBatch.id.in_(ids))
+    current = {row[0]: row for row in session.execute(locked.with_for_update()).tuples()}
+    results: dict[uuid.UUID, BatchSendResult] = {}
+    moves: list[BatchMove] = []
+    accepted: list[uuid.UUID] = []
+    now = utcnow()
+    for answer in answers:
+        step = answer.claimed
+        row = current.get(step.batch_id)
+        if row is None or row[1] is not BatchState.SENDING:
+            state = "missing" if row is None else row[1]
+            message = f"batch {step.name} is no longer sending ({state}): someone else moved it"
+            if answer.phee_batch_id:
+                message += f"; PHEE has it as {answer.phee_batch_id}"
+            results[step.batch_id] = BatchSendResult(step.name, "skipped", message)
+            continue
+        move, result = _move_of(answer, now)
+        moves.append(move)
+        results[step.batch_id] = result
+        if move.target is BatchState.SUBMITTED:
+            accepted.append(step.batch_id)
+    move_each_batch(session, actor, BatchState.SENDING, moves)
+    if accepted:
+        _mark_sent(session, actor, accepted, {bid: current[bid] for bid in accepted})
+    return results
+
+
+def _move_of(answer: _Answer, now: datetime) -> tuple[BatchMove, BatchSendResult]:
+    step = answer.claimed
+    if answer.error is None:
+        assert answer.phee_batch_id is not None
+        move = BatchMove(
+            step.batch_id,
+            BatchState.SUBMITTED,
+            {
+                "phee_batch_id": answer.phee_batch_id,
+                "submitted_at": now,
+                "last_error": None,
+                "last_response": answer.raw,
+            },
+            {"phee_batch_id": answer.phee_batch_id, "looked_up": answer.looked_up},
+        )
+        if answer.looked_up:
+            found = "found by correlation id; not resent"
+            result = BatchSendResult(step.name, "found_at_phee", found, answer.phee_batch_id)
+        else:
+            result = BatchSendResult(step.name, "submitted", "", answer.phee_batch_id)
+        return move, result
+    error = answer.error
+    if answer.lookup_failed:
+        message = f"still unknown: the lookup at PHEE failed: {error.message}"
+        move = BatchMove(
+            step.batch_id, BatchState.OUTCOME_UNKNOWN, {"last_error": message}, {"lookup": message}
+        )
+        return move, BatchSendResult(step.name, "outcome_unknown", message)
     # Even when nothing can have reached PHEE (connection refused) the batch is recorded as
     # unknown: the next attempt starts with a lookup, which costs one read and proves it.
     rejected = isinstance(error, PheeRejected) and not error.maybe_delivered
     target = BatchState.REJECTED if rejected else BatchState.OUTCOME_UNKNOWN
     message = f"{error.message} [{error.endpoint}, status {error.status}]"
-    response = {"status": error.status, "body": error.body}
-    with unit_of_work(factory) as session:
-        batch = _batch(session, batch_id)
-        set_batch_state(
-            session,
-            actor,
-            batch,
-            target,
-            {"error": message},
-            last_error=message,
-            last_response=response,
+    values = {"last_error": message, "last_response": {"status": error.status, "body": error.body}}
+    log.warning("batch %s: %s", step.name, message)
+    move = BatchMove(step.batch_id, target, values, {"error": message})
+    return move, BatchSendResult(step.name, target.value, message)
+
+
+def _mark_sent(
+    session: Session,
+    actor: User,
+    accepted: list[uuid.UUID],
+    issued: dict[uuid.UUID, tuple[Any, ...]],
+) -> None:
+    """Payments of the accepted batches → sent; the usual case (all of a batch's payments were
+    marked) sets the sent counters from the issued ones, the others are recounted."""
+    marked = mark_payments_sent(session, accepted)
+    whole = [bid for bid in accepted if marked.get(bid, 0) == issued[bid][2]]
+    if whole:
+        session.execute(
+            update(PaymentBatch)
+            .where(PaymentBatch.id.in_(whole))
+            .values(sent_count=PaymentBatch.issued_count, sent_amount=PaymentBatch.issued_amount)
+            .execution_options(synchronize_session=False)
         )
-    log.warning("batch %s: %s", name, message)
-    return BatchSendResult(name, target.value, message)
+        for bid in whole:
+            count, amount = issued[bid][2], issued[bid][3]
+            note_loaded_batches(
+                session, [bid], {"sent_count": count, "sent_amount": Decimal(amount)}
+            )
+    rest = [bid for bid in accepted if bid not in set(whole)]
+    if rest:
+        refresh_batches(session, actor, rest)
 
 
 def recover_stale_sending(
@@ -288,10 +446,3 @@ def _callback_url(manager: PheeManager, batch_id: uuid.UUID) -> str | None:
     if not base:
         return None
     return f"{base}/phee/callback/{callback_token(batch_id)}"
-
-
-def _batch(session: Session, batch_id: uuid.UUID) -> PaymentBatch:
-    batch = session.get(PaymentBatch, batch_id)
-    if batch is None:
-        raise NotFound(f"no payment batch {batch_id}")
-    return batch
