@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.audit import events_for
 from g2p_payment_phee.payments import service
@@ -91,3 +93,44 @@ def test_a_group_mixing_syncable_and_unsyncable_batches(
     untouched = p.session.scalars(select(Payment).where(Payment.batch_id == second.id)).all()
     assert {pay.state for pay in untouched} == {PaymentState.ISSUED}
     assert p.session.get(PaymentBatch, second.id) is not None
+
+
+class _ClaimWitness(httpx.BaseTransport):
+    """The real transport; before each upload leaves, reads (in a session of its own) the
+    state the database holds for that batch."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._factory = factory
+        self.seen: list[tuple[BatchState, int]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/batchtransactions"):
+            correlation_id = request.headers["X-CorrelationID"]
+            with self._factory() as session:
+                row = session.execute(
+                    select(PaymentBatch.state, PaymentBatch.send_attempts).where(
+                        PaymentBatch.correlation_id == correlation_id
+                    )
+                ).one()
+            self.seen.append((row[0], row[1]))
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_every_upload_leaves_after_its_claim_was_committed(
+    phee_program: PheeProgram, small_groups: None
+) -> None:
+    p = phee_program
+    p.configure(max_batch_size=2)
+    cycle = p.prepared_cycle(9)  # 5 batches, claimed 2 at a time while others upload
+    ids = [b.id for b in p.batches(cycle)]
+    witness = _ClaimWitness(p.factory)
+    with p.client(transport=witness) as client:
+        report = phee_send.send_batches(p.factory, p.admin, p.manager(), ids, client=client)
+    assert [r.outcome for r in report.results] == ["submitted"] * 5
+    assert witness.seen == [(BatchState.SENDING, 1)] * 5
+    assert [b.state for b in p.batches(cycle)] == [BatchState.SUBMITTED] * 5
+    assert_nobody_paid_twice(p.hub)
