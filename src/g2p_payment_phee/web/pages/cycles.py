@@ -169,7 +169,7 @@ async def import_cycle_entitlements(
     session: DbSession,
     visitor: Acting,
     cycle_id: str,
-    file: UploadFile = File(None),
+    file: UploadFile | None = File(None),
     dry_run: str = Form(""),
 ) -> Response:
     """Entitlements with their amounts from a file; the per-row report is shown."""

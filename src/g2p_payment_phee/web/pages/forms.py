@@ -46,10 +46,10 @@ def field_errors(error: ValidationFailed, default: str = "") -> dict[str, str]:
     return found
 
 
-async def read_upload(upload: UploadFile, field: str = "file") -> tuple[bytes, str]:
+async def read_upload(upload: UploadFile | None, field: str = "file") -> tuple[bytes, str]:
     """The uploaded file's bytes and name; ValidationFailed when missing, empty or too big."""
-    data = await upload.read(MAX_UPLOAD_BYTES + 1)
-    if not upload.filename or not data:
+    data = await upload.read(MAX_UPLOAD_BYTES + 1) if upload is not None else b""
+    if upload is None or not upload.filename or not data:
         raise ValidationFailed("choose a file to upload", [FieldError(field, "choose a file")])
     if len(data) > MAX_UPLOAD_BYTES:
         limit = MAX_UPLOAD_BYTES // (1024 * 1024)

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic.fields import FieldInfo
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from g2p_payment_phee.errors import ConfigurationError, G2PError, ValidationFailed
 from g2p_payment_phee.payments.config_service import (
@@ -120,6 +121,20 @@ def _defaults() -> dict[str, Any]:
     }
 
 
+def _current(session: Session, visitor: Visitor, program: Program) -> dict[str, Any] | None:
+    try:
+        return describe_manager(session, visitor.user, program)
+    except ConfigurationError:
+        return None
+
+
+def _shown_values(session: Session, visitor: Visitor, program: Program) -> dict[str, Any]:
+    """The stored settings over the defaults (a program paid manually shows the defaults)."""
+    current = _current(session, visitor, program)
+    stored = current["settings"] if current and current["kind"] == ManagerKind.PHEE.value else {}
+    return {**_defaults(), **stored}
+
+
 def _page(
     request: Request,
     session: Session,
@@ -132,12 +147,9 @@ def _page(
     outcome: str = "",
     status: int = 200,
 ) -> Response:
-    try:
-        current = describe_manager(session, visitor.user, program)
-    except ConfigurationError:
-        current = None
+    current = _current(session, visitor, program)
     is_phee = current is not None and current["kind"] == ManagerKind.PHEE.value
-    shown = values if values is not None else {**_defaults(), **(current or {}).get("settings", {})}
+    shown = values if values is not None else _shown_values(session, visitor, program)
     context = {
         "program": program,
         "groups": [(title, [SETTINGS[n] for n in names]) for title, names in GROUPS],
@@ -168,7 +180,7 @@ async def save(request: Request, session: DbSession, visitor: Acting, program_id
     user = visitor.require(Permission.MANAGE_SETTINGS)
     program = load_program(session, program_id)
     form = await request.form()
-    values = {name: _form_value(SETTINGS[name], form.get(name)) for name in SETTINGS}
+    values = _submitted(form)
     secrets: dict[str, str | None] = {}
     for name in SECRETS:
         given = form.get(name)
@@ -192,7 +204,7 @@ async def save(request: Request, session: DbSession, visitor: Acting, program_id
             session,
             visitor,
             program,
-            values=values,
+            values={**_shown_values(session, visitor, program), **values},
             errors=errors,
             message=message,
             status=422,
@@ -200,13 +212,21 @@ async def save(request: Request, session: DbSession, visitor: Acting, program_id
     return redirect(f"/programs/{program.id}/manager", "Payment manager settings saved.")
 
 
-def _form_value(setting: Setting, raw: object) -> Any:
-    if setting.widget == "checkbox":
-        return raw is not None
-    text = raw.strip() if isinstance(raw, str) else ""
-    if not text and setting.nullable:
-        return None
-    return text
+def _submitted(form: FormData) -> dict[str, Any]:
+    """The settings the form carries; a field it does not carry keeps its stored value.
+
+    A checkbox comes with a hidden "0" before it, so an unticked box still says "off"."""
+    values: dict[str, Any] = {}
+    for name, setting in SETTINGS.items():
+        given = [v for v in form.getlist(name) if isinstance(v, str)]
+        if not given:
+            continue
+        if setting.widget == "checkbox":
+            values[name] = given[-1] == "1"
+            continue
+        text = given[-1].strip()
+        values[name] = None if not text and setting.nullable else text
+    return values
 
 
 @router.post("/programs/{program_id}/manager/test")

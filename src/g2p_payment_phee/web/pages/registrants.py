@@ -56,7 +56,7 @@ async def import_file(
     request: Request,
     session: DbSession,
     visitor: Acting,
-    file: UploadFile = File(None),
+    file: UploadFile | None = File(None),
     dry_run: str = Form(""),
 ) -> Response:
     """Import the file (or check it only); good rows land, bad rows come back with reasons."""

@@ -86,3 +86,6 @@ def as_user(
     yield sign_in
     for test_client in clients:
         test_client.close()
+
+
+from tests.integration.phee.conftest import _emulator, hub  # noqa: E402, F401 - shared fixtures
