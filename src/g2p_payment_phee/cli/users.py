@@ -9,6 +9,7 @@ from rich.table import Table
 
 from g2p_payment_phee.cli.context import console, state
 from g2p_payment_phee.users import service
+from g2p_payment_phee.users.auth import create_api_token
 from g2p_payment_phee.users.models import Role
 
 app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
@@ -72,3 +73,16 @@ def enable(ctx: typer.Context, username: str) -> None:
     with cli.unit_of_work() as session:
         user = service.set_active(session, cli.actor(session), username, active=True)
         console.print(f"enabled {user.username}")
+
+
+@app.command("token")
+def token(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A name to recognise the token by")],
+) -> None:
+    """Create a personal API token for the acting user (--as); it is printed once, only here."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        created = create_api_token(session, cli.actor(session), name)
+    console.print(f"API token {created.api_token.name!r} (shown once, keep it safe):")
+    console.print(created.token, soft_wrap=True, highlight=False)
