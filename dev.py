@@ -13,6 +13,7 @@ Each creates ``.venv`` on first use and reinstalls the project when pyproject.to
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".installed-from"
+CHROMIUM = "/usr/bin/chromium"
 
 
 def ensure_venv() -> None:
@@ -41,6 +43,24 @@ def ensure_venv() -> None:
     STAMP.write_bytes(wanted)
 
 
+def ensure_browser() -> None:
+    """Debian's Chromium for the browser tests: installed with apt when missing and root."""
+    if Path(CHROMIUM).exists():
+        return
+    if os.name == "posix" and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing chromium for the browser tests (apt-get) …", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-q"], check=False, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=False, env=env)
+    if not Path(CHROMIUM).exists():
+        print(
+            f"WARNING: {CHROMIUM} is missing; the browser tests will be skipped "
+            "(they fail under CI=true). Install it with: apt-get install chromium",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def run(*command: str) -> int:
     return subprocess.run(command, cwd=ROOT, check=False).returncode
 
@@ -56,6 +76,7 @@ def main(argv: list[str]) -> int:
         serving = [] if "--serve" in rest else ["--no-serve"]
         return run(str(BIN / "g2p-phee"), "demo", *serving, *rest)
     if task == "test":
+        ensure_browser()
         return run(str(BIN / "python"), "-m", "pytest", *rest)
     if task == "lint":
         checks = [
