@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -18,7 +17,7 @@ from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.states import BatchState
 from g2p_payment_phee.users.permissions import Permission, authorize
 from g2p_payment_phee.web.api.cycles import load_cycle
-from g2p_payment_phee.web.api.schemas import Cursor, Limit, Paginated, PublicModel, page_of
+from g2p_payment_phee.web.api.schemas import Amount, Cursor, Limit, Paginated, PublicModel, page_of
 from g2p_payment_phee.web.deps import ApiUser, DbSession
 
 router = APIRouter(tags=["batches"])
@@ -39,13 +38,13 @@ class BatchPublic(PublicModel):
     csv_size: int | None
     phee_batch_id: str | None
     issued_count: int
-    issued_amount: Decimal
+    issued_amount: Amount
     sent_count: int
-    sent_amount: Decimal
+    sent_amount: Amount
     paid_count: int
-    paid_amount: Decimal
+    paid_amount: Amount
     failed_count: int
-    failed_amount: Decimal
+    failed_amount: Amount
     send_attempts: int
     created_at: datetime
     submitted_at: datetime | None

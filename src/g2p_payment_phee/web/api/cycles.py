@@ -19,7 +19,7 @@ from g2p_payment_phee.programs.listing import list_entitlements
 from g2p_payment_phee.programs.models import Cycle, Entitlement
 from g2p_payment_phee.programs.states import CycleState, EntitlementState
 from g2p_payment_phee.users.permissions import Permission, authorize
-from g2p_payment_phee.web.api.schemas import Cursor, Limit, Paginated, PublicModel
+from g2p_payment_phee.web.api.schemas import Amount, Cursor, Limit, Paginated, PublicModel
 from g2p_payment_phee.web.api.uploads import (
     DryRun,
     FormatQuery,
@@ -62,7 +62,7 @@ class CountAmount(BaseModel):
     """How many, and how much."""
 
     count: int
-    amount: Decimal
+    amount: Amount
 
 
 class CycleDetailPublic(CyclePublic):
@@ -95,8 +95,8 @@ class EntitlementPublic(BaseModel):
     code: str
     registrant_id: uuid.UUID
     registrant_reference: str
-    initial_amount: Decimal
-    transfer_fee: Decimal
+    initial_amount: Amount
+    transfer_fee: Amount
     currency: str
     valid_from: date | None
     valid_until: date | None

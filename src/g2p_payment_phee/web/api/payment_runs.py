@@ -5,7 +5,6 @@ the result. Submitting the same work while it runs answers the job already under
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Query
@@ -18,6 +17,7 @@ from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.prepare import PreparationReport
 from g2p_payment_phee.web.api.cycles import load_cycle
 from g2p_payment_phee.web.api.jobs import JobPublic, job_public
+from g2p_payment_phee.web.api.schemas import Amount
 from g2p_payment_phee.web.deps import ApiUser, DbSession
 
 router = APIRouter(prefix="/cycles", tags=["payment runs"])
@@ -40,8 +40,8 @@ class CurrencyTotalPublic(BaseModel):
     """Payments and amounts in one currency."""
 
     count: int
-    amount: Decimal
-    fees: Decimal
+    amount: Amount
+    fees: Amount
 
 
 class PreparationReportPublic(BaseModel):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 
 from fastapi import APIRouter
 
@@ -14,7 +13,7 @@ from g2p_payment_phee.payments.listing import list_payments
 from g2p_payment_phee.payments.models import Payment
 from g2p_payment_phee.payments.states import PaymentState, PaymentStatus
 from g2p_payment_phee.users.permissions import Permission, authorize
-from g2p_payment_phee.web.api.schemas import Cursor, Limit, Paginated, PublicModel, page_of
+from g2p_payment_phee.web.api.schemas import Amount, Cursor, Limit, Paginated, PublicModel, page_of
 from g2p_payment_phee.web.deps import ApiUser, DbSession
 
 router = APIRouter(prefix="/payments", tags=["payments"])
@@ -29,14 +28,14 @@ class PaymentPublic(PublicModel):
     registrant_id: uuid.UUID
     batch_id: uuid.UUID | None
     batch_row: int | None
-    amount_issued: Decimal
-    payment_fee: Decimal
+    amount_issued: Amount
+    payment_fee: Amount
     currency: str
     payee_id_type: str
     payee_id_value: str
     state: PaymentState
     status: PaymentStatus | None
-    amount_paid: Decimal | None
+    amount_paid: Amount | None
     sent_at: datetime | None
     settled_at: datetime | None
     failure_reason: str | None

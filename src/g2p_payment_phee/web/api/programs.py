@@ -19,7 +19,7 @@ from g2p_payment_phee.programs.models import (
 )
 from g2p_payment_phee.users.permissions import Permission, authorize
 from g2p_payment_phee.web.api.cycles import CyclePublic, CyclesPublic, cycle_public
-from g2p_payment_phee.web.api.schemas import PublicModel
+from g2p_payment_phee.web.api.schemas import Amount, PublicModel
 from g2p_payment_phee.web.deps import ApiUser, DbSession
 
 router = APIRouter(prefix="/programs", tags=["programs"])
@@ -44,7 +44,7 @@ class ProgramPublic(PublicModel):
     currency: str
     target_type: TargetType
     state: ProgramState
-    budget: Decimal | None
+    budget: Amount | None
     manager_kind: ManagerKind
     maker_checker: bool
     created_at: datetime

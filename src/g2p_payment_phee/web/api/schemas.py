@@ -2,19 +2,36 @@
 
 Resource schemas live beside their routes and follow the FastAPI full-stack template's names:
 ``XCreate`` (a request body), ``XPublic`` (one item answered), ``XsPublic`` (a page of them).
-Money is ``Decimal`` and answered as a JSON string, never a float.
+Money is ``Decimal`` and answered as ``Amount``: a JSON string, never a float, with no
+trailing zeros (``"400"``, ``"12.5"``) whatever the column's scale.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 
 from g2p_payment_phee.pagination import MAX_LIMIT, Page
 
 T = TypeVar("T")
+
+
+def amount_text(value: Decimal) -> str:
+    """An amount as plain decimal text without trailing zeros (never an exponent)."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+Amount = Annotated[
+    Decimal,
+    PlainSerializer(amount_text, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["1500.5"]}),
+]
 
 
 class FieldErrorPublic(BaseModel):

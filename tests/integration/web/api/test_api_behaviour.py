@@ -120,3 +120,33 @@ def test_secrets_never_in_an_answer_or_a_log_line(
         assert secret not in everything
     for role, token in api.tokens.items():
         assert token not in everything, role
+
+
+def test_amounts_are_strings_without_trailing_zeros(api: Api, world: World) -> None:
+    batch = api.ok("GET", V1 + f"/batches/{world.batch}", "viewer")
+    payment = api.ok("GET", V1 + f"/payments/{world.payment}", "viewer")
+    amounts = [batch["issued_amount"], batch["paid_amount"], payment["amount_issued"]]
+    assert all(isinstance(a, str) for a in amounts)
+    assert batch["issued_amount"] != "0"
+    for amount in amounts:
+        assert "e" not in amount.lower()
+        assert not (("." in amount) and amount.endswith("0")), amount
+        assert not amount.endswith(".")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("400.0000", "400"),
+        ("12.5000", "12.5"),
+        ("0.0000", "0"),
+        ("1E+3", "1000"),
+        ("-3.10", "-3.1"),
+    ],
+)
+def test_amount_text(value: str, text: str) -> None:
+    from decimal import Decimal
+
+    from g2p_payment_phee.web.api.schemas import amount_text
+
+    assert amount_text(Decimal(value)) == text
