@@ -31,7 +31,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
-from g2p_payment_phee.bulk import NativeValues, RowStream, bulk_insert, raw
+from g2p_payment_phee.bulk import (
+    COPY_ESCAPES,
+    NativeValues,
+    RowStream,
+    bulk_insert,
+    copy_text,
+    raw,
+    uuid4_texts,
+)
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import BusinessRuleViolation
 from g2p_payment_phee.money import AmountFormat, format_amount, is_whole
@@ -54,6 +62,8 @@ from g2p_payment_phee.users.models import User
 FLUSH_BATCHES = 40
 PAGE_ROWS = 20_000
 SKIPPED_KEPT = 10_000
+ID_BLOCK = 4096  # UUIDs made at once
+NULL_TEXT = "\\N\t\\N"  # no batch, no row (COPY text)
 PAYMENT_COLUMNS = (
     "id", "created_at", "entitlement_id", "cycle_id", "registrant_id", "batch_id", "batch_row",
     "amount_issued", "payment_fee", "currency", "payee_id_type", "payee_id_value", "state", "live",
@@ -179,9 +189,13 @@ def _lock_cycle(session: Session, cycle: Cycle) -> None:
         raise BusinessRuleViolation(f"cycle {cycle.name!r} became {state} meanwhile")
 
 
-def _has_live_payment() -> Any:
-    # ``live`` is the predicate of the unique index: the probe reads that index only.
-    return exists().where(Payment.entitlement_id == Entitlement.id, IS_LIVE)
+def _has_live_payment(after: uuid.UUID | None = None) -> Any:
+    # ``live`` is the predicate of the unique index: the probe reads that index only. ``after``
+    # repeats the page's keyset bound on the payments side: PostgreSQL does not carry it over
+    # the join, and without it a merge anti-join would read every payment made so far on each
+    # page (pages are read in entitlement order, so the payments this run made are all behind).
+    live = exists().where(Payment.entitlement_id == Entitlement.id, IS_LIVE)
+    return live if after is None else live.where(Payment.entitlement_id > after)
 
 
 def _count_already_paid(session: Session, cycle: Cycle) -> int:
@@ -196,20 +210,23 @@ def _count_already_paid(session: Session, cycle: Cycle) -> int:
 def _payable_pages(
     session: Session, cycle: Cycle, spec: PrepareSpec
 ) -> Iterator[Sequence[tuple[Any, ...]]]:
-    """(entitlement id, code, registrant id, amount, fee, currency, reference, raw payee value),
+    """(entitlement id, code, registrant id, amount, fee, currency, raw payee value),
     in entitlement order, read in keyset pages on the session's own connection (so it sees this
     transaction's writes, and no cursor stays open across the COPY of the payments)."""
-    base = _payable_query(cycle, spec.payee)
-    if spec.only_failed:
-        failed = exists().where(Payment.entitlement_id == Entitlement.id, IS_FAILED)
-        base = base.where(failed)
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        # Planned for the whole page, not for its first rows.
+        # Planned for the whole page, not for its first rows; each page is a short query that
+        # JIT compilation would only slow down.
         connection.execute(text("SET LOCAL cursor_tuple_fraction = 1.0"))
+        connection.execute(text("SET LOCAL jit = off"))
     after: uuid.UUID | None = None
     while True:
-        query = base if after is None else base.where(Entitlement.id > after)
+        query = _payable_query(cycle, spec.payee, after)
+        if spec.only_failed:
+            failed = exists().where(Payment.entitlement_id == Entitlement.id, IS_FAILED)
+            query = query.where(failed)
+        if after is not None:
+            query = query.where(Entitlement.id > after)
         rows = connection.execute(query.limit(PAGE_ROWS)).tuples().all()
         if not rows:
             return
@@ -227,12 +244,18 @@ _ENTITLEMENT_COLUMNS = (
 )
 
 
-def _payable_query(cycle: Cycle, rule: PayeeRule) -> Select[Any]:
+def _payable_query(cycle: Cycle, rule: PayeeRule, after: uuid.UUID | None) -> Select[Any]:
+    """One page's query: the entitlements in id order from the cycle's index, each one's payee
+    value probed by key. (Registrants are not joined: PostgreSQL may hash the whole registry for
+    every page, quadratic at a million; the few skipped rows get their reference afterwards.)"""
     E = Entitlement
     query = (
-        select(*_ENTITLEMENT_COLUMNS, Registrant.reference, _payee_value(rule))
-        .join(Registrant, Registrant.id == E.registrant_id)
-        .where(E.cycle_id == cycle.id, E.state == EntitlementState.APPROVED, ~_has_live_payment())
+        select(*_ENTITLEMENT_COLUMNS, _payee_value(rule))
+        .where(
+            E.cycle_id == cycle.id,
+            E.state == EntitlementState.APPROVED,
+            ~_has_live_payment(after),
+        )
         .order_by(E.id)
     )
     return query
@@ -242,7 +265,7 @@ def _payee_value(rule: PayeeRule) -> Any:
     """Each registrant's payee value as a correlated lookup (an index probe per entitlement)."""
     owner = Entitlement.registrant_id
     if rule.option is PayeeOption.EMAIL:
-        return Registrant.email
+        return select(Registrant.email).where(Registrant.id == owner).scalar_subquery()
     if rule.option is PayeeOption.REGISTRANT_ID:
         return (
             select(RegistrantId.value)
@@ -271,6 +294,19 @@ def _decimal(value: Any) -> Decimal:
     return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
 
 
+@dataclass
+class _Money:
+    """One (amount, fee, currency) of the cycle: its CSV text, its COPY text, how often paid."""
+
+    amount: Decimal
+    fee: Decimal
+    currency: str
+    text: str
+    native: str  # amount, fee and currency as COPY text (PostgreSQL)
+    refused: str = ""
+    count: int = 0
+
+
 class _Writer:
     """Places payments in batches and writes both in chunks (or only counts, in a dry run).
 
@@ -297,6 +333,10 @@ class _Writer:
         self.type_to_send = native.row_value(spec.payee.type_to_send)
         self.issued = PaymentState.ISSUED.value
         self.live = native.row_value(native.of(table, "live", True))
+        self.postgres = native.postgres
+        self.amounts: dict[tuple[Any, Any, str], _Money] = {}
+        self.ids: list[str] = []
+        self.skips: list[tuple[str, Any, str]] = []
         self.payments = RowStream(session.connection(), table, PAYMENT_COLUMNS)
         self.batches: list[tuple[Any, ...]] = []
         self.header_bytes = len(spec.file_format.header.encode())
@@ -310,66 +350,97 @@ class _Writer:
         return int(self.session.scalar(query) or 0)
 
     def _open_batch(self) -> None:
-        self.batch_id, self.batch_name = self.native.new_uuid()
+        self.batch_name = self._new_id()
+        self.batch_id = self.native.uuid_value(self.batch_name)
         self.lines: list[str] = []
         self.size = self.header_bytes
         self.amount = Decimal(0)
         self.currency = ""
 
+    def _new_id(self) -> str:
+        if not self.ids:
+            self.ids = uuid4_texts(ID_BLOCK)
+        return self.ids.pop()
+
     def add(
         self, eid: Any, code: str, rid: Any, amount_raw: Any, fee_raw: Any,
-        currency: str, reference: str, raw_payee: str | None,
+        currency: str, raw_payee: str | None,
     ) -> None:  # fmt: skip
         value, reason = self.check(raw_payee)
         if value is None:
-            self.report.skip(code, reference, reason or "no payee identifier")
+            self._skip(code, rid, reason or "no payee identifier")
             return
-        amount = _decimal(amount_raw)
-        if self.spec.amount_format is AmountFormat.INTEGER and not is_whole(amount):
-            self.report.skip(
-                code, reference, f"amount {amount.normalize():f} {currency} has a fractional part; "
-                "the hub takes whole amounts (amount_format integer)"
-            )  # fmt: skip
+        money = self.amounts.get((amount_raw, fee_raw, currency))
+        if money is None:
+            money = self.amounts[(amount_raw, fee_raw, currency)] = self._money(
+                amount_raw, fee_raw, currency
+            )
+        if money.refused:
+            self._skip(code, rid, money.refused)
             return
-        amount_text = format_amount(amount, currency, self.spec.amount_format)
-        pid, request_id = self.native.new_uuid()
+        money.count += 1
+        request_id = self._new_id()
         row = None
         if self.spec.create_batch:
-            row = self._place(request_id, value, amount_text, currency)
-            self.amount += amount
-        self._count(amount, _decimal(fee_raw), currency)
-        if not self.dry_run:
-            text = self.native.row_value
-            batch = self.batch_id if row is not None else text(None)
+            row = self._place(request_id, value, money.text, currency)
+            self.amount += money.amount
+        if self.dry_run:
+            return
+        if self.postgres:
+            place = NULL_TEXT if row is None else f"{self.batch_id}\t{row}"
+            self.payments.write_line(
+                f"{request_id}\t{self.now}\t{eid}\t{self.cycle_id}\t{rid}\t{place}\t"
+                f"{money.native}\t{self.type_to_send}\t{value.translate(COPY_ESCAPES)}\t"
+                f"{self.issued}\t{self.live}\n"
+            )
+        else:
             self.payments.write(
-                (pid, self.now, eid, self.cycle_id, rid, batch, text(row), text(amount_raw),
-                 text(fee_raw), text(currency), self.type_to_send, text(value), self.issued,
-                 self.live),
-                as_text=True,
+                (request_id.replace("-", ""), self.now, eid, self.cycle_id, rid, self.batch_id
+                 if row is not None else None, row, amount_raw, fee_raw, currency,
+                 self.type_to_send, value, self.issued, self.live),
             )  # fmt: skip
+
+    def _money(self, amount_raw: Any, fee_raw: Any, currency: str) -> _Money:
+        """What one (amount, fee, currency) becomes; cycles repeat a few of them a million times."""
+        amount, fee = _decimal(amount_raw), _decimal(fee_raw)
+        native = ""
+        if self.postgres:
+            native = "\t".join(map(copy_text, (amount_raw, fee_raw, currency)))
+        if self.spec.amount_format is AmountFormat.INTEGER and not is_whole(amount):
+            refused = (
+                f"amount {amount.normalize():f} {currency} has a fractional part; "
+                "the hub takes whole amounts (amount_format integer)"
+            )
+            return _Money(amount, fee, currency, "", native, refused)
+        wire = format_amount(amount, currency, self.spec.amount_format)
+        return _Money(amount, fee, currency, wire, native)
 
     def _place(self, request_id: str, value: str, amount_text: str, currency: str) -> int:
         fmt, ptype = self.spec.file_format, self.spec.payee.type_to_send
         line = fmt.line(len(self.lines), request_id, ptype, value, amount_text, currency)
-        grows = 1 + len(line.encode())
+        grows = 1 + (len(line) if line.isascii() else len(line.encode()))
         full = len(self.lines) >= self.spec.max_batch_size
         if full or self.size + grows > self.spec.max_file_bytes:
             self._close_batch()
             line = fmt.line(0, request_id, ptype, value, amount_text, currency)
-            grows = 1 + len(line.encode())
+            grows = 1 + (len(line) if line.isascii() else len(line.encode()))
         self.lines.append(line)
         self.size += grows
         self.currency = currency
         return len(self.lines) - 1
 
-    def _count(self, amount: Decimal, fee: Decimal, currency: str) -> None:
-        total = self.report.totals.get(currency)
-        if total is None:
-            total = self.report.totals[currency] = CurrencyTotal()
-        total.count += 1
-        total.amount += amount
-        total.fees += fee
-        self.report.created += 1
+    def _totals(self) -> None:
+        """The report's totals, from how often each (amount, fee, currency) was paid."""
+        for money in self.amounts.values():
+            if not money.count:
+                continue
+            total = self.report.totals.get(money.currency)
+            if total is None:
+                total = self.report.totals[money.currency] = CurrencyTotal()
+            total.count += money.count
+            total.amount += money.amount * money.count
+            total.fees += money.fee * money.count
+            self.report.created += money.count
 
     def _close_batch(self) -> None:
         if not self.lines:
@@ -407,9 +478,28 @@ class _Writer:
     def pause(self) -> None:
         """Finish sending the payments so far (the connection is needed for the next read)."""
         self.payments.close()
+        self._report_skips()
+
+    def _skip(self, code: str, rid: Any, reason: str) -> None:
+        """Skipped; reported with the registrant's reference at the end of the page."""
+        if len(self.report.skipped) + len(self.skips) < SKIPPED_KEPT:
+            self.skips.append((code, rid, reason))
+        else:
+            self.report.skipped_count += 1
+
+    def _report_skips(self) -> None:
+        if not self.skips:
+            return
+        ids = {uuid.UUID(str(rid)) for _, rid, _ in self.skips}
+        query = select(Registrant.id, Registrant.reference).where(Registrant.id.in_(ids))
+        references = dict(self.session.execute(query).tuples().all())
+        for code, rid, reason in self.skips:
+            self.report.skip(code, references.get(uuid.UUID(str(rid)), ""), reason)
+        self.skips = []
 
     def finish(self) -> None:
         self._close_batch()
+        self._totals()
         if not self.dry_run:
             self._flush()
             self.session.expire_all()
