@@ -10,17 +10,25 @@ worker into ``outcome_unknown`` and resolves them, and syncs submitted batches.
 
 A message that names an id that no longer exists, or that comes from an older version (extra
 or missing arguments), is logged and dropped: no harm is done.
+
+When the database cannot be reached (refused, dropped, a deadlock), a task is retried later
+with capped exponential backoff and jitter (``DATABASE_RETRIES`` times, then the sweep is the
+backstop); a job's run that lost it mid-way is resumed by the retry (``tasks.RunInterrupted``).
+The log names the driver's error only, never the SQL or its parameters. A send or sync job's
+helpers are started best-effort: if the broker cannot take them, the job does the work itself.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
-from functools import lru_cache
-from typing import Any
+from functools import lru_cache, wraps
+from typing import Any, NoReturn
 
-from celery import Celery
+from celery import Celery, Task
 from celery.signals import worker_process_init
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,6 +46,9 @@ from g2p_payment_phee.users.service import get_user
 log = logging.getLogger(__name__)
 SWEEP_TASK = "g2p.sweep"
 SWEEP_BATCH_LIMIT = 1000
+DATABASE_RETRIES = 60  # with the cap below: about half an hour of outage, then the sweep
+RETRY_FIRST_SECONDS = 1.0
+RETRY_MAX_SECONDS = 30.0
 
 app = Celery("g2p_payment_phee")
 
@@ -98,10 +109,88 @@ class CeleryRunner:
         stays queued and the sweep dispatches it again)."""
         run_job_task.delay(str(job_id))
 
-    def fan_out_send(self, batch_ids: list[uuid.UUID], username: str) -> None:
-        """Let every worker help send a cycle: one ``g2p.send_batch`` per batch."""
-        for batch_id in batch_ids:
-            send_batch_task.delay(str(batch_id), username)
+    def fan_out_send(self, batch_ids: list[uuid.UUID], username: str) -> int:
+        """Let every worker help send a cycle: one ``g2p.send_batch`` per batch. Best-effort
+        (the job sends every batch itself too); how many helpers were queued."""
+        return _fan_out(
+            "send", [((str(batch_id), username), send_batch_task) for batch_id in batch_ids]
+        )
+
+    def fan_out_sync(self, chunks: list[list[uuid.UUID]], username: str | None) -> int:
+        """Let every worker help sync a cycle: one ``g2p.sync_batches`` per chunk of batches.
+        Best-effort (the job syncs every batch itself too); how many helpers were queued."""
+        messages = [(([str(i) for i in chunk], username), sync_batches_task) for chunk in chunks]
+        return _fan_out("sync", messages)
+
+
+def _fan_out(what: str, messages: list[tuple[tuple[Any, ...], Task[Any, Any]]]) -> int:
+    sent = 0
+    try:
+        for args, task in messages:
+            task.delay(*args)
+            sent += 1
+    except Exception as error:  # the broker is away: the job does the rest on its own
+        log.warning(
+            "%s helpers: %d of %d queued, the rest not (%s); the job does them itself",
+            what,
+            sent,
+            len(messages),
+            type(error).__name__,
+        )
+    return sent
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached; the task is retried later."""
+
+
+def _retry_later(task: Task[Any, Any], reason: str, **kwargs: Any) -> NoReturn:
+    """Retry ``task`` after a capped exponential backoff with jitter (``kwargs`` replace the
+    message's arguments); after DATABASE_RETRIES, give up and let the sweep pick it up."""
+    retries = int(task.request.retries or 0)
+    if retries >= DATABASE_RETRIES:
+        log.error(
+            "%s: the database is still unreachable after %d retries (%s); giving up, the "
+            "sweep picks the work up again",
+            task.name,
+            retries,
+            reason,
+        )
+        raise DatabaseUnavailable(reason) from None
+    ceiling = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2**retries)
+    countdown = ceiling * random.uniform(0.5, 1.0)
+    log.warning(
+        "%s: the database is unreachable (%s); retry %d in %.1f s",
+        task.name,
+        reason,
+        retries + 1,
+        countdown,
+    )
+    raise task.retry(
+        exc=DatabaseUnavailable(reason),
+        countdown=countdown,
+        max_retries=None,
+        kwargs=kwargs or None,
+    )
+
+
+def _retry_when_database_lost(
+    body: Callable[..., None],
+) -> Callable[..., None]:
+    """Run a task body; when it loses the database, retry the task later (same arguments)."""
+
+    @wraps(body)
+    def run(self: Task[Any, Any], *args: Any, **kwargs: Any) -> None:
+        from g2p_payment_phee.jobs.tasks import database_problem, is_database_lost
+
+        try:
+            body(*args, **kwargs)
+        except Exception as error:
+            if not is_database_lost(error):
+                raise
+            _retry_later(self, database_problem(error))
+
+    return run
 
 
 def _extra(name: str, extra: dict[str, Any]) -> None:
@@ -117,15 +206,32 @@ def _uuid(name: str, value: object) -> uuid.UUID | None:
         return None
 
 
-@app.task(name="g2p.run_job")
-def run_job_task(job_id: str | None = None, **extra: Any) -> None:
-    """Run one job (any kind) by its id."""
-    from g2p_payment_phee.jobs.tasks import run_job
+@app.task(name="g2p.run_job", bind=True)
+def run_job_task(
+    self: Task[Any, Any], /, job_id: str | None = None, resume: int | None = None, **extra: Any
+) -> None:
+    """Run one job (any kind) by its id; ``resume``: the attempt of this job's run that lost
+    the database (the retry hands it back first)."""
+    from g2p_payment_phee.jobs.tasks import (
+        RunInterrupted,
+        database_problem,
+        is_database_lost,
+        run_job,
+    )
 
     _extra("g2p.run_job", extra)
     key = _uuid("g2p.run_job", job_id)
-    if key is not None:
-        run_job(worker_factory(), key)
+    if key is None:
+        return
+    attempt = resume if isinstance(resume, int) and not isinstance(resume, bool) else None
+    try:
+        run_job(worker_factory(), key, resume=attempt, interruptible=True)
+    except RunInterrupted as stop:
+        _retry_later(self, stop.reason, job_id=str(key), resume=stop.attempt)
+    except Exception as error:
+        if not is_database_lost(error):
+            raise
+        _retry_later(self, database_problem(error), job_id=str(key), resume=attempt)
 
 
 def _sender(session: Session, username: str | None) -> User | None:
@@ -161,7 +267,8 @@ def send_one_batch(
     return report.results[0].outcome if report.results else None
 
 
-@app.task(name="g2p.send_batch")
+@app.task(name="g2p.send_batch", bind=True)
+@_retry_when_database_lost
 def send_batch_task(batch_id: str | None = None, username: str | None = None, **extra: Any) -> None:
     """Send one batch of a cycle being sent (a helper of a send_cycle job)."""
     _extra("g2p.send_batch", extra)
@@ -170,7 +277,8 @@ def send_batch_task(batch_id: str | None = None, username: str | None = None, **
         send_one_batch(worker_factory(), key, username)
 
 
-@app.task(name="g2p.resolve_batch")
+@app.task(name="g2p.resolve_batch", bind=True)
+@_retry_when_database_lost
 def resolve_batch_task(
     batch_id: str | None = None, username: str | None = None, **extra: Any
 ) -> None:
@@ -182,26 +290,64 @@ def resolve_batch_task(
         send_one_batch(worker_factory(), key, username)
 
 
-@app.task(name="g2p.sync_batch")
+@app.task(name="g2p.sync_batch", bind=True)
+@_retry_when_database_lost
 def sync_batch_task(batch_id: str | None = None, **extra: Any) -> None:
     """Sync one submitted batch."""
-    from g2p_payment_phee.payments.config_service import load_manager
-
     _extra("g2p.sync_batch", extra)
     key = _uuid("g2p.sync_batch", batch_id)
-    if key is None:
+    if key is not None:
+        sync_some_batches(worker_factory(), [key], None)
+
+
+@app.task(name="g2p.sync_batches", bind=True)
+@_retry_when_database_lost
+def sync_batches_task(
+    batch_ids: list[str] | None = None, username: str | None = None, **extra: Any
+) -> None:
+    """Sync a chunk of a cycle's submitted batches (a helper of a sync_cycle job)."""
+    _extra("g2p.sync_batches", extra)
+    if not isinstance(batch_ids, list):
+        log.warning("g2p.sync_batches: %r is not a list of ids; message dropped", batch_ids)
         return
-    factory = worker_factory()
+    keys = [key for key in (_uuid("g2p.sync_batches", i) for i in batch_ids) if key is not None]
+    if keys:
+        sync_some_batches(worker_factory(), keys, username)
+
+
+def sync_some_batches(
+    factory: sessionmaker[Session], batch_ids: list[uuid.UUID], username: str | None
+) -> int:
+    """Sync those of the batches that are submitted, through their program's manager, as
+    ``username`` (None, or a user that is gone: the product itself); how many were synced."""
+    from g2p_payment_phee.payments.config_service import load_manager
+    from g2p_payment_phee.programs.models import Cycle
+
     with unit_of_work(factory) as session:
-        batch = session.get(PaymentBatch, key)
-        if batch is None or batch.state is not BatchState.SUBMITTED:
-            log.info("sync of batch %s: not a submitted batch; nothing to do", key)
-            return
-        manager = load_manager(session, batch.cycle.program)
-    manager.sync(factory, None, [key])
+        rows = session.execute(
+            select(PaymentBatch.id, Cycle.program_id)
+            .join(Cycle, Cycle.id == PaymentBatch.cycle_id)
+            .where(PaymentBatch.id.in_(batch_ids), PaymentBatch.state == BatchState.SUBMITTED)
+        ).tuples()
+        by_program: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for batch_id, program_id in rows:
+            by_program.setdefault(program_id, []).append(batch_id)
+        work = []
+        for ids in by_program.values():
+            first = session.get(PaymentBatch, ids[0])
+            assert first is not None
+            work.append((load_manager(session, first.cycle.program), ids))
+        actor = _sender(session, username)
+    if not work:
+        log.info("sync of batches %s: none is submitted; nothing to do", batch_ids[:3])
+    for manager, ids in work:
+        order = {batch_id: n for n, batch_id in enumerate(batch_ids)}
+        manager.sync(factory, actor, sorted(ids, key=order.__getitem__))
+    return sum(len(ids) for _, ids in work)
 
 
-@app.task(name=SWEEP_TASK)
+@app.task(name=SWEEP_TASK, bind=True)
+@_retry_when_database_lost
 def sweep_task(**extra: Any) -> None:
     """The periodic sweep (Celery beat)."""
     _extra(SWEEP_TASK, extra)

@@ -5,6 +5,7 @@
     queued ──claim──▶ running ──finish──▶ succeeded | failed   (final)
        ▲                 │
        └──requeue_stale──┘   (its process died: heartbeat too old)
+       └─requeue_interrupted─┘ (its run lost the database and is retried)
 
 ``attempts`` is the fencing token: ``claim`` increments it and every later write of that run
 (heartbeat, progress, finish) is conditional on ``state = running AND attempts = <its attempt>``.
@@ -137,6 +138,24 @@ def requeue_stale(session: Session, stale_after: timedelta) -> list[uuid.UUID]:
             )
             requeued.append(job.id)
     return requeued
+
+
+def requeue_interrupted(session: Session, job_id: uuid.UUID, attempt: int) -> bool:
+    """running → queued for the run ``attempt`` that lost its database and has ended (its
+    retry calls this before claiming again); False when the job moved on meanwhile (the sweep
+    requeued it, another run has it, or it is final)."""
+    moved = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == JobState.RUNNING, Job.attempts == attempt)
+        .values(state=JobState.QUEUED, message="resumed: its run lost the database")
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    job = session.get(Job, job_id)
+    if job is not None:
+        audit.record(session, None, "job.requeued", job, {"attempt": attempt, "interrupted": True})
+    return True
 
 
 def _update_run(session: Session, job_id: uuid.UUID, attempt: int, values: dict[str, Any]) -> bool:

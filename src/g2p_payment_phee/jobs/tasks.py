@@ -6,6 +6,12 @@ again), reload its user (the job runs with the rights of the person who started 
 kind's body with a ``JobContext``, then record the result (JSON counts) or the error. While it
 runs, a monitor thread writes the heartbeat and the latest progress in short transactions of
 their own; a run whose heartbeat stops (its process died) is requeued by the sweep.
+
+A run that loses its database (connection refused or dropped, ``is_database_lost``) is not
+recorded as failed when its runner can retry (``interruptible``, the Celery workers): it
+raises ``RunInterrupted`` with its attempt, and the retry hands that attempt back (running →
+queued, fenced by the attempt) and claims the job again. Every body is safe to run again: a
+batch claimed before the loss stays ``sending`` until it is looked up at PHEE.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.db import unit_of_work
@@ -46,6 +53,33 @@ SEND_CHUNK = 20
 SYNC_CHUNK = 20
 LISTED = 100
 UNEXPECTED = "the job failed unexpectedly; the error is in the worker's log"
+
+
+def is_database_lost(error: BaseException) -> bool:
+    """True when ``error`` says the database could not be reached or dropped the connection
+    (also deadlocks and serialisation failures, which PostgreSQL reports the same way): worth
+    retrying the whole unit of work later, never a reason to fail a job for good."""
+    if isinstance(error, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
+
+
+def database_problem(error: BaseException) -> str:
+    """A short description of a database error for logs: the driver's first line, without the
+    SQL statement or its parameters (which may carry anything)."""
+    original = getattr(error, "orig", None) or error
+    lines = str(original).strip().splitlines()
+    return f"{type(original).__name__}: {lines[0][:200] if lines else ''}".rstrip(": ")
+
+
+class RunInterrupted(Exception):
+    """A claimed run lost its database; retry with ``attempt`` to hand it back and run again."""
+
+    def __init__(self, job_id: uuid.UUID, attempt: int, reason: str) -> None:
+        super().__init__(f"job {job_id} attempt {attempt} interrupted: {reason}")
+        self.job_id = job_id
+        self.attempt = attempt
+        self.reason = reason
 
 
 @dataclass
@@ -137,11 +171,21 @@ class _Monitor:
 
 
 def run_job(
-    factory: sessionmaker[Session], job_id: uuid.UUID, kind: str | None = None
+    factory: sessionmaker[Session],
+    job_id: uuid.UUID,
+    kind: str | None = None,
+    *,
+    resume: int | None = None,
+    interruptible: bool = False,
 ) -> JobState | None:
     """Run the job if it is queued (claiming it first); its final state, or None if this call
-    did not run it (gone, final, running elsewhere, or not of ``kind``)."""
+    did not run it (gone, final, running elsewhere, or not of ``kind``).
+
+    ``interruptible``: losing the database raises ``RunInterrupted`` instead of failing the
+    job; ``resume`` is the attempt such a run had, handed back here before claiming again."""
     with unit_of_work(factory) as session:
+        if resume is not None and states.requeue_interrupted(session, job_id, resume):
+            log.info("job %s attempt %d was interrupted: running it again", job_id, resume)
         job = session.get(Job, job_id)
         if job is None:
             log.warning("job %s does not exist (deleted, or another database): ignored", job_id)
@@ -162,7 +206,20 @@ def run_job(
             log.info("job %s was claimed by another worker", job_id)
             return None
         ctx = JobContext(factory, job_id, attempt, job.kind, dict(job.params), actor)
-    return _run_claimed(ctx, job, body)
+    try:
+        return _run_claimed(ctx, job, body, interruptible=interruptible)
+    except Exception as error:
+        if not (interruptible and is_database_lost(error)):
+            raise
+        reason = database_problem(error)
+        log.warning(
+            "job %s (%s) attempt %d lost the database (%s); it will be resumed",
+            job_id,
+            ctx.kind,
+            attempt,
+            reason,
+        )
+        raise RunInterrupted(job_id, attempt, reason) from None
 
 
 def _job_actor(session: Session, job: Job) -> tuple[User | None, str | None]:
@@ -177,7 +234,7 @@ def _job_actor(session: Session, job: Job) -> tuple[User | None, str | None]:
     return user, None
 
 
-def _run_claimed(ctx: JobContext, job: Job, body: Body) -> JobState:
+def _run_claimed(ctx: JobContext, job: Job, body: Body, *, interruptible: bool) -> JobState:
     log.info("job %s (%s) attempt %d started", ctx.job_id, ctx.kind, ctx.attempt)
     try:
         with _Monitor(ctx):
@@ -185,7 +242,9 @@ def _run_claimed(ctx: JobContext, job: Job, body: Body) -> JobState:
     except G2PError as error:
         log.warning("job %s (%s) failed: %s", ctx.job_id, ctx.kind, error.message)
         return _finish(ctx, job, JobState.FAILED, error=error.message, message="failed")
-    except Exception:
+    except Exception as error:
+        if interruptible and is_database_lost(error):
+            raise
         log.exception("job %s (%s) failed unexpectedly", ctx.job_id, ctx.kind)
         return _finish(ctx, job, JobState.FAILED, error=UNEXPECTED, message="failed")
     message = str(result.get("message") or "done")
@@ -360,8 +419,20 @@ def _sync_cycle(ctx: JobContext) -> dict[str, Any]:
                 .order_by(PaymentBatch.sequence)
             )
         )
+    fan_out = getattr(installed_runner(ctx.factory), "fan_out_sync", None)
+    helped = 0
+    if fan_out is not None and len(ids) > SYNC_CHUNK:
+        # As send does: other workers take chunks from the front while this one works from
+        # the back, so a killed worker holds up little. Syncing a batch twice is harmless
+        # (final payments never move; an unchanged summary is not read further).
+        chunks = [ids[i : i + SYNC_CHUNK] for i in range(0, len(ids), SYNC_CHUNK)]
+        helped = fan_out(chunks, ctx.actor.username if ctx.actor is not None else None)
+        ids = ids[::-1]
     ctx.progress(0, len(ids), f"syncing {len(ids)} batches", flush=True)
-    return sync_result(_sync_ids(ctx, ids))
+    result = sync_result(_sync_ids(ctx, ids))
+    if helped:
+        result.update(helpers=helped, states=_batch_states(ctx.factory, ids))
+    return result
 
 
 def _sync_batch(ctx: JobContext) -> dict[str, Any]:
