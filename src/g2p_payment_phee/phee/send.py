@@ -9,11 +9,12 @@ A batch in ``outcome_unknown`` — or left in ``sending`` by a process that died
 up at PHEE by its correlation id: found, it is ``submitted`` without a resend; resent only when
 PHEE provably does not have it, with the same correlation id and the same file.
 
-The database work runs on one worker thread, set-based, ``CLAIM_BATCHES`` batches per
-transaction, while the calling thread talks to PHEE (one upload at a time): the next chunk is
-claimed while this one is uploaded, and this chunk's answers are recorded while the next one is
-uploaded. A claim is always committed before its batch's upload starts; a batch whose answer was
-not recorded (the process died) stays ``sending`` and is looked up, never resent blindly.
+The database work runs on one worker thread, set-based, several batches per transaction
+(``CLAIM_BATCHES`` claimed, ``RECORD_BATCHES`` recorded), while the calling thread talks to
+PHEE (one upload at a time): the next chunk is claimed while this one is uploaded, and answers
+are recorded while the next batches are uploaded. A claim is always committed before its
+batch's upload starts; a batch whose answer was not recorded (the process died) stays
+``sending`` and is looked up, never resent blindly.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.config import get_settings
@@ -62,7 +63,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 SENDABLE = (BatchState.PREPARED, BatchState.REJECTED, BatchState.OUTCOME_UNKNOWN)
 STALE_SENDING = timedelta(minutes=10)
-CLAIM_BATCHES = 25  # batches claimed (and recorded) per transaction
+CLAIM_BATCHES = 25  # batches claimed per transaction
+FIRST_CLAIM = 2  # the first claim is small: uploads start at once
+RECORD_BATCHES = 10  # answers recorded per transaction (the last wait is for at most these)
 
 
 def callback_token(batch_id: uuid.UUID) -> str:
@@ -122,9 +125,7 @@ def send_batches(
     report = SendReport()
     own = client is None
     hub = client or manager.client()
-    chunks = [
-        list(batch_ids[i : i + CLAIM_BATCHES]) for i in range(0, len(batch_ids), CLAIM_BATCHES)
-    ]
+    chunks = _chunks(batch_ids)
     recorded: list[Future[list[BatchSendResult]]] = []
     claiming: Future[list[_Step]] | None = None
     try:
@@ -136,7 +137,12 @@ def send_batches(
                 claiming = None
                 if index + 1 < len(chunks):
                     claiming = db.submit(_claim_chunk, factory, actor, chunks[index + 1])
-                done = [_attempt(hub, manager, step) for step in steps]
+                done: list[_Done] = []
+                for step in steps:
+                    done.append(_attempt(hub, manager, step))
+                    if len(done) >= RECORD_BATCHES:
+                        recorded.append(db.submit(_record_chunk, factory, actor, done))
+                        done = []
                 recorded.append(db.submit(_record_chunk, factory, actor, done))
             for future in recorded:
                 report.results.extend(future.result())
@@ -146,6 +152,15 @@ def send_batches(
         if own:
             hub.close()
     return report
+
+
+def _chunks(batch_ids: Sequence[uuid.UUID]) -> list[list[uuid.UUID]]:
+    """Claim chunks: a small first one, so that uploads start at once, then CLAIM_BATCHES."""
+    first = min(FIRST_CLAIM, len(batch_ids))
+    rest = batch_ids[first:]
+    chunks = [list(batch_ids[:first])] if first else []
+    chunks += [list(rest[i : i + CLAIM_BATCHES]) for i in range(0, len(rest), CLAIM_BATCHES)]
+    return chunks
 
 
 # --- PHEE: lookup and upload, no database ------------------------------------------------------
@@ -269,17 +284,23 @@ def _claim(session: Session, actor: User, batch_ids: list[uuid.UUID]) -> list[_S
 
 
 def _store_callback_hashes(session: Session, batches: list[PaymentBatch]) -> None:
-    """The hash of each batch's callback token (stable across attempts: written once)."""
+    """The hash of each batch's callback token (stable across attempts: written once), in one
+    executemany UPDATE."""
+    rows = []
     for batch in batches:
         wanted = hash_token(callback_token(batch.id))
         if batch.callback_token_hash != wanted:
-            session.execute(
-                update(PaymentBatch)
-                .where(PaymentBatch.id == batch.id)
-                .values(callback_token_hash=wanted)
-                .execution_options(synchronize_session=False)
-            )
+            rows.append({"h_id": batch.id, "h_hash": wanted})
             note_loaded_batches(session, [batch.id], {"callback_token_hash": wanted})
+    if rows:
+        table = PaymentBatch.__table__
+        assert isinstance(table, Table)
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("h_id"))
+            .values(callback_token_hash=bindparam("h_hash"))
+        )
+        session.connection().execute(statement, rows)
 
 
 def _load_files(factory: sessionmaker[Session], actor: User, claimed: list[_Claimed]) -> None:
