@@ -20,13 +20,15 @@ helpers are started best-effort: if the broker cannot take them, the job does th
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from functools import lru_cache, wraps
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from celery import Celery, Task
 from celery.signals import worker_process_init
@@ -39,9 +41,14 @@ from g2p_payment_phee.errors import G2PError, NotFound
 from g2p_payment_phee.jobs.models import Job
 from g2p_payment_phee.jobs.runner import install_runner
 from g2p_payment_phee.payments.models import PaymentBatch
+from g2p_payment_phee.payments.reports import SendReport
 from g2p_payment_phee.payments.states import BatchState
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.service import get_user
+
+if TYPE_CHECKING:
+    from g2p_payment_phee.payments.manager import PaymentManager
+    from g2p_payment_phee.phee.client import PheeClient
 
 log = logging.getLogger(__name__)
 SWEEP_TASK = "g2p.sweep"
@@ -99,6 +106,47 @@ def worker_factory() -> sessionmaker[Session]:
 @worker_process_init.connect
 def _fresh_connections(**_: Any) -> None:
     worker_factory.cache_clear()  # a forked child must not share its parent's connections
+    _hub_clients.__dict__.clear()
+
+
+_hub_clients = threading.local()  # this thread's PHEE clients, by program and configuration
+
+
+def _hub_client(manager: PaymentManager) -> PheeClient | None:
+    """This thread's client for a PHEE manager, kept between tasks so that its token and
+    connections are reused (a batch at a time, a new client would fetch a token for each);
+    a new one when the manager's configuration changed. None for other managers."""
+    from g2p_payment_phee.phee.manager import PheeManager
+
+    if not isinstance(manager, PheeManager):
+        return None
+    config = manager.settings.model_dump_json() + manager.secrets.model_dump_json()
+    key = (manager.program.id, hashlib.sha256(config.encode()).hexdigest())
+    clients: dict[tuple[uuid.UUID, str], PheeClient] = _hub_clients.__dict__.setdefault(
+        "clients", {}
+    )
+    client = clients.get(key)
+    if client is None:
+        for old in [k for k in clients if k[0] == key[0]]:
+            clients.pop(old).close()
+        client = clients[key] = manager.client()
+    return client
+
+
+def send_with_worker_client(
+    factory: sessionmaker[Session],
+    actor: User,
+    manager: PaymentManager,
+    batch_ids: list[uuid.UUID],
+) -> SendReport:
+    """The manager's send, through this thread's kept client when it is a PHEE manager."""
+    from g2p_payment_phee.phee.manager import PheeManager
+    from g2p_payment_phee.phee.send import send_batches
+
+    client = _hub_client(manager)
+    if client is None or not isinstance(manager, PheeManager):
+        return manager.send(factory, actor, batch_ids)
+    return send_batches(factory, actor, manager, batch_ids, client=client)
 
 
 class CeleryRunner:
@@ -108,6 +156,16 @@ class CeleryRunner:
         """Queue ``g2p.run_job`` for the job (raises if the broker cannot be reached; the job
         stays queued and the sweep dispatches it again)."""
         run_job_task.delay(str(job_id))
+
+    def send_batches(
+        self,
+        factory: sessionmaker[Session],
+        actor: User,
+        manager: PaymentManager,
+        batch_ids: list[uuid.UUID],
+    ) -> SendReport:
+        """Send batches from a fanned-out send job, with this worker's kept hub client."""
+        return send_with_worker_client(factory, actor, manager, batch_ids)
 
     def fan_out_send(self, batch_ids: list[uuid.UUID], username: str) -> int:
         """Let every worker help send a cycle: one ``g2p.send_batch`` per batch. Best-effort
@@ -247,8 +305,9 @@ def send_one_batch(
     factory: sessionmaker[Session], batch_id: uuid.UUID, username: str | None
 ) -> str | None:
     """Send (or resolve) one batch as ``username``: the outcome, or None if nothing was done.
-    The batch is claimed before its upload, so any number of workers may be asked at once."""
-    from g2p_payment_phee.payments import service
+    The batch is claimed before its upload (only from a sendable state), so any number of
+    workers may be asked at once."""
+    from g2p_payment_phee.payments.config_service import load_manager
 
     with unit_of_work(factory) as session:
         batch = session.get(PaymentBatch, batch_id)
@@ -258,9 +317,9 @@ def send_one_batch(
                 "send of batch %s as %r: no such batch or user; dropped", batch_id, username
             )
             return None
-        cycle_id = batch.cycle_id
+        manager = load_manager(session, batch.cycle.program)
     try:
-        report = service.send_cycle(factory, actor, cycle_id, [batch_id])
+        report = send_with_worker_client(factory, actor, manager, [batch_id])
     except G2PError as error:
         log.warning("batch %s not sent: %s", batch_id, error.message)
         return None

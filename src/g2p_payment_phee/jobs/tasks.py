@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
@@ -335,23 +336,40 @@ def _send(ctx: JobContext) -> dict[str, Any]:
     cycle_id = ctx.uuid("cycle_id")
     with unit_of_work(ctx.factory) as session:
         ids = payments.sendable_batches(session, actor, cycle_id)
+        manager = load_manager(session, _cycle(session, cycle_id).program)
     wanted = ctx.params.get("batch_ids")
     if wanted is not None:
         chosen = {uuid.UUID(i) for i in wanted}
         ids = [i for i in ids if i in chosen]
-    fan_out = getattr(installed_runner(ctx.factory), "fan_out_send", None)
-    if fan_out is not None and len(ids) > 1:
-        # Other workers take batches from the front while this one works from the back; each
-        # batch is claimed before its upload, so none is sent by two of them.
-        fan_out(ids, actor.username)
-        ids = ids[::-1]
+    runner = installed_runner(ctx.factory)
+    fan_out = getattr(runner, "fan_out_send", None)
+    send = manager.send
+    chunk_size = SEND_CHUNK
+    if fan_out is not None and len(ids) > 1 and fan_out(ids, actor.username):
+        # Other workers take batches from the front while this one works from the back, one
+        # batch at a time (a chunk would be claimed at once and leave them idle at the end);
+        # each batch is claimed before its upload, so none is sent by two of them.
+        ids, chunk_size = ids[::-1], 1
+        kept = getattr(runner, "send_batches", None)
+        if kept is not None:  # the worker's hub client, kept from one batch to the next
+            send = partial(_send_through, kept, manager)
     report = SendReport()
     ctx.progress(0, len(ids), f"sending {len(ids)} batches", flush=True)
-    for start in range(0, len(ids), SEND_CHUNK):
-        chunk = ids[start : start + SEND_CHUNK]
-        report.results.extend(payments.send_cycle(ctx.factory, actor, cycle_id, chunk).results)
+    for start in range(0, len(ids), chunk_size):
+        chunk = ids[start : start + chunk_size]
+        report.results.extend(send(ctx.factory, actor, chunk).results)
         ctx.progress(start + len(chunk), message=f"{start + len(chunk)} of {len(ids)} batches")
     return send_result(report, _batch_states(ctx.factory, ids))
+
+
+def _send_through(
+    kept: Callable[..., SendReport],
+    manager: Any,
+    factory: sessionmaker[Session],
+    actor: User,
+    ids: list[uuid.UUID],
+) -> SendReport:
+    return kept(factory, actor, manager, ids)
 
 
 def _batch_states(factory: sessionmaker[Session], ids: Sequence[uuid.UUID]) -> dict[str, int]:
