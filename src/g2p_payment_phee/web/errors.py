@@ -105,6 +105,13 @@ def install_api_error_handlers(app: FastAPI) -> None:
             error_body(code, message), status_code=error.status_code, headers=headers
         )
 
+    async def on_unexpected(request: Request, error: Exception) -> Response:
+        # Starlette's ServerErrorMiddleware sends this answer, then re-raises the error so the
+        # server logs it with its traceback; the answer itself says nothing about the cause.
+        body = error_body("internal_error", "an unexpected error happened; it has been logged")
+        return JSONResponse(body, status_code=500)
+
     app.add_exception_handler(G2PError, on_g2p_error)
     app.add_exception_handler(RequestValidationError, on_invalid_request)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)

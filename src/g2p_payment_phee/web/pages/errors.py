@@ -30,6 +30,7 @@ TITLES = {
     409: "Refused",
     422: "Please check what you entered",
     429: "Too many attempts",
+    500: "Something went wrong on our side",
 }
 
 
@@ -62,6 +63,8 @@ def install_page_error_handlers(app: FastAPI) -> None:
     """Put HTML handling for pages in front of the API's JSON handlers."""
     api_error = _existing(app, G2PError)
     api_invalid = _existing(app, RequestValidationError)
+    api_http = _existing(app, StarletteHTTPException)
+    api_unexpected = _existing(app, Exception)
 
     async def on_g2p_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, G2PError)
@@ -80,13 +83,23 @@ def install_page_error_handlers(app: FastAPI) -> None:
     async def on_http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, StarletteHTTPException)
         if not is_page(request):
-            return await http_exception_handler(request, error)
+            if api_http is None:
+                return await http_exception_handler(request, error)
+            return await _call(api_http, request, error)
         message = "there is no such page" if error.status_code == 404 else str(error.detail)
         return error_page(request, error.status_code, message)
+
+    async def on_unexpected(request: Request, error: Exception) -> Response:
+        if not is_page(request):
+            return await _call(api_unexpected, request, error)
+        return error_page(
+            request, 500, "something unexpected went wrong; it has been logged for the operators"
+        )
 
     app.add_exception_handler(G2PError, on_g2p_error)
     app.add_exception_handler(RequestValidationError, on_invalid_request)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)
 
 
 def _existing(app: FastAPI, error: type[Exception]) -> Callable[..., Any] | None:
