@@ -100,8 +100,10 @@ class InProcessRunner:
     """Runs jobs on a few threads of this process (embedded mode, tests).
 
     ``wait(job_id, timeout)`` lets a caller (a test, the CLI) block until the runs dispatched
-    for a job have ended. With ``sweep_every`` set, a background thread runs the sweep, which
-    requeues jobs left running by a dead process and dispatches queued jobs nobody ran.
+    for a job have ended. With ``sweep_every`` set, ``start_sweeping()`` starts a background
+    thread running the sweep, which requeues jobs left running by a dead process and dispatches
+    queued jobs nobody ran (the web app starts it with its lifespan, so an app that is only
+    built, as in tests, leaves no thread behind).
     """
 
     def __init__(
@@ -116,10 +118,19 @@ class InProcessRunner:
         self._lock = threading.Lock()
         self._futures: dict[uuid.UUID, list[Future[Any]]] = {}
         self._stopping = threading.Event()
+        self._sweep_every = sweep_every
         self._sweeper: threading.Thread | None = None
-        if sweep_every is not None:
+
+    def start_sweeping(self) -> None:
+        """Start the periodic sweep thread (once; nothing without ``sweep_every``)."""
+        with self._lock:
+            if self._sweep_every is None or self._sweeper is not None or self._stopping.is_set():
+                return
             self._sweeper = threading.Thread(
-                target=self._sweep_loop, args=(sweep_every,), name="g2p-job-sweep", daemon=True
+                target=self._sweep_loop,
+                args=(self._sweep_every,),
+                name="g2p-job-sweep",
+                daemon=True,
             )
             self._sweeper.start()
 
@@ -186,6 +197,13 @@ def start_job_runner(factory: sessionmaker[Session]) -> JobRunner:
         return install_runner(factory, CeleryRunner())
     every = timedelta(seconds=settings.sweep_seconds)
     return install_runner(factory, InProcessRunner(factory, sweep_every=every))
+
+
+def start_job_runner_threads(runner: JobRunner) -> None:
+    """Start the runner's background threads, if it has any (the in-process sweep)."""
+    start = getattr(runner, "start_sweeping", None)
+    if start is not None:
+        start()
 
 
 def stop_job_runner(runner: JobRunner, *, wait: bool = True) -> None:

@@ -11,7 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from g2p_payment_phee import __version__
-from g2p_payment_phee.jobs.runner import start_job_runner, stop_job_runner
+from g2p_payment_phee.jobs.runner import (
+    start_job_runner,
+    start_job_runner_threads,
+    stop_job_runner,
+)
 from g2p_payment_phee.web.api.router import api_router
 from g2p_payment_phee.web.errors import install_api_error_handlers
 from g2p_payment_phee.web.pages.errors import install_page_error_handlers
@@ -20,6 +24,7 @@ from g2p_payment_phee.web.pages.router import STATIC_DIR, pages_router
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    start_job_runner_threads(app.state.job_runner)
     yield
     await run_in_threadpool(stop_job_runner, app.state.job_runner)  # running jobs finish
 

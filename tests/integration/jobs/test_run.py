@@ -274,3 +274,21 @@ def test_prepare_job_of_a_cycle_already_prepared_says_so(
     assert job.state is JobState.SUCCEEDED
     assert (job.result or {})["created"] == 0
     assert job.message  # the "nothing to pay" explanation
+
+
+def test_the_sweep_thread_starts_with_the_app_and_stops_with_it(
+    session_factory: sessionmaker[Session],
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from g2p_payment_phee.web.app import create_app
+
+    def sweepers() -> int:
+        return sum(1 for t in threading.enumerate() if t.name == "g2p-job-sweep" and t.is_alive())
+
+    before = sweepers()
+    app = create_app(session_factory)
+    assert sweepers() == before  # building an app starts no thread
+    with TestClient(app):
+        assert sweepers() == before + 1
+    assert sweepers() == before
