@@ -2,7 +2,9 @@
 
 Each GET shows what will happen (Prepare and Retry show the dry-run report: counts, amounts,
 batches and every entitlement that would be skipped, with why); the POST starts the work as a
-job and opens the job's page.  Starting twice joins the job already under way (its dedupe
+job and opens the job's page.  A cycle too large for a dry run inside a page request
+(more than ``INLINE_DRY_RUN_LIMIT`` entitlements to prepare) gets its dry run as a job too; the
+job's page then offers the real run.  Starting twice joins the job already under way (its dedupe
 key), so a reload or a double click never does the work twice.
 """
 
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session
 from g2p_payment_phee.jobs import service as jobs
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.overview import cycle_summary
+from g2p_payment_phee.payments.prepare import payable_count
 from g2p_payment_phee.users.permissions import Permission
 from g2p_payment_phee.web.deps import DbSession
 from g2p_payment_phee.web.errors import status_for
@@ -23,6 +26,7 @@ from g2p_payment_phee.web.pages.cycles import REFUSALS, load_cycle, show_cycle
 from g2p_payment_phee.web.pages.rendering import redirect, render
 
 router = APIRouter()
+INLINE_DRY_RUN_LIMIT = 20_000
 
 # what each step is, who may start it, and which job does it
 STEPS = {
@@ -42,8 +46,9 @@ def confirm(
     user = visitor.require(permission)
     cycle = load_cycle(session, cycle_id)
     report = None
+    to_prepare = payable_count(session, cycle) if step == "prepare" else 0
     try:
-        if step == "prepare":
+        if step == "prepare" and to_prepare <= INLINE_DRY_RUN_LIMIT:
             report = payments.prepare_cycle(session, user, cycle, dry_run=True)
         elif step == "retry":
             report = payments.retry_failed(session, user, cycle, dry_run=True)
@@ -55,9 +60,26 @@ def confirm(
         "step": step,
         "title": title,
         "report": report,
+        "dry_run_as_job": to_prepare > INLINE_DRY_RUN_LIMIT,
+        "to_prepare": to_prepare,
         "summary": cycle_summary(session, user, cycle.id),
     }
     return render(request, "cycles/confirm.html", context)
+
+
+@router.post("/cycles/{cycle_id}/prepare/dry-run")
+def start_dry_run(request: Request, session: DbSession, visitor: Acting, cycle_id: str) -> Response:
+    """The dry run of a large cycle's preparation as a job; its page offers the real run."""
+    user = visitor.require(Permission.PREPARE_PAYMENTS)
+    cycle = load_cycle(session, cycle_id)
+    try:
+        job = jobs.submit(
+            session, user, "prepare_cycle", {"cycle_id": str(cycle.id), "dry_run": True}
+        )
+    except REFUSALS as error:
+        session.rollback()
+        return _refused(request, session, visitor, cycle_id, error.message, status_for(error))
+    return redirect(f"/jobs/{job.id}")
 
 
 @router.post("/cycles/{cycle_id}/{step}")

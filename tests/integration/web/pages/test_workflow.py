@@ -199,3 +199,38 @@ def test_prepare_send_sync_as_jobs(
     page = checker.get(f"/cycles/{cycle.id}").text
     assert re.search(r'id="paid-count">5<', page)
     assert "Payee account closed" in checker.get(f"/payments?cycle={cycle.id}&status=failed").text
+
+
+def test_a_large_cycle_gets_its_dry_run_as_a_job_then_the_real_run(
+    as_user: Callable[[User], Browser],
+    session: Session,
+    admin: User,
+    hub_program: Program,
+    hub: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from g2p_payment_phee.payments.config_service import configure_manager
+    from g2p_payment_phee.payments.models import Payment
+    from g2p_payment_phee.programs.models import ManagerKind
+    from g2p_payment_phee.web.pages import payment_jobs
+
+    configure_manager(session, admin, hub_program, ManagerKind.PHEE, hub_settings(hub))
+    monkeypatch.setattr(payment_jobs, "INLINE_DRY_RUN_LIMIT", 5)  # the cycle has 6
+    cycle = session.scalars(select(Cycle)).one()
+    maker = as_user(admin)
+    confirm = maker.get(f"/cycles/{cycle.id}/prepare").text
+    assert 'id="start-dry-run"' in confirm
+    assert 'id="would-create"' not in confirm  # no dry run inside the page request
+    page = f"/cycles/{cycle.id}/prepare"
+    dry = _job_of(maker.post(f"/cycles/{cycle.id}/prepare/dry-run", page=page))
+    result = _finish(maker, dry)
+    assert "6 payments in" in result
+    assert f'action="/cycles/{cycle.id}/prepare"' in result
+    session.expire_all()
+    assert session.scalar(select(Payment.id).limit(1)) is None  # the dry run wrote nothing
+    real = _job_of(maker.post(f"/cycles/{cycle.id}/prepare", page=f"/jobs/{dry}"))
+    assert real != dry
+    real_page = _finish(maker, real)
+    assert f'action="/cycles/{cycle.id}/prepare"' not in real_page  # no offer after a real run
+    session.expire_all()
+    assert len(session.scalars(select(Payment.id)).all()) == 6
