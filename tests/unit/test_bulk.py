@@ -1,25 +1,23 @@
-"""bulk: the fast UUID maker gives what uuid.uuid4() gives."""
+"""bulk: the block UUID maker gives valid, time-ordered version 7 UUIDs."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
-from g2p_payment_phee.bulk import uuid4_texts
+from g2p_payment_phee.bulk import uuid7_texts
 
 
-def test_uuid4_texts_are_canonical_random_version_4_uuids() -> None:
-    texts = uuid4_texts(2000)
-    assert len(set(texts)) == 2000
-    for text in texts:
+def test_uuid7_texts_are_time_ordered_version_7_uuids() -> None:
+    before = time.time_ns() // 1_000_000
+    first, second = uuid7_texts(1000), uuid7_texts(1000)
+    after = time.time_ns() // 1_000_000
+    assert first == sorted(first)
+    assert len(set(first + second)) == 2000
+    assert max(first) <= min(second) or first[0][:13] == second[0][:13]  # same millisecond
+    for text in first + second:
         value = uuid.UUID(text)
         assert str(value) == text
-        assert value.version == 4
+        assert value.version == 7
         assert value.variant == uuid.RFC_4122
-    # every bit that is not fixed by the version and variant varies
-    ints = [uuid.UUID(t).int for t in texts]
-    varying = 0
-    for a in ints[:50]:
-        for b in ints[50:100]:
-            varying |= a ^ b
-    fixed = (0xF << 76) | (0x3 << 62)
-    assert varying == ((1 << 128) - 1) & ~fixed
+        assert before <= value.int >> 80 <= after
