@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.db import unit_of_work, utcnow
-from g2p_payment_phee.jobs import celery_app
+from g2p_payment_phee.jobs import celery_app, states
 from g2p_payment_phee.jobs import service as jobs
 from g2p_payment_phee.jobs.models import Job, JobState
 from g2p_payment_phee.jobs.runner import install_runner
@@ -399,6 +399,10 @@ def db_proxy(_postgres_url: str) -> Iterator[tuple[TcpProxy, str]]:
     proxy.close()
 
 
+def worker_lines(worker: Worker) -> list[str]:
+    return worker.log_path.read_text(errors="replace").splitlines()
+
+
 def retries_logged(worker: Worker, task: str, count: int) -> None:
     """Wait until ``worker`` has logged ``count`` database retries of ``task``."""
 
@@ -436,6 +440,9 @@ def test_the_database_lost_mid_send_is_retried_and_nothing_is_uploaded_twice(
     retries_logged(worker, "g2p.run_job", 2)  # still down: retried again, with backoff
     assert proxy.refused > 0
     assert _job(p.session, job.id).state is JobState.RUNNING  # not failed
+    said = [line for line in worker_lines(worker) if "database" in line]
+    assert said
+    assert not [line for line in said if "[SQL" in line or "parameters" in line]
     sending = [b for b in p.batches(cycle) if b.state is BatchState.SENDING]
     assert len(sending) == 1  # claimed and uploaded; its answer could not be recorded
 
@@ -487,3 +494,26 @@ def test_a_job_arriving_while_the_database_is_unreachable_runs_once_it_is_back(
     assert (done.state, done.attempts) == (JobState.SUCCEEDED, 1), done.error
     assert {b.state for b in p.batches(cycle)} == {BatchState.SUBMITTED}
     assert_each_accepted_once(p, 4)
+
+
+def test_only_the_interrupted_attempt_is_handed_back(
+    phee_program: PheeProgram, session_factory: sessionmaker[Session], recorder: Any
+) -> None:
+    """A late retry of an older attempt must not take the job from the run that has it now."""
+    p = phee_program
+    cycle = p.prepared_cycle(1)
+    job = submit_send(p, cycle.id)
+    with unit_of_work(session_factory) as session:
+        assert states.claim(session, job.id) == 1
+    with unit_of_work(session_factory) as session:
+        assert not states.requeue_interrupted(session, job.id, 2)  # not its attempt
+    with unit_of_work(session_factory) as session:
+        assert states.requeue_interrupted(session, job.id, 1)
+    assert _job(p.session, job.id).state is JobState.QUEUED
+    with unit_of_work(session_factory) as session:
+        assert states.claim(session, job.id) == 2
+        assert not states.requeue_interrupted(session, job.id, 1)  # a stale retry
+    assert (_job(p.session, job.id).state, _job(p.session, job.id).attempts) == (
+        JobState.RUNNING,
+        2,
+    )
