@@ -12,8 +12,9 @@ guard.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,6 +30,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
@@ -147,10 +149,12 @@ def prepare_payments(
             f"cycle {cycle.name!r} is {cycle.state}: only an approved cycle is paid"
         )
     check_room(spec.file_format, spec.max_file_bytes)
+    read_aside = _sees_only_committed_data(session)
     if not dry_run:
         _lock_cycle(session, cycle)
     with _sqlite_cache(session):
-        return _prepare(session, actor, cycle, spec, dry_run, progress)
+        pages = _pages_read_aside(session, cycle.id, spec) if read_aside else None
+        return _prepare(session, actor, cycle, spec, dry_run, progress, pages)
 
 
 def _prepare(
@@ -160,18 +164,22 @@ def _prepare(
     spec: PrepareSpec,
     dry_run: bool,
     progress: Callable[[int], None] | None,
+    pages: Generator[Sequence[tuple[Any, ...]], None, None] | None,
 ) -> PreparationReport:
     report = PreparationReport(cycle=cycle.name, dry_run=dry_run)
     report.already_paid = _count_already_paid(session, cycle)
     writer = _Writer(session, cycle, spec, report, dry_run)
     done = 0
-    for page in _payable_pages(session, cycle, spec):
-        for row in page:
-            writer.add(*row)
-        writer.pause()
-        done += len(page)
-        if progress is not None:
-            progress(done)
+    if pages is None:
+        pages = _payable_pages(session.connection(), cycle.id, spec)
+    with closing(pages):
+        for page in pages:
+            for row in page:
+                writer.add(*row)
+            writer.pause()
+            done += len(page)
+            if progress is not None:
+                progress(done)
     writer.finish()
     if report.created == 0:
         report.message = _nothing_to_pay(report)
@@ -239,12 +247,11 @@ def _count_already_paid(session: Session, cycle: Cycle) -> int:
 
 
 def _payable_pages(
-    session: Session, cycle: Cycle, spec: PrepareSpec
-) -> Iterator[Sequence[tuple[Any, ...]]]:
+    connection: Connection, cycle_id: uuid.UUID, spec: PrepareSpec
+) -> Generator[Sequence[tuple[Any, ...]], None, None]:
     """(entitlement id, code, registrant id, amount, fee, currency, raw payee value),
-    in entitlement order, read in keyset pages on the session's own connection (so it sees this
-    transaction's writes, and no cursor stays open across the COPY of the payments)."""
-    connection = session.connection()
+    in entitlement order, read in keyset pages (no cursor stays open across the COPY of the
+    payments when this is the session's own connection)."""
     if connection.dialect.name == "postgresql":
         # Planned for the whole page, not for its first rows; each page is a short query that
         # JIT compilation would only slow down.
@@ -252,7 +259,7 @@ def _payable_pages(
         connection.execute(text("SET LOCAL jit = off"))
     after: uuid.UUID | None = None
     while True:
-        query = _payable_query(cycle, spec.payee, after)
+        query = _payable_query(cycle_id, spec.payee, after)
         if spec.only_failed:
             failed = exists().where(Payment.entitlement_id == Entitlement.id, IS_FAILED)
             query = query.where(failed)
@@ -265,6 +272,46 @@ def _payable_pages(
         after = uuid.UUID(str(rows[-1][0]))
 
 
+def _sees_only_committed_data(session: Session) -> bool:
+    """Whether another connection would read what this transaction reads: PostgreSQL, read
+    committed, and nothing written in this transaction yet (no transaction id assigned)."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return False
+    query = (
+        "SELECT pg_current_xact_id_if_assigned() IS NULL "
+        "AND current_setting('transaction_isolation') = 'read committed'"
+    )
+    return bool(connection.exec_driver_sql(query).scalar())
+
+
+def _pages_read_aside(
+    session: Session, cycle_id: uuid.UUID, spec: PrepareSpec
+) -> Generator[Sequence[tuple[Any, ...]], None, None]:
+    """The pages read on a connection of their own, one page ahead, while this transaction
+    writes the previous one: the database looks up payees while Python places payments.
+
+    Only used when this transaction had written nothing before it locked the cycle: the other
+    connection then sees the same entitlements, and the payments this transaction adds are all
+    behind the page being read. Prepares of one cycle stay serialised by the cycle's lock."""
+    bind = session.get_bind()
+    assert isinstance(bind, Engine)
+    with bind.connect() as reader, ThreadPoolExecutor(1, "prepare-reader") as pool:
+        # Every step of a page is an index probe; planned while this transaction's COPY has
+        # only begun, the payments probe could otherwise become a scan per entitlement.
+        reader.execute(text("SET LOCAL enable_seqscan = off"))
+        pages = _payable_pages(reader, cycle_id, spec)
+        ahead: Future[Sequence[tuple[Any, ...]] | None] = pool.submit(next, pages, None)
+        try:
+            while (rows := ahead.result()) is not None:
+                ahead = pool.submit(next, pages, None)
+                yield rows
+        finally:
+            ahead.cancel()
+            wait([ahead])
+            pages.close()
+
+
 _ENTITLEMENT_COLUMNS = (
     raw(cast(Entitlement.id, String)),
     Entitlement.code,
@@ -275,7 +322,7 @@ _ENTITLEMENT_COLUMNS = (
 )
 
 
-def _payable_query(cycle: Cycle, rule: PayeeRule, after: uuid.UUID | None) -> Select[Any]:
+def _payable_query(cycle_id: uuid.UUID, rule: PayeeRule, after: uuid.UUID | None) -> Select[Any]:
     """One page's query: the entitlements in id order from the cycle's index, each one's payee
     value probed by key. (Registrants are not joined: PostgreSQL may hash the whole registry for
     every page, quadratic at a million; the few skipped rows get their reference afterwards.)"""
@@ -283,7 +330,7 @@ def _payable_query(cycle: Cycle, rule: PayeeRule, after: uuid.UUID | None) -> Se
     query = (
         select(*_ENTITLEMENT_COLUMNS, _payee_value(rule))
         .where(
-            E.cycle_id == cycle.id,
+            E.cycle_id == cycle_id,
             E.state == EntitlementState.APPROVED,
             ~_has_live_payment(after),
         )
