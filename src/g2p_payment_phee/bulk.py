@@ -73,6 +73,17 @@ def uuid7_texts(count: int) -> list[str]:
     )
 
 
+def prefer_indexes(session: Session) -> None:
+    """For the rest of this transaction (PostgreSQL), plan with indexes rather than whole-table
+    scans. For transactions that touch a few batches' rows of a table a bulk job is growing or
+    rewriting: its statistics lag behind (autovacuum has not analysed it yet), and the planner
+    would scan a million payments to update forty thousand. Only in transactions whose every
+    statement is such a keyed one."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+
+
 def bulk_insert(
     session: Session,
     table: Any,

@@ -147,7 +147,6 @@ def _reconcile_postgres(
     with raw.cursor() as cursor, cursor.copy("COPY reconcile_in FROM STDIN") as copy:  # type: ignore[union-attr]
         copy.write(data)
     del data
-    connection.exec_driver_sql("ANALYZE reconcile_in")
     if batch_ids:
         statement = text(_RECONCILE + " AND p.batch_id = ANY(:batch_ids)")
         result = connection.execute(statement, {"batch_ids": list(batch_ids)})

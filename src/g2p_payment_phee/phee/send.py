@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from g2p_payment_phee.bulk import prefer_indexes
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.db import unit_of_work, utcnow
 from g2p_payment_phee.errors import G2PError
@@ -347,6 +348,7 @@ def _record_chunk(
 def _record(
     session: Session, actor: User, answers: list[_Answer]
 ) -> dict[uuid.UUID, BatchSendResult]:
+    prefer_indexes(session)
     ids = [answer.claimed.batch_id for answer in answers]
     locked = select(
         PaymentBatch.id, PaymentBatch.state, PaymentBatch.issued_count, PaymentBatch.issued_amount

@@ -25,6 +25,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee import audit
+from g2p_payment_phee.bulk import prefer_indexes
 from g2p_payment_phee.db import unit_of_work
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.reconcile import Outcome, reconcile_payments, refresh_batches
@@ -181,6 +182,7 @@ def _read_details(hub: PheeClient, phee_id: str) -> tuple[list[Transfer], list[s
 
 def _apply(session: Session, actor: User | None, reads: list[_Read]) -> None:
     """Outcomes of every read batch → one reconcile, one refresh, one audit insert."""
+    prefer_indexes(session)
     ids = [read.batch_id for read in reads]
     known = _batch_payments(session, ids)
     outcomes: list[Outcome] = []
