@@ -167,12 +167,11 @@ class CeleryRunner:
         """Send batches from a fanned-out send job, with this worker's kept hub client."""
         return send_with_worker_client(factory, actor, manager, batch_ids)
 
-    def fan_out_send(self, batch_ids: list[uuid.UUID], username: str) -> int:
-        """Let every worker help send a cycle: one ``g2p.send_batch`` per batch. Best-effort
-        (the job sends every batch itself too); how many helpers were queued."""
-        return _fan_out(
-            "send", [((str(batch_id), username), send_batch_task) for batch_id in batch_ids]
-        )
+    def fan_out_send(self, chunks: list[list[uuid.UUID]], username: str) -> int:
+        """Let every worker help send a cycle: one ``g2p.send_batches`` per chunk of batches.
+        Best-effort (the job sends every batch itself too); how many helpers were queued."""
+        messages = [(([str(i) for i in chunk], username), send_batches_task) for chunk in chunks]
+        return _fan_out("send", messages)
 
     def fan_out_sync(self, chunks: list[list[uuid.UUID]], username: str | None) -> int:
         """Let every worker help sync a cycle: one ``g2p.sync_batches`` per chunk of batches.
@@ -307,23 +306,44 @@ def send_one_batch(
     """Send (or resolve) one batch as ``username``: the outcome, or None if nothing was done.
     The batch is claimed before its upload (only from a sendable state), so any number of
     workers may be asked at once."""
+    outcomes = send_some_batches(factory, [batch_id], username)
+    return outcomes[0] if outcomes else None
+
+
+def send_some_batches(
+    factory: sessionmaker[Session], batch_ids: list[uuid.UUID], username: str | None
+) -> list[str]:
+    """Send (or resolve) batches of one cycle as ``username``; their outcomes (none if nothing
+    was done). Each batch is claimed before its upload, from a sendable state only."""
     from g2p_payment_phee.payments.config_service import load_manager
 
     with unit_of_work(factory) as session:
-        batch = session.get(PaymentBatch, batch_id)
+        batch = session.get(PaymentBatch, batch_ids[0])
         actor = _sender(session, username)
         if batch is None or actor is None:
             log.warning(
-                "send of batch %s as %r: no such batch or user; dropped", batch_id, username
+                "send of batches %s as %r: no such batch or user; dropped", batch_ids, username
             )
-            return None
+            return []
+        cycle_id = batch.cycle_id
         manager = load_manager(session, batch.cycle.program)
+        ours = set(
+            session.scalars(
+                select(PaymentBatch.id).where(
+                    PaymentBatch.id.in_(batch_ids), PaymentBatch.cycle_id == cycle_id
+                )
+            )
+        )
+    if len(ours) < len(batch_ids):
+        log.warning("send of batches %s: not all of one cycle; sending those that are", batch_ids)
     try:
-        report = send_with_worker_client(factory, actor, manager, [batch_id])
+        report = send_with_worker_client(
+            factory, actor, manager, [i for i in batch_ids if i in ours]
+        )
     except G2PError as error:
-        log.warning("batch %s not sent: %s", batch_id, error.message)
-        return None
-    return report.results[0].outcome if report.results else None
+        log.warning("batches %s not sent: %s", batch_ids, error.message)
+        return []
+    return [result.outcome for result in report.results]
 
 
 @app.task(name="g2p.send_batch", bind=True)
@@ -334,6 +354,21 @@ def send_batch_task(batch_id: str | None = None, username: str | None = None, **
     key = _uuid("g2p.send_batch", batch_id)
     if key is not None:
         send_one_batch(worker_factory(), key, username)
+
+
+@app.task(name="g2p.send_batches", bind=True)
+@_retry_when_database_lost
+def send_batches_task(
+    batch_ids: list[str] | None = None, username: str | None = None, **extra: Any
+) -> None:
+    """Send a chunk of a cycle's batches (a helper of a send_cycle job)."""
+    _extra("g2p.send_batches", extra)
+    if not isinstance(batch_ids, list) or not batch_ids:
+        log.warning("g2p.send_batches: %r is not a list of ids; message dropped", batch_ids)
+        return
+    keys = [key for key in (_uuid("g2p.send_batches", i) for i in batch_ids) if key is not None]
+    if keys:
+        send_some_batches(worker_factory(), keys, username)
 
 
 @app.task(name="g2p.resolve_batch", bind=True)

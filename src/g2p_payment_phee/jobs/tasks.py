@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 10.0
 PROGRESS_SECONDS = 1.0
 SEND_CHUNK = 20
+SEND_FAN_OUT = 5  # batches per helper message, and per step of a send job that has helpers
+HELPER_GRACE_SECONDS = 5.0  # a send job waits this long past two upload timeouts for helpers
+HELPER_POLL_SECONDS = 0.2
 SYNC_CHUNK = 20
 LISTED = 100
 UNEXPECTED = "the job failed unexpectedly; the error is in the worker's log"
@@ -343,23 +346,75 @@ def _send(ctx: JobContext) -> dict[str, Any]:
         ids = [i for i in ids if i in chosen]
     runner = installed_runner(ctx.factory)
     fan_out = getattr(runner, "fan_out_send", None)
-    send = manager.send
-    chunk_size = SEND_CHUNK
-    if fan_out is not None and len(ids) > 1 and fan_out(ids, actor.username):
-        # Other workers take batches from the front while this one works from the back, one
-        # batch at a time (a chunk would be claimed at once and leave them idle at the end);
-        # each batch is claimed before its upload, so none is sent by two of them.
-        ids, chunk_size = ids[::-1], 1
-        kept = getattr(runner, "send_batches", None)
-        if kept is not None:  # the worker's hub client, kept from one batch to the next
-            send = partial(_send_through, kept, manager)
-    report = SendReport()
     ctx.progress(0, len(ids), f"sending {len(ids)} batches", flush=True)
-    for start in range(0, len(ids), chunk_size):
-        chunk = ids[start : start + chunk_size]
-        report.results.extend(send(ctx.factory, actor, chunk).results)
+    if fan_out is not None and len(ids) > 1:
+        chunks = [ids[i : i + SEND_FAN_OUT] for i in range(0, len(ids), SEND_FAN_OUT)]
+        if fan_out(chunks, actor.username):
+            kept = getattr(runner, "send_batches", None)
+            send = manager.send if kept is None else partial(_send_through, kept, manager)
+            report = _send_alongside_helpers(ctx, actor, send, ids)
+            settings = getattr(manager, "settings", None)
+            timeout = float(getattr(settings, "batch_request_timeout", 10))
+            states_now = _after_helpers(ctx, ids, timeout * 2 + HELPER_GRACE_SECONDS)
+            return send_result(report, states_now, total=len(ids))
+    report = SendReport()
+    for start in range(0, len(ids), SEND_CHUNK):
+        chunk = ids[start : start + SEND_CHUNK]
+        report.results.extend(manager.send(ctx.factory, actor, chunk).results)
         ctx.progress(start + len(chunk), message=f"{start + len(chunk)} of {len(ids)} batches")
     return send_result(report, _batch_states(ctx.factory, ids))
+
+
+def _send_alongside_helpers(
+    ctx: JobContext,
+    actor: User,
+    send: Callable[[sessionmaker[Session], User, list[uuid.UUID]], SendReport],
+    ids: list[uuid.UUID],
+) -> SendReport:
+    """Send from the back, SEND_FAN_OUT batches at a time, while helpers send from the front
+    (a bigger step would claim batches a free helper could have sent at the end). Each batch
+    is claimed before its upload, so none is sent twice; once a claim finds a batch taken, the
+    rest is narrowed to what nobody has claimed yet, in one read."""
+    report = SendReport()
+    todo, passed = ids[::-1], 0
+    while todo:
+        chunk, todo = todo[:SEND_FAN_OUT], todo[SEND_FAN_OUT:]
+        results = send(ctx.factory, actor, chunk).results
+        report.results.extend(results)
+        passed += len(chunk)
+        if todo and any(result.outcome == "skipped" for result in results):
+            still = _still_sendable(ctx.factory, todo)
+            passed, todo = passed + len(todo) - len(still), still
+        ctx.progress(passed, message=f"{passed} of {len(ids)} batches")
+    return report
+
+
+def _after_helpers(ctx: JobContext, ids: list[uuid.UUID], patience: float) -> dict[str, int]:
+    """The batches' states once no helper is still sending one of them (or ``patience``
+    seconds have passed: a helper that died leaves its batch to the sweep)."""
+    deadline = time.monotonic() + patience
+    pause = threading.Event()
+    while True:
+        states_now = _batch_states(ctx.factory, ids)
+        sending = states_now.get(BatchState.SENDING.value, 0)
+        if not sending or time.monotonic() >= deadline:
+            return states_now
+        ctx.progress(len(ids) - sending, message=f"{sending} batches being sent by other workers")
+        pause.wait(HELPER_POLL_SECONDS)
+
+
+def _still_sendable(factory: sessionmaker[Session], ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    from g2p_payment_phee.phee.send import SENDABLE
+
+    with unit_of_work(factory) as session:
+        open_ids = set(
+            session.scalars(
+                select(PaymentBatch.id).where(
+                    PaymentBatch.id.in_(ids), PaymentBatch.state.in_(SENDABLE)
+                )
+            )
+        )
+    return [batch_id for batch_id in ids if batch_id in open_ids]
 
 
 def _send_through(
@@ -382,14 +437,17 @@ def _batch_states(factory: sessionmaker[Session], ids: Sequence[uuid.UUID]) -> d
         return {state.value: int(count) for state, count in rows}
 
 
-def send_result(report: SendReport, states_now: dict[str, int]) -> dict[str, Any]:
+def send_result(
+    report: SendReport, states_now: dict[str, int], *, total: int | None = None
+) -> dict[str, Any]:
     """A send report as JSON: this run's outcomes, where the batches stand now (others may have
-    sent some), and the batches that did not go through."""
+    sent some), and the batches that did not go through; ``total``: the batches it covered
+    (default: one per result)."""
     outcomes: dict[str, int] = {}
     for r in report.results:
         outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
     trouble = [r for r in report.results if r.outcome in {"rejected", "outcome_unknown"}]
-    total = len(report.results)
+    total = len(report.results) if total is None else total
     done = sum(states_now.get(s, 0) for s in ("submitted", "completed"))
     return {
         "batches": total,
