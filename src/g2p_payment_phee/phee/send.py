@@ -424,10 +424,11 @@ def _mark_sent(
     accepted: list[uuid.UUID],
     issued: dict[uuid.UUID, tuple[Any, ...]],
 ) -> None:
-    """Payments of the accepted batches → sent; the usual case (all of a batch's payments were
-    marked) sets the sent counters from the issued ones, the others are recounted."""
+    """Payments of the accepted batches → sent. In the usual case every payment of every batch
+    was marked (a batch can mark at most its issued count, so the total tells): the sent
+    counters are the issued ones. Otherwise the batches are recounted."""
     marked = mark_payments_sent(session, accepted)
-    whole = [bid for bid in accepted if marked.get(bid, 0) == issued[bid][2]]
+    whole = accepted if marked == sum(int(issued[bid][2]) for bid in accepted) else []
     if whole:
         session.execute(
             update(PaymentBatch)
@@ -440,9 +441,8 @@ def _mark_sent(
             note_loaded_batches(
                 session, [bid], {"sent_count": count, "sent_amount": Decimal(amount)}
             )
-    rest = [bid for bid in accepted if bid not in set(whole)]
-    if rest:
-        refresh_batches(session, actor, rest)
+    else:
+        refresh_batches(session, actor, accepted)
 
 
 def recover_stale_sending(
