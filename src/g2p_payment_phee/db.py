@@ -82,8 +82,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# A PostgreSQL server that stops answering (a silent network partition) must not stall a worker
+# forever: connecting gives up after CONNECT_TIMEOUT_SECONDS, and TCP keepalives notice a dead
+# peer on an open connection within about a minute, so the task's database retry takes over.
+CONNECT_TIMEOUT_SECONDS = 10
+PG_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10}
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout."""
+    """An engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout, PostgreSQL a
+    connect timeout and TCP keepalives."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -95,7 +103,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    connect_args = {
+        "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "keepalives_count": 3,
+        **PG_KEEPALIVES,
+        **kwargs.pop("connect_args", {}),
+    }
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
