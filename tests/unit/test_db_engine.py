@@ -33,4 +33,3 @@ def test_connecting_to_a_silent_server_gives_up(
         connection.execute(text("SELECT 1"))
     assert time.monotonic() - started < 15  # without the timeout libpq waits forever
     engine.dispose()
-
