@@ -24,7 +24,8 @@ from g2p_payment_phee import audit
 from g2p_payment_phee.errors import Conflict, FieldError, NotFound, ValidationFailed
 from g2p_payment_phee.jobs.models import ACTIVE_JOB_STATES, Job, JobState
 from g2p_payment_phee.jobs.runner import queue_for_dispatch
-from g2p_payment_phee.pagination import Page, check_limit, decode_cursor, encode_cursor
+from g2p_payment_phee.keyset import as_utc, as_uuid, read_cursor
+from g2p_payment_phee.pagination import Page, check_limit, encode_cursor
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.users.models import User
@@ -291,13 +292,9 @@ def list_jobs(
 
 
 def _job_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    created, last_id = decode_cursor(cursor, 2)
-    try:
-        return datetime.fromisoformat(str(created)), uuid.UUID(str(last_id))
-    except ValueError:
-        raise ValidationFailed(
-            "invalid cursor", [FieldError("cursor", "not a cursor from a previous page")]
-        ) from None
+    key = read_cursor(cursor, as_utc, as_uuid)  # refuses naive timestamps and bad ids
+    assert key is not None
+    return key[0], key[1]
 
 
 def _iso(value: datetime | None) -> str | None:

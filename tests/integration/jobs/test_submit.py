@@ -243,6 +243,11 @@ def test_get_list_and_view(
     assert jobs.list_jobs(session, viewer, state=JobState.RUNNING).items == []
     with pytest.raises(ValidationFailed):
         jobs.list_jobs(session, viewer, cursor="garbage")
+    from g2p_payment_phee.pagination import encode_cursor
+
+    naive = encode_cursor(["2026-01-01T00:00:00", str(uuid.uuid4())])  # hand-made, no zone
+    with pytest.raises(ValidationFailed):
+        jobs.list_jobs(session, viewer, cursor=naive)
     view = jobs.job_view(made[1])
     assert view["state"] == "queued"
     assert view["kind"] == "send_cycle"
