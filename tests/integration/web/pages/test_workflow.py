@@ -188,6 +188,13 @@ def test_prepare_send_sync_as_jobs(
     job = session.get(Job, first)
     assert job is not None
     assert job.state is JobState.SUCCEEDED
+    from g2p_payment_phee.payments.models import PaymentBatch
+
+    names = session.scalars(select(PaymentBatch.name).where(PaymentBatch.cycle_id == cycle.id))
+    labels = {f"…{name[-8:]}" for name in names}  # time-ordered ids share their first digits
+    assert len(labels) == 3
+    cycle_page = maker.get(f"/cycles/{cycle.id}").text
+    assert all(label in cycle_page for label in labels)
     if again != first:  # the second click came after the first ended: it found nothing to do
         _finish(maker, again)
     checker = as_user(approver)
