@@ -7,8 +7,14 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from g2p_payment_phee.jobs import celery_app
+from g2p_payment_phee.jobs.models import Job
 
 READY = " ready."
 
@@ -78,3 +84,18 @@ def worker_env(settings: dict[str, str]) -> dict[str, str]:
     """The environment of a worker: this one without G2P_*, plus ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("G2P_")}
     return {**env, **settings}
+
+
+def forget_broker_connections() -> None:
+    """This process's Celery connections and producers, dropped: the next message goes to
+    the broker configured now (``app.close()`` alone keeps the producer pool)."""
+    celery_app.app.close()
+    celery_app.app.amqp._producer_pool = None  # type: ignore[attr-defined]
+
+
+def reloaded_job(session: Session, job_id: uuid.UUID) -> Job:
+    """The job as the database has it now (workers change it from other processes)."""
+    session.expire_all()
+    job = session.get(Job, job_id)
+    assert job is not None
+    return job

@@ -3,6 +3,7 @@ jobs that talk to the emulator; a runner that only records what it was handed.""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -10,7 +11,10 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.jobs.runner import InProcessRunner, install_runner
+from tests.conftest import services_required
 from tests.integration.phee.conftest import _emulator, hub, phee_program  # noqa: F401
+
+REDIS_ENV = "G2P_TEST_REDIS_URL"
 
 
 class RecordingRunner:
@@ -38,3 +42,14 @@ def recorder(session_factory: sessionmaker[Session], runner: InProcessRunner) ->
     recorder = RecordingRunner()
     install_runner(session_factory, recorder)
     return recorder
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> str:
+    """The Redis of the tests that run real Celery workers (required under CI)."""
+    url = os.environ.get(REDIS_ENV)
+    if not url:
+        if services_required():
+            pytest.fail(f"{REDIS_ENV} must be set when CI/G2P_REQUIRE_SERVICES is set")
+        pytest.skip(f"{REDIS_ENV} not set")
+    return url

@@ -8,7 +8,6 @@ version do no harm.
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,12 +27,10 @@ from g2p_payment_phee.jobs.models import Job, JobState
 from g2p_payment_phee.jobs.runner import install_runner
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.states import BatchState
-from tests.conftest import services_required
-from tests.integration.jobs.celery_workers import Worker, worker_env
+from tests.integration.jobs.celery_workers import Worker, reloaded_job, worker_env
 from tests.integration.phee.conftest import PheeProgram, assert_nobody_paid_twice
 
 pytestmark = pytest.mark.postgres
-REDIS_ENV = "G2P_TEST_REDIS_URL"
 SECRET = "celery-test-secret-key-0123456789abcdef"
 QUEUE = f"g2p-test-{uuid.uuid4().hex[:8]}"
 WAIT = 120.0  # a generous deadline: CI machines are slow, a pass returns as soon as it holds
@@ -43,16 +40,6 @@ WAIT = 120.0  # a generous deadline: CI machines are slow, a pass returns as soo
 def backend() -> str:
     """These tests need PostgreSQL (several processes share the database)."""
     return "postgres"
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> str:
-    url = os.environ.get(REDIS_ENV)
-    if not url:
-        if services_required():
-            pytest.fail(f"{REDIS_ENV} must be set when CI/G2P_REQUIRE_SERVICES is set")
-        pytest.skip(f"{REDIS_ENV} not set")
-    return url
 
 
 def _settings(db_url: str, redis_url: str, data_dir: Path) -> dict[str, str]:
@@ -129,18 +116,11 @@ def job_final(session: Session, job_id: uuid.UUID) -> Callable[[], bool]:
     return final
 
 
-def _job(session: Session, job_id: uuid.UUID) -> Job:
-    session.expire_all()
-    job = session.get(Job, job_id)
-    assert job is not None
-    return job
-
-
 def _submit_and_wait(p: PheeProgram, actor: Any, kind: str, **params: Any) -> Job:
     job = jobs.submit(p.session, actor, kind, params)
     p.session.commit()
     wait_until(job_final(p.session, job.id), what=f"{kind} job")
-    return _job(p.session, job.id)
+    return reloaded_job(p.session, job.id)
 
 
 def test_a_cycle_is_prepared_sent_and_synced_by_celery_workers(
@@ -241,7 +221,7 @@ def test_a_worker_killed_between_upload_and_commit_causes_no_second_upload(
         return p.batches(cycle)[0].state is BatchState.SUBMITTED
 
     wait_until(submitted, what="the batch found at the hub")
-    assert _job(p.session, job.id).attempts == 2
+    assert reloaded_job(p.session, job.id).attempts == 2
     batch = p.batches(cycle)[0]
     assert batch.send_attempts == 2  # the second attempt looked it up and did not upload
     report = assert_nobody_paid_twice(p.hub)
@@ -272,7 +252,7 @@ def test_duplicate_unknown_and_old_messages_do_no_harm(
     steady.wait_for(lambda line: "priority_hint" in line and "ignoring" in line)
     steady.wait_for(lambda line: str(ghost) in line and "does not exist" in line)
     steady.wait_for(lambda line: "'not-an-id' is not an id" in line)
-    again = _job(p.session, done.id)
+    again = reloaded_job(p.session, done.id)
     assert (again.state, again.attempts) == (JobState.SUCCEEDED, 1)
     assert p.batches(cycle)[0].send_attempts == 1
     assert_nobody_paid_twice(p.hub)

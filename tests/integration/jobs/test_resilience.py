@@ -14,7 +14,6 @@ this test stops and starts, or a TCP proxy in front of PostgreSQL that it cuts a
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
 import socket
@@ -41,11 +40,15 @@ from g2p_payment_phee.jobs.sweep import sweep_jobs
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.states import BatchState
 from tests.conftest import services_required
-from tests.integration.jobs.celery_workers import Worker, worker_env
+from tests.integration.jobs.celery_workers import (
+    Worker,
+    forget_broker_connections,
+    reloaded_job,
+    worker_env,
+)
 from tests.integration.phee.conftest import PheeProgram, assert_nobody_paid_twice
 
 pytestmark = pytest.mark.postgres
-REDIS_ENV = "G2P_TEST_REDIS_URL"
 SECRET = "resilience-test-secret-key-0123456789abc"
 WAIT = 60.0
 
@@ -195,16 +198,6 @@ def _close(sock: socket.socket) -> None:
 # --- scale mode over those parts --------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def redis_url() -> str:
-    url = os.environ.get(REDIS_ENV)
-    if not url:
-        if services_required():
-            pytest.fail(f"{REDIS_ENV} must be set when CI/G2P_REQUIRE_SERVICES is set")
-        pytest.skip(f"{REDIS_ENV} not set")
-    return url
-
-
 def settings_for(db_url: str, broker_url: str, data_dir: Path, queue: str) -> dict[str, str]:
     return {
         "G2P_DATABASE_URL": db_url,
@@ -293,22 +286,8 @@ def private_redis(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Re
     server.stop()
 
 
-def forget_broker_connections() -> None:
-    """This process's Celery connections and producers, dropped: the next message goes to
-    the broker configured now (``app.close()`` alone keeps the producer pool)."""
-    celery_app.app.close()
-    celery_app.app.amqp._producer_pool = None  # type: ignore[attr-defined]
-
-
-def _job(session: Session, job_id: uuid.UUID) -> Job:
-    session.expire_all()
-    job = session.get(Job, job_id)
-    assert job is not None
-    return job
-
-
 def job_final(p: PheeProgram, job_id: uuid.UUID) -> Callable[[], bool]:
-    return lambda: _job(p.session, job_id).state in (JobState.SUCCEEDED, JobState.FAILED)
+    return lambda: reloaded_job(p.session, job_id).state in (JobState.SUCCEEDED, JobState.FAILED)
 
 
 def submit_send(p: PheeProgram, cycle_id: uuid.UUID) -> Job:
@@ -347,13 +326,13 @@ def test_work_queued_when_the_broker_restarts_runs_once_it_is_back(
         assert private_redis.queued(scale.queue) == 1  # the message survived the restart
     else:
         assert private_redis.queued(scale.queue) == 0  # lost with the broker's memory...
-        assert _job(p.session, job.id).state is JobState.QUEUED  # ...but not the job
+        assert reloaded_job(p.session, job.id).state is JobState.QUEUED  # ...but not the job
     scale.start_worker("after-restart")
     if not private_redis.persistent:
         # What beat's sweep does once the job has waited LOST_AFTER: dispatch it again.
         assert sweep_jobs(p.factory, celery_app.CeleryRunner(), lost_after=timedelta(0)) == [job.id]
     wait_until(job_final(p, job.id), "the send job")
-    done = _job(p.session, job.id)
+    done = reloaded_job(p.session, job.id)
     assert (done.state, done.attempts) == (JobState.SUCCEEDED, 1), done.error
     assert {b.state for b in p.batches(cycle)} == {BatchState.SUBMITTED}
     assert [b.send_attempts for b in p.batches(cycle)] == [1, 1, 1]
@@ -375,14 +354,14 @@ def test_a_worker_rides_out_a_broker_outage_and_takes_the_work_after_it(
     private_redis.stop()
     worker.wait_for(lambda line: "broker" in line.lower() and "lost" in line.lower())
     job = submit_send(p, cycle.id)  # committed; its dispatch fails and is logged
-    assert _job(p.session, job.id).state is JobState.QUEUED
+    assert reloaded_job(p.session, job.id).state is JobState.QUEUED
     assert worker.process.poll() is None  # the worker waits for its broker, it does not exit
 
     private_redis.start()
     dispatched = sweep_jobs(p.factory, celery_app.CeleryRunner(), lost_after=timedelta(0))
     assert dispatched == [job.id]
     wait_until(job_final(p, job.id), "the send job, on the worker that reconnected")
-    assert _job(p.session, job.id).state is JobState.SUCCEEDED
+    assert reloaded_job(p.session, job.id).state is JobState.SUCCEEDED
     assert {b.state for b in p.batches(cycle)} == {BatchState.SUBMITTED}
     assert_each_accepted_once(p, 4)
 
@@ -439,7 +418,7 @@ def test_the_database_lost_mid_send_is_retried_and_nothing_is_uploaded_twice(
     worker.wait_for(lambda line: "lost the database" in line and str(job.id) in line)
     retries_logged(worker, "g2p.run_job", 2)  # still down: retried again, with backoff
     assert proxy.refused > 0
-    assert _job(p.session, job.id).state is JobState.RUNNING  # not failed
+    assert reloaded_job(p.session, job.id).state is JobState.RUNNING  # not failed
     said = [line for line in worker_lines(worker) if "database" in line]
     assert said
     assert not [line for line in said if "[SQL" in line or "parameters" in line]
@@ -453,7 +432,7 @@ def test_the_database_lost_mid_send_is_retried_and_nothing_is_uploaded_twice(
 
     proxy.restore()
     wait_until(job_final(p, job.id), "the send job, resumed")
-    done = _job(p.session, job.id)
+    done = reloaded_job(p.session, job.id)
     assert (done.state, done.attempts) == (JobState.SUCCEEDED, 2), done.error
     after = p.batches(cycle)
     assert {b.state for b in after if b.id in sending} == {BatchState.SENDING}  # never guessed
@@ -495,11 +474,11 @@ def test_a_job_arriving_while_the_database_is_unreachable_runs_once_it_is_back(
     proxy.cut()
     job = submit_send(p, cycle.id)  # this process reaches the database directly
     retries_logged(worker, "g2p.run_job", 3)
-    assert _job(p.session, job.id).state is JobState.QUEUED  # nothing ran, nothing failed
+    assert reloaded_job(p.session, job.id).state is JobState.QUEUED  # nothing ran, nothing failed
 
     proxy.restore()
     wait_until(job_final(p, job.id), "the send job")
-    done = _job(p.session, job.id)
+    done = reloaded_job(p.session, job.id)
     assert (done.state, done.attempts) == (JobState.SUCCEEDED, 1), done.error
     assert {b.state for b in p.batches(cycle)} == {BatchState.SUBMITTED}
     assert_each_accepted_once(p, 4)
@@ -518,11 +497,11 @@ def test_only_the_interrupted_attempt_is_handed_back(
         assert not states.requeue_interrupted(session, job.id, 2)  # not its attempt
     with unit_of_work(session_factory) as session:
         assert states.requeue_interrupted(session, job.id, 1)
-    assert _job(p.session, job.id).state is JobState.QUEUED
+    assert reloaded_job(p.session, job.id).state is JobState.QUEUED
     with unit_of_work(session_factory) as session:
         assert states.claim(session, job.id) == 2
         assert not states.requeue_interrupted(session, job.id, 1)  # a stale retry
-    assert (_job(p.session, job.id).state, _job(p.session, job.id).attempts) == (
+    assert (reloaded_job(p.session, job.id).state, reloaded_job(p.session, job.id).attempts) == (
         JobState.RUNNING,
         2,
     )

@@ -10,7 +10,6 @@ finishes (the sweep resolves unknown outcomes and syncs) and no request_id is ac
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import uuid
@@ -32,12 +31,15 @@ from g2p_payment_phee.payments.models import Payment
 from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.web.app import create_app
-from tests.conftest import services_required
-from tests.integration.jobs.celery_workers import Worker, worker_env
+from tests.integration.jobs.celery_workers import (
+    Worker,
+    forget_broker_connections,
+    reloaded_job,
+    worker_env,
+)
 from tests.integration.phee.conftest import PheeProgram, assert_nobody_paid_twice
 
 pytestmark = pytest.mark.postgres
-REDIS_ENV = "G2P_TEST_REDIS_URL"
 SECRET = "resilience-hub-secret-key-0123456789abc"
 WAIT = 90.0
 UPLOAD_FAULTS: list[dict[str, Any]] = [
@@ -72,16 +74,6 @@ def wait_until(
             return
         pause.wait(every)
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> str:
-    url = os.environ.get(REDIS_ENV)
-    if not url:
-        if services_required():
-            pytest.fail(f"{REDIS_ENV} must be set when CI/G2P_REQUIRE_SERVICES is set")
-        pytest.skip(f"{REDIS_ENV} not set")
-    return url
 
 
 class Scale:
@@ -154,26 +146,12 @@ def scale(
     made.close()
 
 
-def forget_broker_connections() -> None:
-    """This process's Celery connections and producers, dropped: the next message goes to
-    the broker configured now (``app.close()`` alone keeps the producer pool)."""
-    celery_app.app.close()
-    celery_app.app.amqp._producer_pool = None  # type: ignore[attr-defined]
-
-
-def _job(session: Session, job_id: uuid.UUID) -> Job:
-    session.expire_all()
-    job = session.get(Job, job_id)
-    assert job is not None
-    return job
-
-
 def submit_and_wait(p: PheeProgram, kind: str, cycle: Cycle) -> Job:
     job = jobs.submit(p.session, p.approver, kind, {"cycle_id": str(cycle.id)})
     p.session.commit()
     final = (JobState.SUCCEEDED, JobState.FAILED)
-    wait_until(lambda: _job(p.session, job.id).state in final, f"the {kind} job")
-    return _job(p.session, job.id)
+    wait_until(lambda: reloaded_job(p.session, job.id).state in final, f"the {kind} job")
+    return reloaded_job(p.session, job.id)
 
 
 def payment_counts(p: PheeProgram, cycle: Cycle) -> dict[str, int]:
