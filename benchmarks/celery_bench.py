@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,38 @@ def scalar(engine: Engine, query: str) -> Any:
 def grouped(engine: Engine, query: str) -> dict[str, int]:
     with engine.connect() as conn:
         return {str(k): int(v) for k, v in conn.execute(text(query)).tuples()}
+
+
+@dataclass(frozen=True)
+class CeleryCycle:
+    """The benchmark's database in scale mode: jobs go to Celery, the cycle's manager is set."""
+
+    engine: Engine
+    factory: Any
+    admin: Any
+    cycle_id: uuid.UUID
+
+
+def celery_cycle(url: str, emulator_url: str, rows: int, **hub_overrides: Any) -> CeleryCycle:
+    """Engine and sessions over ``url`` dispatching jobs to Celery, and the PHEE manager of the
+    one cycle's program pointed at the emulator (batches of ``rows``)."""
+    from sqlalchemy import select
+
+    from g2p_payment_phee.db import make_engine, make_session_factory, unit_of_work
+    from g2p_payment_phee.jobs.celery_app import CeleryRunner
+    from g2p_payment_phee.jobs.runner import install_runner
+    from g2p_payment_phee.payments.config_service import configure_manager
+    from g2p_payment_phee.programs.models import Cycle, ManagerKind
+    from g2p_payment_phee.users.models import User
+    from send_sync import hub_settings
+
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    install_runner(factory, CeleryRunner())
+    with unit_of_work(factory) as session:
+        admin = session.scalars(select(User)).one()
+        cycle = session.scalars(select(Cycle)).one()
+        hub, secrets = hub_settings(emulator_url, rows)
+        hub.update(hub_overrides)
+        configure_manager(session, admin, cycle.program, ManagerKind.PHEE, hub, secrets)
+        return CeleryCycle(engine, factory, admin, cycle.id)

@@ -33,11 +33,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, create_engine, text
 
 # Run as a script, this file's folder is on sys.path: the sibling benchmarks' set-up.
 from prepare import PG_ADMIN, _pg_url, setup
-from send_sync import EmulatorProcess, hub_settings
+from send_sync import EmulatorProcess
 
 SECRET = "chaos-secret-key-0123456789abcdefghijkl"
 FAULTS: dict[str, Any] = {
@@ -184,24 +184,12 @@ def run(
     rng: random.Random,
     say: Any,
 ) -> list[str]:
-    from g2p_payment_phee.db import make_engine, make_session_factory, unit_of_work
+    from celery_bench import celery_cycle
+    from g2p_payment_phee.db import unit_of_work
     from g2p_payment_phee.jobs import service as jobs
-    from g2p_payment_phee.jobs.celery_app import CeleryRunner
-    from g2p_payment_phee.jobs.runner import install_runner
-    from g2p_payment_phee.payments.config_service import configure_manager
-    from g2p_payment_phee.programs.models import Cycle, ManagerKind
-    from g2p_payment_phee.users.models import User
 
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
-    install_runner(factory, CeleryRunner())
-    with unit_of_work(factory) as session:
-        admin = session.scalars(select(User)).one()
-        cycle = session.scalars(select(Cycle)).one()
-        hub, secrets = hub_settings(emulator.base_url, args.rows)
-        hub["batch_request_timeout"] = 2
-        configure_manager(session, admin, cycle.program, ManagerKind.PHEE, hub, secrets)
-        cycle_id = cycle.id
+    scale = celery_cycle(url, emulator.base_url, args.rows, batch_request_timeout=2)
+    engine, factory, admin, cycle_id = scale.engine, scale.factory, scale.admin, scale.cycle_id
     procs = Processes(dict(os.environ), workdir, args.workers)
     say(f"{args.workers} workers and beat started; logs in {workdir}")
     stop_killing = threading.Event()

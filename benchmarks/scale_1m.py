@@ -35,10 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from celery_bench import (
     Workers,
+    celery_cycle,
     celery_settings,
     grouped,
     job_state,
@@ -57,7 +58,6 @@ from send_sync import (
     TENANT,
     EmulatorProcess,
     copy_baseline,
-    hub_settings,
     stored_files,
 )
 
@@ -130,12 +130,6 @@ def bare_send(
 
 
 def run(args: argparse.Namespace, url: str, workdir: Path, say: Any) -> dict[str, Any]:
-    from g2p_payment_phee.db import make_engine, make_session_factory, unit_of_work
-    from g2p_payment_phee.jobs.celery_app import CeleryRunner
-    from g2p_payment_phee.jobs.runner import install_runner
-    from g2p_payment_phee.payments.config_service import configure_manager
-    from g2p_payment_phee.programs.models import Cycle, ManagerKind
-    from g2p_payment_phee.users.models import User
 
     out: dict[str, Any] = {"n": args.n}
     queue = f"bench_1m_{uuid.uuid4().hex[:8]}"
@@ -148,15 +142,8 @@ def run(args: argparse.Namespace, url: str, workdir: Path, say: Any) -> dict[str
         say(f"loaded in {time.monotonic() - loaded:.0f} s")
         settings = celery_settings(url, queue, workdir)
         use_settings(settings)
-        engine = make_engine(url)
-        factory = make_session_factory(engine)
-        install_runner(factory, CeleryRunner())
-        with unit_of_work(factory) as session:
-            admin = session.scalars(select(User)).one()
-            cycle = session.scalars(select(Cycle)).one()
-            hub, secrets = hub_settings(emulator.base_url, args.rows)
-            configure_manager(session, admin, cycle.program, ManagerKind.PHEE, hub, secrets)
-            cycle_id = cycle.id
+        scale = celery_cycle(url, emulator.base_url, args.rows)
+        engine, factory, admin, cycle_id = scale.engine, scale.factory, scale.admin, scale.cycle_id
         purge_queue(queue)
         pool = Workers(settings, workdir, args.workers, "w1m")
         pool.wait_ready()

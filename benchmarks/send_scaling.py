@@ -33,6 +33,7 @@ from sqlalchemy import select
 
 from celery_bench import (
     Workers,
+    celery_cycle,
     celery_settings,
     grouped,
     job_final,
@@ -45,7 +46,7 @@ from celery_bench import (
     wait_until,
 )
 from prepare import setup
-from send_sync import EmulatorProcess, hub_settings
+from send_sync import EmulatorProcess
 
 NOT_SENT = "SELECT count(*) FROM payment_batches WHERE state NOT IN ('submitted', 'completed')"
 
@@ -58,15 +59,11 @@ def one_run(
     workdir: Path,
     say: Any,
 ) -> dict[str, Any]:
-    from g2p_payment_phee.db import make_engine, make_session_factory, unit_of_work
+    from g2p_payment_phee.db import unit_of_work
     from g2p_payment_phee.jobs import service as jobs
-    from g2p_payment_phee.jobs.celery_app import CeleryRunner
     from g2p_payment_phee.jobs.models import JobState
-    from g2p_payment_phee.jobs.runner import install_runner
     from g2p_payment_phee.payments import service as payments
-    from g2p_payment_phee.payments.config_service import configure_manager
-    from g2p_payment_phee.programs.models import Cycle, ManagerKind
-    from g2p_payment_phee.users.models import User
+    from g2p_payment_phee.programs.models import Cycle
 
     n = args.batches * args.rows
     with scratch_database("bench_scaling") as url:
@@ -74,14 +71,8 @@ def one_run(
         setup(url, n)
         settings = celery_settings(url, queue, workdir)
         use_settings(settings)
-        engine = make_engine(url)
-        factory = make_session_factory(engine)
-        install_runner(factory, CeleryRunner())
-        with unit_of_work(factory) as session:
-            admin = session.scalars(select(User)).one()
-            cycle = session.scalars(select(Cycle)).one()
-            hub, secrets = hub_settings(emulator.base_url, args.rows)
-            configure_manager(session, admin, cycle.program, ManagerKind.PHEE, hub, secrets)
+        scale = celery_cycle(url, emulator.base_url, args.rows)
+        engine, factory, admin = scale.engine, scale.factory, scale.admin
         with unit_of_work(factory) as session:
             cycle = session.scalars(select(Cycle)).one()
             report = payments.prepare_cycle(session, admin, cycle)
