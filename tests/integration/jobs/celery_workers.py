@@ -11,12 +11,14 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.jobs import celery_app
 from g2p_payment_phee.jobs.models import Job
 
 READY = " ready."
+WAIT = 120.0  # a generous deadline: CI machines are slow; a pass returns as soon as it holds
 
 
 class Worker:
@@ -99,3 +101,15 @@ def reloaded_job(session: Session, job_id: uuid.UUID) -> Job:
     job = session.get(Job, job_id)
     assert job is not None
     return job
+
+
+def wait_until(
+    check: Callable[[], bool], what: str = "", timeout: float = WAIT, every: float = 0.1
+) -> None:
+    """Until ``check()`` holds (re-checked every ``every`` seconds), or fail naming ``what``."""
+    pause = threading.Event()
+    for _ in range(max(1, int(timeout / every))):
+        if check():
+            return
+        pause.wait(every)
+    pytest.fail(f"timed out after {timeout} s waiting for {what or check}")

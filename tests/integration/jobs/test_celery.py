@@ -8,7 +8,6 @@ version do no harm.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -27,13 +26,12 @@ from g2p_payment_phee.jobs.models import Job, JobState
 from g2p_payment_phee.jobs.runner import install_runner
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.states import BatchState
-from tests.integration.jobs.celery_workers import Worker, reloaded_job, worker_env
+from tests.integration.jobs.celery_workers import Worker, reloaded_job, wait_until, worker_env
 from tests.integration.phee.conftest import PheeProgram, assert_nobody_paid_twice
 
 pytestmark = pytest.mark.postgres
 SECRET = "celery-test-secret-key-0123456789abcdef"
 QUEUE = f"g2p-test-{uuid.uuid4().hex[:8]}"
-WAIT = 120.0  # a generous deadline: CI machines are slow, a pass returns as soon as it holds
 
 
 @pytest.fixture
@@ -95,16 +93,6 @@ def scale(
     celery_app.app.conf.update(celery_app.celery_config(get_settings()))
     install_runner(session_factory, celery_app.CeleryRunner())
     return session_factory
-
-
-def wait_until(check: Callable[[], bool], timeout: float = WAIT, what: str = "") -> None:
-    """Until ``check()`` holds (re-checked every 100 ms), or fail."""
-    pause = threading.Event()
-    for _ in range(int(timeout * 10)):
-        if check():
-            return
-        pause.wait(0.1)
-    pytest.fail(f"timed out waiting for {what or check}")
 
 
 def job_final(session: Session, job_id: uuid.UUID) -> Callable[[], bool]:

@@ -44,29 +44,19 @@ from tests.integration.jobs.celery_workers import (
     Worker,
     forget_broker_connections,
     reloaded_job,
+    wait_until,
     worker_env,
 )
 from tests.integration.phee.conftest import PheeProgram, assert_nobody_paid_twice
 
 pytestmark = pytest.mark.postgres
 SECRET = "resilience-test-secret-key-0123456789abc"
-WAIT = 60.0
 
 
 @pytest.fixture
 def backend() -> str:
     """Several processes share the database: PostgreSQL only."""
     return "postgres"
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    """Until ``check()`` holds (re-checked every 100 ms), or fail naming ``what``."""
-    pause = threading.Event()
-    for _ in range(int(timeout * 10)):
-        if check():
-            return
-        pause.wait(0.1)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 def free_port() -> int:

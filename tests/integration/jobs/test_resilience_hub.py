@@ -13,7 +13,7 @@ from __future__ import annotations
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +35,13 @@ from tests.integration.jobs.celery_workers import (
     Worker,
     forget_broker_connections,
     reloaded_job,
+    wait_until,
     worker_env,
 )
 from tests.integration.phee.conftest import PheeProgram, assert_nobody_paid_twice
 
 pytestmark = pytest.mark.postgres
 SECRET = "resilience-hub-secret-key-0123456789abc"
-WAIT = 90.0
 UPLOAD_FAULTS: list[dict[str, Any]] = [
     {"kind": "error_5xx", "endpoints": ["upload"], "times": 1, "status": 502},  # not stored
     {"kind": "drop", "endpoints": ["upload"], "times": 1},  # stored, then the reset
@@ -62,18 +62,6 @@ READ_FAULTS: list[dict[str, Any]] = [
 def backend() -> str:
     """Several processes share the database: PostgreSQL only."""
     return "postgres"
-
-
-def wait_until(
-    check: Callable[[], bool], what: str, timeout: float = WAIT, every: float = 0.2
-) -> None:
-    """Until ``check()`` holds (re-checked ``every`` seconds), or fail naming ``what``."""
-    pause = threading.Event()
-    for _ in range(int(timeout / every)):
-        if check():
-            return
-        pause.wait(every)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 class Scale:
