@@ -52,12 +52,14 @@ def install_runner(factory: sessionmaker[Session], runner: JobRunner) -> JobRunn
     slot = info.get(RUNNER_KEY)
     if isinstance(slot, _RunnerSlot):
         slot.runner = runner
-    else:
-        info[RUNNER_KEY] = _RunnerSlot(runner)
-        factory.configure(info=info)
-    if not event.contains(factory, "after_commit", _dispatch_committed):
-        event.listen(factory, "after_commit", _dispatch_committed)
-        event.listen(factory, "after_rollback", _forget_rolled_back)
+        return runner
+    # The listeners go with the slot, once per factory. (``event.contains`` is not a safe test:
+    # SQLAlchemy keys its registry by ``id()``, and a new factory's session class can get the
+    # id of a collected one whose entry is still there, so the listeners were never added.)
+    info[RUNNER_KEY] = _RunnerSlot(runner)
+    factory.configure(info=info)
+    event.listen(factory, "after_commit", _dispatch_committed)
+    event.listen(factory, "after_rollback", _forget_rolled_back)
     return runner
 
 
