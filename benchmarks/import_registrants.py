@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, insert, make_url, text
 
 from g2p_payment_phee.db import load_models, make_engine, make_session_factory, migrate, utcnow
+from g2p_payment_phee.ids import new_id
 from g2p_payment_phee.registry.importer import import_registrants
 from g2p_payment_phee.registry.models import (
     Bank,
@@ -157,7 +158,7 @@ class Prepared:
 def baseline_rows(data: bytes) -> Prepared:
     """The rows the import writes, built straight from the file without any checks."""
     now = utcnow()
-    id_type = {"id": uuid.uuid4(), "created_at": now, "name": NATIONAL_ID, "description": ""}
+    id_type = {"id": new_id(), "created_at": now, "name": NATIONAL_ID, "description": ""}
     banks: dict[str, dict[str, Any]] = {}
     tables: dict[Any, list[dict[str, Any]]] = {
         Registrant: [],
@@ -166,12 +167,12 @@ def baseline_rows(data: bytes) -> Prepared:
         BankAccount: [],
     }
     for row in csv.DictReader(io.StringIO(data.decode("utf-8"))):
-        registrant_id = uuid.uuid4()
+        registrant_id = new_id()
         bank = banks.setdefault(row["bank_code"], _bank(row, now))
         tables[Registrant].append(_registrant(row, registrant_id, now))
         tables[RegistrantId].append(
             {
-                "id": uuid.uuid4(),
+                "id": new_id(),
                 "created_at": now,
                 "registrant_id": registrant_id,
                 "id_type_id": id_type["id"],
@@ -182,7 +183,7 @@ def baseline_rows(data: bytes) -> Prepared:
         )
         tables[Phone].append(
             {
-                "id": uuid.uuid4(),
+                "id": new_id(),
                 "created_at": now,
                 "registrant_id": registrant_id,
                 "number": normalize_phone(row["phone"]),
@@ -192,7 +193,7 @@ def baseline_rows(data: bytes) -> Prepared:
         )
         tables[BankAccount].append(
             {
-                "id": uuid.uuid4(),
+                "id": new_id(),
                 "created_at": now,
                 "registrant_id": registrant_id,
                 "bank_id": bank["id"],
@@ -207,7 +208,7 @@ def baseline_rows(data: bytes) -> Prepared:
 
 def _bank(row: dict[str, str], now: datetime) -> dict[str, Any]:
     return {
-        "id": uuid.uuid4(),
+        "id": new_id(),
         "created_at": now,
         "code": row["bank_code"],
         "name": row["bank_name"],

@@ -31,6 +31,7 @@ from sqlalchemy import create_engine, text
 
 from g2p_payment_phee.bulk import bulk_insert
 from g2p_payment_phee.db import make_engine, make_session_factory, migrate, utcnow
+from g2p_payment_phee.ids import new_id
 from g2p_payment_phee.payments.config_service import configure_manager, load_manager
 from g2p_payment_phee.programs.models import (
     Cycle,
@@ -51,7 +52,9 @@ def _pg_url(name: str) -> str:
 
 
 def setup(url: str, n: int) -> None:
-    """A migrated database with one approved cycle of n entitlements (bulk-loaded)."""
+    """A migrated database with one approved cycle of n entitlements (bulk-loaded), with the
+    product's own time-ordered ids: registrants in the order they were imported, each cycle's
+    entitlements in registrant order (as ``generate_entitlements`` makes them)."""
     engine = make_engine(url)
     migrate(engine)
     now = utcnow()
@@ -82,12 +85,12 @@ def setup(url: str, n: int) -> None:
         for start in range(0, n, 100_000):
             registrants, phones, members, entitlements = [], [], [], []
             for i in range(start, min(n, start + 100_000)):
-                rid = uuid.uuid4()
+                rid = new_id()
                 registrants.append((rid, now, now, f"R{i:08d}", "individual", f"Person {i}", True))
-                phones.append((uuid.uuid4(), now, rid, f"+2547{i % 10**8:08d}", 0))
-                members.append((uuid.uuid4(), now, program.id, rid, "enrolled"))
+                phones.append((new_id(), now, rid, f"+2547{i % 10**8:08d}", 0))
+                members.append((new_id(), now, program.id, rid, "enrolled"))
                 entitlements.append(
-                    (uuid.uuid4(), now, f"E{i:010d}", cycle.id, rid, 1000, 0, "KES", "approved")
+                    (new_id(), now, f"E{i:010d}", cycle.id, rid, 1000, 0, "KES", "approved")
                 )
             bulk_insert(
                 session,

@@ -8,9 +8,6 @@ converts the few values the loop makes itself, and such rows are written with ``
 
 from __future__ import annotations
 
-import os
-import time
-import uuid
 from collections.abc import Sequence
 from contextlib import ExitStack
 from datetime import datetime
@@ -34,12 +31,6 @@ class NativeValues:
         self.dialect = dialect
         self.postgres = dialect.name == "postgresql"
 
-    def new_uuid(self) -> tuple[Any, str]:
-        """A fresh UUID as (native value, canonical text); on PostgreSQL the text is native."""
-        value = uuid.uuid4()
-        text = str(value)
-        return (text if self.postgres else value.hex), text
-
     def uuid_value(self, text: str) -> Any:
         """A UUID's canonical text in this database's native form."""
         return text if self.postgres else text.replace("-", "")
@@ -54,23 +45,6 @@ class NativeValues:
             return None
         processor = table.c[column].type._cached_bind_processor(self.dialect)
         return processor(value) if processor is not None else value
-
-
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
-
-
-def uuid7_texts(count: int) -> list[str]:
-    """``count`` time-ordered UUIDs (version 7, RFC 9562) as canonical text, ascending: 48 bits of
-    Unix milliseconds, then 74 random bits. Rows keyed by them are appended at the right edge of
-    the primary-key index instead of at random places in it, which keeps the index's working set
-    small when a million rows are written at once."""
-    stamp = f"{time.time_ns() // 1_000_000:012x}"
-    h = os.urandom(10 * count).hex()
-    return sorted(
-        f"{stamp[:8]}-{stamp[8:12]}-7{h[i : i + 3]}-"
-        f"{_VARIANT[h[i + 3]]}{h[i + 4 : i + 7]}-{h[i + 7 : i + 19]}"
-        for i in range(0, 20 * count, 20)
-    )
 
 
 def prefer_indexes(session: Session) -> None:

@@ -41,10 +41,10 @@ from g2p_payment_phee.bulk import (
     bulk_insert,
     copy_text,
     raw,
-    uuid7_texts,
 )
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import BusinessRuleViolation
+from g2p_payment_phee.ids import new_id_texts
 from g2p_payment_phee.money import AmountFormat, format_amount, is_whole
 from g2p_payment_phee.payments.files import BatchFileFormat, RenderedFile, check_room
 from g2p_payment_phee.payments.models import IS_FAILED, IS_LIVE, Payment, PaymentBatch
@@ -437,7 +437,7 @@ class _Writer:
 
     def _new_id(self) -> str:
         if not self.ids:
-            self.ids = uuid7_texts(ID_BLOCK)
+            self.ids = new_id_texts(ID_BLOCK)
             self.ids.reverse()  # popped from the end: in ascending order
         return self.ids.pop()
 

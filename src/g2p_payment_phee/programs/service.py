@@ -26,6 +26,7 @@ from g2p_payment_phee.errors import (
     NotFound,
     ValidationFailed,
 )
+from g2p_payment_phee.ids import new_id
 from g2p_payment_phee.money import check_precision, parse_amount, validate_currency
 from g2p_payment_phee.programs.models import (
     Cycle,
@@ -137,7 +138,7 @@ def enrol(
     now = utcnow()
     rows = [
         {
-            "id": uuid.uuid4(),
+            "id": new_id(),
             "created_at": now,
             "program_id": program.id,
             "registrant_id": rid,
@@ -336,7 +337,7 @@ def insert_entitlements(session: Session, rows: Iterable[dict[str, object]]) -> 
     total = 0
     for row in rows:
         row.setdefault("code", new_entitlement_code())
-        batch.append({"id": uuid.uuid4(), "created_at": now, **row})
+        batch.append({"id": new_id(), "created_at": now, **row})
         if len(batch) >= INSERT_CHUNK:
             total += _insert_chunks(session, Entitlement, batch)
             batch = []

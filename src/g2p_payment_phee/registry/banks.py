@@ -15,6 +15,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.db import utcnow
+from g2p_payment_phee.ids import new_id
 from g2p_payment_phee.registry.models import Bank
 from g2p_payment_phee.registry.validation import reject
 
@@ -72,7 +73,7 @@ class BankDirectory:
         return self._register(code, name, country)
 
     def _register(self, code: str | None, name: str, country: str | None) -> uuid.UUID:
-        bank_id = uuid.uuid4()
+        bank_id = new_id()
         self.pending.append(
             {"id": bank_id, "created_at": utcnow(), "code": code, "name": name, "country": country}
         )

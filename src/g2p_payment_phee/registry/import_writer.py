@@ -18,6 +18,7 @@ from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.db import utcnow
+from g2p_payment_phee.ids import new_id
 from g2p_payment_phee.registry.import_rows import RegistrantRecord
 from g2p_payment_phee.registry.models import (
     BankAccount,
@@ -137,10 +138,10 @@ def _disabled_phones(
 
 
 def _id_rows(accepted: list[Accepted], now: datetime) -> list[dict[str, Any]]:
-    uuid4, valid = uuid.uuid4, IdStatus.VALID
+    valid = IdStatus.VALID
     return [
         {
-            "id": uuid4(),
+            "id": new_id(),
             "created_at": now,
             "registrant_id": item.registrant_id,
             "id_type_id": id_type_id,
@@ -156,10 +157,9 @@ def _id_rows(accepted: list[Accepted], now: datetime) -> list[dict[str, Any]]:
 def _phone_rows(
     accepted: list[Accepted], now: datetime, disabled: dict[tuple[uuid.UUID, str], datetime]
 ) -> list[dict[str, Any]]:
-    uuid4 = uuid.uuid4
     return [
         {
-            "id": uuid4(),
+            "id": new_id(),
             "created_at": now,
             "registrant_id": item.registrant_id,
             "number": number,
@@ -172,10 +172,9 @@ def _phone_rows(
 
 
 def _account_rows(accepted: list[Accepted], now: datetime) -> list[dict[str, Any]]:
-    uuid4 = uuid.uuid4
     return [
         {
-            "id": uuid4(),
+            "id": new_id(),
             "created_at": now,
             "registrant_id": item.registrant_id,
             "bank_id": bank_id,
@@ -194,7 +193,7 @@ def _account_rows(accepted: list[Accepted], now: datetime) -> list[dict[str, Any
 def _membership_rows(accepted: list[Accepted], now: datetime) -> list[dict[str, Any]]:
     return [
         {
-            "id": uuid.uuid4(),
+            "id": new_id(),
             "created_at": now,
             "group_id": item.group_id,
             "member_id": item.registrant_id,

@@ -25,6 +25,7 @@ from g2p_payment_phee import audit
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import FieldError, ValidationFailed
+from g2p_payment_phee.ids import new_id
 from g2p_payment_phee.imports import ImportReport
 from g2p_payment_phee.registry.banks import BankDirectory
 from g2p_payment_phee.registry.import_reader import (
@@ -188,7 +189,7 @@ class _ImportRun:
         errors: list[FieldError] = []
         found = existing.get(record.reference)
         if found is None:
-            item = Accepted(record, uuid.uuid4(), True, record.kind or RegistrantKind.INDIVIDUAL)
+            item = Accepted(record, new_id(), True, record.kind or RegistrantKind.INDIVIDUAL)
             if not record.fields.get("name"):
                 errors.append(FieldError("name", "is required for a new registrant", record.row))
         else:
