@@ -179,6 +179,14 @@ def run(n: int, repeats: int) -> list[dict[str, Any]]:
                 ),
                 ("failed payments of the cycle", lambda: f"/payments?cycle={cycle}&status=failed"),
                 ("paid payments of the cycle", lambda: f"/payments?cycle={cycle}&status=paid"),
+                (
+                    "sent payments of the cycle (none left)",
+                    lambda: f"/payments?cycle={cycle}&state=sent",
+                ),
+                (
+                    "issued payments of the cycle (none left)",
+                    lambda: f"/payments?cycle={cycle}&state=issued",
+                ),
                 ("payments of one batch", lambda: f"/payments?batch={last}"),
             ]
             for label, address in pages:

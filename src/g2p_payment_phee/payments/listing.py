@@ -11,6 +11,12 @@ is ordered by a unique key that an index serves:
 
 Every keyset condition repeats a plain bound on the leading sort column, so that the index
 range itself starts at the cursor (a row comparison alone would be a filter on PostgreSQL).
+
+No index holds a payment's state (payments are updated in place, HOT, see migration 0004), so a
+state filter that matches few of a million payments would read them all. Unreconciled payments
+are only ever in a few batch states (``HELD_IN``): ``issued`` ones are in no batch or in a batch
+not handed over yet, ``sent`` ones in a submitted batch. When there are few such batches they are
+looked up first and the payments read through the batch index.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.keyset import as_int, as_uuid, page_from_rows, read_cursor
@@ -27,6 +33,21 @@ from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission, authorize
+
+# Where unreconciled payments can be: a batch's payments become ``sent`` in the transaction
+# that moves it to ``submitted``; a batch completes only once all its payments are final.
+HELD_IN: dict[PaymentState, tuple[BatchState, ...]] = {
+    PaymentState.ISSUED: (
+        BatchState.PREPARED,
+        BatchState.SENDING,
+        BatchState.REJECTED,
+        BatchState.OUTCOME_UNKNOWN,
+    ),
+    PaymentState.SENT: (BatchState.SUBMITTED,),
+}
+# More candidate batches than this (one bound value each; old SQLite takes 999): the plain
+# filter is as good, since the payments it looks for are then common enough to fill a page fast.
+PRUNE_MAX_BATCHES = 900
 
 
 def list_payments(
@@ -49,6 +70,8 @@ def list_payments(
     query = _payment_filters(select(Payment), cycle_id, batch_id, state, status)
     if batch_id is not None:
         return _batch_payments(session, query, cursor, limit)
+    if status is None and state in HELD_IN:
+        query = _only_holding_batches(session, query, cycle_id, state)
     key = read_cursor(cursor, as_uuid)
     if key is not None:
         query = query.where(Payment.id > key[0])
@@ -73,6 +96,25 @@ def _payment_filters(
     elif state is not None:
         query = query.where(Payment.state == state)
     return query
+
+
+def _only_holding_batches(
+    session: Session,
+    query: Select[tuple[Payment]],
+    cycle_id: uuid.UUID | None,
+    state: PaymentState,
+) -> Select[tuple[Payment]]:
+    """``query`` narrowed to the batches that can hold payments in ``state`` (see HELD_IN)."""
+    batches = select(PaymentBatch.id).where(PaymentBatch.state.in_(HELD_IN[state]))
+    if cycle_id is not None:
+        batches = batches.where(PaymentBatch.cycle_id == cycle_id)
+    ids = session.scalars(batches.limit(PRUNE_MAX_BATCHES + 1)).all()
+    if len(ids) > PRUNE_MAX_BATCHES:
+        return query
+    holding: ColumnElement[bool] = Payment.batch_id.in_(ids)
+    if state is PaymentState.ISSUED:  # prepared without batches (create_batch off)
+        holding = or_(holding, Payment.batch_id.is_(None))
+    return query.where(holding)
 
 
 def _batch_payments(

@@ -13,11 +13,17 @@ from sqlalchemy.orm import Session
 
 from g2p_payment_phee.errors import PermissionDenied, ValidationFailed
 from g2p_payment_phee.pagination import encode_cursor
-from g2p_payment_phee.payments import service
+from g2p_payment_phee.payments import listing, service
 from g2p_payment_phee.payments.listing import list_cycle_batches, list_payments
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
-from g2p_payment_phee.payments.reconcile import Outcome, reconcile_payments
-from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
+from g2p_payment_phee.payments.reconcile import Outcome, reconcile_payments, refresh_batches
+from g2p_payment_phee.payments.states import (
+    BatchState,
+    PaymentState,
+    PaymentStatus,
+    mark_batch_payments_sent,
+    set_batch_state,
+)
 from g2p_payment_phee.programs.models import Cycle, Program
 from g2p_payment_phee.users.models import Role, User
 from tests import factories
@@ -144,3 +150,49 @@ def test_a_disabled_user_sees_nothing(session: Session, cycle: Cycle) -> None:
     ghost = factories.user(session, "ghost", Role.VIEWER, active=False)
     with pytest.raises(PermissionDenied):
         list_payments(session, ghost, cycle_id=cycle.id)
+
+
+@pytest.mark.parametrize("prune_max", [900, 1])  # narrowed to the batches, or not (too many)
+def test_state_filters_find_every_unreconciled_payment_wherever_its_batch_is(
+    session: Session,
+    admin: User,
+    approver: User,
+    program: Program,
+    phee,
+    monkeypatch: pytest.MonkeyPatch,
+    prune_max: int,
+) -> None:
+    monkeypatch.setattr(listing, "PRUNE_MAX_BATCHES", prune_max)
+    phee(max_batch_size=3)
+    cycle = factories.approved_cycle(session, admin, approver, program, beneficiaries=12)
+    service.prepare_cycle(session, admin, cycle)
+    submitted, unknown, completed, _prepared = session.scalars(
+        select(PaymentBatch)
+        .where(PaymentBatch.cycle_id == cycle.id)
+        .order_by(PaymentBatch.sequence)
+    ).all()
+    for batch in (submitted, unknown, completed):
+        set_batch_state(session, admin, batch, BatchState.SENDING)
+    for batch in (submitted, completed):
+        mark_batch_payments_sent(session, batch)
+        set_batch_state(session, admin, batch, BatchState.SUBMITTED)
+    set_batch_state(session, admin, unknown, BatchState.OUTCOME_UNKNOWN)
+    done = session.scalars(select(Payment.id).where(Payment.batch_id == completed.id)).all()
+    reconcile_payments(session, [Outcome(pid, PaymentStatus.PAID, Decimal(100)) for pid in done])
+    refresh_batches(session, admin, [completed.id])
+    assert completed.state is BatchState.COMPLETED
+    phee(create_batch=False)  # a second cycle's payments are in no batch
+    other = factories.approved_cycle(session, admin, approver, program, beneficiaries=2, start=50)
+    service.prepare_cycle(session, admin, other)
+    session.commit()
+
+    for state in PaymentState:
+        for cycle_id in (cycle.id, other.id, None):
+            fetch = partial(list_payments, session, admin, cycle_id=cycle_id, state=state)
+            listed = [p.id for p in _walk(fetch, 2)]
+            truth = select(Payment.id).where(Payment.state == state)
+            if cycle_id is not None:
+                truth = truth.where(Payment.cycle_id == cycle_id)
+            assert listed == sorted(session.scalars(truth).all()), (state, cycle_id)
+    counts = {s: len(list_payments(session, admin, state=s, limit=500).items) for s in PaymentState}
+    assert counts == {PaymentState.ISSUED: 20, PaymentState.SENT: 3, PaymentState.RECONCILED: 3}
