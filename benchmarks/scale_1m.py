@@ -53,11 +53,11 @@ from celery_bench import (
 from prepare import baseline as prepare_copy_baseline
 from prepare import setup
 from send_sync import (
-    BASIC,
-    PURPOSE,
     TENANT,
     EmulatorProcess,
     copy_baseline,
+    hub_token,
+    post_file,
     stored_files,
 )
 
@@ -96,13 +96,8 @@ def bare_send(
     emulator: EmulatorProcess, engine: Engine, cycle_id: uuid.UUID, threads: int
 ) -> float:
     """Post every stored file with ``threads`` concurrent ``httpx`` clients; seconds posting."""
-    token = httpx.post(
-        f"{emulator.base_url}/oauth/token",
-        params={"username": "mifos", "password": "password", "grant_type": "password"},
-        headers={"Authorization": BASIC, "Platform-TenantId": TENANT},
-    ).json()["access_token"]
     files = [item for chunk in stored_files(engine, cycle_id) for item in chunk]
-    common = {"Platform-TenantId": TENANT, "Authorization": f"Bearer {token}"}
+    common = {"Platform-TenantId": TENANT, "Authorization": f"Bearer {hub_token(emulator)}"}
     url = f"{emulator.base_url}/batchtransactions"
     statuses: Counter[int] = Counter()
     lock = threading.Lock()
@@ -110,15 +105,9 @@ def bare_send(
     def post_every(share: list[tuple[str, bytes]]) -> None:
         with httpx.Client(timeout=60, headers=common) as client:
             for name, data in share:
-                headers = {
-                    "X-CorrelationID": str(uuid.uuid4()),
-                    "Type": "csv",
-                    "Purpose": PURPOSE,
-                    "filename": name,
-                }
-                answer = client.post(url, headers=headers, files={"data": (name, data, "text/csv")})
+                status = post_file(client, url, name, data)
                 with lock:
-                    statuses[answer.status_code] += 1
+                    statuses[status] += 1
 
     started = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:

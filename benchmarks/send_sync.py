@@ -235,19 +235,36 @@ def stored_files(engine: Engine, cycle_id: uuid.UUID) -> Iterator[list[tuple[str
         yield chunk
 
 
+def hub_token(emulator: EmulatorProcess) -> str:
+    """A bearer token from the emulator, fetched as the bare loops' one setup step."""
+    answer = httpx.post(
+        f"{emulator.base_url}/oauth/token",
+        params={"username": "mifos", "password": "password", "grant_type": "password"},
+        headers={"Authorization": BASIC, "Platform-TenantId": TENANT},
+    )
+    return str(answer.json()["access_token"])
+
+
+def post_file(client: httpx.Client, url: str, name: str, data: bytes) -> int:
+    """One bare upload: the file as the multipart part ``data``, a fresh correlation id; the
+    answer's status code."""
+    headers = {
+        "X-CorrelationID": str(uuid.uuid4()),
+        "Type": "csv",
+        "Purpose": PURPOSE,
+        "filename": name,
+    }
+    return client.post(url, headers=headers, files={"data": (name, data, "text/csv")}).status_code
+
+
 def bare_loop(
     emulator: EmulatorProcess, engine: Engine, cycle_id: uuid.UUID, limit: int | None = None
 ) -> tuple[float, int, Counter[int]]:
     """Post the stored files one at a time; seconds spent posting, files posted, statuses."""
-    token = httpx.post(
-        f"{emulator.base_url}/oauth/token",
-        params={"username": "mifos", "password": "password", "grant_type": "password"},
-        headers={"Authorization": BASIC, "Platform-TenantId": TENANT},
-    ).json()["access_token"]
     common = {
         "Platform-TenantId": TENANT,
         "Accept": "application/json",
-        "Authorization": f"Bearer {token}",
+        "Authorization": f"Bearer {hub_token(emulator)}",
     }
     url = f"{emulator.base_url}/batchtransactions"
     statuses: Counter[int] = Counter()
@@ -258,16 +275,7 @@ def bare_loop(
                 chunk = chunk[: limit - posted]
             started = time.perf_counter()
             for name, data in chunk:
-                headers = {
-                    "X-CorrelationID": str(uuid.uuid4()),
-                    "Type": "csv",
-                    "Purpose": PURPOSE,
-                    "filename": name,
-                }
-                response = client.post(
-                    url, headers=headers, files={"data": (name, data, "text/csv")}
-                )
-                statuses[response.status_code] += 1
+                statuses[post_file(client, url, name, data)] += 1
             seconds += time.perf_counter() - started
             posted += len(chunk)
             if limit is not None and posted >= limit:
