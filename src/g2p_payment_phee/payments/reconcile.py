@@ -4,7 +4,14 @@ A reconciled payment is final: every update here is conditional on the payment n
 reconciled yet, so a late, repeated or contradictory outcome changes nothing. On PostgreSQL the
 outcomes are copied into a temporary table and applied with one ``UPDATE … FROM`` per chunk;
 the columns it writes are in no index (``live`` only for failures), so most of these updates
-are HOT updates. Batch counters are recounted and completed batches moved set-based.
+are HOT updates.
+
+Batch counters stay true in one of two ways. ``reconcile_batches`` (the status sync, on
+PostgreSQL) adds to each batch what its payments' update changed, in the same statement: the
+update returns the rows it changed, grouped per batch, and the batch row is incremented —
+exact even when two syncs race, because both the payment update and the counter increment are
+re-evaluated on the latest row version. Everywhere else the batches are recounted
+(``refresh_batches``). Completed batches are moved set-based.
 """
 
 from __future__ import annotations
@@ -123,6 +130,22 @@ def _copy_lines(outcomes: Sequence[Outcome], now: datetime) -> Iterator[str]:
         yield f"{o.payment_id}\t{o.status.value}\t{amount}\t{reason}\t{txid}\t{stamp}\n"
 
 
+def _copy_outcomes(session: Session, outcomes: Sequence[Outcome]) -> Any:
+    """The outcomes in a new temporary table ``reconcile_in`` (COPY); the connection."""
+    now = utcnow()
+    connection = session.connection()
+    connection.exec_driver_sql("DROP TABLE IF EXISTS reconcile_in")
+    connection.exec_driver_sql(
+        "CREATE TEMP TABLE reconcile_in (id uuid, status text, amount_paid numeric, "
+        "reason text, txid text, settled_at timestamptz) ON COMMIT DROP"
+    )
+    raw = connection.connection.driver_connection
+    data = "".join(_copy_lines(outcomes, now))
+    with raw.cursor() as cursor, cursor.copy("COPY reconcile_in FROM STDIN") as copy:  # type: ignore[union-attr]
+        copy.write(data)
+    return connection
+
+
 _RECONCILE = (
     "UPDATE payments AS p SET state = 'reconciled', status = t.status, "
     "live = (t.status <> 'failed'), amount_paid = t.amount_paid, failure_reason = t.reason, "
@@ -135,18 +158,7 @@ def _reconcile_postgres(
     session: Session, outcomes: Sequence[Outcome], batch_ids: Sequence[uuid.UUID] | None
 ) -> int:
     """COPY the outcomes into a temporary table, then one ``UPDATE … FROM``."""
-    now = utcnow()
-    connection = session.connection()
-    connection.exec_driver_sql("DROP TABLE IF EXISTS reconcile_in")
-    connection.exec_driver_sql(
-        "CREATE TEMP TABLE reconcile_in (id uuid, status text, amount_paid numeric, "
-        "reason text, txid text, settled_at timestamptz) ON COMMIT DROP"
-    )
-    raw = connection.connection.driver_connection
-    data = "".join(_copy_lines(outcomes, now))
-    with raw.cursor() as cursor, cursor.copy("COPY reconcile_in FROM STDIN") as copy:  # type: ignore[union-attr]
-        copy.write(data)
-    del data
+    connection = _copy_outcomes(session, outcomes)
     if batch_ids:
         statement = text(_RECONCILE + " AND p.batch_id = ANY(:batch_ids)")
         result = connection.execute(statement, {"batch_ids": list(batch_ids)})
@@ -154,6 +166,110 @@ def _reconcile_postgres(
         result = connection.execute(text(_RECONCILE))
     connection.exec_driver_sql("DROP TABLE reconcile_in")
     return int(result.rowcount)
+
+
+def reconcile_batches(
+    session: Session,
+    actor: User | None,
+    outcomes: Sequence[Outcome],
+    batch_ids: Sequence[uuid.UUID],
+) -> tuple[int, list[PaymentBatch]]:
+    """Reconcile outcomes of these batches' payments, keep the batches' counters true and
+    complete the batches whose payments are all final; returns how many payments changed and
+    the batches completed now. Every outcome is of a payment of one of the batches (on
+    PostgreSQL the others are ignored)."""
+    ids = list(dict.fromkeys(batch_ids))
+    if session.connection().dialect.name != "postgresql":
+        changed = reconcile_payments(session, outcomes)
+        return changed, refresh_batches(session, actor, ids)
+    changed = 0
+    for start in range(0, len(outcomes), CHUNK):
+        changed += _reconcile_counted(session, outcomes[start : start + CHUNK], ids)
+    return changed, complete_batches(session, actor, ids)
+
+
+# The payments' update returns the rows it changed; they are counted per batch and added to
+# the batch rows. A payment that was never marked sent (``sent_at`` is set exactly when a
+# payment moves issued → sent, by ``states.mark_*payments_sent``) is counted as sent now too,
+# as ``count_batches`` would count it.
+_COUNTED_COLUMNS = (
+    "sent_count",
+    "sent_amount",
+    "paid_count",
+    "paid_amount",
+    "failed_count",
+    "failed_amount",
+)
+_COUNTED_TAIL = (
+    " AND p.batch_id = ANY(:batch_ids) RETURNING p.batch_id, p.status, p.amount_issued, "
+    "p.amount_paid, p.sent_at IS NULL AS unsent"
+    "), delta AS (SELECT batch_id, "
+    "count(*) FILTER (WHERE unsent) AS sent_count, "
+    "coalesce(sum(amount_issued) FILTER (WHERE unsent), 0) AS sent_amount, "
+    "count(*) FILTER (WHERE status = 'paid') AS paid_count, "
+    "coalesce(sum(amount_paid) FILTER (WHERE status = 'paid'), 0) AS paid_amount, "
+    "count(*) FILTER (WHERE status = 'failed') AS failed_count, "
+    "coalesce(sum(amount_issued) FILTER (WHERE status = 'failed'), 0) AS failed_amount, "
+    "count(*) AS changed FROM changed GROUP BY batch_id) "
+    "UPDATE payment_batches AS b SET "
+    "sent_count = b.sent_count + d.sent_count, sent_amount = b.sent_amount + d.sent_amount, "
+    "paid_count = b.paid_count + d.paid_count, paid_amount = b.paid_amount + d.paid_amount, "
+    "failed_count = b.failed_count + d.failed_count, "
+    "failed_amount = b.failed_amount + d.failed_amount "
+    "FROM delta AS d WHERE b.id = d.batch_id RETURNING b.id, d.changed, "
+    "b.sent_count, b.sent_amount, b.paid_count, b.paid_amount, b.failed_count, b.failed_amount"
+)
+
+
+def _reconcile_counted(
+    session: Session, outcomes: Sequence[Outcome], batch_ids: list[uuid.UUID]
+) -> int:
+    """One chunk: COPY into a temporary table, then one statement that updates the payments
+    and adds what changed to their batches' counters."""
+    connection = _copy_outcomes(session, outcomes)
+    statement = text("WITH changed AS (" + _RECONCILE + _COUNTED_TAIL)
+    rows = connection.execute(statement, {"batch_ids": batch_ids}).tuples().all()
+    connection.exec_driver_sql("DROP TABLE reconcile_in")
+    changed = 0
+    for bid, number, *counters in rows:
+        changed += int(number)
+        values = dict(zip(_COUNTED_COLUMNS, counters, strict=True))
+        note_loaded_batches(session, [bid], values)
+    return changed
+
+
+def complete_batches(
+    session: Session, actor: User | None, batch_ids: Sequence[uuid.UUID]
+) -> list[PaymentBatch]:
+    """Submitted batches whose counters say every payment is final move to completed (one
+    set-based transition); returns them."""
+    finished: list[uuid.UUID] = []
+    B = PaymentBatch
+    for start in range(0, len(batch_ids), 1000):
+        query = select(B.id).where(
+            B.id.in_(list(batch_ids[start : start + 1000])),
+            B.state == BatchState.SUBMITTED,
+            B.paid_count + B.failed_count >= B.issued_count,
+        )
+        finished.extend(session.scalars(query))
+    return _complete(session, actor, finished)
+
+
+def _complete(
+    session: Session, actor: User | None, finished: list[uuid.UUID]
+) -> list[PaymentBatch]:
+    completed = move_batches(
+        session,
+        actor,
+        finished,
+        BatchState.SUBMITTED,
+        BatchState.COMPLETED,
+        completed_at=utcnow(),
+    )
+    if not completed:
+        return []
+    query = select(PaymentBatch).where(PaymentBatch.id.in_(completed))
+    return list(session.scalars(query.order_by(PaymentBatch.sequence)))
 
 
 @dataclass(frozen=True)
@@ -205,18 +321,7 @@ def refresh_batches(
         for bid, batch_counts in counts.items():
             note_loaded_batches(session, [bid], batch_counts.columns())
         finished.extend(bid for bid, c in counts.items() if c.open == 0)
-    completed = move_batches(
-        session,
-        actor,
-        finished,
-        BatchState.SUBMITTED,
-        BatchState.COMPLETED,
-        completed_at=utcnow(),
-    )
-    if not completed:
-        return []
-    query = select(PaymentBatch).where(PaymentBatch.id.in_(completed))
-    return list(session.scalars(query.order_by(PaymentBatch.sequence)))
+    return _complete(session, actor, finished)
 
 
 def count_batches(session: Session, batch_ids: list[uuid.UUID]) -> dict[uuid.UUID, BatchCounts]:
