@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import String, Table, bindparam, cast, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee import audit
-from g2p_payment_phee.bulk import prefer_indexes
+from g2p_payment_phee.bulk import prefer_indexes, raw
 from g2p_payment_phee.db import unit_of_work
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
-from g2p_payment_phee.payments.reconcile import Outcome, reconcile_payments, refresh_batches
+from g2p_payment_phee.payments.reconcile import Outcome, reconcile_batches
 from g2p_payment_phee.payments.reports import BatchSyncResult, SyncReport
 from g2p_payment_phee.payments.states import (
     BatchState,
@@ -194,8 +194,8 @@ def _apply(session: Session, actor: User | None, reads: list[_Read]) -> None:
         result.paid = sum(1 for o in chosen if o.status is PaymentStatus.PAID)
         result.failed = len(chosen) - result.paid
         outcomes.extend(chosen)
-    changed = reconcile_payments(session, outcomes, batch_ids=ids)
-    completed = {batch.id for batch in refresh_batches(session, actor, ids)}
+    changed, done = reconcile_batches(session, actor, outcomes, ids)
+    completed = {batch.id for batch in done}
     states = dict(
         session.execute(select(PaymentBatch.id, PaymentBatch.state).where(PaymentBatch.id.in_(ids)))
         .tuples()
@@ -273,19 +273,31 @@ def _story(outcome: Outcome) -> str:
 _Known = tuple[PaymentState, PaymentStatus | None, Decimal]
 
 
+_STATES = {state.value: state for state in PaymentState}
+_STATUSES = {status.value: status for status in PaymentStatus}
+
+
 def _batch_payments(
     session: Session, batch_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, dict[str, _Known]]:
-    """Each batch's payments by request_id text, read in one query."""
-    rows = session.execute(
-        select(
-            Payment.batch_id, Payment.id, Payment.state, Payment.status, Payment.amount_issued
-        ).where(Payment.batch_id.in_(batch_ids))
-    ).tuples()
+    """Each batch's payments by request_id text, read in one query. A sync of a large cycle
+    reads every payment once: ids come as text (PostgreSQL casts them) and states as the stored
+    strings, looked up in a table, rather than through a type conversion per value."""
+    postgres = session.connection().dialect.name == "postgresql"
+    query = select(
+        Payment.batch_id,
+        cast(Payment.id, String) if postgres else raw(Payment.id),
+        raw(Payment.state),
+        raw(Payment.status),
+        Payment.amount_issued,
+    ).where(Payment.batch_id.in_(batch_ids))
     out: dict[uuid.UUID, dict[str, _Known]] = {bid: {} for bid in batch_ids}
-    for bid, pid, state, status, amount in rows:
-        if bid is not None:
-            out[bid][str(pid)] = (state, status, amount)
+    states, statuses = _STATES, _STATUSES
+    for bid, pid, state, status, amount in session.execute(query).tuples():
+        if bid is None:
+            continue
+        key = pid if postgres else str(uuid.UUID(str(pid)))
+        out[bid][key] = (states[state], None if status is None else statuses[status], amount)
     return out
 
 
