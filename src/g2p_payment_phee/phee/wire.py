@@ -179,7 +179,12 @@ def parse_timestamp(value: Any) -> datetime | None:
     return _from_text(value.strip())
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _from_millis(value: int | Decimal) -> datetime:
+    if type(value) is int and -(10**14) < value < 10**14:  # the usual case: exact, and fast
+        return _EPOCH + timedelta(milliseconds=value)
     try:
         millis = Decimal(value)
         return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=float(millis))
