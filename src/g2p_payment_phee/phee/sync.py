@@ -2,8 +2,9 @@
 
 Per submitted batch: read the summary; when it changed since the last sync (or when it last
 said "finished" while payments stayed open), page through the details (outside any
-transaction); then, for many batches at once (up to ``APPLY_ROWS`` transfers), map each
-transfer to its payment by ``clientCorrelationId`` and reconcile in one bulk update —
+transaction); then, for many batches at once (up to ``APPLY_ROWS`` transfers, on a database
+thread while the next batches are read), map each transfer to its payment by
+``clientCorrelationId`` and reconcile in one bulk update —
 COMPLETED → paid, FAILED/REJECTED/ABORTED/EXCEPTION → failed with PHEE's reason; anything else
 leaves the payment as it is. Final payments never change. Surprises (unknown ids,
 other batches' ids, unknown statuses, amounts that differ from what was sent, unreadable rows,
@@ -17,6 +18,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -65,32 +67,58 @@ def sync_batches(
 
     PHEE is read batch by batch, outside any transaction; what it says is applied for many
     batches at once (about ``APPLY_ROWS`` transfers per transaction, in a few set-based
-    statements). ``actor`` None is the system itself (a job, a verified callback)."""
+    statements) on a database thread, while the next batches are read: at most one group is
+    applied while the next one waits, so memory stays bounded whatever the hub's pace. An apply
+    that fails stops the reading and is raised. ``actor`` None is the system itself (a job, a
+    verified callback)."""
     if actor is not None:
         authorize(actor, Permission.VIEW)
     report = SyncReport()
     own = client is None
     hub = client or manager.client()
+    applying: list[Future[None]] = []
     try:
-        for start in range(0, len(batch_ids), READ_BATCHES):
-            ids = list(batch_ids[start : start + READ_BATCHES])
-            pending: list[_Read] = []
-            for target in _targets(factory, ids):
-                if isinstance(target, BatchSyncResult):
-                    report.results.append(target)
-                    continue
-                read = _read_one(hub, target, force=force)
-                report.results.append(read.result)
-                if read.transfers is not None:
-                    pending.append(read)
-                if sum(len(r.transfers or ()) for r in pending) >= APPLY_ROWS:
-                    _apply_reads(factory, actor, pending)
-                    pending = []
-            _apply_reads(factory, actor, pending)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="phee-sync-db") as db:
+
+            def apply(reads: list[_Read]) -> None:
+                if len(applying) >= 2:  # one running, one waiting: wait for the older one
+                    applying.pop(0).result()
+                if reads:
+                    applying.append(db.submit(_apply_reads, factory, actor, reads))
+
+            try:
+                for start in range(0, len(batch_ids), READ_BATCHES):
+                    ids = list(batch_ids[start : start + READ_BATCHES])
+                    pending: list[_Read] = []
+                    for target in _targets(factory, ids):
+                        if isinstance(target, BatchSyncResult):
+                            report.results.append(target)
+                            continue
+                        read = _read_one(hub, target, force=force)
+                        report.results.append(read.result)
+                        if read.transfers is not None:
+                            pending.append(read)
+                        if sum(len(r.transfers or ()) for r in pending) >= APPLY_ROWS:
+                            apply(pending)
+                            pending = []
+                        _raise_failed(applying)
+                    apply(pending)
+                while applying:
+                    applying.pop(0).result()
+            finally:
+                for future in applying:
+                    future.cancel()
     finally:
         if own:
             hub.close()
     return report
+
+
+def _raise_failed(applying: list[Future[None]]) -> None:
+    """An apply that already failed stops the sync now, not after the remaining reads."""
+    for future in applying:
+        if future.done():
+            future.result()
 
 
 @dataclass

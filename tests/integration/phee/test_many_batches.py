@@ -3,11 +3,14 @@ give each batch exactly what the one-batch path gave it."""
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.audit import events_for
@@ -134,3 +137,63 @@ def test_every_upload_leaves_after_its_claim_was_committed(
     assert witness.seen == [(BatchState.SENDING, 1)] * 5
     assert [b.state for b in p.batches(cycle)] == [BatchState.SUBMITTED] * 5
     assert_nobody_paid_twice(p.hub)
+
+
+def test_the_next_batch_is_read_while_a_group_is_applied(
+    phee_program: PheeProgram, small_groups: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first group's apply waits (on an event, at most 10 s) until the second batch was
+    read: only a sync that reads while it applies lets it through at once."""
+    p, hub = phee_program, phee_program.hub
+    p.configure(max_batch_size=3)
+    cycle = p.prepared_cycle(6)  # 2 batches
+    service.send_cycle(p.factory, p.admin, cycle.id)
+    hub.complete_all()
+    monkeypatch.setattr(phee_sync, "APPLY_ROWS", 1)  # each batch is a group of its own
+    read_one, apply_reads = phee_sync._read_one, phee_sync._apply_reads
+    reads: list[object] = []
+    second_read = threading.Event()
+    overlapped: list[bool] = []
+
+    def reading(*args: Any, **kwargs: Any) -> Any:
+        read = read_one(*args, **kwargs)
+        reads.append(read)
+        if len(reads) == 2:
+            second_read.set()
+        return read
+
+    def applying(*args: Any) -> None:
+        overlapped.append(second_read.wait(timeout=10))
+        apply_reads(*args)
+
+    monkeypatch.setattr(phee_sync, "_read_one", reading)
+    monkeypatch.setattr(phee_sync, "_apply_reads", applying)
+    synced = service.sync_cycle(p.factory, p.admin, cycle.id)
+    assert overlapped == [True, True]
+    assert synced.reconciled == 6
+    assert [b.state for b in p.batches(cycle)] == [BatchState.COMPLETED] * 2
+
+
+def test_an_apply_that_fails_stops_the_sync_and_is_raised(
+    phee_program: PheeProgram, small_groups: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p, hub = phee_program, phee_program.hub
+    p.configure(max_batch_size=3)
+    cycle = p.prepared_cycle(6)
+    service.send_cycle(p.factory, p.admin, cycle.id)
+    hub.complete_all()
+    monkeypatch.setattr(phee_sync, "APPLY_ROWS", 1)
+
+    def broken(*args: Any) -> None:
+        raise OperationalError("UPDATE payments", {}, Exception("the server closed the connection"))
+
+    monkeypatch.setattr(phee_sync, "_apply_reads", broken)
+    with pytest.raises(OperationalError, match="closed the connection"):
+        service.sync_cycle(p.factory, p.admin, cycle.id)
+    assert [b.state for b in p.batches(cycle)] == [BatchState.SUBMITTED] * 2
+    p.session.expire_all()
+    assert {pay.state for b in p.batches(cycle) for pay in p.payments(b)} == {PaymentState.SENT}
+
+    monkeypatch.undo()  # the database is back: the next sync applies everything once
+    assert service.sync_cycle(p.factory, p.admin, cycle.id).reconciled == 6
+    assert_nobody_paid_twice(hub)
