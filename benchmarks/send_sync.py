@@ -18,9 +18,9 @@ Sync: every transfer is made final at the emulator (``POST /_emulator/complete-a
 ``sync_cycle`` is timed end to end; the database work is the time spent in
 ``reconcile_batches`` (wrapped in this process: the payments made final and the batch counters,
 the outcomes' COPY text built in Python included). It runs on the sync's database thread while
-the next batches are read, and is wall time: it includes waiting for the cores those reads use. Baseline: a ``COPY`` of the same number of
-(id, status, amount_paid, reason, settled_at) rows, taken from the synced payments, into an
-empty temporary table (on SQLite one ``executemany`` INSERT), best of three. Target: database
+the next batches are read, and is wall time: it includes waiting for the cores those reads use.
+Baseline: a ``COPY`` of the same number of (id, status, amount_paid, reason, settled_at) rows,
+taken from the synced payments, into an empty temporary table (on SQLite one ``executemany`` INSERT), best of three. Target: database
 work <= 3x the COPY. For reference, the same rows are also copied into an empty *logged* table
 keyed by id (what any durable store of the statuses writes at least: WAL and a primary key;
 a temporary table writes neither), and the sync is compared with that too. A breakdown of
