@@ -20,12 +20,12 @@ Sync: every transfer is made final at the emulator (``POST /_emulator/complete-a
 the outcomes' COPY text built in Python included). It runs on the sync's database thread while
 the next batches are read, and is wall time: it includes waiting for the cores those reads use.
 Baseline: a ``COPY`` of the same number of (id, status, amount_paid, reason, settled_at) rows,
-taken from the synced payments, into an empty temporary table (on SQLite one ``executemany`` INSERT), best of three. Target: database
-work <= 3x the COPY. For reference, the same rows are also copied into an empty *logged* table
-keyed by id (what any durable store of the statuses writes at least: WAL and a primary key;
-a temporary table writes neither), and the sync is compared with that too. A breakdown of
-where send and sync spend their time follows, then the emulator's own count of request_ids
-accepted more than once (must be 0).
+taken from the synced payments, into an empty temporary table (on SQLite one ``executemany``
+INSERT), best of three. Target: database work <= 3x the COPY. For reference, the same rows are
+also copied into an empty *logged* table keyed by id (what any durable store of the statuses
+writes at least: WAL and a primary key; a temporary table writes neither), and the sync is
+compared with that too. A breakdown of where send and sync spend their time follows, then the
+emulator's own count of request_ids accepted more than once (must be 0).
 """
 
 from __future__ import annotations
