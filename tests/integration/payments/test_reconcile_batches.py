@@ -121,11 +121,11 @@ def test_counters_follow_the_outcomes_and_full_batches_complete(
     assert session.get_one(Payment, c.id).status is PaymentStatus.FAILED
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"])  # elsewhere the caller's batches are recounted
 def test_an_outcome_of_another_batch_is_not_applied_on_postgres(
-    session: Session, admin: User, approver: User, program: Program, phee, backend: str
+    session: Session, admin: User, approver: User, program: Program, phee
 ) -> None:
-    if backend != "postgres":
-        pytest.skip("elsewhere the caller's batches are recounted; the filter is PostgreSQL's")
     first, second, _ = _submitted_batches(session, admin, approver, program, phee)
     stranger = _payments(session, second)[0]
     outcome = Outcome(stranger.id, PaymentStatus.PAID, Decimal(100))
@@ -148,6 +148,8 @@ def test_payments_never_marked_sent_are_counted_sent_when_final(
     assert counters[batches[1].id]["sent_count"] == 0
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"])  # row locks and re-evaluation are PostgreSQL's
 def test_two_racing_syncs_count_each_payment_once(
     session: Session,
     session_factory: sessionmaker[Session],
@@ -155,12 +157,9 @@ def test_two_racing_syncs_count_each_payment_once(
     approver: User,
     program: Program,
     phee,
-    backend: str,
 ) -> None:
     """The second sync waits on the first one's row locks, then re-reads the rows: payments the
     first made final are skipped, and its counter increments land on the first's totals."""
-    if backend != "postgres":
-        pytest.skip("row locks and re-evaluation are PostgreSQL's")
     batches = _submitted_batches(session, admin, approver, program, phee)
     ids = [b.id for b in batches]
     payments = [p for b in batches for p in _payments(session, b)]
