@@ -53,22 +53,15 @@ class Outcome:
     settled_at: datetime | None = None
 
 
-def reconcile_payments(
-    session: Session,
-    outcomes: Sequence[Outcome],
-    *,
-    batch_ids: Sequence[uuid.UUID] | None = None,
-) -> int:
+def reconcile_payments(session: Session, outcomes: Sequence[Outcome]) -> int:
     """Make the payments final with their outcome; returns how many changed (finals stay).
-
-    ``batch_ids``, when every outcome's payment is known to be in one of them, lets PostgreSQL
-    read only those batches' payments instead of probing the whole table per outcome."""
+    The caller recounts the batches (the status sync uses ``reconcile_batches``)."""
     changed = 0
     postgres = session.connection().dialect.name == "postgresql"
     for start in range(0, len(outcomes), CHUNK):
         chunk = outcomes[start : start + CHUNK]
         if postgres:
-            changed += _reconcile_postgres(session, chunk, batch_ids)
+            changed += _reconcile_postgres(session, chunk)
         else:
             changed += _reconcile_generic(session, chunk)
     return changed
@@ -154,16 +147,10 @@ _RECONCILE = (
 )
 
 
-def _reconcile_postgres(
-    session: Session, outcomes: Sequence[Outcome], batch_ids: Sequence[uuid.UUID] | None
-) -> int:
+def _reconcile_postgres(session: Session, outcomes: Sequence[Outcome]) -> int:
     """COPY the outcomes into a temporary table, then one ``UPDATE … FROM``."""
     connection = _copy_outcomes(session, outcomes)
-    if batch_ids:
-        statement = text(_RECONCILE + " AND p.batch_id = ANY(:batch_ids)")
-        result = connection.execute(statement, {"batch_ids": list(batch_ids)})
-    else:
-        result = connection.execute(text(_RECONCILE))
+    result = connection.execute(text(_RECONCILE))
     connection.exec_driver_sql("DROP TABLE reconcile_in")
     return int(result.rowcount)
 

@@ -76,49 +76,66 @@ def sync_batches(
     report = SyncReport()
     own = client is None
     hub = client or manager.client()
-    applying: list[Future[None]] = []
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="phee-sync-db") as db:
-
-            def apply(reads: list[_Read]) -> None:
-                if len(applying) >= 2:  # one running, one waiting: wait for the older one
-                    applying.pop(0).result()
-                if reads:
-                    applying.append(db.submit(_apply_reads, factory, actor, reads))
-
-            try:
-                for start in range(0, len(batch_ids), READ_BATCHES):
-                    ids = list(batch_ids[start : start + READ_BATCHES])
-                    pending: list[_Read] = []
-                    for target in _targets(factory, ids):
-                        if isinstance(target, BatchSyncResult):
-                            report.results.append(target)
-                            continue
-                        read = _read_one(hub, target, force=force)
-                        report.results.append(read.result)
-                        if read.transfers is not None:
-                            pending.append(read)
-                        if sum(len(r.transfers or ()) for r in pending) >= APPLY_ROWS:
-                            apply(pending)
-                            pending = []
-                        _raise_failed(applying)
-                    apply(pending)
-                while applying:
-                    applying.pop(0).result()
-            finally:
-                for future in applying:
-                    future.cancel()
+        with _Applier(factory, actor) as applier:
+            for start in range(0, len(batch_ids), READ_BATCHES):
+                ids = list(batch_ids[start : start + READ_BATCHES])
+                pending: list[_Read] = []
+                for target in _targets(factory, ids):
+                    if isinstance(target, BatchSyncResult):
+                        report.results.append(target)
+                        continue
+                    read = _read_one(hub, target, force=force)
+                    report.results.append(read.result)
+                    if read.transfers is not None:
+                        pending.append(read)
+                    if sum(len(r.transfers or ()) for r in pending) >= APPLY_ROWS:
+                        applier.submit(pending)
+                        pending = []
+                    applier.raise_failed()
+                applier.submit(pending)
+            applier.wait_all()
     finally:
         if own:
             hub.close()
     return report
 
 
-def _raise_failed(applying: list[Future[None]]) -> None:
-    """An apply that already failed stops the sync now, not after the remaining reads."""
-    for future in applying:
-        if future.done():
-            future.result()
+class _Applier:
+    """Groups of reads applied on one database thread, in order, while the caller reads on:
+    at most one group runs and one waits (``submit`` waits for the older ones beyond that).
+    Leaving the block cancels what did not start; ``wait_all`` raises a failed apply."""
+
+    def __init__(self, factory: sessionmaker[Session], actor: User | None) -> None:
+        self._factory = factory
+        self._actor = actor
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="phee-sync-db")
+        self._applying: list[Future[None]] = []
+
+    def __enter__(self) -> _Applier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for future in self._applying:
+            future.cancel()
+        self._pool.shutdown(wait=True)
+
+    def submit(self, reads: list[_Read]) -> None:
+        if len(self._applying) >= 2:
+            self._applying.pop(0).result()
+        if reads:
+            future = self._pool.submit(_apply_reads, self._factory, self._actor, reads)
+            self._applying.append(future)
+
+    def raise_failed(self) -> None:
+        """An apply that already failed stops the sync now, not after the remaining reads."""
+        for future in self._applying:
+            if future.done():
+                future.result()
+
+    def wait_all(self) -> None:
+        while self._applying:
+            self._applying.pop(0).result()
 
 
 @dataclass
