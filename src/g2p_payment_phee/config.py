@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -61,6 +62,8 @@ class Settings(BaseSettings):
     sweep_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
     stale_sending_seconds: Annotated[int, Field(ge=30)] = 600  # > the longest upload can take
     stale_job_seconds: Annotated[int, Field(ge=30)] = 120  # jobs beat their heart every 10 s
+    # payments accepted by the hub this long ago and still not final are reported (SPEC 3.4)
+    overdue_after_hours: Annotated[int, Field(ge=1, le=24 * 365)] = 48
     # None: Secure cookies in scale mode (behind HTTPS), not in embedded mode (http://localhost)
     cookie_secure: bool | None = None
 
@@ -106,6 +109,11 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         """Whether the database is the embedded SQLite file."""
         return self.database_url.startswith("sqlite")
+
+    @property
+    def overdue_after(self) -> timedelta:
+        """How long after the hub accepted a payment an open outcome is reported as overdue."""
+        return timedelta(hours=self.overdue_after_hours)
 
     @property
     def secure_cookies(self) -> bool:

@@ -17,6 +17,7 @@ from g2p_payment_phee.errors import ValidationFailed
 from g2p_payment_phee.money import display
 from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.default_manager import import_results
+from g2p_payment_phee.payments.overdue import OverdueReport, overdue_payments
 from g2p_payment_phee.payments.prepare import PreparationReport, payable_count
 from g2p_payment_phee.payments.reports import SendReport
 from g2p_payment_phee.programs import service as programs
@@ -206,8 +207,9 @@ def status(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
     cli = state(ctx)
     with cli.unit_of_work() as session:
         found = _cycle(session, cycle, program)
-        cli.actor(session)
+        actor = cli.actor(session)
         totals = service.cycle_payment_totals(session, found)
+        overdue = overdue_payments(session, actor, found.id, older_than=cli.settings.overdue_after)
         currency = found.program.currency
         table = Table(f"cycle {found.name} ({found.state})", "count", "amount")
         for batch_state, count in sorted(totals.batches.items()):
@@ -215,7 +217,9 @@ def status(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
         for key in ("issued", "sent", "paid", "failed"):
             count, amount = totals.payments.get(key, (0, Decimal(0)))
             table.add_row(f"payments {key}", str(count), display(amount, currency))
+        table.add_row(f"payments overdue (sent > {overdue.hours} h ago)", str(overdue.payments), "")
         console.print(table)
+    print_overdue(overdue)
 
 
 SEND_CHUNK = 10
@@ -288,6 +292,25 @@ def sync(
     for r in report.results:
         for line in ([r.error] if r.error else []) + r.problems[:5]:
             console.print(f"  batch {r.batch}: {line}", soft_wrap=True)
+    with cli.unit_of_work() as session:
+        actor = cli.actor(session)
+        print_overdue(
+            overdue_payments(session, actor, cycle_id, older_than=cli.settings.overdue_after)
+        )
+
+
+def print_overdue(report: OverdueReport) -> None:
+    """The overdue payments' sentence and the oldest batches; nothing when none is overdue."""
+    if not report.payments:
+        return
+    console.print(f"[yellow]{report.describe()}[/yellow]", soft_wrap=True)
+    table = Table("batch", "PHEE batch id", "accepted (UTC)", "open payments")
+    for batch in report.listed:
+        at = f"{batch.submitted_at:%Y-%m-%d %H:%M}"
+        table.add_row(batch.name, batch.phee_batch_id or "", at, str(batch.open))
+    if report.batches > len(report.listed):
+        table.caption = f"the {len(report.listed)} oldest of {report.batches} batches"
+    console.print(table)
 
 
 def distribute(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:

@@ -454,6 +454,7 @@ def sweep(factory: sessionmaker[Session], runner: CeleryRunner) -> dict[str, int
     What it did, as counts."""
     from g2p_payment_phee.jobs.service import submit
     from g2p_payment_phee.jobs.sweep import sweep_jobs
+    from g2p_payment_phee.payments.overdue import overdue_payments
     from g2p_payment_phee.phee.send import recover_stale_sending
 
     settings = get_settings()
@@ -473,6 +474,12 @@ def sweep(factory: sessionmaker[Session], runner: CeleryRunner) -> dict[str, int
             submit(session, None, "sync_cycle", {"cycle_id": str(cycle_id)})
     counts = {"jobs": len(jobs), "stale_sending": stale, "resolving": resolved}
     counts["syncing_cycles"] = len(cycles)
+    with unit_of_work(factory) as session:
+        overdue = overdue_payments(session, None, older_than=settings.overdue_after)
+    counts["overdue_payments"] = overdue.payments
+    if overdue.payments:
+        names = ", ".join(batch.name for batch in overdue.listed[:5])
+        log.warning("%s Oldest batches: %s", overdue.describe(), names)
     log.info("sweep: %s", counts)
     return counts
 

@@ -10,9 +10,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.orm import Session
 
+from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.errors import NotFound
 from g2p_payment_phee.pagination import DEFAULT_LIMIT
 from g2p_payment_phee.payments import service as payments
+from g2p_payment_phee.payments.overdue import OverdueReport, overdue_payments
 from g2p_payment_phee.programs import service
 from g2p_payment_phee.programs.entitlement_import import import_entitlements
 from g2p_payment_phee.programs.listing import list_entitlements
@@ -65,6 +67,27 @@ class CountAmount(BaseModel):
     amount: Amount
 
 
+class OverdueBatchPublic(BaseModel):
+    """A batch the hub accepted long ago whose payments it has not all made final."""
+
+    id: uuid.UUID
+    name: str
+    phee_batch_id: str | None
+    submitted_at: datetime
+    open: int
+
+
+class OverduePublic(BaseModel):
+    """Payments accepted more than ``older_than_hours`` ago and still neither paid nor failed
+    (reported, never guessed); ``listed_batches`` are the oldest of ``batches``."""
+
+    older_than_hours: int
+    payments: int
+    batches: int
+    oldest_submitted_at: datetime | None
+    listed_batches: list[OverdueBatchPublic]
+
+
 class CycleDetailPublic(CyclePublic):
     """A cycle with its entitlements by state, its payments by outcome and batches by state."""
 
@@ -73,6 +96,7 @@ class CycleDetailPublic(CyclePublic):
     entitlements: dict[str, CountAmount]
     payments: dict[str, CountAmount]
     batches: dict[str, int]
+    overdue: OverduePublic
 
 
 class CycleActionPublic(BaseModel):
@@ -152,6 +176,7 @@ def read_cycle(cycle_id: uuid.UUID, user: ApiUser, session: DbSession) -> CycleD
     cycle = load_cycle(session, cycle_id)
     entitlements = service.cycle_totals(session, cycle)
     paid = payments.cycle_payment_totals(session, cycle)
+    overdue = overdue_payments(session, user, cycle.id, older_than=get_settings().overdue_after)
     return CycleDetailPublic(
         **cycle_public(cycle).model_dump(),
         program_name=cycle.program.name,
@@ -162,6 +187,27 @@ def read_cycle(cycle_id: uuid.UUID, user: ApiUser, session: DbSession) -> CycleD
         },
         payments={k: CountAmount(count=c, amount=a) for k, (c, a) in paid.payments.items()},
         batches={str(state): count for state, count in paid.batches.items()},
+        overdue=_overdue(overdue),
+    )
+
+
+def _overdue(report: OverdueReport) -> OverduePublic:
+    listed = [
+        OverdueBatchPublic(
+            id=b.batch_id,
+            name=b.name,
+            phee_batch_id=b.phee_batch_id,
+            submitted_at=b.submitted_at,
+            open=b.open,
+        )
+        for b in report.listed
+    ]
+    return OverduePublic(
+        older_than_hours=report.hours,
+        payments=report.payments,
+        batches=report.batches,
+        oldest_submitted_at=report.oldest,
+        listed_batches=listed,
     )
 
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.errors import (
     BusinessRuleViolation,
     ConfigurationError,
@@ -26,6 +27,7 @@ from g2p_payment_phee.errors import (
 )
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.listing import list_cycle_batches
+from g2p_payment_phee.payments.overdue import overdue_payments
 from g2p_payment_phee.payments.overview import cycle_summary
 from g2p_payment_phee.payments.states import BatchState
 from g2p_payment_phee.programs import service as programs
@@ -82,6 +84,9 @@ def show_cycle(
         "program": cycle.program,
         "entitlements": programs.cycle_totals(session, cycle),
         "summary": cycle_summary(session, user, cycle.id),
+        "overdue": overdue_payments(
+            session, user, cycle.id, older_than=get_settings().overdue_after
+        ),
         "batches": batches,
         "submitted_by": _username(session, cycle.submitted_by_id),
         "approved_by": _username(session, cycle.approved_by_id),

@@ -8,11 +8,13 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.emulator import EmulatorServer
 from g2p_payment_phee.jobs.models import Job, JobState
 from g2p_payment_phee.programs.models import Cycle, Program
@@ -200,11 +202,25 @@ def test_prepare_send_sync_as_jobs(
     checker = as_user(approver)
     sent = _job_of(checker.post(f"/cycles/{cycle.id}/send", page=f"/cycles/{cycle.id}/send"))
     assert "submitted" in _finish(checker, sent)
+    assert 'id="overdue"' not in checker.get(f"/cycles/{cycle.id}").text
+    first_batch = session.scalars(
+        select(PaymentBatch)
+        .where(PaymentBatch.cycle_id == cycle.id)
+        .order_by(PaymentBatch.sequence)
+    ).first()
+    assert first_batch is not None
+    first_batch.submitted_at = utcnow() - timedelta(hours=50)  # as if PHEE had taken days
+    session.commit()
+    overdue = checker.get(f"/cycles/{cycle.id}").text
+    assert 'id="overdue"' in overdue
+    assert "2 payments in 1 batch were sent more than 48 h ago" in overdue
+    assert f'<a href="/batches/{first_batch.id}">{first_batch.name}</a>' in overdue
     hub.complete_all()
     synced = _job_of(checker.post(f"/cycles/{cycle.id}/sync", page=f"/cycles/{cycle.id}/sync"))
     assert "5 paid, 1 failed" in _finish(checker, synced)
     page = checker.get(f"/cycles/{cycle.id}").text
     assert re.search(r'id="paid-count">5<', page)
+    assert 'id="overdue"' not in page  # final now: nothing overdue
     assert "Payee account closed" in checker.get(f"/payments?cycle={cycle.id}&status=failed").text
 
 
