@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 
 from sqlalchemy import DateTime, Engine, Enum, MetaData, Numeric, Uuid, create_engine, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -178,3 +180,20 @@ def StrEnumType(cls: type[StrEnum]) -> Enum:
         validate_strings=True,
         values_callable=lambda members: [member.value for member in members],
     )
+
+
+def is_database_lost(error: BaseException) -> bool:
+    """True when ``error`` says the database could not be reached or dropped the connection
+    (also deadlocks and serialisation failures, which PostgreSQL reports the same way): worth
+    retrying the whole unit of work later, never a reason to fail a job for good."""
+    if isinstance(error, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
+
+
+def database_problem(error: BaseException) -> str:
+    """A short description of a database error for logs: the driver's first line, without the
+    SQL statement or its parameters (which may carry anything)."""
+    original = getattr(error, "orig", None) or error
+    lines = str(original).strip().splitlines()
+    return f"{type(original).__name__}: {lines[0][:200] if lines else ''}".rstrip(": ")

@@ -238,7 +238,7 @@ def _retry_when_database_lost(
 
     @wraps(body)
     def run(self: Task[Any, Any], *args: Any, **kwargs: Any) -> None:
-        from g2p_payment_phee.jobs.tasks import database_problem, is_database_lost
+        from g2p_payment_phee.db import database_problem, is_database_lost
 
         try:
             body(*args, **kwargs)
@@ -269,12 +269,8 @@ def run_job_task(
 ) -> None:
     """Run one job (any kind) by its id; ``resume``: the attempt of this job's run that lost
     the database (the retry hands it back first)."""
-    from g2p_payment_phee.jobs.tasks import (
-        RunInterrupted,
-        database_problem,
-        is_database_lost,
-        run_job,
-    )
+    from g2p_payment_phee.db import database_problem, is_database_lost
+    from g2p_payment_phee.jobs.tasks import RunInterrupted, run_job
 
     _extra("g2p.run_job", extra)
     key = _uuid("g2p.run_job", job_id)

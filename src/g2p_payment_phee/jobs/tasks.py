@@ -26,11 +26,10 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from g2p_payment_phee.db import unit_of_work
+from g2p_payment_phee.db import database_problem, is_database_lost, unit_of_work
 from g2p_payment_phee.errors import G2PError, NotFound, PermissionDenied
 from g2p_payment_phee.jobs import states
 from g2p_payment_phee.jobs.models import Job, JobState
@@ -57,23 +56,6 @@ HELPER_POLL_SECONDS = 0.2
 SYNC_CHUNK = 20
 LISTED = 100
 UNEXPECTED = "the job failed unexpectedly; the error is in the worker's log"
-
-
-def is_database_lost(error: BaseException) -> bool:
-    """True when ``error`` says the database could not be reached or dropped the connection
-    (also deadlocks and serialisation failures, which PostgreSQL reports the same way): worth
-    retrying the whole unit of work later, never a reason to fail a job for good."""
-    if isinstance(error, OperationalError | InterfaceError | PoolTimeout):
-        return True
-    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
-
-
-def database_problem(error: BaseException) -> str:
-    """A short description of a database error for logs: the driver's first line, without the
-    SQL statement or its parameters (which may carry anything)."""
-    original = getattr(error, "orig", None) or error
-    lines = str(original).strip().splitlines()
-    return f"{type(original).__name__}: {lines[0][:200] if lines else ''}".rstrip(": ")
 
 
 class RunInterrupted(Exception):
