@@ -13,8 +13,9 @@ The database work runs on one worker thread, set-based, several batches per tran
 (``CLAIM_BATCHES`` claimed, ``RECORD_BATCHES`` recorded), while the calling thread talks to
 PHEE (one upload at a time): the next chunk is claimed while this one is uploaded, and answers
 are recorded while the next batches are uploaded. A claim is always committed before its
-batch's upload starts; a batch whose answer was not recorded (the process died) stays
-``sending`` and is looked up, never resent blindly.
+batch's upload starts; a batch whose answer was not recorded (the process died, or the database
+stayed unreachable through every try of ``RECORD_PAUSES``) stays ``sending`` and is looked up,
+never resent blindly.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import hashlib
 import hmac
 import logging
 import socket
+import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,7 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.bulk import prefer_indexes
 from g2p_payment_phee.config import get_settings
-from g2p_payment_phee.db import unit_of_work, utcnow
+from g2p_payment_phee.db import database_problem, is_database_lost, unit_of_work, utcnow
 from g2p_payment_phee.errors import G2PError
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.reconcile import refresh_batches
@@ -67,6 +69,7 @@ STALE_SENDING = timedelta(minutes=10)
 CLAIM_BATCHES = 25  # batches claimed per transaction
 FIRST_CLAIM = 2  # the first claim is small: uploads start at once
 RECORD_BATCHES = 10  # answers recorded per transaction (the last wait is for at most these)
+RECORD_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0)  # waits between tries to record, the database lost
 
 
 def callback_token(batch_id: uuid.UUID) -> str:
@@ -128,6 +131,7 @@ def send_batches(
     hub = client or manager.client()
     chunks = _chunks(batch_ids)
     recorded: list[Future[list[BatchSendResult]]] = []
+    patience = _Patience()
     claiming: Future[list[_Step]] | None = None
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="phee-send-db") as db:
@@ -142,9 +146,9 @@ def send_batches(
                 for step in steps:
                     done.append(_attempt(hub, manager, step))
                     if len(done) >= RECORD_BATCHES:
-                        recorded.append(db.submit(_record_chunk, factory, actor, done))
+                        recorded.append(db.submit(_record_chunk, factory, actor, done, patience))
                         done = []
-                recorded.append(db.submit(_record_chunk, factory, actor, done))
+                recorded.append(db.submit(_record_chunk, factory, actor, done, patience))
             for future in recorded:
                 report.results.extend(future.result())
     finally:
@@ -333,15 +337,47 @@ def _load_files(factory: sessionmaker[Session], actor: User, claimed: list[_Clai
             step.broken = error
 
 
+@dataclass
+class _Patience:
+    """How long a send's records wait for a lost database: once one has waited through every
+    pause in vain, the later ones try once each (the database is gone; the send ends soon)."""
+
+    pauses: tuple[float, ...] = RECORD_PAUSES
+
+
 def _record_chunk(
-    factory: sessionmaker[Session], actor: User, done: list[_Done]
+    factory: sessionmaker[Session],
+    actor: User,
+    done: list[_Done],
+    patience: _Patience | None = None,
 ) -> list[BatchSendResult]:
-    """Record the chunk's answers in one transaction; the results in the chunk's order."""
+    """Record the chunk's answers in one transaction; the results in the chunk's order.
+
+    PHEE's answers exist only in this process until they are recorded, so a lost database is
+    tried again after each of the pauses (seconds) before giving up; only then do the batches
+    wait in ``sending`` for the stale-claim lookup. Each try is a whole new transaction, and a
+    try that did commit although its connection broke is recognised by the next (``_record``)."""
+    patience = patience or _Patience()
     answers = [item for item in done if isinstance(item, _Answer)]
     results: dict[uuid.UUID, BatchSendResult] = {}
-    if answers:
-        with unit_of_work(factory) as session:
-            results = _record(session, actor, answers)
+    for pause in (*patience.pauses, None) if answers else ():
+        try:
+            with unit_of_work(factory) as session:
+                results = _record(session, actor, answers)
+            break
+        except Exception as error:
+            if not is_database_lost(error):
+                raise
+            if pause is None:
+                patience.pauses = ()
+                raise
+            log.warning(
+                "recording PHEE's answers for %d batches failed (%s); trying again in %s s",
+                len(answers),
+                database_problem(error),
+                pause,
+            )
+            time.sleep(pause)
     return [results[item.claimed.batch_id] if isinstance(item, _Answer) else item for item in done]
 
 
@@ -351,7 +387,11 @@ def _record(
     prefer_indexes(session)
     ids = [answer.claimed.batch_id for answer in answers]
     locked = select(
-        PaymentBatch.id, PaymentBatch.state, PaymentBatch.issued_count, PaymentBatch.issued_amount
+        PaymentBatch.id,
+        PaymentBatch.state,
+        PaymentBatch.issued_count,
+        PaymentBatch.issued_amount,
+        PaymentBatch.phee_batch_id,
     ).where(PaymentBatch.id.in_(ids))
     current = {row[0]: row for row in session.execute(locked.with_for_update()).tuples()}
     results: dict[uuid.UUID, BatchSendResult] = {}
@@ -361,6 +401,10 @@ def _record(
     for answer in answers:
         step = answer.claimed
         row = current.get(step.batch_id)
+        move, result = _move_of(answer, now)
+        if _recorded_before(move, answer, row):
+            results[step.batch_id] = result
+            continue
         if row is None or row[1] is not BatchState.SENDING:
             state = "missing" if row is None else row[1]
             message = f"batch {step.name} is no longer sending ({state}): someone else moved it"
@@ -368,7 +412,6 @@ def _record(
                 message += f"; PHEE has it as {answer.phee_batch_id}"
             results[step.batch_id] = BatchSendResult(step.name, "skipped", message)
             continue
-        move, result = _move_of(answer, now)
         moves.append(move)
         results[step.batch_id] = result
         if move.target is BatchState.SUBMITTED:
@@ -377,6 +420,15 @@ def _record(
     if accepted:
         _mark_sent(session, actor, accepted, {bid: current[bid] for bid in accepted})
     return results
+
+
+def _recorded_before(move: BatchMove, answer: _Answer, row: tuple[Any, ...] | None) -> bool:
+    """The batch is already where this answer moves it (submitted: under the same PHEE batch
+    id): an earlier try of this record committed although its connection broke before it could
+    tell."""
+    if row is None or row[1] is not move.target:
+        return False
+    return move.target is not BatchState.SUBMITTED or row[4] == answer.phee_batch_id
 
 
 def _move_of(answer: _Answer, now: datetime) -> tuple[BatchMove, BatchSendResult]:
