@@ -114,6 +114,13 @@ class BusinessRuleViolation(G2PError):
     code = "business_rule_violation"
 
 
+class HubIncomplete(G2PError):
+    """The hub refused or did not answer part of the work; the rest was done (send: batches
+    rejected or with an unknown outcome; sync: batches whose status could not be read)."""
+
+    code = "hub_incomplete"
+
+
 EXIT_CODES: dict[type[G2PError], int] = {
     ConfigurationError: 3,
     NotFound: 4,
@@ -125,6 +132,7 @@ EXIT_CODES: dict[type[G2PError], int] = {
     InvalidTransition: 7,
     Conflict: 8,
     BusinessRuleViolation: 9,
+    HubIncomplete: 11,
 }
 
 

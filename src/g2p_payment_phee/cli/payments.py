@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from g2p_payment_phee.cli.context import console, state
 from g2p_payment_phee.cli.imports import print_report
-from g2p_payment_phee.errors import ValidationFailed
+from g2p_payment_phee.errors import HubIncomplete, ValidationFailed
 from g2p_payment_phee.money import display
 from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.default_manager import import_results
@@ -222,9 +222,6 @@ def status(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
     print_overdue(overdue)
 
 
-SEND_CHUNK = 10
-
-
 def send(
     ctx: typer.Context,
     cycle: Annotated[
@@ -233,7 +230,8 @@ def send(
     program: ProgramOpt = None,
     batch: Annotated[str | None, typer.Option("--batch", help="Send only this batch")] = None,
 ) -> None:
-    """Send batches to the hub (an unknown outcome is looked up first, never resent blindly)."""
+    """Send batches to the hub (an unknown outcome is looked up first, never resent blindly).
+    Exit code 11 when some batches were rejected or their outcome is unknown."""
     if (cycle is None) == (batch is None):
         raise typer.BadParameter("give a CYCLE or --batch BATCH")
     cli = state(ctx)
@@ -246,14 +244,20 @@ def send(
         else:
             found = _cycle(session, str(cycle), program)
             cycle_id, ids = found.id, service.sendable_batches(session, actor, found.id)
-    report = SendReport()
     with _progress() as bar:
         task = bar.add_task("sending", total=len(ids))
-        for start in range(0, len(ids), SEND_CHUNK):
-            chunk = ids[start : start + SEND_CHUNK]
-            report.results.extend(service.send_cycle(factory, actor, cycle_id, chunk).results)
-            bar.update(task, advance=len(chunk))
+
+        def told(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = service.send_cycle(factory, actor, cycle_id, ids, progress=told)
     print_send(report)
+    stuck = report.count("rejected") + report.count("outcome_unknown")
+    if stuck:
+        raise HubIncomplete(
+            f"{stuck} of {len(report.results)} batches did not go through (above); send again "
+            "once the cause is fixed: a batch with an unknown outcome is looked up first"
+        )
 
 
 def print_send(report: SendReport) -> None:
@@ -280,8 +284,12 @@ def sync(
         actor = cli.actor(session)
         cycle_id = _cycle(session, cycle, program).id if cycle else None
     with _progress() as bar:
-        bar.add_task("syncing", total=None)
-        report = service.sync_cycle(factory, actor, cycle_id)
+        task = bar.add_task("syncing", total=None)
+
+        def told(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = service.sync_cycle(factory, actor, cycle_id, progress=told)
     completed = sum(1 for r in report.results if r.completed)
     paid = sum(r.paid for r in report.results)
     failed = sum(r.failed for r in report.results)
@@ -296,6 +304,12 @@ def sync(
         actor = cli.actor(session)
         print_overdue(
             overdue_payments(session, actor, cycle_id, older_than=cli.settings.overdue_after)
+        )
+    unread = sum(1 for r in report.results if r.error)
+    if unread:
+        raise HubIncomplete(
+            f"{unread} of {len(report.results)} batches could not be synced (above); "
+            "the next sync tries them again"
         )
 
 

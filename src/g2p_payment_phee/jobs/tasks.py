@@ -49,7 +49,6 @@ from g2p_payment_phee.users.service import get_user
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 10.0
 PROGRESS_SECONDS = 1.0
-SEND_CHUNK = 20
 SEND_FAN_OUT = 5  # batches per helper message, and per step of a send job that has helpers
 HELPER_GRACE_SECONDS = 5.0  # a send job waits this long past two upload timeouts for helpers
 HELPER_POLL_SECONDS = 0.2
@@ -339,12 +338,13 @@ def _send(ctx: JobContext) -> dict[str, Any]:
             timeout = float(getattr(settings, "batch_request_timeout", 10))
             states_now = _after_helpers(ctx, ids, timeout * 2 + HELPER_GRACE_SECONDS)
             return send_result(report, states_now, total=len(ids))
-    report = SendReport()
-    for start in range(0, len(ids), SEND_CHUNK):
-        chunk = ids[start : start + SEND_CHUNK]
-        report.results.extend(manager.send(ctx.factory, actor, chunk).results)
-        ctx.progress(start + len(chunk), message=f"{start + len(chunk)} of {len(ids)} batches")
+    report = manager.send(ctx.factory, actor, ids, progress=partial(_told, ctx, len(ids), ""))
     return send_result(report, _batch_states(ctx.factory, ids))
+
+
+def _told(ctx: JobContext, total: int, verb: str, done: int) -> None:
+    """A manager's progress as the job's: done of total batches."""
+    ctx.progress(done, message=f"{verb}{done} of {total} batches")
 
 
 def _send_alongside_helpers(
@@ -448,21 +448,15 @@ def send_cycle(factory: sessionmaker[Session], job_id: uuid.UUID) -> JobState | 
 
 
 def _sync_ids(ctx: JobContext, batch_ids: Sequence[uuid.UUID]) -> SyncReport:
-    report = SyncReport()
     if not batch_ids:
-        return report
+        return SyncReport()
     with unit_of_work(ctx.factory) as session:
         first = session.get(PaymentBatch, batch_ids[0])
         if first is None:
             raise NotFound(f"no payment batch {batch_ids[0]}")
         manager = load_manager(session, first.cycle.program)
-    for start in range(0, len(batch_ids), SYNC_CHUNK):
-        chunk = batch_ids[start : start + SYNC_CHUNK]
-        report.results.extend(manager.sync(ctx.factory, ctx.actor, chunk).results)
-        ctx.progress(
-            start + len(chunk), message=f"synced {start + len(chunk)} of {len(batch_ids)} batches"
-        )
-    return report
+    told = partial(_told, ctx, len(batch_ids), "synced ")
+    return manager.sync(ctx.factory, ctx.actor, batch_ids, progress=told)
 
 
 def _sync_cycle(ctx: JobContext) -> dict[str, Any]:

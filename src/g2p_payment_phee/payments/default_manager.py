@@ -137,9 +137,15 @@ class DefaultManager:
         return prepare_payments(session, actor, cycle, spec, dry_run=dry_run, progress=progress)
 
     def send(
-        self, factory: sessionmaker[Session], actor: User, batch_ids: Sequence[uuid.UUID]
+        self,
+        factory: sessionmaker[Session],
+        actor: User,
+        batch_ids: Sequence[uuid.UUID],
+        *,
+        progress: Callable[[int], None] | None = None,
     ) -> SendReport:
-        """Hand prepared batches over for manual payment: submitted, payments sent."""
+        """Hand prepared batches over for manual payment: submitted, payments sent (in one
+        transaction: ``progress`` hears of every batch once it is committed)."""
         authorize(actor, Permission.SEND_PAYMENTS)
         with unit_of_work(factory) as session:
             query = select(PaymentBatch).where(PaymentBatch.id.in_(list(batch_ids)))
@@ -156,17 +162,30 @@ class DefaultManager:
                 )
                 handed.append(batch)
             refresh_batches(session, actor, [b.id for b in handed])
-            return SendReport([BatchSendResult(b.name, "submitted", "handed over") for b in handed])
+            report = SendReport(
+                [BatchSendResult(b.name, "submitted", "handed over") for b in handed]
+            )
+        if progress is not None:
+            progress(len(batch_ids))
+        return report
 
     def sync(
-        self, factory: sessionmaker[Session], actor: User | None, batch_ids: Sequence[uuid.UUID]
+        self,
+        factory: sessionmaker[Session],
+        actor: User | None,
+        batch_ids: Sequence[uuid.UUID],
+        *,
+        progress: Callable[[int], None] | None = None,
     ) -> SyncReport:
         """Nothing to read back: results come by ``import_results``. Recounts the batches."""
         if actor is not None:
             authorize(actor, Permission.VIEW)
         with unit_of_work(factory) as session:
             done = refresh_batches(session, actor, batch_ids)
-            return SyncReport([BatchSyncResult(b.name, completed=True) for b in done])
+            report = SyncReport([BatchSyncResult(b.name, completed=True) for b in done])
+        if progress is not None:
+            progress(len(batch_ids))
+        return report
 
 
 def import_results(

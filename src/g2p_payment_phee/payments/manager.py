@@ -57,16 +57,27 @@ class PaymentManager(Protocol):
         ...
 
     def send(
-        self, factory: sessionmaker[Session], actor: User, batch_ids: Sequence[uuid.UUID]
+        self,
+        factory: sessionmaker[Session],
+        actor: User,
+        batch_ids: Sequence[uuid.UUID],
+        *,
+        progress: Callable[[int], None] | None = None,
     ) -> SendReport:
         """Hand the batches over to be paid (SPEC 3.3). Owns its transactions: a hub call
-        never happens inside an open one."""
+        never happens inside an open one. ``progress``: how many batches are handled so far."""
         ...
 
     def sync(
-        self, factory: sessionmaker[Session], actor: User | None, batch_ids: Sequence[uuid.UUID]
+        self,
+        factory: sessionmaker[Session],
+        actor: User | None,
+        batch_ids: Sequence[uuid.UUID],
+        *,
+        progress: Callable[[int], None] | None = None,
     ) -> SyncReport:
-        """Read back what happened to the batches' payments and reconcile them (SPEC 3.4)."""
+        """Read back what happened to the batches' payments and reconcile them (SPEC 3.4).
+        ``progress``: how many batches are read so far."""
         ...
 
 

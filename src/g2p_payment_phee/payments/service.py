@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker, undefer
@@ -175,8 +176,11 @@ def send_cycle(
     actor: User,
     cycle_id: uuid.UUID,
     batch_ids: Sequence[uuid.UUID] | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SendReport:
-    """Send the cycle's sendable batches (or the given ones) through its manager.
+    """Send the cycle's sendable batches (or the given ones) through its manager;
+    ``progress(done, total)`` after each batch.
 
     Batches a dead process left in ``sending`` are first marked ``outcome_unknown`` so that
     they are looked up, never resent blindly. Owns its transactions (see the manager's send)."""
@@ -188,7 +192,12 @@ def send_cycle(
     if batch_ids is not None:
         wanted = set(batch_ids)
         ids = [i for i in ids if i in wanted]
-    return manager.send(factory, actor, ids)
+    told = None if progress is None else partial(_told, progress, 0, len(ids))
+    return manager.send(factory, actor, ids, progress=told)
+
+
+def _told(progress: Callable[[int, int], None], before: int, total: int, done: int) -> None:
+    progress(before + done, total)
 
 
 def sendable_batches(session: Session, actor: User | None, cycle_id: uuid.UUID) -> list[uuid.UUID]:
@@ -204,9 +213,14 @@ def sendable_batches(session: Session, actor: User | None, cycle_id: uuid.UUID) 
 
 
 def sync_cycle(
-    factory: sessionmaker[Session], actor: User | None, cycle_id: uuid.UUID | None = None
+    factory: sessionmaker[Session],
+    actor: User | None,
+    cycle_id: uuid.UUID | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SyncReport:
-    """Sync every submitted batch (of one cycle, or of all cycles), program by program."""
+    """Sync every submitted batch (of one cycle, or of all cycles), program by program;
+    ``progress(done, total)`` after each batch read."""
     if actor is not None:
         authorize(actor, Permission.VIEW)
     with unit_of_work(factory) as session:
@@ -221,8 +235,11 @@ def sync_cycle(
             by_program.setdefault(program_id, []).append(batch_id)
         managers = {pid: load_manager(session, _program(session, pid)) for pid in by_program}
     report = SyncReport()
+    total = sum(len(ids) for ids in by_program.values())
     for program_id, ids in by_program.items():
-        report.results.extend(managers[program_id].sync(factory, actor, ids).results)
+        before = len(report.results)
+        told = None if progress is None else partial(_told, progress, before, total)
+        report.results.extend(managers[program_id].sync(factory, actor, ids, progress=told).results)
     return report
 
 

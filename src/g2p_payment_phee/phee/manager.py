@@ -87,16 +87,26 @@ class PheeManager:
             return hub.test_connection()
 
     def send(
-        self, factory: sessionmaker[Session], actor: User, batch_ids: Sequence[uuid.UUID]
+        self,
+        factory: sessionmaker[Session],
+        actor: User,
+        batch_ids: Sequence[uuid.UUID],
+        *,
+        progress: Callable[[int], None] | None = None,
     ) -> SendReport:
         """Submit batches to PHEE, resolving unknown outcomes first (SPEC 3.3)."""
-        return send_batches(factory, actor, self, batch_ids)
+        return send_batches(factory, actor, self, batch_ids, progress=progress)
 
     def sync(
-        self, factory: sessionmaker[Session], actor: User | None, batch_ids: Sequence[uuid.UUID]
+        self,
+        factory: sessionmaker[Session],
+        actor: User | None,
+        batch_ids: Sequence[uuid.UUID],
+        *,
+        progress: Callable[[int], None] | None = None,
     ) -> SyncReport:
         """Read PHEE's status of the batches and reconcile their payments (SPEC 3.4)."""
-        return sync_batches(factory, actor, self, batch_ids)
+        return sync_batches(factory, actor, self, batch_ids, progress=progress)
 
 
 def _build(program: Program, settings: BaseModel, secrets: BaseModel) -> PheeManager:

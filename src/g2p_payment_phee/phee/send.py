@@ -27,7 +27,7 @@ import logging
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -123,8 +123,10 @@ def send_batches(
     batch_ids: Sequence[uuid.UUID],
     *,
     client: PheeClient | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> SendReport:
-    """Send (or resolve) each batch; one batch's failure never stops the others."""
+    """Send (or resolve) each batch; one batch's failure never stops the others. ``progress``
+    is told how many batches were handled (uploaded, looked up or skipped) so far, after each."""
     authorize(actor, Permission.SEND_PAYMENTS)
     report = SendReport()
     own = client is None
@@ -132,6 +134,7 @@ def send_batches(
     chunks = _chunks(batch_ids)
     recorded: list[Future[list[BatchSendResult]]] = []
     patience = _Patience()
+    handled = 0
     claiming: Future[list[_Step]] | None = None
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="phee-send-db") as db:
@@ -145,6 +148,9 @@ def send_batches(
                 done: list[_Done] = []
                 for step in steps:
                     done.append(_attempt(hub, manager, step))
+                    handled += 1
+                    if progress is not None:
+                        progress(handled)
                     if len(done) >= RECORD_BATCHES:
                         recorded.append(db.submit(_record_chunk, factory, actor, done, patience))
                         done = []

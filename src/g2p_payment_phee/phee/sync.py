@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -62,8 +62,10 @@ def sync_batches(
     *,
     client: PheeClient | None = None,
     force: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> SyncReport:
-    """Sync each submitted batch; ``force`` reads details even if the summary did not change.
+    """Sync each submitted batch; ``force`` reads details even if the summary did not change;
+    ``progress`` is told how many batches were read so far, after each.
 
     PHEE is read batch by batch, outside any transaction; what it says is applied for many
     batches at once (about ``APPLY_ROWS`` transfers per transaction, in a few set-based
@@ -84,9 +86,13 @@ def sync_batches(
                 for target in _targets(factory, ids):
                     if isinstance(target, BatchSyncResult):
                         report.results.append(target)
+                        if progress is not None:
+                            progress(len(report.results))
                         continue
                     read = _read_one(hub, target, force=force)
                     report.results.append(read.result)
+                    if progress is not None:
+                        progress(len(report.results))
                     if read.transfers is not None:
                         pending.append(read)
                     if sum(len(r.transfers or ()) for r in pending) >= APPLY_ROWS:
