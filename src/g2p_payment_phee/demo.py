@@ -28,8 +28,8 @@ from g2p_payment_phee.errors import BusinessRuleViolation, PermissionDenied
 from g2p_payment_phee.imports import ImportReport
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.config_service import configure_manager
+from g2p_payment_phee.payments.overview import CycleBatchTotals, cycle_payment_totals
 from g2p_payment_phee.payments.prepare import PreparationReport
-from g2p_payment_phee.payments.service import CycleBatchTotals
 from g2p_payment_phee.programs import service as programs
 from g2p_payment_phee.programs.models import Cycle, Entitlement, ManagerKind, TargetType
 from g2p_payment_phee.registry import service as registry
@@ -239,7 +239,7 @@ def _send_and_settle(
         result.sync_rounds += 1
         report = payments.sync_cycle(factory, checker, cycle_id)
         with unit_of_work(factory) as session:
-            totals = payments.cycle_payment_totals(session, _cycle(session, cycle_id))
+            totals = cycle_payment_totals(session, _cycle(session, cycle_id))
         pending = sum(totals.payments.get(k, (0, 0))[0] for k in ("issued", "sent"))
         if pending == 0:
             say(f"sync: every payment is final ({report.reconciled} reconciled in the last round)")
@@ -257,7 +257,7 @@ def _reconcile(
 ) -> None:
     with unit_of_work(factory) as session:
         cycle = _cycle(session, cycle_id)
-        result.totals = payments.cycle_payment_totals(session, cycle)
+        result.totals = cycle_payment_totals(session, cycle)
         for failed in payments.failed_payments(session, cycle, limit=10_000):
             reason = failed.failure_reason or "?"
             result.failure_reasons[reason] = result.failure_reasons.get(reason, 0) + 1

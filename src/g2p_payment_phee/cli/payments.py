@@ -18,6 +18,7 @@ from g2p_payment_phee.money import display
 from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.default_manager import import_results
 from g2p_payment_phee.payments.overdue import OverdueReport, overdue_payments
+from g2p_payment_phee.payments.overview import cycle_payment_totals
 from g2p_payment_phee.payments.prepare import PreparationReport, payable_count
 from g2p_payment_phee.payments.reports import SendReport
 from g2p_payment_phee.programs import service as programs
@@ -208,7 +209,7 @@ def status(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
     with cli.unit_of_work() as session:
         found = _cycle(session, cycle, program)
         actor = cli.actor(session)
-        totals = service.cycle_payment_totals(session, found)
+        totals = cycle_payment_totals(session, found)
         overdue = overdue_payments(session, actor, found.id, older_than=cli.settings.overdue_after)
         currency = found.program.currency
         table = Table(f"cycle {found.name} ({found.state})", "count", "amount")

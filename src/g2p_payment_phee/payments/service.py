@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
 from functools import partial
 
 from sqlalchemy import func, select
@@ -98,37 +96,6 @@ def list_batches(
         query = query.where(PaymentBatch.state == state)
     query = query.order_by(PaymentBatch.sequence).offset(offset).limit(limit)
     return list(session.scalars(query))
-
-
-@dataclass(frozen=True)
-class CycleBatchTotals:
-    """Batches per state and payments per outcome of a cycle."""
-
-    batches: dict[BatchState, int]
-    payments: dict[str, tuple[int, Decimal]]
-
-
-def cycle_payment_totals(session: Session, cycle: Cycle) -> CycleBatchTotals:
-    """Two grouped queries: batches by state; payments by state/status with amounts."""
-    batches = dict(
-        session.execute(
-            select(PaymentBatch.state, func.count())
-            .where(PaymentBatch.cycle_id == cycle.id)
-            .group_by(PaymentBatch.state)
-        )
-        .tuples()
-        .all()
-    )
-    rows = session.execute(
-        select(Payment.state, Payment.status, func.count(), func.sum(Payment.amount_issued))
-        .where(Payment.cycle_id == cycle.id)
-        .group_by(Payment.state, Payment.status)
-    ).tuples()
-    payments: dict[str, tuple[int, Decimal]] = {}
-    for state, status, count, amount in rows:
-        key = status.value if state is PaymentState.RECONCILED and status else state.value
-        payments[key] = (int(count), Decimal(amount or 0))
-    return CycleBatchTotals(batches, payments)
 
 
 def batch_file(session: Session, actor: User, batch: PaymentBatch) -> RenderedFile:

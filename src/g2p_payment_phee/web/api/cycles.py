@@ -15,6 +15,7 @@ from g2p_payment_phee.errors import NotFound
 from g2p_payment_phee.pagination import DEFAULT_LIMIT
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.overdue import OverdueReport, overdue_payments
+from g2p_payment_phee.payments.overview import cycle_payment_totals
 from g2p_payment_phee.programs import service
 from g2p_payment_phee.programs.entitlement_import import import_entitlements
 from g2p_payment_phee.programs.listing import list_entitlements
@@ -175,7 +176,7 @@ def read_cycle(cycle_id: uuid.UUID, user: ApiUser, session: DbSession) -> CycleD
     authorize(user, Permission.VIEW)
     cycle = load_cycle(session, cycle_id)
     entitlements = service.cycle_totals(session, cycle)
-    paid = payments.cycle_payment_totals(session, cycle)
+    paid = cycle_payment_totals(session, cycle)
     overdue = overdue_payments(session, user, cycle.id, older_than=get_settings().overdue_after)
     return CycleDetailPublic(
         **cycle_public(cycle).model_dump(),
