@@ -1,7 +1,8 @@
 """A cycle paid from the command line against the emulator over loopback (issue 5 item 7):
 ``send``, ``sync``, ``status``, ``retry-failed``, ``send --batch`` and ``cycles distribute``, with
 a payee failing, a batch refused and a hub that cannot be read — and exit codes scripts can trust
-(11: the hub refused or did not answer part of the work, the rest was done)."""
+(11: the hub refused or did not answer part of the work, the rest was done); overdue payments
+named by ``status`` and ``sync``."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from g2p_payment_phee.payments.states import BatchState
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.programs.states import CycleState
 from tests.integration.phee.conftest import PheeProgram, assert_nobody_paid_twice
+from tests.integration.phee.test_overdue import accepted_ago, sent_cycle
 
 Run = Callable[..., str]
 CLOSED = "+254700000001"  # the second registrant's phone: its payment fails the first time
@@ -128,3 +130,29 @@ def test_send_needs_a_cycle_or_a_batch_but_not_both(phee_program: PheeProgram, r
     (batch,) = phee_program.batches(cycle)
     assert "give a CYCLE or --batch BATCH" in run("send", code=2)
     assert "give a CYCLE or --batch BATCH" in run("send", cycle.name, "--batch", batch.name, code=2)
+
+
+def test_status_and_sync_name_the_overdue_batches(
+    phee_program: PheeProgram, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = phee_program
+    cycle = sent_cycle(p, 3)
+    old, recent = p.batches(cycle)
+    status = run("status", cycle.name)
+    assert _row(status, "payments overdue (sent > 48 h ago)") == ["0"]
+    assert "were sent more than" not in status
+    accepted_ago(p, old, 50)
+    status = run("status", cycle.name)
+    assert _row(status, "payments overdue (sent > 48 h ago)") == ["2"]
+    assert "2 payments in 1 batch were sent more than 48 h ago" in status
+    assert old.name in status
+    assert str(old.phee_batch_id) in status
+    assert recent.name not in status
+    synced = run("sync", cycle.name)
+    assert "0 paid, 0 failed" in synced
+    assert "2 payments in 1 batch were sent more than 48 h ago" in synced
+    assert old.name in synced
+
+    monkeypatch.setenv("G2P_OVERDUE_AFTER_HOURS", "72")
+    get_settings.cache_clear()
+    assert "were sent more than" not in run("status", cycle.name)

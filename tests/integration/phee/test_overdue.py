@@ -1,6 +1,6 @@
 """Payments sent long ago whose outcome PHEE has not given are reported, never guessed
-(SPEC 3.4): by ``overdue_payments``, ``g2p-phee sync`` and ``g2p-phee status`` (the sweep:
-``tests/integration/jobs/test_overdue_sweep.py``; the API and the cycle page: their tests).
+(SPEC 3.4) by ``overdue_payments`` (the commands, the sweep, the API and the cycle page: their own
+tests, ``test_overdue*.py`` and ``test_workflow.py``).
 
 Batches are really sent to the emulator, whose transfers are held in progress; time passing is
 ``now`` moved forward, or (for the commands, which read the clock) a batch's acceptance moved
@@ -14,10 +14,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
-from typer.testing import CliRunner
 
-from g2p_payment_phee.cli.app import app
-from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.db import unit_of_work, utcnow
 from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
@@ -129,39 +126,3 @@ def test_the_report_is_per_cycle_or_for_every_cycle(phee_program: PheeProgram) -
 def test_a_cut_off_that_is_not_positive_is_refused(session: Session, admin: User) -> None:
     with pytest.raises(ValueError, match="older_than must be positive"):
         overdue_payments(session, admin, older_than=timedelta(0))
-
-
-def test_status_and_sync_commands_name_the_overdue_batches(
-    phee_program: PheeProgram, db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    p = phee_program
-    cycle = sent_cycle(p, 3)
-    old, recent = p.batches(cycle)
-    monkeypatch.setenv("G2P_DATABASE_URL", db_url)
-    monkeypatch.setenv("COLUMNS", "250")
-    get_settings.cache_clear()
-    runner = CliRunner()
-
-    def run(*args: str) -> str:
-        result = runner.invoke(app, ["--as", "admin", *args], catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.output
-
-    status = run("status", cycle.name)
-    assert "payments overdue (sent > 48 h ago)" in status
-    assert "were sent more than" not in status
-    accepted_ago(p, old, 50)
-    status = run("status", cycle.name)
-    assert "2 payments in 1 batch were sent more than 48 h ago" in status
-    assert old.name in status
-    assert str(old.phee_batch_id) in status
-    assert recent.name not in status
-    synced = run("sync", cycle.name)
-    assert "0 paid, 0 failed" in synced
-    assert "2 payments in 1 batch were sent more than 48 h ago" in synced
-    assert old.name in synced
-
-    monkeypatch.setenv("G2P_OVERDUE_AFTER_HOURS", "72")
-    get_settings.cache_clear()
-    assert "were sent more than" not in run("status", cycle.name)
-    get_settings.cache_clear()
