@@ -7,12 +7,15 @@ with batches x rows approved entitlements, loaded in bulk by ``prepare.setup`` (
 emulator runs in its own process (``python -m g2p_payment_phee.emulator``), so the client side
 does not share a GIL with it; ``prepare_cycle`` is timed and printed, not compared.
 
-Send: ``send_cycle`` for every batch (one batch at a time: concurrency 1). Baseline: a bare
+Send: ``send_cycle`` for every batch (one batch at a time: concurrency 1), in ``SEND_PAIRS``
+consecutive segments of the batches. Beside each segment its baseline runs: a bare
 ``httpx.Client`` loop posting the same stored CSV files (read from the database first, not
 timed) as the same multipart part with the same headers and a bearer token, one at a time, each
-under a fresh correlation id, to the same emulator process, reset before each run so that both
-start from an empty hub. The baseline runs before the send and again after the sync; the faster
-run is the baseline (the conservative choice). Target: send <= 1.25x the baseline.
+under a fresh correlation id, to a second emulator process configured alike (so that neither
+side finds the other's batches at its hub; both hubs fill up alike). The bare loop goes first on
+even segments and second on odd ones, so that a drift of this noisy machine weighs on both sides
+alike. Target: the sum of the send segments <= 1.25x the sum of the bare ones (each pair's ratio
+is printed too).
 
 Sync: every transfer is made final at the emulator (``POST /_emulator/complete-all``), then
 ``sync_cycle`` is timed end to end; the database work is the time spent in
@@ -71,6 +74,7 @@ PURPOSE = "G2P Payment"
 FAILURE_RATE = 0.02  # some payments fail, so that reasons are written too
 FILE_CHUNK = 200  # baseline files read from the database this many at a time
 COPY_REPEATS = 3  # the COPY baseline is short and noisy on a shared machine: best of three
+SEND_PAIRS = 4  # send and its baseline alternate over this many segments of the batches
 
 
 # --- the emulator in its own process -----------------------------------------------------------
@@ -218,18 +222,21 @@ def timed_run(
 # --- the send baseline ---------------------------------------------------------------------------
 
 
-def stored_files(engine: Engine, cycle_id: uuid.UUID) -> Iterator[list[tuple[str, bytes]]]:
-    """The cycle's stored batch files in send order, ``FILE_CHUNK`` at a time."""
+def stored_files(
+    engine: Engine, cycle_id: uuid.UUID, ids: list[uuid.UUID] | None = None
+) -> Iterator[list[tuple[str, bytes]]]:
+    """The cycle's stored batch files (or those of the batches ``ids``) in send order,
+    ``FILE_CHUNK`` at a time."""
     factory = make_session_factory(engine)
     last = -1
     while True:
+        query = select(PaymentBatch.sequence, PaymentBatch.file_name, PaymentBatch.csv_data).where(
+            PaymentBatch.cycle_id == cycle_id, PaymentBatch.sequence > last
+        )
+        if ids is not None:
+            query = query.where(PaymentBatch.id.in_(ids))
         with factory() as session:
-            rows = session.execute(
-                select(PaymentBatch.sequence, PaymentBatch.file_name, PaymentBatch.csv_data)
-                .where(PaymentBatch.cycle_id == cycle_id, PaymentBatch.sequence > last)
-                .order_by(PaymentBatch.sequence)
-                .limit(FILE_CHUNK)
-            ).all()
+            rows = session.execute(query.order_by(PaymentBatch.sequence).limit(FILE_CHUNK)).all()
         if not rows:
             return
         last = rows[-1][0]
@@ -263,9 +270,14 @@ def post_file(client: httpx.Client, url: str, name: str, data: bytes) -> int:
 
 
 def bare_loop(
-    emulator: EmulatorProcess, engine: Engine, cycle_id: uuid.UUID, limit: int | None = None
+    emulator: EmulatorProcess,
+    engine: Engine,
+    cycle_id: uuid.UUID,
+    limit: int | None = None,
+    ids: list[uuid.UUID] | None = None,
 ) -> tuple[float, int, Counter[int]]:
-    """Post the stored files one at a time; seconds spent posting, files posted, statuses."""
+    """Post the stored files (of the batches ``ids``) one at a time; seconds spent posting,
+    files posted, statuses."""
     common = {
         "Platform-TenantId": TENANT,
         "Accept": "application/json",
@@ -275,7 +287,7 @@ def bare_loop(
     statuses: Counter[int] = Counter()
     seconds, posted = 0.0, 0
     with httpx.Client(timeout=60, headers=common) as client:
-        for chunk in stored_files(engine, cycle_id):
+        for chunk in stored_files(engine, cycle_id, ids):
             if limit is not None:
                 chunk = chunk[: limit - posted]
             started = time.perf_counter()
@@ -344,6 +356,49 @@ def copy_baseline(
     return runs, len(rows)
 
 
+# --- send beside its baseline --------------------------------------------------------------------
+
+
+def send_in_pairs(
+    result: Outcome,
+    factory: Any,
+    admin: User,
+    cycle_id: uuid.UUID,
+    ids: list[uuid.UUID],
+    bare_hub: EmulatorProcess,
+    engine: Engine,
+) -> tuple[int, Timers]:
+    """Send the batches in ``SEND_PAIRS`` consecutive segments; beside each, the bare loop posts
+    the same segment's files to its own hub (first on even segments, second on odd ones, so
+    that a drift of the machine weighs on both sides alike). Fills ``result.pairs``; returns
+    the batches submitted and the send's breakdown."""
+    size = -(-len(ids) // SEND_PAIRS)
+    timers = Timers()
+    for owner, name, label in SEND_PARTS:
+        timers.wrap(owner, name, label)
+    submitted = 0
+    try:
+        for index in range(SEND_PAIRS):
+            segment = ids[index * size : (index + 1) * size]
+            if not segment:
+                break
+            bare_s = send_s = 0.0
+            for side in ("bare", "send") if index % 2 == 0 else ("send", "bare"):
+                if side == "bare":
+                    bare_s, posted, statuses = bare_loop(bare_hub, engine, cycle_id, ids=segment)
+                    result.bare_posted.append(posted)
+                    result.baseline_statuses += statuses
+                else:
+                    started = time.perf_counter()
+                    sent = payments.send_cycle(factory, admin, cycle_id, segment)
+                    send_s = time.perf_counter() - started
+                    submitted += sent.count("submitted")
+            result.pairs.append((bare_s, send_s))
+    finally:
+        timers.restore()
+    return submitted, timers
+
+
 # --- the run -------------------------------------------------------------------------------------
 
 
@@ -359,7 +414,8 @@ class Outcome:
     send_s: float = 0.0
     submitted: int = 0
     send_timers: Timers = field(default_factory=Timers)
-    baseline_runs: list[float] = field(default_factory=list)
+    pairs: list[tuple[float, float]] = field(default_factory=list)  # (bare s, send s)
+    bare_posted: list[int] = field(default_factory=list)
     baseline_statuses: Counter[int] = field(default_factory=Counter)
     sync_s: float = 0.0
     reconciled: int = 0
@@ -392,6 +448,7 @@ def run(backend: str, batches: int, rows: int, say: Callable[[str], None]) -> Ou
     else:
         url = f"sqlite:///{workdir / 'bench.sqlite3'}"
     emulator: EmulatorProcess | None = None
+    bare_hub: EmulatorProcess | None = None  # the bare loops' own hub, configured alike
     engine: Engine | None = None
     try:
         config = {"seed": 7, "outcomes": {"failure_rate": FAILURE_RATE}}
@@ -422,21 +479,26 @@ def run(backend: str, batches: int, rows: int, say: Callable[[str], None]) -> Ou
         if (report.created, report.batches) != (n, batches):
             raise RuntimeError(f"prepare made {report.created} payments in {report.batches}")
 
-        say("send baseline (bare httpx loop) ...")
-        bare_loop(emulator, engine, cycle_id, limit=10)  # warm-up of both sides
-        emulator.call("POST", "/_emulator/reset")
-        seconds, posted, statuses = bare_loop(emulator, engine, cycle_id)
-        if posted != batches:
-            raise RuntimeError(f"the baseline found {posted} stored files, not {batches}")
-        result.baseline_runs.append(seconds)
-        result.baseline_statuses += statuses
-        emulator.call("POST", "/_emulator/reset")
-
-        say("send_cycle ...")
-        sent, result.send_s, result.send_timers = timed_run(
-            SEND_PARTS, lambda: payments.send_cycle(factory, admin, cycle_id)
+        say(f"send, in {SEND_PAIRS} segments, each beside a bare loop posting the same files ...")
+        (workdir / "bare").mkdir()
+        bare_hub = EmulatorProcess(workdir / "bare", config)
+        for warmed in (emulator, bare_hub):  # warm-up of both hubs and of the client side
+            bare_loop(warmed, engine, cycle_id, limit=10)
+            warmed.call("POST", "/_emulator/reset")
+        with unit_of_work(factory) as session:
+            ids = list(
+                session.scalars(
+                    select(PaymentBatch.id)
+                    .where(PaymentBatch.cycle_id == cycle_id)
+                    .order_by(PaymentBatch.sequence)
+                )
+            )
+        result.submitted, result.send_timers = send_in_pairs(
+            result, factory, admin, cycle_id, ids, bare_hub, engine
         )
-        result.submitted = sent.count("submitted")
+        result.send_s = sum(send for _, send in result.pairs)
+        if sum(result.bare_posted) != batches:
+            raise RuntimeError(f"the baseline posted {result.bare_posted} files, not {batches}")
 
         say("complete-all, then sync_cycle ...")
         emulator.call("POST", "/_emulator/complete-all")
@@ -470,16 +532,12 @@ def run(backend: str, batches: int, rows: int, say: Callable[[str], None]) -> Ou
         result.copy_s = min(result.copy_runs)
         result.durable_copy_runs, _ = copy_baseline(engine, durable=True)
 
-        say("send baseline again ...")
-        emulator.call("POST", "/_emulator/reset")
-        seconds, posted, statuses = bare_loop(emulator, engine, cycle_id)
-        result.baseline_runs.append(seconds)
-        result.baseline_statuses += statuses
     finally:
         if engine is not None:
             engine.dispose()
-        if emulator is not None:
-            emulator.stop()
+        for started_hub in (emulator, bare_hub):
+            if started_hub is not None:
+                started_hub.stop()
         if admin_engine is not None:
             with admin_engine.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -493,7 +551,7 @@ def run(backend: str, batches: int, rows: int, say: Callable[[str], None]) -> Ou
 
 def print_tables(r: Outcome) -> None:
     n = r.batches * r.rows
-    base_send = min(r.baseline_runs)
+    base_send = sum(bare for bare, _ in r.pairs)
     db_s = sum(r.sync_timers.seconds[label] for label in DB_PARTS)
     print(
         f"\nSend and sync: {r.batches:,} batches x {r.rows} rows = {n:,} payments, {r.backend}, "
@@ -534,10 +592,10 @@ def print_tables(r: Outcome) -> None:
         "",
     )
     print("-" * len(header))
-    runs = ", ".join(f"{s:.2f}" for s in r.baseline_runs)
+    pairs = "; ".join(f"{bare:.2f} / {send:.2f} = {send / bare:.2f}" for bare, send in r.pairs)
     print(
-        f"send baseline runs (before send, after sync): {runs} s; the faster is used; "
-        f"statuses {dict(r.baseline_statuses)}"
+        f"send beside its baseline, per segment (bare s / send s = ratio): {pairs}; "
+        f"bare statuses {dict(r.baseline_statuses)}"
     )
     runs = ", ".join(f"{s:.2f}" for s in r.copy_runs)
     print(
