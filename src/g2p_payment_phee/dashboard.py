@@ -1,15 +1,18 @@
-"""What a program team looks at first: programs, cycles that wait for someone, recent batches
-and the long work under way.  Reads only, a few small indexed queries."""
+"""What a program team looks at first: payments overdue at the hub, programs, cycles that wait
+for someone, recent batches and the long work under way.  Reads only, a few small indexed
+queries."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.jobs.models import ACTIVE_JOB_STATES, Job
 from g2p_payment_phee.payments.models import PaymentBatch
+from g2p_payment_phee.payments.overdue import DEFAULT_OVERDUE_AFTER, OverdueReport, overdue_payments
 from g2p_payment_phee.programs.models import Cycle, Program
 from g2p_payment_phee.programs.states import CycleState
 from g2p_payment_phee.users.models import User
@@ -35,11 +38,15 @@ class Dashboard:
     open_cycles: list[Cycle]
     recent_batches: list[PaymentBatch]
     active_jobs: list[Job]
+    overdue: OverdueReport
 
 
-def dashboard(session: Session, actor: User) -> Dashboard:
+def dashboard(
+    session: Session, actor: User, *, overdue_after: timedelta = DEFAULT_OVERDUE_AFTER
+) -> Dashboard:
     """Programs, open cycles (draft, waiting for approval, approved and being paid), the latest
-    batches and the queued or running jobs."""
+    batches, the queued or running jobs, and the payments of every cycle that the hub accepted
+    more than ``overdue_after`` ago without making them final."""
     authorize(actor, Permission.VIEW)
     counts = select(Cycle.program_id, func.count().label("n")).group_by(Cycle.program_id).subquery()
     programs = [
@@ -71,4 +78,5 @@ def dashboard(session: Session, actor: User) -> Dashboard:
             select(Job).where(Job.state.in_(ACTIVE_JOB_STATES)).order_by(Job.created_at).limit(20)
         )
     )
-    return Dashboard(programs, open_cycles, batches, jobs)
+    overdue = overdue_payments(session, actor, older_than=overdue_after, listed=5)
+    return Dashboard(programs, open_cycles, batches, jobs, overdue)

@@ -203,6 +203,7 @@ def test_prepare_send_sync_as_jobs(
     sent = _job_of(checker.post(f"/cycles/{cycle.id}/send", page=f"/cycles/{cycle.id}/send"))
     assert "submitted" in _finish(checker, sent)
     assert 'id="overdue"' not in checker.get(f"/cycles/{cycle.id}").text
+    assert 'id="overdue"' not in checker.get("/").text
     first_batch = session.scalars(
         select(PaymentBatch)
         .where(PaymentBatch.cycle_id == cycle.id)
@@ -215,12 +216,16 @@ def test_prepare_send_sync_as_jobs(
     assert 'id="overdue"' in overdue
     assert "2 payments in 1 batch were sent more than 48 h ago" in overdue
     assert f'<a href="/batches/{first_batch.id}">{first_batch.name}</a>' in overdue
+    dashboard = checker.get("/").text  # every cycle's overdue payments, where people start
+    assert "2 payments in 1 batch were sent more than 48 h ago" in dashboard
+    assert f'<a href="/batches/{first_batch.id}">{first_batch.name}</a>' in dashboard
     hub.complete_all()
     synced = _job_of(checker.post(f"/cycles/{cycle.id}/sync", page=f"/cycles/{cycle.id}/sync"))
     assert "5 paid, 1 failed" in _finish(checker, synced)
     page = checker.get(f"/cycles/{cycle.id}").text
     assert re.search(r'id="paid-count">5<', page)
     assert 'id="overdue"' not in page  # final now: nothing overdue
+    assert 'id="overdue"' not in checker.get("/").text
     assert "Payee account closed" in checker.get(f"/payments?cycle={cycle.id}&status=failed").text
 
 
