@@ -209,6 +209,22 @@ def return_to_draft(
         console.print(f"cycle {found.name} is {found.state}")
 
 
+@cycles_app.command("reject-entitlement")
+def reject_entitlement(
+    ctx: typer.Context,
+    cycle: str,
+    code: str,
+    reason: Annotated[str, typer.Option(help="Why it is rejected")],
+    program: ProgramOpt = None,
+) -> None:
+    """Reject one pending entitlement of a cycle awaiting approval (the others go on)."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        found = _cycle(session, cycle, program)
+        entitlement = service.reject_entitlement(session, cli.actor(session), found, code, reason)
+        console.print(f"entitlement {entitlement.code} is {entitlement.state}")
+
+
 @cycles_app.command("cancel")
 def cancel(
     ctx: typer.Context,

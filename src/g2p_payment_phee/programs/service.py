@@ -413,13 +413,28 @@ def cancel_cycle(session: Session, actor: User, cycle: Cycle, reason: str) -> No
         move_entitlements(session, actor, cycle, state, EntitlementState.CANCELLED)
 
 
-def reject_entitlement(session: Session, actor: User, code: str) -> Entitlement:
-    """An approver refuses one pending entitlement; the rest of the cycle goes on."""
+def reject_entitlement(
+    session: Session, actor: User, cycle: Cycle, code: str, reason: str
+) -> Entitlement:
+    """An approver refuses one pending entitlement of a cycle waiting for approval, saying
+    why; the rest of the cycle goes on (approving the cycle approves the others, and a
+    rejected entitlement is never paid)."""
     authorize(actor, Permission.APPROVE)
-    entitlement = session.scalar(select(Entitlement).where(Entitlement.code == code))
+    if not reason.strip():
+        raise ValidationFailed("say why the entitlement is rejected")
+    entitlement = session.scalar(
+        select(Entitlement).where(Entitlement.cycle_id == cycle.id, Entitlement.code == code)
+    )
     if entitlement is None:
-        raise NotFound(f"no entitlement {code!r}")
-    set_entitlement_state(session, actor, entitlement, EntitlementState.REJECTED)
+        raise NotFound(f"no entitlement {code!r} in cycle {cycle.name!r}")
+    if cycle.state is not CycleState.TO_APPROVE:
+        raise BusinessRuleViolation(
+            f"entitlements are rejected while their cycle waits for approval; "
+            f"cycle {cycle.name!r} is {cycle.state}"
+        )
+    set_entitlement_state(
+        session, actor, entitlement, EntitlementState.REJECTED, {"reason": reason.strip()}
+    )
     return entitlement
 
 

@@ -120,15 +120,36 @@ def move_entitlements(
 
 
 def set_entitlement_state(
-    session: Session, actor: User | None, entitlement: Entitlement, target: EntitlementState
+    session: Session,
+    actor: User | None,
+    entitlement: Entitlement,
+    target: EntitlementState,
+    data: dict[str, Any] | None = None,
 ) -> None:
-    """One entitlement's move (e.g. an approver rejecting it), checked and audited."""
-    ENTITLEMENT_MACHINE.check(entitlement.state, target)
+    """One entitlement's move (e.g. an approver rejecting it), checked, guarded against a
+    concurrent change (the UPDATE names the state it read, as ``set_cycle_state`` does) and
+    audited with ``data``."""
+    from g2p_payment_phee.programs.models import Entitlement
+
     previous = entitlement.state
-    entitlement.state = target
-    session.flush()
+    ENTITLEMENT_MACHINE.check(previous, target)
+    result = session.execute(
+        update(Entitlement)
+        .where(Entitlement.id == entitlement.id, Entitlement.state == previous)
+        .values(state=target)
+        .execution_options(synchronize_session=False)
+    )
+    if _rowcount(result) != 1:
+        raise Conflict(
+            f"entitlement {entitlement.code} was changed by someone else; reload and retry"
+        )
+    set_committed_value(entitlement, "state", target)
     audit.record(
-        session, actor, f"entitlement.{target}", entitlement, {"from": previous, "to": target}
+        session,
+        actor,
+        f"entitlement.{target}",
+        entitlement,
+        {"from": previous, "to": target, **(data or {})},
     )
 
 

@@ -5,11 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from g2p_payment_phee.cli.app import app
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.errors import G2PError, exit_code_for
+from g2p_payment_phee.programs.models import Entitlement
+from g2p_payment_phee.users.models import User
+from tests import factories
 
 PASSWORD = "a-long-password"
 
@@ -67,6 +72,31 @@ def test_a_cycle_from_registrants_to_approval(run, tmp_path: Path) -> None:
     code, out = run("--as", "checker", "cycles", "list")
     assert "approved" in out
     assert "1,000.00 KES" in out
+
+
+def test_a_checker_rejects_one_entitlement_before_approving(run, engine: Engine) -> None:
+    assert run("init")[0] == 0
+    assert run("users", "create", "root", "--role", "admin")[0] == 0
+    for name, role in (("maker", "program_manager"), ("checker", "approver")):
+        assert run("--as", "root", "users", "create", name, "--role", role)[0] == 0
+    session = Session(engine)
+    root = session.scalars(select(User).where(User.username == "root")).one()
+    program = factories.program(session, root, name="Grant")
+    factories.cycle_with_entitlements(session, root, program, beneficiaries=2, amount="500")
+    session.commit()
+    assert run("--as", "maker", "cycles", "submit", "C1")[0] == 0
+    codes = sorted(session.scalars(select(Entitlement.code)))
+    reject = ("cycles", "reject-entitlement", "C1", codes[0], "--reason", "moved away")
+    assert run("--as", "maker", *reject)[0] == 5  # an approver's decision
+    code, out = run("--as", "checker", *reject)
+    assert (code, f"entitlement {codes[0]} is rejected" in out) == (0, True)
+    code, out = run("--as", "checker", "cycles", "approve", "C1")
+    assert (code, "1 entitlements approved" in out) == (0, True)
+    code, out = run(
+        "--as", "checker", "cycles", "reject-entitlement", "C1", codes[1], "--reason", "x"
+    )
+    assert (code, "while their cycle waits for approval" in out) == (9, True)
+    session.close()
 
 
 def test_import_with_bad_rows_commits_the_good_ones_and_exits_6(run, tmp_path: Path) -> None:

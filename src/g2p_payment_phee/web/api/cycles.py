@@ -279,6 +279,17 @@ async def import_entitlement_file(
     return report_public(report)
 
 
+@router.post("/{cycle_id}/entitlements/{code}/reject")
+def reject_entitlement(
+    cycle_id: uuid.UUID, code: str, body: Reason, user: ApiUser, session: DbSession
+) -> EntitlementPublic:
+    """An approver refuses one pending entitlement of a cycle awaiting approval, saying why;
+    approving the cycle approves the others."""
+    cycle = load_cycle(session, cycle_id)
+    entitlement = service.reject_entitlement(session, user, cycle, code, body.reason)
+    return _entitlement(entitlement)
+
+
 @router.post("/{cycle_id}/submit")
 def submit(cycle_id: uuid.UUID, user: ApiUser, session: DbSession) -> CycleActionPublic:
     """The maker sends a draft cycle for approval."""

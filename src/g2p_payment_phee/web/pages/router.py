@@ -13,6 +13,7 @@ from g2p_payment_phee.web.pages import (
     batches,
     cycles,
     dashboard,
+    entitlements,
     jobs,
     managers,
     payment_jobs,
@@ -23,7 +24,8 @@ from g2p_payment_phee.web.pages import (
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 pages_router = APIRouter(include_in_schema=False)
-# cycles before payment_jobs: its /cycles/{id}/{step} must not shadow the cycle's own pages
+# cycles and entitlements before payment_jobs: its /cycles/{id}/{step} must not shadow the
+# cycle's own pages
 for area in (
     auth,
     dashboard,
@@ -31,6 +33,7 @@ for area in (
     programs,
     managers,
     cycles,
+    entitlements,
     payment_jobs,
     batches,
     jobs,

@@ -74,6 +74,12 @@ CASES = [
         MAKERS,
         files={"file": ("amounts.csv", AMOUNTS_CSV)},
     ),
+    Case(
+        "POST",
+        "/cycles/{draft_cycle}/entitlements/{entitlement}/reject",
+        CHECKERS,
+        json={"reason": "duplicate"},
+    ),
     Case("POST", "/cycles/{draft_cycle}/submit", MAKERS),
     Case("POST", "/cycles/{draft_cycle}/approve", CHECKERS),
     Case("POST", "/cycles/{draft_cycle}/return", CHECKERS, json={"reason": "check amounts"}),
@@ -121,6 +127,7 @@ def test_the_matrix_covers_every_route() -> None:
         "{spare_user}": "{username}",
         "{registrant}": "{reference}",
         "{draft_cycle}": "{cycle_id}",
+        "{entitlement}": "{code}",
     }
     names |= {
         "{" + n + "}": "{" + n + "_id}" for n in ("program", "cycle", "batch", "payment", "job")

@@ -12,7 +12,7 @@ from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.config_service import configure_manager
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.programs import service as programs
-from g2p_payment_phee.programs.models import ManagerKind
+from g2p_payment_phee.programs.models import Entitlement, ManagerKind
 from g2p_payment_phee.users.models import Role, User
 from tests import factories
 
@@ -42,6 +42,7 @@ class World:
     payment: str
     registrant: str
     spare_user: str
+    entitlement: str  # a code, of the draft cycle
 
 
 def build_world(session: Session, admin: User, approver: User) -> World:
@@ -61,6 +62,8 @@ def build_world(session: Session, admin: User, approver: User) -> World:
         session, admin, program, name="Draft", start=date(2027, 1, 1), end=date(2027, 1, 31)
     )
     programs.add_fixed_entitlements(session, admin, draft, amount="50")
+    code = session.scalars(select(Entitlement.code).where(Entitlement.cycle_id == draft.id)).first()
+    assert code is not None
     batch = session.scalars(select(PaymentBatch).where(PaymentBatch.cycle_id == cycle.id)).one()
     payment = session.scalars(select(Payment).where(Payment.batch_id == batch.id)).first()
     assert payment is not None
@@ -74,4 +77,5 @@ def build_world(session: Session, admin: User, approver: User) -> World:
         payment=str(payment.id),
         registrant="B000001",
         spare_user=spare.username,
+        entitlement=code,
     )

@@ -40,6 +40,8 @@ def _pages(paid) -> list[str]:
         f"/programs/{paid.program.id}/manager",
         f"/cycles/{paid.cycle.id}",
         f"/cycles/{paid.cycle.id}/batches",
+        f"/cycles/{paid.cycle.id}/entitlements",
+        f"/cycles/{paid.cycle.id}/entitlements?state=approved",
         f"/batches/{batch.id}",
         f"/batches/{batch.id}/file",
         f"/payments?cycle={paid.cycle.id}",
@@ -95,6 +97,7 @@ def _actions(paid) -> list[tuple[str, dict[str, str]]]:
         (f"/cycles/{cycle}/retry", {}),
         (f"/cycles/{cycle}/distribute", {}),
         (f"/cycles/{cycle}/cancel", {"reason": "no"}),
+        (f"/cycles/{cycle}/entitlements/E-ANY/reject", {"reason": "no"}),
         ("/users", {"username": "mallory", "role": "admin", "password": "x" * 20}),
         ("/users/admin/disable", {}),
     ]

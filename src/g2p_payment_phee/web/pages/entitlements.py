@@ -1,0 +1,99 @@
+"""A cycle's entitlements, a page at a time, and an approver rejecting one of them.
+
+The list is keyset-paginated (``programs.listing``), so it answers as fast on the last page of
+a million entitlements as on the first. While the cycle waits for approval, an approver sees a
+reject form (with the reason, required) beside each pending entitlement; a refusal shows the
+list again with the reason it was refused.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from g2p_payment_phee.errors import G2PError, ValidationFailed
+from g2p_payment_phee.programs import service as programs
+from g2p_payment_phee.programs.listing import list_entitlements
+from g2p_payment_phee.programs.models import Cycle
+from g2p_payment_phee.programs.states import CycleState, EntitlementState
+from g2p_payment_phee.users.permissions import Permission
+from g2p_payment_phee.web.deps import DbSession
+from g2p_payment_phee.web.errors import status_for
+from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
+from g2p_payment_phee.web.pages.cycles import REFUSALS, load_cycle
+from g2p_payment_phee.web.pages.forms import choice, field_errors
+from g2p_payment_phee.web.pages.rendering import redirect, render
+
+router = APIRouter()
+PAGE_SIZE = 100
+
+
+@router.get("/cycles/{cycle_id}/entitlements")
+def entitlement_list(
+    request: Request,
+    session: DbSession,
+    visitor: SignedIn,
+    cycle_id: str,
+    state: str = "",
+    cursor: str | None = None,
+) -> Response:
+    """The cycle's entitlements, optionally in one state."""
+    return _show(request, session, visitor, load_cycle(session, cycle_id), state, cursor)
+
+
+@router.post("/cycles/{cycle_id}/entitlements/{code}/reject")
+def reject(
+    request: Request,
+    session: DbSession,
+    visitor: Acting,
+    cycle_id: str,
+    code: str,
+    reason: str = Form(""),
+) -> Response:
+    """An approver rejects one pending entitlement, saying why."""
+    user = visitor.require(Permission.APPROVE)
+    cycle = load_cycle(session, cycle_id)
+    try:
+        programs.reject_entitlement(session, user, cycle, code, reason)
+    except REFUSALS as error:
+        session.rollback()
+        cycle = load_cycle(session, cycle_id)
+        state = EntitlementState.PENDING_VALIDATION.value
+        return _show(request, session, visitor, cycle, state, None, error=error, code=code)
+    message = f"Entitlement {code} rejected; approving the cycle approves the others."
+    return redirect(f"/cycles/{cycle.id}/entitlements?state=pending_validation", message)
+
+
+def _show(
+    request: Request,
+    session: Session,
+    visitor: Visitor,
+    cycle: Cycle,
+    state: str,
+    cursor: str | None,
+    *,
+    error: G2PError | None = None,
+    code: str = "",
+) -> Response:
+    page = list_entitlements(
+        session,
+        visitor.user,
+        cycle.id,
+        state=choice(EntitlementState, state, "state"),
+        cursor=cursor,
+        limit=PAGE_SIZE,
+    )
+    errors = field_errors(error, "reason") if isinstance(error, ValidationFailed) else {}
+    context = {
+        "cycle": cycle,
+        "page": page,
+        "state": state,
+        "states": list(EntitlementState),
+        "can_reject": cycle.state is CycleState.TO_APPROVE and visitor.can(Permission.APPROVE),
+        "error": error.message if error is not None else "",
+        "errors": errors,
+        "error_code": code,
+    }
+    status = status_for(error) if error is not None else 200
+    return render(request, "cycles/entitlements.html", context, status_code=status)
