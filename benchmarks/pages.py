@@ -169,6 +169,15 @@ def run(n: int, repeats: int) -> list[dict[str, Any]]:
                     "cycle's batches, 15th page",
                     lambda: next_page(client, f"/cycles/{cycle}/batches", 14),
                 ),
+                ("cycle's entitlements, first page", lambda: f"/cycles/{cycle}/entitlements"),
+                (
+                    "cycle's entitlements, 20th page",
+                    lambda: next_page(client, f"/cycles/{cycle}/entitlements", 19),
+                ),
+                (
+                    "approved entitlements of the cycle",
+                    lambda: f"/cycles/{cycle}/entitlements?state=approved",
+                ),
                 ("batch page (first batch)", lambda: f"/batches/{first}"),
                 ("batch page (last batch)", lambda: f"/batches/{last}"),
                 ("batch page, failed only", lambda: f"/batches/{last}?status=failed"),

@@ -72,6 +72,8 @@ def setup(url: str, n: int) -> None:
             start_date=date(2027, 1, 1),
             end_date=date(2027, 1, 31),
             state="approved",
+            # as approve_cycle leaves it: the n entitlements below, 1000 each
+            entitlement_totals={"approved": [n, str(1000 * n)]},
         )
         session.add(cycle)
         session.flush()

@@ -6,8 +6,9 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from g2p_payment_phee.db import Base, Money, StrEnumType
@@ -93,6 +94,10 @@ class Cycle(Base):
     submitted_at: Mapped[datetime | None]
     approved_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     approved_at: Mapped[datetime | None]
+    # The entitlements' counts and amounts per state, written at approval, after which nothing
+    # changes them ({state: [count, "amount"]}); None before (and for cycles approved before
+    # this column existed): they are then counted (see ``programs.service.cycle_totals``).
+    entitlement_totals: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     program: Mapped[Program] = relationship()
 

@@ -251,7 +251,18 @@ class CycleTotals:
 
 
 def cycle_totals(session: Session, cycle: Cycle) -> CycleTotals:
-    """Entitlement counts and amounts per state (one grouped query)."""
+    """Entitlement counts and amounts per state: as written at approval (nothing changes them
+    after), or counted (one grouped query) before it."""
+    fixed = cycle.entitlement_totals
+    if fixed is not None:
+        counts = {EntitlementState(k): int(v[0]) for k, v in fixed.items()}
+        amounts = {EntitlementState(k): Decimal(v[1]) for k, v in fixed.items()}
+        return CycleTotals(counts, amounts)
+    return count_entitlements(session, cycle)
+
+
+def count_entitlements(session: Session, cycle: Cycle) -> CycleTotals:
+    """The cycle's entitlements counted and summed per state (one grouped query)."""
     rows = (
         session.execute(
             select(
@@ -271,6 +282,14 @@ def cycle_totals(session: Session, cycle: Cycle) -> CycleTotals:
         counts[state] = int(count)
         amounts[state] = Decimal(amount)
     return CycleTotals(counts, amounts)
+
+
+def _fix_totals(session: Session, cycle: Cycle) -> None:
+    """Write the approved cycle's entitlement totals on it (see ``Cycle.entitlement_totals``)."""
+    totals = count_entitlements(session, cycle)
+    cycle.entitlement_totals = {
+        str(state): [count, str(totals.amounts[state])] for state, count in totals.counts.items()
+    }
 
 
 # --- entitlements -----------------------------------------------------------------------------
@@ -389,9 +408,11 @@ def approve_cycle(session: Session, actor: User, cycle: Cycle) -> int:
     set_cycle_state(session, actor, cycle, CycleState.APPROVED)
     cycle.approved_by_id = actor.id
     cycle.approved_at = utcnow()
-    return move_entitlements(
+    approved = move_entitlements(
         session, actor, cycle, EntitlementState.PENDING_VALIDATION, EntitlementState.APPROVED
     )
+    _fix_totals(session, cycle)
+    return approved
 
 
 def return_cycle_to_draft(session: Session, actor: User, cycle: Cycle, reason: str) -> int:

@@ -109,6 +109,7 @@ def move_entitlements(
     )
     moved = _rowcount(result)
     if moved:
+        cycle.entitlement_totals = None  # no longer true: counted again until the next approval
         audit.record(
             session,
             actor,
@@ -129,7 +130,7 @@ def set_entitlement_state(
     """One entitlement's move (e.g. an approver rejecting it), checked, guarded against a
     concurrent change (the UPDATE names the state it read, as ``set_cycle_state`` does) and
     audited with ``data``."""
-    from g2p_payment_phee.programs.models import Entitlement
+    from g2p_payment_phee.programs.models import Cycle, Entitlement
 
     previous = entitlement.state
     ENTITLEMENT_MACHINE.check(previous, target)
@@ -144,6 +145,9 @@ def set_entitlement_state(
             f"entitlement {entitlement.code} was changed by someone else; reload and retry"
         )
     set_committed_value(entitlement, "state", target)
+    cycle = session.get(Cycle, entitlement.cycle_id)
+    if cycle is not None and cycle.entitlement_totals is not None:
+        cycle.entitlement_totals = None  # no longer true (see ``move_entitlements``)
     audit.record(
         session,
         actor,
