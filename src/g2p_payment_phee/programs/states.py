@@ -75,15 +75,7 @@ def set_cycle_state(
 
     current = cycle.state
     CYCLE_MACHINE.check(current, target)
-    result = session.execute(
-        update(Cycle)
-        .where(Cycle.id == cycle.id, Cycle.state == current)
-        .values(state=target)
-        .execution_options(synchronize_session=False)
-    )
-    if _rowcount(result) != 1:
-        raise Conflict(f"cycle {cycle.name!r} was changed by someone else; reload and retry")
-    set_committed_value(cycle, "state", target)
+    _guarded_move(session, Cycle, cycle, current, target, f"cycle {cycle.name!r}")
     audit.record(
         session, actor, f"cycle.{target}", cycle, {"from": current, "to": target, **(data or {})}
     )
@@ -134,17 +126,8 @@ def set_entitlement_state(
 
     previous = entitlement.state
     ENTITLEMENT_MACHINE.check(previous, target)
-    result = session.execute(
-        update(Entitlement)
-        .where(Entitlement.id == entitlement.id, Entitlement.state == previous)
-        .values(state=target)
-        .execution_options(synchronize_session=False)
-    )
-    if _rowcount(result) != 1:
-        raise Conflict(
-            f"entitlement {entitlement.code} was changed by someone else; reload and retry"
-        )
-    set_committed_value(entitlement, "state", target)
+    what = f"entitlement {entitlement.code}"
+    _guarded_move(session, Entitlement, entitlement, previous, target, what)
     cycle = session.get(Cycle, entitlement.cycle_id)
     if cycle is not None and cycle.entitlement_totals is not None:
         cycle.entitlement_totals = None  # no longer true (see ``move_entitlements``)
@@ -155,6 +138,22 @@ def set_entitlement_state(
         entitlement,
         {"from": previous, "to": target, **(data or {})},
     )
+
+
+def _guarded_move(
+    session: Session, model: type[Any], row: Any, current: StrEnum, target: StrEnum, what: str
+) -> None:
+    """``row``'s state → ``target`` by an UPDATE that names the state it was read in; Conflict
+    when someone changed it meanwhile."""
+    result = session.execute(
+        update(model)
+        .where(model.id == row.id, model.state == current)
+        .values(state=target)
+        .execution_options(synchronize_session=False)
+    )
+    if _rowcount(result) != 1:
+        raise Conflict(f"{what} was changed by someone else; reload and retry")
+    set_committed_value(row, "state", target)
 
 
 def _rowcount(result: Result[Any]) -> int:
