@@ -81,6 +81,24 @@ def cycle_with_entitlements(
     return cycle
 
 
+def pending_cycle(
+    session: Session,
+    maker: User,
+    *,
+    beneficiaries: int,
+    name: str = "Cash Transfer",
+    budget: str | None = None,
+) -> Cycle:
+    """A new program's cycle of ``beneficiaries`` entitlements (100 each), submitted: it waits
+    for approval."""
+    from g2p_payment_phee.programs import service
+
+    row = program(session, maker, name=name, budget=budget)
+    cycle = cycle_with_entitlements(session, maker, row, beneficiaries=beneficiaries)
+    service.submit_cycle(session, maker, cycle)
+    return cycle
+
+
 def payable_registrant(session: Session, index: int) -> Registrant:
     """A registrant with one of each payment identifier (all valid, distinct per index)."""
     from g2p_payment_phee.registry.models import BankAccount, IdType, Phone, RegistrantId

@@ -25,22 +25,6 @@ from g2p_payment_phee.users.models import User
 from tests import factories
 
 
-def _pending_cycle(
-    session: Session,
-    manager: User,
-    beneficiaries: int,
-    *,
-    name: str = "Cash Transfer",
-    budget: str | None = None,
-) -> Cycle:
-    program = factories.program(session, manager, name=name, budget=budget)
-    cycle = factories.cycle_with_entitlements(
-        session, manager, program, beneficiaries=beneficiaries
-    )
-    service.submit_cycle(session, manager, cycle)
-    return cycle
-
-
 def _codes(session: Session, cycle: Cycle) -> list[str]:
     query = select(Entitlement.code).where(Entitlement.cycle_id == cycle.id)
     return sorted(session.scalars(query.order_by(Entitlement.code)))
@@ -49,7 +33,7 @@ def _codes(session: Session, cycle: Cycle) -> list[str]:
 def test_a_rejected_entitlement_is_left_out_of_the_approval(
     session: Session, manager: User, approver: User
 ) -> None:
-    cycle = _pending_cycle(session, manager, 3)
+    cycle = factories.pending_cycle(session, manager, beneficiaries=3)
     code = _codes(session, cycle)[0]
     rejected = service.reject_entitlement(session, approver, cycle, code, " duplicate person ")
     assert rejected.state is EntitlementState.REJECTED
@@ -68,7 +52,9 @@ def test_a_rejected_entitlement_is_left_out_of_the_approval(
 def test_the_budget_no_longer_counts_a_rejected_entitlement(
     session: Session, manager: User, approver: User
 ) -> None:
-    cycle = _pending_cycle(session, manager, 3, budget="250")  # 3 x 100 would be over
+    cycle = factories.pending_cycle(
+        session, manager, beneficiaries=3, budget="250"
+    )  # 3 x 100 would be over
     with pytest.raises(BusinessRuleViolation, match="over the program budget"):
         service.approve_cycle(session, approver, cycle)
     service.reject_entitlement(session, approver, cycle, _codes(session, cycle)[0], "moved away")
@@ -78,13 +64,13 @@ def test_the_budget_no_longer_counts_a_rejected_entitlement(
 def test_rejections_that_cannot_be(
     session: Session, manager: User, approver: User, viewer: User
 ) -> None:
-    cycle = _pending_cycle(session, manager, 2)
+    cycle = factories.pending_cycle(session, manager, beneficiaries=2)
     first, second = _codes(session, cycle)
     with pytest.raises(ValidationFailed, match="say why"):
         service.reject_entitlement(session, approver, cycle, first, "  ")
     with pytest.raises(PermissionDenied):
         service.reject_entitlement(session, viewer, cycle, first, "no")
-    other = _pending_cycle(session, manager, 1, name="Other")
+    other = factories.pending_cycle(session, manager, beneficiaries=1, name="Other")
     with pytest.raises(NotFound, match=f"no entitlement '{first}' in cycle"):
         service.reject_entitlement(session, approver, other, first, "wrong cycle")
     service.reject_entitlement(session, approver, cycle, first, "once")
@@ -99,7 +85,7 @@ def test_rejections_that_cannot_be(
 def test_a_rejection_racing_the_approval_is_refused(
     session_factory: sessionmaker[Session], session: Session, manager: User, approver: User
 ) -> None:
-    cycle = _pending_cycle(session, manager, 2)
+    cycle = factories.pending_cycle(session, manager, beneficiaries=2)
     code = _codes(session, cycle)[0]
     session.commit()
     with session_factory() as other:
@@ -119,7 +105,7 @@ def test_a_rejection_racing_the_approval_is_refused(
 def test_the_totals_are_written_at_approval_and_dropped_by_a_later_move(
     session: Session, manager: User, approver: User
 ) -> None:
-    cycle = _pending_cycle(session, manager, 3)
+    cycle = factories.pending_cycle(session, manager, beneficiaries=3)
     assert cycle.entitlement_totals is None
     service.reject_entitlement(session, approver, cycle, _codes(session, cycle)[0], "twice")
     service.approve_cycle(session, approver, cycle)

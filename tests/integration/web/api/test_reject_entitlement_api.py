@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from g2p_payment_phee.programs import service
 from g2p_payment_phee.programs.models import Entitlement
 from g2p_payment_phee.users.models import User
 from tests import factories
@@ -23,9 +22,7 @@ def _reject(api: Api, cycle: object, code: str, who: str = "approver", **body: A
 def test_an_approver_rejects_one_entitlement_through_the_api(
     api: Api, session: Session, manager: User
 ) -> None:
-    program = factories.program(session, manager)
-    cycle = factories.cycle_with_entitlements(session, manager, program, beneficiaries=2)
-    service.submit_cycle(session, manager, cycle)
+    cycle = factories.pending_cycle(session, manager, beneficiaries=2)
     session.commit()
     first, second = sorted(session.scalars(select(Entitlement.code)))
 

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from g2p_payment_phee.programs import service
 from g2p_payment_phee.programs.models import Cycle, Entitlement
 from g2p_payment_phee.programs.states import EntitlementState
 from g2p_payment_phee.users.models import User
@@ -19,9 +18,7 @@ from tests.integration.web.pages.conftest import Browser
 
 
 def _pending(session: Session, manager: User) -> tuple[Cycle, list[str]]:
-    program = factories.program(session, manager)
-    cycle = factories.cycle_with_entitlements(session, manager, program, beneficiaries=3)
-    service.submit_cycle(session, manager, cycle)
+    cycle = factories.pending_cycle(session, manager, beneficiaries=3)
     session.commit()
     codes = sorted(
         session.scalars(select(Entitlement.code).where(Entitlement.cycle_id == cycle.id))
