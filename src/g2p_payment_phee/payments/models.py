@@ -28,7 +28,7 @@ from g2p_payment_phee.programs.models import Cycle, ManagerKind
 # unique index's predicate reads only ``live``, a column that changes once in a payment's life
 # (when it fails for good), and a check keeps ``live`` true to state and status. So the frequent
 # updates (issued → sent → paid) change no indexed column and PostgreSQL can make them HOT
-# updates (no index writes), helped by the table's fillfactor (migration 0004).
+# updates (no index writes), helped by the table's fillfactor (migrations 0004 and 0006).
 LIVE_PAYMENT = "live"
 LIVE_MATCHES_STATUS = "live = (status IS NULL OR status <> 'failed')"
 FAILED_PAYMENT = "NOT live"
