@@ -104,23 +104,38 @@ def _reconcile_generic(session: Session, outcomes: Sequence[Outcome]) -> int:
     return int(result.rowcount)
 
 
+_COPY_SPECIAL = frozenset("\\\t\n\r")  # what COPY text must escape
+
+
+def _copy_field(value: str) -> str:
+    """A text value for COPY: escaped only when it holds a character COPY reads specially
+    (transaction ids and reasons rarely do; the check is much cheaper than the escape)."""
+    return value if _COPY_SPECIAL.isdisjoint(value) else copy_text(value)
+
+
 def _copy_lines(outcomes: Sequence[Outcome], now: datetime) -> Iterator[str]:
-    """The outcomes as COPY text lines, in ``_values`` order (timestamps formatted once each)."""
+    """The outcomes as COPY text lines, in ``_values`` order. A sync writes a million of them:
+    ids go as hex (PostgreSQL reads a uuid without hyphens), and each timestamp and amount is
+    formatted once."""
     stamps: dict[datetime, str] = {}
+    amounts: dict[Decimal, str] = {}
     paid = PaymentStatus.PAID
     for o in outcomes:
         at = o.settled_at or now
         stamp = stamps.get(at)
         if stamp is None:
             stamp = stamps[at] = at.isoformat()
+        txid = "\\N" if o.transaction_id is None else _copy_field(o.transaction_id)
         if o.status is paid:
-            amount = "\\N" if o.amount_paid is None else str(o.amount_paid)
-            reason = "\\N"
+            value = o.amount_paid
+            if value is None:
+                amount = "\\N"
+            else:
+                amount = amounts.get(value) or amounts.setdefault(value, str(value))
+            yield f"{o.payment_id.hex}\tpaid\t{amount}\t\\N\t{txid}\t{stamp}\n"
         else:
-            amount = "\\N"
             reason = copy_text(o.reason or "failed without a reason from the hub")
-        txid = "\\N" if o.transaction_id is None else copy_text(o.transaction_id)
-        yield f"{o.payment_id}\t{o.status.value}\t{amount}\t{reason}\t{txid}\t{stamp}\n"
+            yield f"{o.payment_id.hex}\t{o.status.value}\t\\N\t{reason}\t{txid}\t{stamp}\n"
 
 
 def _copy_outcomes(session: Session, outcomes: Sequence[Outcome]) -> Any:

@@ -114,6 +114,28 @@ def test_counters_follow_the_outcomes_and_full_batches_complete(
     assert session.get_one(Payment, c.id).status is PaymentStatus.FAILED
 
 
+def test_hub_texts_are_stored_exactly_as_received(
+    session: Session, admin: User, approver: User, program: Program, phee
+) -> None:
+    """Reasons and transaction ids are PHEE's text: whatever they hold (COPY's separators and
+    escapes included) is stored as received, never split or reinterpreted."""
+    first, *_ = _submitted_batches(session, admin, approver, program, phee)
+    a, b, c = _payments(session, first)
+    texts = {
+        a.id: ("Payee\taccount\nclosed \\N", "tx\\1"),
+        b.id: ("\\N", "tx\t2\r"),
+        c.id: ("plain", "\\N"),
+    }
+    outcomes = [
+        Outcome(pid, PaymentStatus.FAILED, reason=reason, transaction_id=txid)
+        for pid, (reason, txid) in texts.items()
+    ]
+    assert reconcile_batches(session, admin, outcomes, [first.id])[0] == 3
+    session.expire_all()
+    stored = {p.id: (p.failure_reason, p.phee_transaction_id) for p in _payments(session, first)}
+    assert stored == texts
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("backend", ["postgres"])  # elsewhere the caller's batches are recounted
 def test_an_outcome_of_another_batch_is_not_applied_on_postgres(
