@@ -26,9 +26,12 @@ Baseline: a ``COPY`` of the same number of (id, status, amount_paid, reason, set
 taken from the synced payments, into an empty temporary table (on SQLite one ``executemany``
 INSERT), best of three. Target: database work <= 3x the COPY. For reference, the same rows are
 also copied into an empty *logged* table keyed by id (what any durable store of the statuses
-writes at least: WAL and a primary key; a temporary table writes neither), and the sync is
-compared with that too. A breakdown of where send and sync spend their time follows, then the
-emulator's own count of request_ids accepted more than once (must be 0).
+writes at least: WAL and a primary key; a temporary table writes neither), and, on PostgreSQL,
+the synced payments' whole rows into an empty table of the payments table's definition (the
+baseline of the prepare benchmark, whose target reads the same way: the rows the sync rewrites,
+written once); the sync is compared with both too. A breakdown of where send and sync spend
+their time follows, then the emulator's own count of request_ids accepted more than once (must
+be 0).
 """
 
 from __future__ import annotations
@@ -303,13 +306,35 @@ def bare_loop(
 # --- the sync baseline ---------------------------------------------------------------------------
 
 
+BASELINE_TABLES = {
+    # kind: (the rows copied, the table they are copied into)
+    "temp": (
+        "SELECT id, status, amount_paid, failure_reason, settled_at FROM payments",
+        "CREATE TEMP TABLE sync_baseline (id uuid, status text, amount_paid numeric, "
+        "reason text, settled_at timestamptz)",
+    ),
+    "keyed": (
+        "SELECT id, status, amount_paid, failure_reason, settled_at FROM payments",
+        "CREATE TABLE sync_baseline (id uuid PRIMARY KEY, status text, amount_paid numeric, "
+        "reason text, settled_at timestamptz)",
+    ),
+    "payments": (
+        "SELECT * FROM payments",
+        "CREATE TABLE sync_baseline (LIKE payments INCLUDING ALL)",
+    ),
+}
+
+
 def copy_baseline(
-    engine: Engine, repeats: int = COPY_REPEATS, *, durable: bool = False
+    engine: Engine, repeats: int = COPY_REPEATS, *, kind: str = "temp"
 ) -> tuple[list[float], int]:
-    """Seconds (one per repeat) to load the synced payments' (id, status, amount_paid, reason,
-    settled_at) rows into an empty temporary table (``durable``: a logged table with ``id`` as
-    its primary key): COPY on PostgreSQL, one executemany on SQLite; and the number of rows."""
-    query = "SELECT id, status, amount_paid, failure_reason, settled_at FROM payments"
+    """Seconds (one per repeat) to load rows of the synced payments into an empty table, and
+    the number of rows. ``kind`` (``BASELINE_TABLES``): ``temp``, their (id, status,
+    amount_paid, reason, settled_at) into a temporary table; ``keyed``, the same into a logged
+    table with ``id`` as its primary key; ``payments`` (PostgreSQL only), the whole rows into a
+    table of the payments table's definition, as the prepare benchmark's baseline. COPY on
+    PostgreSQL, one executemany on SQLite."""
+    query, create = BASELINE_TABLES[kind]
     runs: list[float] = []
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
@@ -321,14 +346,7 @@ def copy_baseline(
         data = buffer.getvalue()
         for _ in range(repeats):
             with engine.begin() as conn:
-                conn.exec_driver_sql(
-                    (
-                        "CREATE TABLE sync_baseline (id uuid PRIMARY KEY, "
-                        if durable
-                        else "CREATE TEMP TABLE sync_baseline (id uuid, "
-                    )
-                    + "status text, amount_paid numeric, reason text, settled_at timestamptz)"
-                )
+                conn.exec_driver_sql(create)
                 driver = conn.connection.driver_connection
                 started = time.perf_counter()
                 with driver.cursor() as cur, cur.copy("COPY sync_baseline FROM STDIN") as copy:  # type: ignore[union-attr]
@@ -337,6 +355,8 @@ def copy_baseline(
                 runs.append(time.perf_counter() - started)
                 conn.exec_driver_sql("DROP TABLE sync_baseline")
         return runs, data.count(b"\n")
+    if kind == "payments":
+        return [], 0
     with engine.begin() as conn:
         rows = [tuple(r) for r in conn.exec_driver_sql(query).fetchall()]
     for _ in range(repeats):
@@ -344,7 +364,7 @@ def copy_baseline(
             conn.exec_driver_sql(
                 (
                     "CREATE TABLE sync_baseline (id PRIMARY KEY, "
-                    if durable
+                    if kind == "keyed"
                     else "CREATE TEMP TABLE sync_baseline (id, "
                 )
                 + "status, amount_paid, reason, settled_at)"
@@ -425,6 +445,7 @@ class Outcome:
     copy_runs: list[float] = field(default_factory=list)
     copy_rows: int = 0
     durable_copy_runs: list[float] = field(default_factory=list)
+    payments_copy_runs: list[float] = field(default_factory=list)
     final_states: dict[str, int] = field(default_factory=dict)
     hub_totals: dict[str, Any] = field(default_factory=dict)
     accepted_twice: int = -1
@@ -530,7 +551,8 @@ def run(backend: str, batches: int, rows: int, say: Callable[[str], None]) -> Ou
         say("COPY baseline ...")
         result.copy_runs, result.copy_rows = copy_baseline(engine)
         result.copy_s = min(result.copy_runs)
-        result.durable_copy_runs, _ = copy_baseline(engine, durable=True)
+        result.durable_copy_runs, _ = copy_baseline(engine, kind="keyed")
+        result.payments_copy_runs, _ = copy_baseline(engine, kind="payments")
 
     finally:
         if engine is not None:
@@ -591,6 +613,13 @@ def print_tables(r: Outcome) -> None:
         min(r.durable_copy_runs),
         "",
     )
+    line(
+        "  the same / COPY of whole payment rows",
+        db_s,
+        "",
+        min(r.payments_copy_runs) if r.payments_copy_runs else None,
+        "",
+    )
     print("-" * len(header))
     pairs = "; ".join(f"{bare:.2f} / {send:.2f} = {send / bare:.2f}" for bare, send in r.pairs)
     print(
@@ -604,6 +633,12 @@ def print_tables(r: Outcome) -> None:
     )
     runs = ", ".join(f"{s:.2f}" for s in r.durable_copy_runs)
     print(f"the same rows into an empty logged table with a primary key: runs {runs} s")
+    if r.payments_copy_runs:
+        runs = ", ".join(f"{s:.2f}" for s in r.payments_copy_runs)
+        print(
+            "the synced payments' whole rows into an empty table of the payments table's "
+            f"definition (indexes, checks; the prepare benchmark's baseline): runs {runs} s"
+        )
     for title, total, timers, parts in (
         ("send_cycle", r.send_s, r.send_timers, SEND_PARTS),
         ("sync_cycle", r.sync_s, r.sync_timers, SYNC_PARTS),
