@@ -62,7 +62,6 @@ from g2p_payment_phee.db import make_engine, make_session_factory, unit_of_work
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.config_service import configure_manager
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
-from g2p_payment_phee.phee import send as phee_send
 from g2p_payment_phee.phee import sync as phee_sync
 from g2p_payment_phee.phee.client import PheeClient
 from g2p_payment_phee.programs.models import Cycle, ManagerKind
@@ -187,14 +186,11 @@ class Timers:
 
 
 SEND_PARTS = (
-    # (owner, attribute, label): what send_cycle calls, by the names it uses. The claims and
-    # the recording run on send's database thread, overlapping the uploads: their times are
-    # that thread's, so the parts do not add up to the wall time.
+    # (owner, attribute, label): what send_cycle calls, by the names it uses. A send of this
+    # size does its claims and records in a process of its own (phee/send_worker.py), out of
+    # reach of these wrappers (and a wrapped function could not be handed to it): only the
+    # uploads are timed.
     (PheeClient, "upload_batch", "upload (HTTP, client incl.)"),
-    (phee_send, "_claim_chunk", "db thread: claim chunk + read files"),
-    (phee_send, "_record_chunk", "db thread: record chunk"),
-    (phee_send, "mark_payments_sent", "  of which: payments -> sent"),
-    (phee_send, "refresh_batches", "  of which: refresh_batches"),
 )
 DB_THREAD = "db thread:"
 SYNC_PARTS = (

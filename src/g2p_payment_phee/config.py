@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     sweep_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
     stale_sending_seconds: Annotated[int, Field(ge=30)] = 600  # > the longest upload can take
     stale_job_seconds: Annotated[int, Field(ge=30)] = 120  # jobs beat their heart every 10 s
+    # a large send's database work in a process of its own (PostgreSQL; phee/send_worker.py)
+    send_db_process: bool = True
     # payments accepted by the hub this long ago and still not final are reported (SPEC 3.4)
     overdue_after_hours: Annotated[int, Field(ge=1, le=24 * 365)] = 48
     # None: Secure cookies in scale mode (behind HTTPS), not in embedded mode (http://localhost)

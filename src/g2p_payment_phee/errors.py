@@ -21,6 +21,7 @@ messages.  Services never raise ``ValueError`` for a business rule.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,18 @@ class G2PError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with every attribute, whatever the subclass's ``__init__`` takes (a send's
+        database work may run in another process and hand errors back)."""
+        return (_restore_error, (type(self), self.args, dict(self.__dict__)))
+
+
+def _restore_error(cls: type[G2PError], args: tuple[Any, ...], state: dict[str, Any]) -> G2PError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigurationError(G2PError):

@@ -9,10 +9,11 @@ A batch in ``outcome_unknown`` — or left in ``sending`` by a process that died
 up at PHEE by its correlation id: found, it is ``submitted`` without a resend; resent only when
 PHEE provably does not have it, with the same correlation id and the same file.
 
-The database work runs on one worker thread, set-based, several batches per transaction
-(``CLAIM_BATCHES`` claimed, ``RECORD_BATCHES`` recorded), while the calling thread talks to
-PHEE (one upload at a time): the next chunk is claimed while this one is uploaded, and answers
-are recorded while the next batches are uploaded. A claim is always committed before its
+The database work runs beside the uploads, one call at a time, set-based, several batches per
+transaction (``CLAIM_BATCHES`` claimed, ``RECORD_BATCHES`` recorded) — on a thread, or for a
+large send on PostgreSQL in a process of its own (``send_worker``) — while the calling thread
+talks to PHEE (one upload at a time): the next chunk is claimed while this one is uploaded, and
+answers are recorded while the next batches are uploaded. A claim is always committed before its
 batch's upload starts; a batch whose answer was not recorded (the process died, or the database
 stayed unreachable through every try of ``RECORD_PAUSES``) stays ``sending`` and is looked up,
 never resent blindly.
@@ -28,7 +29,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -56,6 +57,7 @@ from g2p_payment_phee.payments.states import (
 )
 from g2p_payment_phee.phee.client import PheeClient
 from g2p_payment_phee.phee.errors import PheeError, PheeRejected
+from g2p_payment_phee.phee.send_worker import PerSend, database_work
 from g2p_payment_phee.security import hash_token
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission, authorize
@@ -137,24 +139,26 @@ def send_batches(
     handled = 0
     claiming: Future[list[_Step]] | None = None
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="phee-send-db") as db:
+        with database_work(factory, actor, len(batch_ids)) as db:
             for index, chunk in enumerate(chunks):
                 if claiming is None:
-                    claiming = db.submit(_claim_chunk, factory, actor, chunk)
+                    claiming = db.submit(_claim_chunk, chunk)
                 steps = claiming.result()
                 claiming = None
                 if index + 1 < len(chunks):
-                    claiming = db.submit(_claim_chunk, factory, actor, chunks[index + 1])
+                    claiming = db.submit(_claim_chunk, chunks[index + 1])
                 done: list[_Done] = []
                 for step in steps:
                     done.append(_attempt(hub, manager, step))
+                    if isinstance(step, _Claimed):
+                        step.data = None  # uploaded: the record needs no file (nor carries one)
                     handled += 1
                     if progress is not None:
                         progress(handled)
                     if len(done) >= RECORD_BATCHES:
-                        recorded.append(db.submit(_record_chunk, factory, actor, done, patience))
+                        recorded.append(db.submit(_record_chunk, done, patience))
                         done = []
-                recorded.append(db.submit(_record_chunk, factory, actor, done, patience))
+                recorded.append(db.submit(_record_chunk, done, patience))
             for future in recorded:
                 report.results.extend(future.result())
     finally:
@@ -340,13 +344,24 @@ def _load_files(factory: sessionmaker[Session], actor: User, claimed: list[_Clai
                 assert batch is not None
                 step.data = batch_file(session, actor, batch).data
         except Exception as error:  # recorded as the batch's failed upload, see _attempt
-            step.broken = error
+            step.broken = _portable(error, step.batch_id)
+
+
+def _portable(error: Exception, batch_id: uuid.UUID) -> G2PError:
+    """A file that could not be read or rendered, as an error that crosses to another process
+    (the send's database work may run in one): the product's own errors as they are, anything
+    else logged here with its traceback and carried as its text."""
+    if isinstance(error, G2PError):
+        return error
+    log.error("the file of batch %s could not be read", batch_id, exc_info=error)
+    return G2PError(f"{type(error).__name__}: {error}")
 
 
 @dataclass
-class _Patience:
+class _Patience(PerSend):
     """How long a send's records wait for a lost database: once one has waited through every
-    pause in vain, the later ones try once each (the database is gone; the send ends soon)."""
+    pause in vain, the later ones try once each (the database is gone; the send ends soon).
+    Shared by the send's records on its thread, and by those in the worker process."""
 
     pauses: tuple[float, ...] = RECORD_PAUSES
 

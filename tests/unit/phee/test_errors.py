@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import httpx
 import pytest
 
@@ -150,3 +152,20 @@ def test_repr_names_the_essentials():
     assert repr(error) == (
         "PheeUnavailable(endpoint='GET u', status=503, maybe_delivered=True, message='m')"
     )
+
+
+def test_phee_errors_cross_processes_whole() -> None:
+    """A send's database work may run in another process: its errors come back complete."""
+    error = PheeRejected(
+        "refused", endpoint="batch upload", status=412, body="nope", maybe_delivered=False
+    )
+    again = pickle.loads(pickle.dumps(error))  # noqa: S301 (our own bytes, just made)
+    assert type(again) is PheeRejected
+    assert (again.message, again.endpoint, again.status, again.body, again.maybe_delivered) == (
+        "refused",
+        "batch upload",
+        412,
+        "nope",
+        False,
+    )
+    assert str(again) == str(error)

@@ -1,0 +1,82 @@
+"""A large send on PostgreSQL claims and records its batches in a process of its own
+(``phee/send_worker.py``): every batch ends as on the thread, claimed by that process, with
+the parent's settings at the time of the send (its secret key), and PHEE's errors carried
+across whole. Here every send counts as large, and the child has answered before it starts."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from g2p_payment_phee.audit import events_for
+from g2p_payment_phee.config import get_settings
+from g2p_payment_phee.payments import service
+from g2p_payment_phee.payments.states import BatchState, PaymentState
+from g2p_payment_phee.phee import send_worker
+from g2p_payment_phee.phee.send import callback_token
+from g2p_payment_phee.security import hash_token
+from tests.integration.phee.conftest import PheeProgram, assert_nobody_paid_twice
+
+pytestmark = pytest.mark.postgres
+ONLY_POSTGRES = pytest.mark.parametrize("backend", ["postgres"])  # the worker is for PostgreSQL
+
+
+@pytest.fixture
+def child(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every send uses the worker process; its ``claimed_by``."""
+    monkeypatch.setattr(send_worker, "PROCESS_FROM", 1)
+    pid = send_worker.shared_child().pid()  # waits until it answers: no call goes to the thread
+    assert pid != os.getpid()
+    return f"{socket.gethostname()}:{pid}"
+
+
+@pytest.fixture
+def secret_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A secret key of this test's own, set before anything is encrypted with it."""
+    key = "a-key-only-this-test-knows-0123456789"
+    monkeypatch.setenv("G2P_SECRET_KEY", key)
+    get_settings.cache_clear()
+    return key
+
+
+@ONLY_POSTGRES
+def test_batches_are_claimed_and_recorded_by_the_worker_process(
+    secret_key: str, phee_program: PheeProgram, child: str
+) -> None:
+    p, hub = phee_program, phee_program.hub
+    p.configure(max_batch_size=3)
+    cycle = p.prepared_cycle(20)  # 7 batches
+
+    report = service.send_cycle(p.factory, p.admin, cycle.id)
+
+    assert [r.outcome for r in report.results] == ["submitted"] * 7
+    for batch in p.batches(cycle):
+        assert batch.claimed_by == child
+        assert batch.state is BatchState.SUBMITTED
+        assert (batch.sent_count, batch.sent_amount) == (batch.issued_count, batch.issued_amount)
+        assert {pay.state for pay in p.payments(batch)} == {PaymentState.SENT}
+        # the child computed it with the parent's secret key of this moment
+        assert batch.callback_token_hash == hash_token(callback_token(batch.id))
+        actions = [e.action for e in events_for(p.session, batch)]
+        assert actions.count("batch.sending") == actions.count("batch.submitted") == 1
+    assert len(assert_nobody_paid_twice(hub)["request_ids"]) == 20
+
+
+@ONLY_POSTGRES
+def test_a_refusal_is_recorded_by_the_worker_process_with_what_phee_said(
+    phee_program: PheeProgram, child: str
+) -> None:
+    p = phee_program
+    p.configure(tenant_id="atlantis", auth_endpoint_url=None)
+    cycle = p.prepared_cycle(2)
+
+    report = service.send_cycle(p.factory, p.admin, cycle.id)
+
+    [batch] = p.batches(cycle)
+    assert report.results[0].outcome == "rejected"
+    assert (batch.state, batch.claimed_by) == (BatchState.REJECTED, child)
+    assert "412" in (batch.last_error or "")
+    assert batch.last_response is not None
+    assert "Process definition not found" in batch.last_response["body"]
