@@ -6,7 +6,9 @@ across whole. Here every send counts as large, and the child has answered before
 from __future__ import annotations
 
 import os
+import signal
 import socket
+from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
@@ -80,3 +82,38 @@ def test_a_refusal_is_recorded_by_the_worker_process_with_what_phee_said(
     assert "412" in (batch.last_error or "")
     assert batch.last_response is not None
     assert "Process definition not found" in batch.last_response["body"]
+
+
+@ONLY_POSTGRES
+def test_a_dead_worker_process_is_worked_around_then_replaced(
+    phee_program: PheeProgram, child: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = phee_program
+    p.configure(max_batch_size=3)
+    dead = send_worker.shared_child()
+    os.kill(dead.pid(), signal.SIGKILL)
+    with pytest.raises(BrokenProcessPool):  # the pool has noticed once a call to it fails
+        dead.submit(os.getpid).result()
+    assert dead.broken()
+
+    cycle = p.prepared_cycle(6)
+    first, second = p.batches(cycle)
+
+    # A send that still holds the dead worker goes on with its own thread.
+    with monkeypatch.context() as patched:
+        patched.setattr(send_worker, "shared_child", lambda: dead)
+        report = service.send_cycle(p.factory, p.admin, cycle.id, [first.id])
+    assert [r.outcome for r in report.results] == ["submitted"]
+
+    # The next send starts a new worker.
+    fresh = send_worker.shared_child()
+    assert fresh is not dead
+    pid = fresh.pid()
+    report = service.send_cycle(p.factory, p.admin, cycle.id, [second.id])
+    assert [r.outcome for r in report.results] == ["submitted"]
+
+    first, second = p.batches(cycle)
+    assert first.claimed_by == f"{socket.gethostname()}:{os.getpid()}"
+    assert second.claimed_by == f"{socket.gethostname()}:{pid}"
+    assert {b.state for b in (first, second)} == {BatchState.SUBMITTED}
+    assert_nobody_paid_twice(p.hub)
