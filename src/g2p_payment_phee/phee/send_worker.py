@@ -189,16 +189,33 @@ def database_work(
     thread = _OnThread(factory, actor)
     try:
         url = _engine_url(factory)
-        if url is None or batches < PROCESS_FROM or not get_settings().send_db_process:
+        child = None
+        if url is not None and batches >= PROCESS_FROM and get_settings().send_db_process:
+            child = _start_child()
+        if url is None or child is None:
             yield thread
         else:
-            in_child = _InChild(thread, shared_child(), url, actor.id)
+            in_child = _InChild(thread, child, url, actor.id)
             try:
                 yield in_child
             finally:
                 in_child.settle()
     finally:
         thread.close()
+
+
+def _start_child() -> _Child | None:
+    """The shared worker process, or None (logged) when this process may not start one: a
+    daemonic process, say, may have no children."""
+    try:
+        return shared_child()
+    except Exception as error:
+        log.warning(
+            "no worker process for this send (%s: %s): its database work stays on its thread",
+            type(error).__name__,
+            error,
+        )
+        return None
 
 
 # --- in the child ------------------------------------------------------------------------------

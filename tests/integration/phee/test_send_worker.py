@@ -117,3 +117,23 @@ def test_a_dead_worker_process_is_worked_around_then_replaced(
     assert second.claimed_by == f"{socket.gethostname()}:{pid}"
     assert {b.state for b in (first, second)} == {BatchState.SUBMITTED}
     assert_nobody_paid_twice(p.hub)
+
+
+@ONLY_POSTGRES
+def test_a_process_that_may_not_start_a_worker_sends_on_its_thread(
+    phee_program: PheeProgram, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refused() -> send_worker._Child:
+        raise AssertionError("daemonic processes are not allowed to have children")
+
+    monkeypatch.setattr(send_worker, "PROCESS_FROM", 1)
+    monkeypatch.setattr(send_worker, "shared_child", refused)
+    p = phee_program
+    cycle = p.prepared_cycle(2)
+
+    report = service.send_cycle(p.factory, p.admin, cycle.id)
+
+    assert [r.outcome for r in report.results] == ["submitted"]
+    [batch] = p.batches(cycle)
+    assert batch.claimed_by == f"{socket.gethostname()}:{os.getpid()}"
+    assert "daemonic processes are not allowed to have children" in caplog.text
