@@ -26,6 +26,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache, wraps
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -444,6 +445,16 @@ def sweep_task(**extra: Any) -> None:
     sweep(worker_factory(), CeleryRunner())
 
 
+@dataclass
+class _OverdueSeen:
+    """Overdue payments at this process's last sweep (beat runs the sweep in one process)."""
+
+    payments: int = 0
+
+
+_overdue_seen = _OverdueSeen()
+
+
 def sweep(factory: sessionmaker[Session], runner: CeleryRunner) -> dict[str, int]:
     """Requeue dead or lost jobs; turn stale ``sending`` batches into ``outcome_unknown`` and
     resolve them (as the user who last sent their cycle); sync cycles with submitted batches.
@@ -475,7 +486,12 @@ def sweep(factory: sessionmaker[Session], runner: CeleryRunner) -> dict[str, int
     counts["overdue_payments"] = overdue.payments
     if overdue.payments:
         names = ", ".join(batch.name for batch in overdue.listed[:5])
-        log.warning("%s Oldest batches: %s", overdue.describe(), names)
+        # A warning when more payments are overdue than at this process's last sweep; the
+        # same news every minute after that is information (the count stays in ``counts``).
+        grown = overdue.payments > _overdue_seen.payments
+        level = logging.WARNING if grown else logging.INFO
+        log.log(level, "%s Oldest batches: %s", overdue.describe(), names)
+    _overdue_seen.payments = overdue.payments
     log.info("sweep: %s", counts)
     return counts
 

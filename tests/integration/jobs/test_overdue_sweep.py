@@ -16,6 +16,12 @@ from tests.integration.phee.conftest import PheeProgram
 from tests.integration.phee.test_overdue import accepted_ago, sent_cycle
 
 
+@pytest.fixture(autouse=True)
+def _fresh_sweeper(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test is a beat process of its own: nothing was overdue at its last sweep."""
+    monkeypatch.setattr(celery_app, "_overdue_seen", celery_app._OverdueSeen())
+
+
 def _overdue_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if "sent more than" in r.getMessage()]
 
@@ -45,3 +51,34 @@ def test_the_sweep_counts_and_logs_overdue_payments(
     assert [job.params for job in jobs] == [{"cycle_id": str(cycle.id)}]
     assert recorder.dispatched == [jobs[0].id]
     assert {payment.state for payment in p.payments(batch)} == {PaymentState.SENT}
+
+
+def test_the_overdue_warning_repeats_only_when_more_payments_are_overdue(
+    phee_program: PheeProgram, recorder: RecordingRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    p = phee_program
+    cycle = sent_cycle(p, 4)  # two batches of two
+    first, second = p.batches(cycle)
+    accepted_ago(p, first, 49)
+
+    def sweep() -> tuple[int, list[str], list[str]]:
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger=celery_app.log.name):
+            counts = celery_app.sweep(p.factory, celery_app.CeleryRunner())
+        said = [r for r in caplog.records if "sent more than" in r.getMessage()]
+        warned = [r.getMessage() for r in said if r.levelno == logging.WARNING]
+        told = [r.getMessage() for r in said if r.levelno == logging.INFO]
+        return counts["overdue_payments"], warned, told
+
+    overdue, warned, told = sweep()
+    assert (overdue, len(warned), told) == (2, 1, [])
+    assert warned[0].startswith("2 payments in 1 batch")
+
+    overdue, warned, told = sweep()  # the same news: said, not warned
+    assert (overdue, warned, len(told)) == (2, [], 1)
+    assert told[0].startswith("2 payments in 1 batch")
+
+    accepted_ago(p, second, 50)  # more are overdue now: a warning again
+    overdue, warned, told = sweep()
+    assert (overdue, len(warned), told) == (4, 1, [])
+    assert warned[0].startswith("4 payments in 2 batches")
