@@ -102,6 +102,7 @@ def _converted(
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 COPY_ESCAPES = _ESCAPES  # ``text.translate(COPY_ESCAPES)``: a str in COPY text format
+_SPECIAL = frozenset(map(chr, _ESCAPES))  # the characters COPY text reads specially
 
 
 def copy_text(value: Any) -> str:
@@ -110,7 +111,8 @@ def copy_text(value: Any) -> str:
         return "\\N"
     kind = type(value)
     if kind is str:
-        return str(value).translate(_ESCAPES)
+        # Most values hold none of them; the check costs far less than the translation.
+        return value if _SPECIAL.isdisjoint(value) else str(value).translate(_ESCAPES)
     if kind is bytes:
         return "\\\\x" + str(value.hex())
     if kind is bool:

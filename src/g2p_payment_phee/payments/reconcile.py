@@ -104,15 +104,6 @@ def _reconcile_generic(session: Session, outcomes: Sequence[Outcome]) -> int:
     return int(result.rowcount)
 
 
-_COPY_SPECIAL = frozenset("\\\t\n\r")  # what COPY text must escape
-
-
-def _copy_field(value: str) -> str:
-    """A text value for COPY: escaped only when it holds a character COPY reads specially
-    (transaction ids and reasons rarely do; the check is much cheaper than the escape)."""
-    return value if _COPY_SPECIAL.isdisjoint(value) else copy_text(value)
-
-
 def _copy_lines(outcomes: Sequence[Outcome], now: datetime) -> Iterator[str]:
     """The outcomes as COPY text lines, in ``_values`` order. A sync writes a million of them:
     ids go as hex (PostgreSQL reads a uuid without hyphens), and each timestamp and amount is
@@ -125,7 +116,7 @@ def _copy_lines(outcomes: Sequence[Outcome], now: datetime) -> Iterator[str]:
         stamp = stamps.get(at)
         if stamp is None:
             stamp = stamps[at] = at.isoformat()
-        txid = "\\N" if o.transaction_id is None else _copy_field(o.transaction_id)
+        txid = "\\N" if o.transaction_id is None else copy_text(o.transaction_id)
         if o.status is paid:
             value = o.amount_paid
             if value is None:

@@ -127,6 +127,8 @@ class _Child:
         """It died, or never started (the pool says so once it has noticed)."""
         if self._warm.done() and self._warm.exception() is not None:
             return True
+        # The executor marks itself broken once it notices a dead worker (CPython's private
+        # flag, read defensively; a call to it then fails too, which ``_InChild`` handles).
         return bool(getattr(self._pool, "_broken", False))
 
     def pid(self) -> int:
@@ -229,7 +231,6 @@ def _warm_up() -> int:
     that the calls would otherwise wait for), logs as the CLI does, and says who it is."""
     import logging
 
-    import g2p_payment_phee.db
     import g2p_payment_phee.phee.send  # noqa: F401
 
     logging.basicConfig(
