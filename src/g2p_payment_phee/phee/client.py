@@ -19,7 +19,9 @@ The client shares no code with the emulator; it must never import it.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import re
 import ssl
 import time
@@ -358,13 +360,36 @@ def _token_auth(
 
 
 def _verify(settings: PheeSettings) -> ssl.SSLContext | bool:
-    """A CA file means verification against it; otherwise ``verify_tls`` decides."""
+    """A CA file means verification against it; otherwise ``verify_tls`` decides.
+
+    A verifying context is shared by every client of this process that verifies alike
+    (SSLContext is safe to share): loading a trust store costs tens of milliseconds, which
+    every send, sync and test connection would otherwise pay again. A CA file that is changed
+    on disk is loaded anew."""
     if not settings.ca_bundle:
-        return settings.verify_tls
+        if not settings.verify_tls:
+            return False
+        trust = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        return _shared_context(None, None, trust)
     try:
-        return ssl.create_default_context(cafile=settings.ca_bundle)
-    except (OSError, ssl.SSLError) as error:
+        found = os.stat(settings.ca_bundle)
+    except OSError as error:
         raise ConfigurationError(f"CA bundle {settings.ca_bundle} is unusable: {error}") from None
+    return _shared_context(settings.ca_bundle, (found.st_mtime_ns, found.st_size), (None, None))
+
+
+@functools.lru_cache(maxsize=16)
+def _shared_context(
+    ca_bundle: str | None, stamp: tuple[int, int] | None, trust: tuple[str | None, str | None]
+) -> ssl.SSLContext:
+    """The verifying context of a CA file (as of ``stamp``: its mtime and size), or httpx's
+    default one (certifi, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``: ``trust``)."""
+    if ca_bundle is None:
+        return httpx.create_ssl_context()
+    try:
+        return ssl.create_default_context(cafile=ca_bundle)
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigurationError(f"CA bundle {ca_bundle} is unusable: {error}") from None
 
 
 def batch_list_url(status_endpoint_url: str) -> str:
