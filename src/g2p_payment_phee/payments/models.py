@@ -58,6 +58,8 @@ class PaymentBatch(Base):
     __table_args__ = (
         UniqueConstraint("cycle_id", "sequence"),
         Index("ix_payment_batches_cycle_state", "cycle_id", "state"),
+        # PHEE's callbacks find their batch by the hash of the token in the URL (0007).
+        Index("uq_payment_batches_callback_token", "callback_token_hash", unique=True),
     )
 
     cycle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cycles.id"))

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from g2p_payment_phee.audit import AuditEvent
 from g2p_payment_phee.payments import service
@@ -198,3 +198,35 @@ def test_callback_tokens_differ_per_batch_and_stay_across_attempts(
     assert all(len(h or "") == 64 for h in first_hashes)
     stored = p.session.scalars(select(PaymentBatch.callback_token_hash)).all()
     assert not any(callback_token(b.id) in stored for b in batches)  # only hashes are kept
+
+
+def test_a_callback_finds_its_batch_through_the_token_index(phee_program: PheeProgram) -> None:
+    """The lookup by token hash reads the unique index (migration 0007), not every batch ever
+    sent: the statement receive_callback runs, explained by the database itself."""
+    p = phee_program
+    batch = p.batches(sent_cycle(p, 3, 2))[0]
+    engine = p.session.get_bind()
+    lookups: list[tuple[str, Any]] = []
+
+    def remember(conn: Any, cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "callback_token_hash =" in statement:
+            lookups.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        verdict = receive(p, callback_token(batch.id), {"batchId": batch.phee_batch_id})
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
+    assert verdict.batch_id == batch.id
+    [(statement, parameters)] = lookups
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET enable_seqscan = off")  # a few rows: force the choice
+            plan = conn.exec_driver_sql("EXPLAIN " + statement, parameters).scalars().all()
+        else:
+            plan = [
+                row[-1]
+                for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+            ]
+        conn.rollback()
+    assert any("uq_payment_batches_callback_token" in line for line in plan), plan
