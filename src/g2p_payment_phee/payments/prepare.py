@@ -50,6 +50,7 @@ from g2p_payment_phee.payments.files import BatchFileFormat, RenderedFile, check
 from g2p_payment_phee.payments.models import IS_FAILED, IS_LIVE, Payment, PaymentBatch
 from g2p_payment_phee.payments.payees import PayeeOption, PayeeRule
 from g2p_payment_phee.payments.states import BatchState, PaymentState
+from g2p_payment_phee.phee.callbacks import callback_key, callback_token_hash
 from g2p_payment_phee.programs.models import Cycle, Entitlement
 from g2p_payment_phee.programs.states import CycleState, EntitlementState
 from g2p_payment_phee.registry.models import (
@@ -76,7 +77,7 @@ BATCH_COLUMNS = (
     "id", "created_at", "cycle_id", "sequence", "name", "correlation_id", "state", "currency",
     "file_name", "csv_data", "csv_sha256", "csv_size", "issued_count", "issued_amount",
     "sent_count", "sent_amount", "paid_count", "paid_amount", "failed_count", "failed_amount",
-    "send_attempts",
+    "send_attempts", "callback_token_hash",
 )  # fmt: skip
 
 
@@ -418,6 +419,7 @@ class _Writer:
         self.payments = RowStream(session.connection(), table, PAYMENT_COLUMNS)
         self.batches: list[tuple[Any, ...]] = []
         self.header_bytes = len(spec.file_format.header.encode())
+        self.callback_key = callback_key()  # each batch's callback token hash is stored with it
         self.sequence = self._last_sequence()
         self._open_batch()
 
@@ -546,6 +548,7 @@ class _Writer:
             stored.data if keep else None, stored.sha256 if keep else None, len(stored.data),
             len(self.lines), self.native.of(table, "issued_amount", self.amount),
             0, zero, 0, zero, 0, zero, 0,
+            callback_token_hash(uuid.UUID(self.batch_name), self.callback_key),
         )  # fmt: skip
 
     def _flush(self) -> None:

@@ -8,10 +8,16 @@ and callbacks naming another PHEE batch are ignored. A verified callback is reco
 its batch is submitted, asks for an immediate sync of it; a repeated callback (or one whose body
 makes no sense) is treated alike, which is harmless because a sync changes nothing that is
 already final. The periodic sync stays the fallback.
+
+A batch's token is derived from its id with the product's secret key, so it stays the same
+across send attempts; its hash is stored when the batch is made (prepare) and, should the key
+have changed since, again when the batch is claimed for sending.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import logging
 import uuid
@@ -22,12 +28,30 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
+from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.states import BatchState
 from g2p_payment_phee.security import hash_token
 
 log = logging.getLogger(__name__)
 MAX_TOKEN_LENGTH = 200
+
+
+def callback_key() -> bytes:
+    """The key batch callback tokens are derived with: the product's secret key."""
+    return get_settings().secret().encode("utf-8")
+
+
+def callback_token(batch_id: uuid.UUID, key: bytes | None = None) -> str:
+    """The batch's callback secret: stable across send attempts, unguessable without the key
+    (``callback_key()`` unless given, for many batches at once)."""
+    digest = hmac.new(key or callback_key(), f"phee-callback:{batch_id}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()).decode("ascii").rstrip("=")
+
+
+def callback_token_hash(batch_id: uuid.UUID, key: bytes | None = None) -> str:
+    """What is stored of the batch's callback token (and looked up when a callback comes)."""
+    return hash_token(callback_token(batch_id, key))
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,6 @@ never resent blindly.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import socket
 import time
@@ -39,7 +36,6 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.bulk import prefer_indexes
-from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.db import database_problem, is_database_lost, unit_of_work, utcnow
 from g2p_payment_phee.errors import G2PError
 from g2p_payment_phee.payments.models import PaymentBatch
@@ -55,10 +51,10 @@ from g2p_payment_phee.payments.states import (
     note_loaded_batches,
     set_batch_state,
 )
+from g2p_payment_phee.phee.callbacks import callback_key, callback_token, callback_token_hash
 from g2p_payment_phee.phee.client import PheeClient
 from g2p_payment_phee.phee.errors import PheeError, PheeRejected
 from g2p_payment_phee.phee.send_worker import PerSend, database_work
-from g2p_payment_phee.security import hash_token
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission, authorize
 
@@ -72,13 +68,6 @@ CLAIM_BATCHES = 25  # batches claimed per transaction
 FIRST_CLAIM = 2  # the first claim is small: uploads start at once
 RECORD_BATCHES = 10  # answers recorded per transaction (the last wait is for at most these)
 RECORD_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0)  # waits between tries to record, the database lost
-
-
-def callback_token(batch_id: uuid.UUID) -> str:
-    """The batch's callback secret: stable across send attempts, unguessable without the key."""
-    key = get_settings().secret().encode("utf-8")
-    digest = hmac.new(key, f"phee-callback:{batch_id}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
 def worker_name() -> str:
@@ -299,11 +288,13 @@ def _claim(session: Session, actor: User, batch_ids: list[uuid.UUID]) -> list[_S
 
 
 def _store_callback_hashes(session: Session, batches: list[PaymentBatch]) -> None:
-    """The hash of each batch's callback token (stable across attempts: written once), in one
-    executemany UPDATE."""
+    """The hash of each batch's callback token, where it is not the one stored at prepare (the
+    secret key changed since, or the batch was prepared before hashes were stored there), in
+    one executemany UPDATE."""
     rows = []
+    key = callback_key()
     for batch in batches:
-        wanted = hash_token(callback_token(batch.id))
+        wanted = callback_token_hash(batch.id, key)
         if batch.callback_token_hash != wanted:
             rows.append({"h_id": batch.id, "h_hash": wanted})
             note_loaded_batches(session, [batch.id], {"callback_token_hash": wanted})

@@ -5,18 +5,24 @@ malformed and repeated callbacks are ignored and change nothing."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 
 from g2p_payment_phee.audit import AuditEvent
 from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
-from g2p_payment_phee.phee.callbacks import CallbackVerdict, receive_callback
-from g2p_payment_phee.phee.send import callback_token
+from g2p_payment_phee.phee.callbacks import (
+    CallbackVerdict,
+    callback_token,
+    callback_token_hash,
+    receive_callback,
+)
 from g2p_payment_phee.phee.sync import sync_batches
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.security import hash_token
@@ -230,3 +236,67 @@ def test_a_callback_finds_its_batch_through_the_token_index(phee_program: PheePr
             ]
         conn.rollback()
     assert any("uq_payment_batches_callback_token" in line for line in plan), plan
+
+
+@contextmanager
+def hash_writes(p: PheeProgram) -> Iterator[list[str]]:
+    """The UPDATEs that write a callback token hash inside the block."""
+    engine = p.session.get_bind()
+    seen: list[str] = []
+
+    def remember(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE") and "callback_token_hash=" in (
+            statement.replace(" ", "")
+        ):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
+
+
+def test_prepare_stores_each_batch_callback_hash_so_the_send_writes_none(
+    phee_program: PheeProgram,
+) -> None:
+    p = phee_program
+    p.configure(max_batch_size=2, callback_base_url=p.hub.base_url + CALLBACK_PATH)
+    cycle = p.prepared_cycle(3)
+    prepared = {b.id: b.callback_token_hash for b in p.batches(cycle)}
+    assert prepared == {bid: callback_token_hash(bid) for bid in prepared}
+
+    with hash_writes(p) as writes:
+        service.send_cycle(p.factory, p.admin, cycle.id)
+
+    assert writes == []
+    batches = p.batches(cycle)
+    assert {b.id: b.callback_token_hash for b in batches} == prepared
+    assert {b.state for b in batches} == {BatchState.SUBMITTED}
+    assert receive(p, callback_token(batches[0].id), {}).batch_id == batches[0].id
+
+
+def test_a_batch_prepared_without_a_callback_hash_gets_it_when_claimed(
+    phee_program: PheeProgram,
+) -> None:
+    """Batches prepared before prepare stored hashes: the claim writes the missing ones."""
+    p = phee_program
+    p.configure(max_batch_size=2, callback_base_url=p.hub.base_url + CALLBACK_PATH)
+    cycle = p.prepared_cycle(3)
+    first, second = p.batches(cycle)
+    p.session.execute(
+        update(PaymentBatch).where(PaymentBatch.id == first.id).values(callback_token_hash=None)
+    )
+    p.session.commit()
+
+    with hash_writes(p) as writes:
+        service.send_cycle(p.factory, p.admin, cycle.id)
+
+    assert len(writes) == 1
+    batches = p.batches(cycle)
+    assert [b.callback_token_hash for b in batches] == [
+        callback_token_hash(first.id),
+        callback_token_hash(second.id),
+    ]
+    verdict = receive(p, callback_token(first.id), {"batchId": batches[0].phee_batch_id})
+    assert verdict == CallbackVerdict(True, "sync requested", first.id)

@@ -31,7 +31,8 @@ from g2p_payment_phee.payments.states import (
     PaymentStatus,
     set_batch_state,
 )
-from g2p_payment_phee.phee.send import callback_token, send_batches
+from g2p_payment_phee.phee.callbacks import callback_token
+from g2p_payment_phee.phee.send import send_batches
 from g2p_payment_phee.phee.sync import sync_batches
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.programs.states import CycleState

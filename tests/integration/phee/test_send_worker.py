@@ -11,13 +11,15 @@ import socket
 from concurrent.futures.process import BrokenProcessPool
 
 import pytest
+from sqlalchemy import update
 
 from g2p_payment_phee.audit import events_for
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.payments import service
+from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.states import BatchState, PaymentState
 from g2p_payment_phee.phee import send_worker
-from g2p_payment_phee.phee.send import callback_token
+from g2p_payment_phee.phee.callbacks import callback_token
 from g2p_payment_phee.security import hash_token
 from tests.integration.phee.conftest import PheeProgram, assert_nobody_paid_twice
 
@@ -50,6 +52,9 @@ def test_batches_are_claimed_and_recorded_by_the_worker_process(
     p, hub = phee_program, phee_program.hub
     p.configure(max_batch_size=3)
     cycle = p.prepared_cycle(20)  # 7 batches
+    # as if prepared before prepare stored callback hashes: the claim (in the child) writes them
+    p.session.execute(update(PaymentBatch).values(callback_token_hash=None))
+    p.session.commit()
 
     report = service.send_cycle(p.factory, p.admin, cycle.id)
 

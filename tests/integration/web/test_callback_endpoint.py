@@ -15,7 +15,7 @@ from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.config_service import configure_manager
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.states import BatchState, set_batch_state
-from g2p_payment_phee.phee.send import callback_token
+from g2p_payment_phee.phee.callbacks import callback_token
 from g2p_payment_phee.programs.models import ManagerKind
 from g2p_payment_phee.security import hash_token
 from g2p_payment_phee.users.models import User
