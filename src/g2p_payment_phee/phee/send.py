@@ -408,7 +408,7 @@ def _record(
     current = {row[0]: row for row in session.execute(locked.with_for_update()).tuples()}
     results: dict[uuid.UUID, BatchSendResult] = {}
     moves: list[BatchMove] = []
-    accepted: list[uuid.UUID] = []
+    accepted: list[BatchMove] = []
     now = utcnow()
     for answer in answers:
         step = answer.claimed
@@ -427,10 +427,11 @@ def _record(
         moves.append(move)
         results[step.batch_id] = result
         if move.target is BatchState.SUBMITTED:
-            accepted.append(step.batch_id)
+            accepted.append(move)
+    whole = _mark_sent(session, accepted, current) if accepted else True
     move_each_batch(session, actor, BatchState.SENDING, moves)
-    if accepted:
-        _mark_sent(session, actor, accepted, {bid: current[bid] for bid in accepted})
+    if not whole:
+        refresh_batches(session, actor, [move.batch_id for move in accepted])
     return results
 
 
@@ -483,30 +484,20 @@ def _move_of(answer: _Answer, now: datetime) -> tuple[BatchMove, BatchSendResult
 
 
 def _mark_sent(
-    session: Session,
-    actor: User,
-    accepted: list[uuid.UUID],
-    issued: dict[uuid.UUID, tuple[Any, ...]],
-) -> None:
-    """Payments of the accepted batches → sent. In the usual case every payment of every batch
-    was marked (a batch can mark at most its issued count, so the total tells): the sent
-    counters are the issued ones. Otherwise the batches are recounted."""
+    session: Session, moves: list[BatchMove], current: dict[uuid.UUID, tuple[Any, ...]]
+) -> bool:
+    """Payments of the batches about to be ``submitted`` → sent. In the usual case every payment
+    of every batch was marked (a batch can mark at most its issued count, so the total tells):
+    the sent counters are the issued ones, written with the batch's move (one UPDATE per batch,
+    not two). Otherwise (False) the caller recounts the batches after moving them."""
+    accepted = [move.batch_id for move in moves]
     marked = mark_payments_sent(session, accepted)
-    whole = accepted if marked == sum(int(issued[bid][2]) for bid in accepted) else []
-    if whole:
-        session.execute(
-            update(PaymentBatch)
-            .where(PaymentBatch.id.in_(whole))
-            .values(sent_count=PaymentBatch.issued_count, sent_amount=PaymentBatch.issued_amount)
-            .execution_options(synchronize_session=False)
-        )
-        for bid in whole:
-            count, amount = issued[bid][2], issued[bid][3]
-            note_loaded_batches(
-                session, [bid], {"sent_count": count, "sent_amount": Decimal(amount)}
-            )
-    else:
-        refresh_batches(session, actor, accepted)
+    if marked != sum(int(current[bid][2]) for bid in accepted):
+        return False
+    for move in moves:
+        count, amount = current[move.batch_id][2], current[move.batch_id][3]
+        move.values.update(sent_count=count, sent_amount=Decimal(amount))
+    return True
 
 
 def recover_stale_sending(

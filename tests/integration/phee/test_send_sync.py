@@ -120,6 +120,38 @@ class CountingTransport(httpx.BaseTransport):
 # --- the happy path -------------------------------------------------------------------------
 
 
+def test_sent_counters_are_recounted_when_not_every_payment_was_issued(
+    phee_program: PheeProgram,
+) -> None:
+    """The usual record writes a submitted batch's sent counters from its issued ones, with
+    its move; a batch holding a payment that was no longer issued is recounted instead."""
+    p = phee_program
+    p.configure(max_batch_size=2)
+    cycle = p.prepared_cycle(4)
+    odd, usual = p.batches(cycle)
+    first = p.payments(odd)[0]
+    p.session.execute(
+        update(Payment)
+        .where(Payment.id == first.id)
+        .values(
+            state=PaymentState.RECONCILED,
+            status=PaymentStatus.PAID,
+            amount_paid=first.amount_issued,
+            settled_at=utcnow(),
+        )
+    )
+    p.session.commit()
+
+    assert [r.outcome for r in send(p, cycle).results] == ["submitted", "submitted"]
+
+    odd, usual = p.batches(cycle)
+    assert (odd.sent_count, odd.paid_count, odd.paid_amount) == (2, 1, first.amount_issued)
+    assert (usual.sent_count, usual.sent_amount) == (usual.issued_count, usual.issued_amount)
+    assert usual.paid_count == 0
+    assert [pay.state for pay in p.payments(odd)] == [PaymentState.RECONCILED, PaymentState.SENT]
+    assert {pay.state for pay in p.payments(usual)} == {PaymentState.SENT}
+
+
 def test_happy_path_send_then_sync_to_completion(phee_program: PheeProgram) -> None:
     p, hub = phee_program, phee_program.hub
     p.configure(max_batch_size=6)
