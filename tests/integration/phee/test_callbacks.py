@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import Engine, event, func, select, update
 
 from g2p_payment_phee.audit import AuditEvent
 from g2p_payment_phee.payments import service
@@ -55,6 +55,24 @@ def callback_events(p: PheeProgram) -> int:
 
 def token_of(url: str) -> str:
     return url.rsplit("/", 1)[-1]
+
+
+@contextmanager
+def statements(p: PheeProgram, verb: str, part: str) -> Iterator[list[tuple[str, Any]]]:
+    """(statement, parameters) of what the database is asked inside the block: the statements
+    that start with ``verb`` and hold ``part`` (spaces ignored)."""
+    engine = p.session.get_bind()
+    seen: list[tuple[str, Any]] = []
+
+    def remember(conn: Any, cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
+        if statement.lstrip().upper().startswith(verb) and part in statement.replace(" ", ""):
+            seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
 
 
 def test_the_callback_url_carries_the_batch_token_and_a_verified_callback_syncs(
@@ -211,20 +229,12 @@ def test_a_callback_finds_its_batch_through_the_token_index(phee_program: PheePr
     sent: the statement receive_callback runs, explained by the database itself."""
     p = phee_program
     batch = p.batches(sent_cycle(p, 3, 2))[0]
-    engine = p.session.get_bind()
-    lookups: list[tuple[str, Any]] = []
-
-    def remember(conn: Any, cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "callback_token_hash =" in statement:
-            lookups.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", remember)
-    try:
+    with statements(p, "SELECT", "callback_token_hash=") as lookups:
         verdict = receive(p, callback_token(batch.id), {"batchId": batch.phee_batch_id})
-    finally:
-        event.remove(engine, "before_cursor_execute", remember)
     assert verdict.batch_id == batch.id
     [(statement, parameters)] = lookups
+    engine = p.session.get_bind()
+    assert isinstance(engine, Engine)
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SET enable_seqscan = off")  # a few rows: force the choice
@@ -238,25 +248,6 @@ def test_a_callback_finds_its_batch_through_the_token_index(phee_program: PheePr
     assert any("uq_payment_batches_callback_token" in line for line in plan), plan
 
 
-@contextmanager
-def hash_writes(p: PheeProgram) -> Iterator[list[str]]:
-    """The UPDATEs that write a callback token hash inside the block."""
-    engine = p.session.get_bind()
-    seen: list[str] = []
-
-    def remember(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
-        if statement.lstrip().upper().startswith("UPDATE") and "callback_token_hash=" in (
-            statement.replace(" ", "")
-        ):
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", remember)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", remember)
-
-
 def test_prepare_stores_each_batch_callback_hash_so_the_send_writes_none(
     phee_program: PheeProgram,
 ) -> None:
@@ -266,7 +257,7 @@ def test_prepare_stores_each_batch_callback_hash_so_the_send_writes_none(
     prepared = {b.id: b.callback_token_hash for b in p.batches(cycle)}
     assert prepared == {bid: callback_token_hash(bid) for bid in prepared}
 
-    with hash_writes(p) as writes:
+    with statements(p, "UPDATE", "callback_token_hash=") as writes:
         service.send_cycle(p.factory, p.admin, cycle.id)
 
     assert writes == []
@@ -289,7 +280,7 @@ def test_a_batch_prepared_without_a_callback_hash_gets_it_when_claimed(
     )
     p.session.commit()
 
-    with hash_writes(p) as writes:
+    with statements(p, "UPDATE", "callback_token_hash=") as writes:
         service.send_cycle(p.factory, p.admin, cycle.id)
 
     assert len(writes) == 1

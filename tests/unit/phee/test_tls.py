@@ -76,6 +76,7 @@ def test_a_ca_file_becomes_a_verifying_context(tmp_path):
 def test_a_ca_file_is_loaded_once_until_it_changes(tmp_path):
     ca = _self_signed_ca(tmp_path / "hub-ca.pem")
     first = _verify(settings(ca_bundle=str(ca)))
+    assert isinstance(first, ssl.SSLContext)
     assert _verify(settings(ca_bundle=str(ca))) is first
     _self_signed_ca(ca)  # a new CA in the same file
     stamp = ca.stat()
