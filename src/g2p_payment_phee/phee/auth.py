@@ -129,12 +129,12 @@ class PheeTokenAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Bearer from the cache (fetched when missing or stale); one refresh on a 401."""
-        timeout = _timeout_of(request)
         with self._lock:
             token = self._usable()
             if token is None:
                 sent_at = self._clock()
-                token = self.accept((yield self.token_request(timeout)), sent_at)
+                fetch = self.token_request(_timeout_of(request))
+                token = self.accept((yield fetch), sent_at)
         request.headers["Authorization"] = f"Bearer {token.value}"
         response = yield request
         if response.status_code != 401:
@@ -143,7 +143,8 @@ class PheeTokenAuth(httpx.Auth):
             current = self._token
             if current is None or current.value == token.value:
                 sent_at = self._clock()
-                current = self.accept((yield self.token_request(timeout)), sent_at)
+                fetch = self.token_request(_timeout_of(request))
+                current = self.accept((yield fetch), sent_at)
         request.headers["Authorization"] = f"Bearer {current.value}"
         yield request
 

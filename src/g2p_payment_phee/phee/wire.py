@@ -98,13 +98,26 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number PHEE may send")
 
 
+_JSON = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+
+
 def decode_json(response: httpx.Response, redact: Redactor, what: str) -> Any:
     """The JSON body with ``Decimal`` for every fraction; PheeProtocolError when not JSON."""
     try:
-        return json.loads(response.text, parse_float=Decimal, parse_constant=_reject_constant)
+        return _JSON.decode(_body_text(response))
     except (ValueError, UnicodeDecodeError) as error:
         reason = f"not JSON ({error})"
     raise protocol_error(response, redact, what, reason)
+
+
+def _body_text(response: httpx.Response) -> str:
+    """The body as ``response.text`` reads it: in the charset the answer declares, else UTF-8
+    (JSON's own encoding) with undecodable bytes replaced. Without a declared charset it is
+    decoded directly, sparing the Content-Type parse on every answer."""
+    declared = response.headers.get("content-type", "")
+    if "charset" in declared.lower():
+        return response.text
+    return response.content.decode("utf-8", errors="replace")
 
 
 def protocol_error(

@@ -203,3 +203,15 @@ def test_auth_repr_and_token_repr_hide_secrets():
         assert AUTHORIZATION not in text
         assert "tok-secret-value" not in text
     assert redact("tok-secret-value") == "[REDACTED]"
+
+
+def test_token_fetches_have_the_calls_timeout_first_and_after_a_401():
+    hub = _hub()
+    with client(hub, batch_request_timeout=4.25) as phee:
+        phee.batch_summary("b1")
+        hub.revoke_tokens()
+        phee.batch_summary("b1")
+    fetches = hub.calls("/oauth/token")
+    assert len(fetches) == 2
+    for fetch in fetches:
+        assert fetch.extensions["timeout"] == httpx.Timeout(4.25).as_dict()

@@ -1,15 +1,18 @@
-"""Reading PHEE values: times in either form, amounts as Decimal, never float."""
+"""Reading PHEE values: times in either form, amounts as Decimal, never float; JSON bodies in
+their declared charset, else UTF-8."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from g2p_payment_phee.phee.wire import parse_amount, parse_timestamp
+from g2p_payment_phee.phee.errors import PheeProtocolError, Redactor
+from g2p_payment_phee.phee.wire import decode_json, parse_amount, parse_timestamp
 
 NOON = datetime(2024, 7, 15, 10, 0, tzinfo=UTC)
 
@@ -79,3 +82,43 @@ def test_amounts_are_decimal(value, expected):
 def test_bad_amounts_raise_value_error(value):
     with pytest.raises(ValueError, match="amount"):
         parse_amount(value)
+
+
+# --- JSON bodies ------------------------------------------------------------------------------
+
+
+def _answer(content: bytes, content_type: str) -> httpx.Response:
+    request = httpx.Request("GET", "https://hub.test/api/v1/batch/b1")
+    return httpx.Response(
+        200, content=content, headers={"Content-Type": content_type}, request=request
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        ('{"note": "café", "amount": 10.50}'.encode(), "application/json"),
+        ('{"note": "café", "amount": 10.50}'.encode(), "application/json;charset=UTF-8"),
+        (
+            '{"note": "café", "amount": 10.50}'.encode("latin-1"),
+            "application/json; charset=ISO-8859-1",
+        ),
+    ],
+    ids=["no-charset-utf8", "declared-utf8", "declared-latin1"],
+)
+def test_json_bodies_are_read_in_their_declared_charset_else_utf8(content, content_type):
+    data = decode_json(_answer(content, content_type), Redactor([]), "batch summary")
+    assert data == {"note": "café", "amount": Decimal("10.50")}
+    assert isinstance(data["amount"], Decimal)
+
+
+def test_undecodable_bytes_are_replaced_as_httpx_text_would():
+    answer = _answer(b'{"note": "caf\xe9"}', "application/json")
+    assert decode_json(answer, Redactor([]), "batch summary") == {"note": "caf\ufffd"}
+    assert answer.text == '{"note": "caf\ufffd"}'
+
+
+@pytest.mark.parametrize("content", [b"<html>busy</html>", b'{"amount": NaN}', b""])
+def test_what_is_not_json_is_a_protocol_error(content):
+    with pytest.raises(PheeProtocolError, match="not JSON"):
+        decode_json(_answer(content, "application/json"), Redactor([]), "batch summary")
