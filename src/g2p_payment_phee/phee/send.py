@@ -428,7 +428,7 @@ def _record(
         results[step.batch_id] = result
         if move.target is BatchState.SUBMITTED:
             accepted.append(move)
-    whole = _mark_sent(session, accepted, current) if accepted else True
+    whole = _mark_sent(session, accepted, current)
     move_each_batch(session, actor, BatchState.SENDING, moves)
     if not whole:
         refresh_batches(session, actor, [move.batch_id for move in accepted])
@@ -489,7 +489,8 @@ def _mark_sent(
     """Payments of the batches about to be ``submitted`` → sent. In the usual case every payment
     of every batch was marked (a batch can mark at most its issued count, so the total tells):
     the sent counters are the issued ones, written with the batch's move (one UPDATE per batch,
-    not two). Otherwise (False) the caller recounts the batches after moving them."""
+    not two). Otherwise (False) the caller recounts the batches after moving them. No batches:
+    nothing is written, and True."""
     accepted = [move.batch_id for move in moves]
     marked = mark_payments_sent(session, accepted)
     if marked != sum(int(current[bid][2]) for bid in accepted):

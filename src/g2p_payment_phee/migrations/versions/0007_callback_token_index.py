@@ -7,7 +7,8 @@ Create Date: 2026-11-26 13:30:00
 A PHEE callback finds its batch by the hash of the token in its URL. Without an index every
 callback read the whole payment_batches table, which grows by about 2,000 rows per million
 payments paid, cycle after cycle. The index is unique: a token names one batch (it is derived
-from the batch id, see ``phee.send.callback_token``); batches not claimed yet have none.
+from the batch id, see ``phee.callbacks.callback_token``). Batches prepared before prepare
+stored the hash have none until they are claimed for sending.
 """
 
 from collections.abc import Sequence
