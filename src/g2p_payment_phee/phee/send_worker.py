@@ -8,9 +8,10 @@ the uploads' own Python time. In a process of its own it only competes for a cor
 
 So a large send on PostgreSQL (``PROCESS_FROM`` batches or more; ``G2P_SEND_DB_PROCESS``) hands
 its database work to one child process, kept for the life of this process and shared by its
-sends (two sends at once take turns in it, call by call). Starting one costs under a second of
-imports (0.7 s of CPU measured): until the child has answered once, the work runs on the thread
-(a claim is always committed before its upload, wherever it ran).
+sends (two sends at once take turns in it, call by call). Starting one costs about a second of
+CPU for imports (the parent's main script is run again in the child: the console script's module
+therefore imports no command, see ``cli/__init__.py``): until the child has answered once, the
+work runs on the thread (a claim is always committed before its upload, wherever it ran).
 Everything else uses the thread: small sends, SQLite (one writer at a time anyway), sessions
 not bound to an engine.
 
