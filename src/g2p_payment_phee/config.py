@@ -60,10 +60,12 @@ class Settings(BaseSettings):
     )
     celery_queue: Annotated[str, Field(min_length=1, max_length=100)] = "g2p"
     sweep_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
-    stale_sending_seconds: Annotated[int, Field(ge=30)] = 600  # > the longest upload can take
     stale_job_seconds: Annotated[int, Field(ge=30)] = 120  # jobs beat their heart every 10 s
-    # a large send's database work in a process of its own (PostgreSQL; phee/send_worker.py)
-    send_db_process: bool = True
+    # an unknown outcome's absence from the hub's batch list proves nothing until every upload
+    # of that batch started at least this long ago (SPEC 2.3; payments/resend.py)
+    unknown_outcome_quiet_seconds: Annotated[int, Field(ge=1, le=7 * 24 * 3600)] = 900
+    # a send's claim on a batch lasts this long unless the sending process renews it
+    send_lease_seconds: Annotated[int, Field(ge=2, le=3600)] = 60
     # payments accepted by the hub this long ago and still not final are reported (SPEC 3.4)
     overdue_after_hours: Annotated[int, Field(ge=1, le=24 * 365)] = 48
     # None: Secure cookies in scale mode (behind HTTPS), not in embedded mode (http://localhost)
@@ -111,6 +113,16 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         """Whether the database is the embedded SQLite file."""
         return self.database_url.startswith("sqlite")
+
+    @property
+    def unknown_outcome_quiet(self) -> timedelta:
+        """How long after an upload's start the hub's silence about it proves it absent."""
+        return timedelta(seconds=self.unknown_outcome_quiet_seconds)
+
+    @property
+    def send_lease(self) -> timedelta:
+        """How long a send's claim on a batch lasts without a renewal."""
+        return timedelta(seconds=self.send_lease_seconds)
 
     @property
     def overdue_after(self) -> timedelta:

@@ -12,7 +12,9 @@
     │   └── ImportRejected        an import file cannot be read at all (encoding, header, format)
     ├── InvalidTransition         a state change the transition table does not allow
     ├── Conflict                  a uniqueness or concurrency rule (duplicate name, ...)
-    └── BusinessRuleViolation     maker–checker, budget, nothing to pay, ...
+    ├── BusinessRuleViolation     maker–checker, budget, nothing to pay, ...
+    ├── HubIncomplete             the hub refused or did not answer part of the work
+    └── PaidTwiceFound            the hub's records show payments paid more than once
 
 The CLI maps these to exit codes (see ``EXIT_CODES``), the API to HTTP statuses, pages to
 messages.  Services never raise ``ValueError`` for a business rule.
@@ -134,6 +136,13 @@ class HubIncomplete(G2PError):
     code = "hub_incomplete"
 
 
+class PaidTwiceFound(G2PError):
+    """The hub's records show payments paid more than once (SPEC 2.3): reported by ``status``
+    and ``sync`` until an approver acknowledges them (``payments.duplicates``)."""
+
+    code = "paid_twice"
+
+
 EXIT_CODES: dict[type[G2PError], int] = {
     ConfigurationError: 3,
     NotFound: 4,
@@ -146,6 +155,7 @@ EXIT_CODES: dict[type[G2PError], int] = {
     Conflict: 8,
     BusinessRuleViolation: 9,
     HubIncomplete: 11,
+    PaidTwiceFound: 12,
 }
 
 

@@ -27,7 +27,6 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import lru_cache, wraps
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -456,20 +455,19 @@ _overdue_seen = _OverdueSeen()
 
 
 def sweep(factory: sessionmaker[Session], runner: CeleryRunner) -> dict[str, int]:
-    """Requeue dead or lost jobs; turn stale ``sending`` batches into ``outcome_unknown`` and
-    resolve them (as the user who last sent their cycle); sync cycles with submitted batches.
-    What it did, as counts."""
+    """Requeue dead or lost jobs; release lapsed ``sending`` claims (``outcome_unknown`` when
+    their upload may have started) and resolve unknown outcomes (as the user who last sent
+    their cycle; the quiet-period rule decides in the send); sync cycles with submitted batches
+    or with uploads recent enough for a late duplicate at the hub. What it did, as counts."""
     from g2p_payment_phee.jobs.service import submit
     from g2p_payment_phee.jobs.sweep import sweep_jobs
     from g2p_payment_phee.payments.overdue import overdue_payments
-    from g2p_payment_phee.phee.send import recover_stale_sending
+    from g2p_payment_phee.payments.resend import release_lapsed_claims
 
     settings = get_settings()
     jobs = sweep_jobs(factory, runner)
     with unit_of_work(factory) as session:
-        stale = recover_stale_sending(
-            session, None, older_than=timedelta(seconds=settings.stale_sending_seconds)
-        )
+        stale = release_lapsed_claims(session, None)
     resolved = _resolve_unknown(factory, runner)
     with unit_of_work(factory) as session:
         cycles = session.scalars(

@@ -85,6 +85,17 @@ class PaymentBatch(Base):
     send_attempts: Mapped[int] = mapped_column(default=0)
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     claimed_at: Mapped[datetime | None]
+    # The claim holds until ``lease_until`` unless its sending process renews it; a lapsed
+    # claim goes back to ``claimed_from`` or, if its upload may have started, to
+    # ``outcome_unknown`` (payments/resend.py).
+    lease_until: Mapped[datetime | None]
+    claimed_from: Mapped[BatchState | None] = mapped_column(StrEnumType(BatchState))
+    # The latest moment an upload of this batch may have started (written before the upload,
+    # then the true start with the answer, or the lapsed lease's end): absence at the hub
+    # proves nothing until the quiet period after it has passed (SPEC 2.3).
+    last_attempt_at: Mapped[datetime | None]
+    # Other PHEE batches the hub holds under this batch's correlation id (SPEC 2.3).
+    phee_duplicate_ids: Mapped[list[str] | None] = mapped_column(JSON)
     submitted_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -161,3 +172,27 @@ class Payment(Base):
     def request_id(self) -> str:
         """The PHEE request_id (and clientCorrelationId) of this payment."""
         return str(self.id)
+
+
+class DuplicatePayment(Base):
+    """A payment the hub's own records show paid more than once, or paid by a PHEE batch other
+    than the one it was recorded under (SPEC 2.3): which PHEE batches, amounts and transaction
+    ids. Distribution waits until someone with the approver role acknowledges it."""
+
+    __tablename__ = "duplicate_payments"
+    __table_args__ = (Index("ix_duplicate_payments_cycle", "cycle_id"),)
+
+    payment_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    cycle_id: Mapped[uuid.UUID]
+    batch_id: Mapped[uuid.UUID]
+    correlation_id: Mapped[str] = mapped_column(String(36))
+    times_paid: Mapped[int]
+    amount_paid: Mapped[Decimal] = mapped_column(Money())
+    currency: Mapped[str] = mapped_column(String(3))
+    # [{"phee_batch_id", "amount", "transaction_id", "completed_at"}], one per completion
+    occurrences: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    detected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[uuid.UUID | None]
+    acknowledged_reason: Mapped[str | None] = mapped_column(Text)

@@ -17,10 +17,12 @@ from g2p_payment_phee import audit
 from g2p_payment_phee.db import unit_of_work
 from g2p_payment_phee.errors import BusinessRuleViolation, NotFound
 from g2p_payment_phee.payments.config_service import load_manager
+from g2p_payment_phee.payments.duplicates import refuse_unacknowledged
 from g2p_payment_phee.payments.files import RenderedFile, render_stored_batch
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.prepare import PreparationReport
 from g2p_payment_phee.payments.reports import SendReport, SyncReport
+from g2p_payment_phee.payments.resend import SENDABLE, release_lapsed_claims
 from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
 from g2p_payment_phee.programs.models import Cycle, Program
 from g2p_payment_phee.programs.states import CycleState, set_cycle_state
@@ -54,6 +56,8 @@ def retry_failed(
 ) -> PreparationReport:
     """New payments (new UUIDs, new batches) for entitlements whose every payment failed."""
     authorize(actor, Permission.PREPARE_PAYMENTS)
+    # A payment recorded failed may have been paid by a duplicate batch at the hub.
+    refuse_unacknowledged(session, cycle)
     manager = load_manager(session, cycle.program)
     report = manager.prepare(
         session, actor, cycle, dry_run=dry_run, progress=progress, only_failed=True
@@ -168,11 +172,9 @@ def _told(progress: Callable[[int, int], None], before: int, total: int, done: i
 
 
 def sendable_batches(session: Session, actor: User | None, cycle_id: uuid.UUID) -> list[uuid.UUID]:
-    """The cycle's batches to send or resolve, in order; stale ``sending`` claims (a process
-    that died mid-send) become ``outcome_unknown`` first, so they are looked up."""
-    from g2p_payment_phee.phee.send import SENDABLE, recover_stale_sending
-
-    recover_stale_sending(session, actor)
+    """The cycle's batches to send or resolve, in order; lapsed ``sending`` claims (a process
+    that died mid-send) are released first (``resend.release_lapsed_claims``)."""
+    release_lapsed_claims(session, actor)
     query = select(PaymentBatch.id).where(
         PaymentBatch.cycle_id == cycle_id, PaymentBatch.state.in_(SENDABLE)
     )
@@ -224,6 +226,7 @@ def mark_distributed(session: Session, actor: User, cycle: Cycle) -> None:
         )
     if not session.scalar(select(func.count()).where(Payment.cycle_id == cycle.id)):
         raise BusinessRuleViolation(f"cycle {cycle.name!r} has no payments yet")
+    refuse_unacknowledged(session, cycle)
     set_cycle_state(session, actor, cycle, CycleState.DISTRIBUTED)
 
 

@@ -66,7 +66,8 @@ BATCH_MACHINE = StateMachine[BatchState](
     "payment batch",
     {
         _B.PREPARED: frozenset({_B.SENDING, _B.COMPLETED}),
-        _B.SENDING: frozenset({_B.SUBMITTED, _B.REJECTED, _B.OUTCOME_UNKNOWN}),
+        # back to prepared: a lapsed claim whose upload never started
+        _B.SENDING: frozenset({_B.SUBMITTED, _B.REJECTED, _B.OUTCOME_UNKNOWN, _B.PREPARED}),
         _B.REJECTED: frozenset({_B.SENDING, _B.COMPLETED}),
         _B.OUTCOME_UNKNOWN: frozenset({_B.SENDING, _B.SUBMITTED, _B.REJECTED}),
         _B.SUBMITTED: frozenset({_B.COMPLETED}),
