@@ -10,7 +10,7 @@ import uvicorn
 
 from .app import create_app
 from .config import EmulatorConfig
-from .server import uvicorn_config
+from .server import EmulatorUvicorn, uvicorn_config
 
 
 def load_config(path: Path | None) -> EmulatorConfig:
@@ -40,4 +40,4 @@ def run(
         access_log=access_log,
         log_config=uvicorn.config.LOGGING_CONFIG,
     )
-    uvicorn.Server(config).run()
+    EmulatorUvicorn(config, app.state.emulator).run()

@@ -58,6 +58,11 @@ class FaultKind(StrEnum):
     DROP = "drop"
     MALFORMED_JSON = "malformed_json"
     TOKEN_EXPIRED = "token_expired"  # noqa: S105 - a fault kind
+    LATE_STORE = "late_store"
+    STORE_TWICE = "store_twice"
+
+
+UPLOAD_ONLY_KINDS = frozenset({FaultKind.LATE_STORE, FaultKind.STORE_TWICE})
 
 
 class UserConfig(_Model):
@@ -180,6 +185,13 @@ class FaultRule(_Model):
     ``times`` caps how often the rule fires. ``after_store`` applies the fault after the
     endpoint did its work (an upload is then stored although the client sees a failure);
     its default is true for ``drop`` and ``hang`` and false otherwise.
+
+    ``late_store`` and ``store_twice`` act on uploads only: their ``endpoints`` default to
+    ``["upload"]`` and may name nothing else, and ``after_store`` must stay false (when the
+    store happens is what these kinds are about). ``late_store`` reads the whole upload,
+    holds it un-stored for ``seconds`` (or until the hangs are released) and then stores it
+    whatever the client did meanwhile; ``store_twice`` stores the upload twice (two batch ids,
+    same correlation id) and answers with the first store's reply.
     """
 
     kind: FaultKind
@@ -190,9 +202,24 @@ class FaultRule(_Model):
     seconds: float = Field(default=1.0, ge=0)
     after_store: bool | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _upload_only_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "endpoints" not in data:
+            kind = data.get("kind")
+            if isinstance(kind, str) and kind in UPLOAD_ONLY_KINDS:
+                data = {**data, "endpoints": [Endpoint.UPLOAD.value]}
+        return data
+
     @model_validator(mode="after")
     def _resolve_after_store(self) -> FaultRule:
-        if self.after_store is None:
+        if self.kind in UPLOAD_ONLY_KINDS:
+            if any(endpoint is not Endpoint.UPLOAD for endpoint in self.endpoints):
+                raise ValueError(f"{self.kind.value} applies to the upload endpoint only")
+            if self.after_store:
+                raise ValueError(f"{self.kind.value} cannot be combined with after_store")
+            self.after_store = False
+        elif self.after_store is None:
             self.after_store = self.kind in (FaultKind.DROP, FaultKind.HANG)
         return self
 

@@ -5,6 +5,13 @@ A rule picks requests by endpoint group, chance (``random.Random(seed)``) and co
 instead of the real answer. Dropping a connection needs the socket: the emulator's uvicorn
 protocol registers every transport by client address so the middleware can abort it without
 sending a byte.
+
+Two upload-only kinds change *when* and *how often* an upload is stored. ``late_store`` reads
+the whole request, holds it un-stored (a busy hub's queue) for ``seconds`` or until the hangs
+are released, then runs the real endpoint, which stores the batch whatever the client did
+meanwhile (a reply to a client that has gone is dropped by uvicorn). ``store_twice`` runs the
+endpoint twice on the same request (a retrying proxy in front of the hub) and answers with
+the first reply.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ class FaultEngine:
 
     def __init__(self, config: FaultConfig, seed: int) -> None:
         self._rng = random.Random(seed)
+        self.held = 0
         self.configure(config)
 
     def configure(self, config: FaultConfig) -> None:
@@ -82,6 +90,9 @@ class ConnectionRegistry:
     def remove(self, client: tuple[str, int]) -> None:
         """Forget a closed connection."""
         self._transports.pop(client, None)
+
+    def __len__(self) -> int:
+        return len(self._transports)
 
     def abort(self, client: Any) -> bool:
         """Reset the connection of ``client``; False when it is unknown."""
@@ -150,6 +161,12 @@ class FaultMiddleware:
         await self._apply(rule, scope, receive, send)
 
     async def _apply(self, rule: FaultRule, scope: Scope, receive: Receive, send: Send) -> None:
+        if rule.kind is FaultKind.LATE_STORE:
+            await self._late_store(rule.seconds, scope, receive, send)
+            return
+        if rule.kind is FaultKind.STORE_TWICE:
+            await self._store_twice(scope, receive, send)
+            return
         captured: _Captured | None = None
         if rule.kind is FaultKind.SLOW:
             await asyncio.sleep(rule.seconds)
@@ -173,8 +190,31 @@ class FaultMiddleware:
             await _replay(captured, send, _corrupt(bytes(captured.body)))
 
     async def _hang(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._release().wait(), seconds)
+        engine = self._engine()
+        engine.held += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._release().wait(), seconds)
+        finally:
+            engine.held -= 1
+
+    async def _late_store(self, seconds: float, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await _read_body(receive)
+        if body is None:  # the client left before its upload was complete: nothing to store
+            return
+        await self._hang(seconds)
+        captured = _Captured()
+        await self.app(dict(scope), _replaying(body, receive), captured.send)
+        await _deliver(captured, send)
+
+    async def _store_twice(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await _read_body(receive)
+        if body is None:
+            return
+        first = _Captured()
+        await self.app(dict(scope), _replaying(body, receive), first.send)
+        await self.app(dict(scope), _replaying(body, receive), _Captured().send)
+        await _deliver(first, send)
 
     async def _drop(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._registry.abort(scope.get("client")):
@@ -189,6 +229,39 @@ class FaultMiddleware:
                     pass
         except TimeoutError:
             pass
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None when the client disconnected before sending it all."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            return bytes(body)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that yields ``body`` in one message, then defers to the real one."""
+    pending = [body]
+
+    async def replay() -> Message:
+        if pending:
+            return {"type": "http.request", "body": pending.pop(), "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _deliver(captured: _Captured, send: Send) -> None:
+    """Send a captured reply; uvicorn drops it silently when the client has gone, other
+    servers may raise, which must not matter once the batch is stored."""
+    if captured.start is None:
+        return
+    with contextlib.suppress(OSError):
+        await _replay(captured, send, bytes(captured.body))
 
 
 async def _plain(send: Send, status: int, body: bytes, content_type: bytes) -> None:

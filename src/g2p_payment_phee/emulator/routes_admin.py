@@ -46,6 +46,7 @@ async def get_faults(request: Request) -> Response:
     state = state_of(request)
     body = state.config.faults.model_dump(mode="json")
     body["fired"] = list(state.faults.fired)
+    body["held"] = state.held_requests()
     return json_response(body)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
@@ -29,11 +30,25 @@ from .state import EmulatorState
 T = TypeVar("T")
 
 
-class _ThreadedServer(uvicorn.Server):
+class EmulatorUvicorn(uvicorn.Server):
+    """uvicorn server that releases held requests (``hang``, ``late_store``) when it shuts
+    down, before it waits for running requests: a held upload is then stored and answered
+    instead of being cancelled at the end of the graceful-shutdown timeout."""
+
+    def __init__(self, config: uvicorn.Config, state: EmulatorState) -> None:
+        super().__init__(config)
+        self._state = state
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._state.release_hangs()
+        await super().shutdown(sockets)
+
+
+class _ThreadedServer(EmulatorUvicorn):
     """uvicorn server that reports readiness (or failure) through a threading event."""
 
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
+    def __init__(self, config: uvicorn.Config, state: EmulatorState) -> None:
+        super().__init__(config, state)
         self.ready = threading.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -98,7 +113,9 @@ class EmulatorServer:
         sock.listen(128)
         self.port = sock.getsockname()[1]
         self.app = create_app(self.config)
-        server = _ThreadedServer(uvicorn_config(self.app, log_level=self._log_level))
+        server = _ThreadedServer(
+            uvicorn_config(self.app, log_level=self._log_level), self.app.state.emulator
+        )
         self._server = server
         self._thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="phee-emulator", daemon=True
@@ -110,12 +127,12 @@ class EmulatorServer:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Release hanging requests, shut the server down and wait for its thread."""
+        """Shut the server down (held requests are released first; held ``late_store``
+        uploads are stored) and wait for its thread."""
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
-        if server.started and server.loop is not None and thread.is_alive():
-            self.call(lambda state: state.release_hangs())
+        # The server's shutdown releases held requests first (EmulatorUvicorn.shutdown).
         server.should_exit = True
         thread.join(timeout)
         self._server = None
@@ -213,5 +230,22 @@ class EmulatorServer:
         self.call(lambda state: state.expire_tokens())
 
     def release_hangs(self) -> None:
-        """Let every hanging request answer now."""
+        """Let every hanging request answer now; held ``late_store`` uploads are stored."""
         self.call(lambda state: state.release_hangs())
+
+    def held_requests(self) -> int:
+        """How many requests a ``hang`` or ``late_store`` fault is holding right now."""
+        return self.call(lambda state: state.held_requests())
+
+    def wait_for_held(self, count: int, timeout: float = 5.0) -> int:
+        """Poll until at least ``count`` requests are held; the number held.
+
+        Call it before :meth:`release_hangs` so that the release cannot come before the
+        request reached its hold (it would then wait its full ``seconds``).
+        """
+        deadline = time.monotonic() + timeout
+        while (held := self.held_requests()) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{held} request(s) held, expected {count}")
+            time.sleep(0.01)
+        return held

@@ -140,8 +140,12 @@ class EmulatorState:
             self._hang_release = asyncio.Event()
         return self._hang_release
 
+    def held_requests(self) -> int:
+        """How many requests a ``hang`` or ``late_store`` fault is holding right now."""
+        return self.faults.held
+
     def release_hangs(self) -> None:
-        """Let every hanging request answer now."""
+        """Let every hanging request answer now (a held ``late_store`` upload is stored)."""
         if self._hang_release is not None:
             self._hang_release.set()
             self._hang_release = None
