@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.cli.context import console, state
 from g2p_payment_phee.cli.imports import print_report
+from g2p_payment_phee.cli.paid_twice import paid_twice_error, print_paid_twice
 from g2p_payment_phee.errors import HubIncomplete, ValidationFailed
 from g2p_payment_phee.money import display
 from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.default_manager import import_results
+from g2p_payment_phee.payments.duplicates import PaidTwice, paid_twice
+from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.overdue import OverdueReport, overdue_payments
 from g2p_payment_phee.payments.overview import cycle_payment_totals
 from g2p_payment_phee.payments.prepare import PreparationReport, payable_count
 from g2p_payment_phee.payments.reports import SendReport
+from g2p_payment_phee.payments.resend import BatchWait, waiting_batches
 from g2p_payment_phee.programs import service as programs
 from g2p_payment_phee.programs.models import Cycle
 
@@ -204,7 +211,8 @@ def reconcile_import(
 
 
 def status(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
-    """Batches by state and payments paid / failed / pending, with amounts."""
+    """Batches by state and payments paid / failed / pending, with amounts; the batches that
+    wait, and why. Exit code 12 while payments PHEE paid twice are not acknowledged."""
     cli = state(ctx)
     with cli.unit_of_work() as session:
         found = _cycle(session, cycle, program)
@@ -220,7 +228,23 @@ def status(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
             table.add_row(f"payments {key}", str(count), display(amount, currency))
         table.add_row(f"payments overdue (sent > {overdue.hours} h ago)", str(overdue.payments), "")
         console.print(table)
-    print_overdue(overdue)
+        print_overdue(overdue)
+        print_waiting(waiting_batches(session, found.id))
+        twice = [(found, paid_twice(session, found.id))]
+        print_paid_twice(found, twice[0][1])
+        error = paid_twice_error(twice)
+    if error is not None:
+        raise error
+
+
+def print_waiting(waits: list[BatchWait]) -> None:
+    """The batches being sent or whose outcome is unknown: why each waits, and until when."""
+    if not waits:
+        return
+    table = Table("batch", "state", "why it waits", title="batches waiting")
+    for wait in waits:
+        table.add_row(wait.batch, str(wait.state), escape(wait.reason))
+    console.print(table)
 
 
 def send(
@@ -301,17 +325,44 @@ def sync(
     for r in report.results:
         for line in ([r.error] if r.error else []) + r.problems[:5]:
             console.print(f"  batch {r.batch}: {line}", soft_wrap=True)
+    unread = sum(1 for r in report.results if r.error)
+    incomplete = HubIncomplete(
+        f"{unread} of {len(report.results)} batches could not be synced (above); "
+        "the next sync tries them again"
+    )
     with cli.unit_of_work() as session:
         actor = cli.actor(session)
         print_overdue(
             overdue_payments(session, actor, cycle_id, older_than=cli.settings.overdue_after)
         )
-    unread = sum(1 for r in report.results if r.error)
+        twice = _paid_twice_of_synced(session, cycle_id, [r.batch for r in report.results])
+        for found, report_of_cycle in twice:
+            print_paid_twice(found, report_of_cycle)
+        # paid twice is the more serious finding: it decides the exit code, naming the other
+        paid_twice_found = paid_twice_error(twice, also=incomplete.message if unread else "")
+    if paid_twice_found is not None:
+        raise paid_twice_found
     if unread:
-        raise HubIncomplete(
-            f"{unread} of {len(report.results)} batches could not be synced (above); "
-            "the next sync tries them again"
-        )
+        raise incomplete
+
+
+def _paid_twice_of_synced(
+    session: Session, cycle_id: uuid.UUID | None, batches: list[str]
+) -> list[tuple[Cycle, PaidTwice]]:
+    """What the hub paid twice in the synced cycle(s); cycles without any are left out."""
+    if cycle_id is not None:
+        cycle_ids = {cycle_id}
+    else:  # the cycles of the batches just synced
+        cycle_ids = set()
+        for start in range(0, len(batches), 500):
+            names = batches[start : start + 500]
+            query = select(PaymentBatch.cycle_id).where(PaymentBatch.name.in_(names)).distinct()
+            cycle_ids.update(session.scalars(query))
+    cycles = session.scalars(
+        select(Cycle).where(Cycle.id.in_(cycle_ids)).order_by(Cycle.created_at, Cycle.sequence)
+    )
+    reports = ((cycle, paid_twice(session, cycle.id)) for cycle in cycles)
+    return [(cycle, report) for cycle, report in reports if report.found]
 
 
 def print_overdue(report: OverdueReport) -> None:

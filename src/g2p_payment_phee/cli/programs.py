@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from g2p_payment_phee.cli.context import console, state
 from g2p_payment_phee.money import display
+from g2p_payment_phee.payments import duplicates
 from g2p_payment_phee.programs import service
 from g2p_payment_phee.programs.models import Cycle, ManagerKind, TargetType
 
@@ -238,6 +239,24 @@ def cancel(
         found = _cycle(session, cycle, program)
         service.cancel_cycle(session, cli.actor(session), found, reason)
         console.print(f"cycle {found.name} is {found.state}")
+
+
+@cycles_app.command("acknowledge-paid-twice")
+def acknowledge_paid_twice(
+    ctx: typer.Context,
+    cycle: str,
+    reason: Annotated[
+        str, typer.Option(help="How the extra money is handled (recovered, accepted, ...)")
+    ],
+    program: ProgramOpt = None,
+) -> None:
+    """An approver acknowledges the cycle's payments PHEE paid more than once, saying how they
+    are handled; the cycle may then be distributed and status exits 0 again."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        found = _cycle(session, cycle, program)
+        count = duplicates.acknowledge_paid_twice(session, cli.actor(session), found, reason)
+        console.print(f"acknowledged {count} payments paid more than once in cycle {found.name}")
 
 
 def _cycle(session: Session, cycle: str, program: str | None) -> Cycle:
