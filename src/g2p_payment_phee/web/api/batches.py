@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
+from pydantic import BaseModel, BeforeValidator
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.errors import NotFound
@@ -14,6 +15,7 @@ from g2p_payment_phee.pagination import DEFAULT_LIMIT
 from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.listing import list_cycle_batches
 from g2p_payment_phee.payments.models import PaymentBatch
+from g2p_payment_phee.payments.resend import why_waiting
 from g2p_payment_phee.payments.states import BatchState
 from g2p_payment_phee.users.permissions import Permission, authorize
 from g2p_payment_phee.web.api.cycles import load_cycle
@@ -50,13 +52,25 @@ class BatchPublic(PublicModel):
     submitted_at: datetime | None
     completed_at: datetime | None
     last_error: str | None
+    # other PHEE batches the hub holds under this batch's correlation id (SPEC 2.3)
+    phee_duplicate_ids: Annotated[list[str], BeforeValidator(lambda ids: ids or [])]
+
+
+class BatchWaitPublic(BaseModel):
+    """Why a batch being sent or with an unknown outcome waits, and until when (None: until
+    the next send looks it up at PHEE)."""
+
+    reason: str
+    until: datetime | None
 
 
 class BatchDetailPublic(BatchPublic):
-    """A batch with PHEE's last answer to it (as stored) and how far it got."""
+    """A batch with PHEE's last answer to it (as stored), how far it got and, while it is
+    being sent or its outcome is unknown, why it waits."""
 
     last_response: dict[str, Any] | list[Any] | None
     open_count: int
+    waiting: BatchWaitPublic | None
 
 
 class BatchesPublic(Paginated[BatchPublic]):
@@ -93,10 +107,12 @@ def read_batch(batch_id: uuid.UUID, user: ApiUser, session: DbSession) -> BatchD
     authorize(user, Permission.VIEW)
     batch = load_batch(session, batch_id)
     final = batch.paid_count + batch.failed_count
+    wait = why_waiting(batch)
     return BatchDetailPublic(
         **BatchPublic.model_validate(batch).model_dump(),
         last_response=batch.last_response,
         open_count=max(batch.issued_count - final, 0),
+        waiting=None if wait is None else BatchWaitPublic(reason=wait.reason, until=wait.until),
     )
 
 

@@ -7,15 +7,19 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.errors import NotFound
 from g2p_payment_phee.pagination import DEFAULT_LIMIT
+from g2p_payment_phee.payments import duplicates
 from g2p_payment_phee.payments import service as payments
+from g2p_payment_phee.payments.duplicates import MAX_REASON, PaidTwice
 from g2p_payment_phee.payments.overdue import OverdueReport, overdue_payments
 from g2p_payment_phee.payments.overview import cycle_payment_totals
+from g2p_payment_phee.payments.resend import BatchWait, waiting_batches
+from g2p_payment_phee.payments.states import BatchState
 from g2p_payment_phee.programs import service
 from g2p_payment_phee.programs.entitlement_import import import_entitlements
 from g2p_payment_phee.programs.listing import list_entitlements
@@ -89,8 +93,63 @@ class OverduePublic(BaseModel):
     listed_batches: list[OverdueBatchPublic]
 
 
+class HubCompletionPublic(BaseModel):
+    """One PHEE batch in which the hub reports a payment completed."""
+
+    phee_batch_id: str
+    amount: Amount | None
+    transaction_id: str | None
+    completed_at: datetime | None
+
+
+class PaidTwiceRecordPublic(BaseModel):
+    """A payment the hub paid more than once: where, how much, and whether an approver has
+    acknowledged it (with the reason given)."""
+
+    payment_id: uuid.UUID
+    correlation_id: str
+    times_paid: int
+    amount_paid: Amount
+    occurrences: list[HubCompletionPublic]
+    acknowledged_at: datetime | None
+    acknowledged_reason: str | None
+
+
+class DuplicatedBatchPublic(BaseModel):
+    """A batch of ours that PHEE holds more than once under its correlation id."""
+
+    batch: str
+    other_phee_batch_ids: list[str]
+
+
+class PaidTwicePublic(BaseModel):
+    """Payments the hub paid more than once (SPEC 2.3); ``payments`` is 0 when there are none.
+    While ``unacknowledged`` is not 0 the cycle cannot be distributed. ``records`` lists the
+    first 50 payments."""
+
+    payments: int
+    times_paid: int
+    amount_paid: Amount
+    amount_extra: Amount
+    currency: str | None
+    unacknowledged: int
+    batches_duplicated_at_hub: list[DuplicatedBatchPublic]
+    records: list[PaidTwiceRecordPublic]
+
+
+class WaitingBatchPublic(BaseModel):
+    """A batch being sent or whose outcome is unknown: why it waits, and until when (None:
+    until the next send looks it up at PHEE)."""
+
+    batch: str
+    state: BatchState
+    reason: str
+    until: datetime | None
+
+
 class CycleDetailPublic(CyclePublic):
-    """A cycle with its entitlements by state, its payments by outcome and batches by state."""
+    """A cycle with its entitlements by state, its payments by outcome and batches by state,
+    the payments the hub paid twice and the batches that wait."""
 
     program_name: str
     currency: str
@@ -98,6 +157,23 @@ class CycleDetailPublic(CyclePublic):
     payments: dict[str, CountAmount]
     batches: dict[str, int]
     overdue: OverduePublic
+    paid_twice: PaidTwicePublic
+    waiting_batches: list[WaitingBatchPublic]
+
+
+class PaidTwiceAcknowledge(BaseModel):
+    """How the payments paid twice are handled (recovered, accepted, ...); audited."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    reason: str = Field(min_length=1, max_length=MAX_REASON)
+
+
+class PaidTwiceAcknowledged(BaseModel):
+    """How many payments were acknowledged, and the cycle's payments paid twice now."""
+
+    acknowledged: int
+    paid_twice: PaidTwicePublic
 
 
 class CycleActionPublic(BaseModel):
@@ -189,6 +265,19 @@ def read_cycle(cycle_id: uuid.UUID, user: ApiUser, session: DbSession) -> CycleD
         payments={k: CountAmount(count=c, amount=a) for k, (c, a) in paid.payments.items()},
         batches={str(state): count for state, count in paid.batches.items()},
         overdue=_overdue(overdue),
+        paid_twice=paid_twice_public(duplicates.paid_twice(session, cycle.id)),
+        waiting_batches=[_waiting(wait) for wait in waiting_batches(session, cycle.id)],
+    )
+
+
+def paid_twice_public(report: PaidTwice) -> PaidTwicePublic:
+    """The payments paid twice as answered."""
+    return PaidTwicePublic.model_validate(report.as_json())
+
+
+def _waiting(wait: BatchWait) -> WaitingBatchPublic:
+    return WaitingBatchPublic(
+        batch=wait.batch, state=wait.state, reason=wait.reason, until=wait.until
     )
 
 
@@ -324,6 +413,18 @@ def cancel(
     cycle = load_cycle(session, cycle_id)
     service.cancel_cycle(session, user, cycle, body.reason)
     return _action(cycle, "cycle cancelled")
+
+
+@router.post("/{cycle_id}/paid-twice/acknowledge")
+def acknowledge_paid_twice(
+    cycle_id: uuid.UUID, body: PaidTwiceAcknowledge, user: ApiUser, session: DbSession
+) -> PaidTwiceAcknowledged:
+    """An approver acknowledges the cycle's payments the hub paid more than once, saying how
+    they are handled; distribution waits for this. 409 when none waits for it."""
+    cycle = load_cycle(session, cycle_id)
+    count = duplicates.acknowledge_paid_twice(session, user, cycle, body.reason)
+    report = duplicates.paid_twice(session, cycle.id)
+    return PaidTwiceAcknowledged(acknowledged=count, paid_twice=paid_twice_public(report))
 
 
 @router.post("/{cycle_id}/distribute")

@@ -85,6 +85,7 @@ CASES = [
     Case("POST", "/cycles/{draft_cycle}/return", CHECKERS, json={"reason": "check amounts"}),
     Case("POST", "/cycles/{draft_cycle}/cancel", MAKERS, json={"reason": "not needed"}),
     Case("POST", "/cycles/{cycle}/distribute", CHECKERS),
+    Case("POST", "/cycles/{cycle}/paid-twice/acknowledge", CHECKERS, json={"reason": "known"}),
     Case("POST", "/cycles/{cycle}/prepare?dry_run=true", MAKERS),
     Case("POST", "/cycles/{cycle}/prepare", MAKERS),
     Case("POST", "/cycles/{cycle}/retry-failed?dry_run=true", MAKERS),
