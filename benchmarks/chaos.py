@@ -150,7 +150,7 @@ def main() -> int:
         "G2P_JOB_RUNNER": "celery",
         "G2P_CELERY_QUEUE": name,
         "G2P_SWEEP_SECONDS": "5",
-        "G2P_STALE_SENDING_SECONDS": "30",
+        "G2P_SEND_LEASE_SECONDS": "10",
         "G2P_STALE_JOB_SECONDS": "30",
         "G2P_DATA_DIR": str(workdir),
         "G2P_LOG_LEVEL": "INFO",

@@ -186,10 +186,9 @@ class Timers:
 
 
 SEND_PARTS = (
-    # (owner, attribute, label): what send_cycle calls, by the names it uses. A send of this
-    # size does its claims and records in a process of its own (phee/send_worker.py), out of
-    # reach of these wrappers (and a wrapped function could not be handed to it): only the
-    # uploads are timed.
+    # (owner, attribute, label): what send_cycle calls, by the names it uses; the claims and
+    # records run on the send's database thread (timed by its thread's CPU): only the uploads
+    # are timed here.
     (PheeClient, "upload_batch", "upload (HTTP, client incl.)"),
 )
 DB_THREAD = "db thread:"

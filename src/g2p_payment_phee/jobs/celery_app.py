@@ -40,6 +40,7 @@ from g2p_payment_phee.db import make_engine, make_session_factory, unit_of_work
 from g2p_payment_phee.errors import G2PError, NotFound
 from g2p_payment_phee.jobs.models import Job
 from g2p_payment_phee.jobs.runner import install_runner
+from g2p_payment_phee.payments import resend
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.reports import SendReport
 from g2p_payment_phee.payments.states import BatchState
@@ -417,7 +418,7 @@ def sync_some_batches(
         rows = session.execute(
             select(PaymentBatch.id, Cycle.program_id)
             .join(Cycle, Cycle.id == PaymentBatch.cycle_id)
-            .where(PaymentBatch.id.in_(batch_ids), PaymentBatch.state == BatchState.SUBMITTED)
+            .where(PaymentBatch.id.in_(batch_ids), resend.syncable())
         ).tuples()
         by_program: dict[uuid.UUID, list[uuid.UUID]] = {}
         for batch_id, program_id in rows:
@@ -471,9 +472,7 @@ def sweep(factory: sessionmaker[Session], runner: CeleryRunner) -> dict[str, int
     resolved = _resolve_unknown(factory, runner)
     with unit_of_work(factory) as session:
         cycles = session.scalars(
-            select(PaymentBatch.cycle_id)
-            .where(PaymentBatch.state == BatchState.SUBMITTED)
-            .group_by(PaymentBatch.cycle_id)
+            select(PaymentBatch.cycle_id).where(resend.syncable()).group_by(PaymentBatch.cycle_id)
         ).all()
         for cycle_id in cycles:  # joins the sync job already under way, if any
             submit(session, None, "sync_cycle", {"cycle_id": str(cycle_id)})

@@ -41,6 +41,7 @@ from g2p_payment_phee.payments.config_service import load_manager
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.prepare import PreparationReport, payable_count
 from g2p_payment_phee.payments.reports import SendReport, SyncReport
+from g2p_payment_phee.payments.resend import syncable
 from g2p_payment_phee.payments.states import BatchState
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.users.models import User
@@ -386,7 +387,7 @@ def _after_helpers(ctx: JobContext, ids: list[uuid.UUID], patience: float) -> di
 
 
 def _still_sendable(factory: sessionmaker[Session], ids: list[uuid.UUID]) -> list[uuid.UUID]:
-    from g2p_payment_phee.phee.send import SENDABLE
+    from g2p_payment_phee.payments.resend import SENDABLE
 
     with unit_of_work(factory) as session:
         open_ids = set(
@@ -465,9 +466,7 @@ def _sync_cycle(ctx: JobContext) -> dict[str, Any]:
         ids = list(
             session.scalars(
                 select(PaymentBatch.id)
-                .where(
-                    PaymentBatch.cycle_id == cycle.id, PaymentBatch.state == BatchState.SUBMITTED
-                )
+                .where(PaymentBatch.cycle_id == cycle.id, syncable())
                 .order_by(PaymentBatch.sequence)
             )
         )

@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
@@ -245,7 +245,7 @@ def paid_twice(session: Session, cycle_id: uuid.UUID | None = None, limit: int =
                 .limit(limit)
             )
         )
-    batch_where = [PaymentBatch.phee_duplicate_ids.is_not(None)]
+    batch_where: list[ColumnElement[bool]] = [PaymentBatch.phee_duplicate_ids.is_not(None)]
     if cycle_id is not None:
         batch_where.append(PaymentBatch.cycle_id == cycle_id)
     duplicated = session.execute(

@@ -41,9 +41,11 @@ class BatchSyncResult:
 
 @dataclass
 class SyncReport:
-    """Every batch's sync result."""
+    """Every batch's sync result, and what the sync found beyond single batches (duplicates
+    at the hub, a check that could not be made)."""
 
     results: list[BatchSyncResult] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
     @property
     def reconciled(self) -> int:

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.config import get_settings
@@ -45,6 +45,22 @@ def may_resend(last_attempt_at: datetime | None, now: datetime | None = None) ->
     """Whether a batch the hub's batch list does not hold may be uploaded again now."""
     until = quiet_until(last_attempt_at)
     return until is None or (now or utcnow()) >= until
+
+
+def duplicate_watch_start(now: datetime | None = None) -> datetime:
+    """Batches uploaded since this moment are still watched for a late duplicate at the hub
+    by every sync, even once their payments are final (twice the quiet period)."""
+    return (now or utcnow()) - 2 * get_settings().unknown_outcome_quiet
+
+
+def syncable() -> ColumnElement[bool]:
+    """The batches a sync reads: submitted ones, and completed ones still watched for a late
+    duplicate at the hub."""
+    return or_(
+        PaymentBatch.state == BatchState.SUBMITTED,
+        (PaymentBatch.state == BatchState.COMPLETED)
+        & (PaymentBatch.last_attempt_at >= duplicate_watch_start()),
+    )
 
 
 def when_text(moment: datetime, now: datetime | None = None) -> str:
@@ -165,13 +181,13 @@ def why_waiting(batch: PaymentBatch, now: datetime | None = None) -> BatchWait |
         return BatchWait(batch.name, batch.state, reason, until)
     if batch.state is not BatchState.OUTCOME_UNKNOWN:
         return None
-    until = quiet_until(batch.last_attempt_at)
-    if until is not None and until > now:
+    quiet = quiet_until(batch.last_attempt_at)
+    if quiet is not None and quiet > now:
         reason = (
             "the hub may still store an earlier upload: it is looked up, never resent, until "
-            f"{when_text(until, now)}"
+            f"{when_text(quiet, now)}"
         )
-        return BatchWait(batch.name, batch.state, reason, until)
+        return BatchWait(batch.name, batch.state, reason, quiet)
     reason = "looked up at PHEE by its correlation id at the next send; resent only if absent"
     return BatchWait(batch.name, batch.state, reason, None)
 

@@ -22,7 +22,7 @@ from g2p_payment_phee.payments.files import RenderedFile, render_stored_batch
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.prepare import PreparationReport
 from g2p_payment_phee.payments.reports import SendReport, SyncReport
-from g2p_payment_phee.payments.resend import SENDABLE, release_lapsed_claims
+from g2p_payment_phee.payments.resend import SENDABLE, release_lapsed_claims, syncable
 from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
 from g2p_payment_phee.programs.models import Cycle, Program
 from g2p_payment_phee.programs.states import CycleState, set_cycle_state
@@ -196,7 +196,7 @@ def sync_cycle(
         query = select(PaymentBatch.id, Cycle.program_id).join(
             Cycle, Cycle.id == PaymentBatch.cycle_id
         )
-        query = query.where(PaymentBatch.state == BatchState.SUBMITTED)
+        query = query.where(syncable())
         if cycle_id is not None:
             query = query.where(PaymentBatch.cycle_id == cycle_id)
         by_program: dict[uuid.UUID, list[uuid.UUID]] = {}

@@ -61,6 +61,7 @@ from g2p_payment_phee.phee.wire import (
     match_batch,
     parse_summary,
     parse_upload_answer,
+    row_correlation_ids,
 )
 
 __all__ = [
@@ -249,32 +250,68 @@ class PheeClient:
         page_size: int = 100,
         max_pages: int = 1000,
     ) -> FoundBatch | None:
-        """The batch the hub stored under ``correlation_id`` (SPEC 5.4), newest first.
+        """The newest batch the hub stored under ``correlation_id`` (see :meth:`find_batches`)."""
+        found = self.find_batches(
+            correlation_id, since=since, page_size=page_size, max_pages=max_pages
+        )
+        return found[0] if found else None
 
-        None only when a complete, readable listing does not hold it; any doubt raises a
+    def find_batches(
+        self,
+        correlation_id: str,
+        *,
+        since: datetime | None = None,
+        page_size: int = 100,
+        max_pages: int = 1000,
+    ) -> list[FoundBatch]:
+        """Every batch the hub stored under ``correlation_id`` (SPEC 5.4), newest first: a hub
+        may hold several (an upload stored late, a proxy that stored it twice).
+
+        Empty only when a complete, readable listing holds none; any doubt raises a
         PheeError.  ``since`` (aware) limits the listing to batches started after it, less
         a margin for clock skew: pass a time before the batch's first send attempt.
         """
+        return self.list_batches(
+            {correlation_id}, since=since, page_size=page_size, max_pages=max_pages
+        ).get(correlation_id, [])
+
+    def list_batches(
+        self,
+        correlation_ids: set[str],
+        *,
+        since: datetime | None = None,
+        page_size: int = 100,
+        max_pages: int = 1000,
+    ) -> dict[str, list[FoundBatch]]:
+        """The hub's batches under any of ``correlation_ids``, by correlation id, newest first,
+        read from every page of the batch list (one pass, whatever the number of ids). Raises a
+        PheeError when the listing is incomplete, or has rows it cannot read while some of the
+        ids were not found."""
         params: dict[str, str | int] = {"sort": "-startedAt", "limit": page_size}
         if since is not None:
             params["dateFrom"] = _ops_time(since - _LOOKUP_SKEW)
+        found: dict[str, list[FoundBatch]] = {}
+        seen: set[str] = set()
         unreadable = 0
         for page in range(max_pages):
             response = self._read_list({**params, "offset": page * page_size})
             rows, bad, total = list_rows(response, self._redact)
             unreadable += bad
             for row in rows:
-                found = match_batch(row, correlation_id)
-                if found is not None:
-                    return found
+                for correlation_id in correlation_ids & row_correlation_ids(row):
+                    batch = match_batch(row, correlation_id)
+                    if batch is not None and batch.phee_batch_id not in seen:
+                        seen.add(batch.phee_batch_id)
+                        found.setdefault(correlation_id, []).append(batch)
             count = len(rows) + bad
             if count < page_size or (total is not None and (page + 1) * page_size >= total):
                 break
         else:
             raise self._lookup_doubt(f"the batch list did not end within {max_pages} pages")
-        if unreadable:
+        if unreadable and correlation_ids - found.keys():
+            # What was found is there; what was not may hide in the unreadable rows.
             raise self._lookup_doubt(f"{unreadable} rows of the batch list were unreadable")
-        return None
+        return found
 
     def _read_list(self, params: dict[str, str | int]) -> httpx.Response:
         return self._read(

@@ -2,33 +2,38 @@
 
 A batch goes through three steps, because a hub call must never happen inside an open
 transaction: (1) *claim* — a conditional update moves it to ``sending`` (so no other process
-sends it) and counts the attempt, committed before anything else; (2) the upload, outside any
-transaction; (3) the answer is recorded: ``submitted`` (payments ``sent``), ``rejected`` (PHEE
-refused it; it can be sent again once fixed) or ``outcome_unknown`` (it may have reached PHEE).
-A batch in ``outcome_unknown`` — or left in ``sending`` by a process that died — is first looked
-up at PHEE by its correlation id: found, it is ``submitted`` without a resend; resent only when
-PHEE provably does not have it, with the same correlation id and the same file.
+sends it), counts the attempt and takes a lease that this process renews while it runs,
+committed before anything else; (2) the upload, outside any transaction, after the latest moment
+it may start has been written (``last_attempt_at``, committed); (3) the answer is recorded:
+``submitted`` (payments ``sent``), ``rejected`` (PHEE refused it; it can be sent again once
+fixed) or ``outcome_unknown`` (it may have reached PHEE).
 
-The database work runs beside the uploads, one call at a time, set-based, several batches per
-transaction (``CLAIM_BATCHES`` claimed, ``RECORD_BATCHES`` recorded) — on a thread, or for a
-large send on PostgreSQL in a process of its own (``send_worker``) — while the calling thread
-talks to PHEE (one upload at a time): the next chunk is claimed while this one is uploaded, and
-answers are recorded while the next batches are uploaded. A claim is always committed before its
-batch's upload starts; a batch whose answer was not recorded (the process died, or the database
-stayed unreachable through every try of ``RECORD_PAUSES``) stays ``sending`` and is looked up,
-never resent blindly.
+A batch in ``outcome_unknown`` is first looked up at PHEE by its correlation id: found, it is
+``submitted`` without a resend (every PHEE batch under that id is read; more than one is recorded
+as a duplicate at the hub). Not found, it is resent — with the same correlation id and the same
+file — only when the quiet period after its latest upload has passed (``payments.resend``): a
+hub may store an upload after its client gave up. A process that dies leaves its claims to lapse
+(``payments.resend.release_lapsed_claims``).
+
+The database work runs beside the uploads on one thread (``send_leases.DatabaseThread``),
+set-based, several batches per transaction (``CLAIM_BATCHES`` claimed, ``RECORD_BATCHES``
+recorded), while the calling thread talks to PHEE (one upload at a time): the next chunk is
+claimed while this one is uploaded, and answers are recorded while the next batches are
+uploaded. A batch whose answer was not recorded (the process died, or the database stayed
+unreachable through every try of ``RECORD_PAUSES``) stays ``sending`` until its lease lapses.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -38,9 +43,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from g2p_payment_phee.bulk import prefer_indexes
 from g2p_payment_phee.db import database_problem, is_database_lost, unit_of_work, utcnow
 from g2p_payment_phee.errors import G2PError
+from g2p_payment_phee.payments.duplicates import record_duplicate_batches
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.reconcile import refresh_batches
 from g2p_payment_phee.payments.reports import BatchSendResult, SendReport
+from g2p_payment_phee.payments.resend import SENDABLE, lease_until, may_resend, not_found_yet
 from g2p_payment_phee.payments.service import batch_file
 from g2p_payment_phee.payments.states import (
     BatchMove,
@@ -49,12 +56,12 @@ from g2p_payment_phee.payments.states import (
     move_batches,
     move_each_batch,
     note_loaded_batches,
-    set_batch_state,
 )
 from g2p_payment_phee.phee.callbacks import callback_key, callback_token, callback_token_hash
 from g2p_payment_phee.phee.client import PheeClient
 from g2p_payment_phee.phee.errors import PheeError, PheeRejected
-from g2p_payment_phee.phee.send_worker import PerSend, database_work
+from g2p_payment_phee.phee.send_leases import DatabaseThread, LeaseKeeper
+from g2p_payment_phee.phee.wire import FoundBatch
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission, authorize
 
@@ -62,18 +69,16 @@ if TYPE_CHECKING:
     from g2p_payment_phee.phee.manager import PheeManager
 
 log = logging.getLogger(__name__)
-SENDABLE = (BatchState.PREPARED, BatchState.REJECTED, BatchState.OUTCOME_UNKNOWN)
-STALE_SENDING = timedelta(minutes=10)
+__all__ = ["SENDABLE", "send_batches", "worker_name"]
 CLAIM_BATCHES = 25  # batches claimed per transaction
 FIRST_CLAIM = 2  # the first claim is small: uploads start at once
 RECORD_BATCHES = 10  # answers recorded per transaction (the last wait is for at most these)
+ARM_BATCHES = 10  # batches whose upload start is written together
 RECORD_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0)  # waits between tries to record, the database lost
 
 
 def worker_name() -> str:
     """Who claims a batch: host and process, for people reading the batch."""
-    import os
-
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -87,6 +92,7 @@ class _Claimed:
     correlation_id: str
     created_at: datetime
     file_name: str
+    last_attempt_at: datetime | None = None  # before this claim
     data: bytes | None = None
     broken: Exception | None = None  # the file could not be read or rendered
 
@@ -101,6 +107,9 @@ class _Answer:
     looked_up: bool = False
     error: PheeError | None = None
     lookup_failed: bool = False
+    waiting: str | None = None  # not at PHEE yet, within the quiet period: not resent
+    duplicates: list[str] = field(default_factory=list)  # other PHEE batches, same correlation id
+    attempted_at: datetime | None = None  # an upload was made; it may have started until then
 
 
 _Step = _Claimed | BatchSendResult
@@ -128,26 +137,28 @@ def send_batches(
     handled = 0
     claiming: Future[list[_Step]] | None = None
     try:
-        with database_work(factory, actor, len(batch_ids)) as db:
+        with DatabaseThread(factory, actor) as db, LeaseKeeper(factory, worker_name()) as leases:
             for index, chunk in enumerate(chunks):
                 if claiming is None:
                     claiming = db.submit(_claim_chunk, chunk)
                 steps = claiming.result()
                 claiming = None
+                leases.hold(s.batch_id for s in steps if isinstance(s, _Claimed))
                 if index + 1 < len(chunks):
                     claiming = db.submit(_claim_chunk, chunks[index + 1])
+                arming = _Arming(db, steps)
                 done: list[_Done] = []
                 for step in steps:
-                    done.append(_attempt(hub, manager, step))
+                    done.append(_attempt(hub, manager, step, arming))
                     if isinstance(step, _Claimed):
                         step.data = None  # uploaded: the record needs no file (nor carries one)
                     handled += 1
                     if progress is not None:
                         progress(handled)
                     if len(done) >= RECORD_BATCHES:
-                        recorded.append(db.submit(_record_chunk, done, patience))
+                        recorded.append(_submit_record(db, leases, done, patience))
                         done = []
-                recorded.append(db.submit(_record_chunk, done, patience))
+                recorded.append(_submit_record(db, leases, done, patience))
             for future in recorded:
                 report.results.extend(future.result())
     finally:
@@ -156,6 +167,16 @@ def send_batches(
         if own:
             hub.close()
     return report
+
+
+def _submit_record(
+    db: DatabaseThread, leases: LeaseKeeper, done: list[_Done], patience: _Patience
+) -> Future[list[BatchSendResult]]:
+    """Record the answers; once recorded, their batches' leases are no longer renewed."""
+    future = db.submit(_record_chunk, done, patience)
+    ids = [item.claimed.batch_id for item in done if isinstance(item, _Answer)]
+    future.add_done_callback(lambda f: leases.let_go(ids) if f.exception() is None else None)
+    return future
 
 
 def _chunks(batch_ids: Sequence[uuid.UUID]) -> list[list[uuid.UUID]]:
@@ -167,22 +188,66 @@ def _chunks(batch_ids: Sequence[uuid.UUID]) -> list[list[uuid.UUID]]:
     return chunks
 
 
+class _Arming:
+    """Writes, before a batch's upload starts, that it may start from now (``last_attempt_at``,
+    committed): a process that dies mid-upload leaves that behind, and the batch's lapsed claim
+    then becomes ``outcome_unknown`` instead of going back to ``prepared``. Batches never sent
+    before are armed ``ARM_BATCHES`` at a time, the next group while this one uploads; a batch
+    with an unknown outcome is armed alone, after its lookup proved it absent."""
+
+    def __init__(self, db: DatabaseThread, steps: list[_Step]) -> None:
+        self._db = db
+        fresh = [
+            s.batch_id
+            for s in steps
+            if isinstance(s, _Claimed) and s.was is not BatchState.OUTCOME_UNKNOWN
+        ]
+        self._groups = [fresh[i : i + ARM_BATCHES] for i in range(0, len(fresh), ARM_BATCHES)]
+        self._group_of = {bid: n for n, group in enumerate(self._groups) for bid in group}
+        self._armed: dict[int, Future[None]] = {}
+
+    def ready(self, batch_id: uuid.UUID) -> None:
+        """Return once the batch's upload may start."""
+        number = self._group_of.get(batch_id)
+        if number is None:
+            self._db.submit(_arm, [batch_id]).result()
+            return
+        for ahead in (number, number + 1):
+            if ahead < len(self._groups) and ahead not in self._armed:
+                self._armed[ahead] = self._db.submit(_arm, self._groups[ahead])
+        self._armed[number].result()
+
+
+def _arm(factory: sessionmaker[Session], actor: User, batch_ids: list[uuid.UUID]) -> None:
+    with unit_of_work(factory) as session:
+        session.execute(
+            update(PaymentBatch)
+            .where(PaymentBatch.id.in_(batch_ids), PaymentBatch.state == BatchState.SENDING)
+            .values(last_attempt_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+
 # --- PHEE: lookup and upload, no database ------------------------------------------------------
 
 
-def _attempt(hub: PheeClient, manager: PheeManager, step: _Step) -> _Done:
-    """Look an unknown outcome up; upload unless PHEE provably has the batch already."""
+def _attempt(hub: PheeClient, manager: PheeManager, step: _Step, arming: _Arming) -> _Done:
+    """Look an unknown outcome up; upload unless PHEE has the batch already or may still store
+    an earlier upload of it."""
     if isinstance(step, BatchSendResult):
         return step
     if step.was is BatchState.OUTCOME_UNKNOWN:
         try:
-            found = hub.find_batch(step.correlation_id, since=step.created_at)
+            found = hub.find_batches(step.correlation_id, since=step.created_at)
         except PheeError as error:
             return _Answer(step, error=error, lookup_failed=True)
-        if found is not None:
-            return _Answer(step, found.phee_batch_id, found.raw, looked_up=True)
+        if found:
+            return _found(step, found)
+        if not may_resend(step.last_attempt_at):
+            return _Answer(step, waiting=not_found_yet(step.last_attempt_at))
         log.info(
-            "batch %s (correlation id %s) is not at PHEE: sending it again",
+            "batch %s (correlation id %s) is not at PHEE and its last upload is past the quiet "
+            "period: sending it again",
             step.name,
             step.correlation_id,
         )
@@ -190,6 +255,10 @@ def _attempt(hub: PheeClient, manager: PheeManager, step: _Step) -> _Done:
         if step.broken is not None:
             raise step.broken
         assert step.data is not None
+        arming.ready(step.batch_id)
+    except Exception as error:
+        return _Answer(step, error=_upload_broke(error, step.batch_id))
+    try:
         accepted = hub.upload_batch(
             file_name=step.file_name,
             csv_bytes=step.data,
@@ -197,13 +266,30 @@ def _attempt(hub: PheeClient, manager: PheeManager, step: _Step) -> _Done:
             callback_url=_callback_url(manager, step.batch_id),
         )
     except PheeError as error:
-        return _Answer(step, error=error)
+        return _Answer(step, error=error, attempted_at=utcnow())
     except Exception as error:
         # Anything else (a file or header that cannot be sent, a bug) must neither leave the
         # batch claimed in ``sending`` nor stop the other batches: it is recorded as unknown,
         # so that the next attempt looks it up first.
-        return _Answer(step, error=_upload_broke(error, step.batch_id))
-    return _Answer(step, accepted.phee_batch_id, accepted.raw)
+        return _Answer(step, error=_upload_broke(error, step.batch_id), attempted_at=utcnow())
+    return _Answer(step, accepted.phee_batch_id, accepted.raw, attempted_at=utcnow())
+
+
+def _found(step: _Claimed, found: list[FoundBatch]) -> _Answer:
+    """The batch is at PHEE (newest first in ``found``): recorded under the first one stored;
+    any other is a duplicate at the hub, recorded and reported."""
+    first = found[-1]
+    others = [batch.phee_batch_id for batch in found[:-1]]
+    if others:
+        log.error(
+            "batch %s: PHEE holds %d batches under correlation id %s (%s): payments may be paid "
+            "twice",
+            step.name,
+            len(found),
+            step.correlation_id,
+            ", ".join(batch.phee_batch_id for batch in found),
+        )
+    return _Answer(step, first.phee_batch_id, first.raw, looked_up=True, duplicates=others)
 
 
 def _upload_broke(error: Exception, batch_id: uuid.UUID) -> PheeError:
@@ -256,6 +342,8 @@ def _claim(session: Session, actor: User, batch_ids: list[uuid.UUID]) -> list[_S
                 details=attempts,
                 claimed_by=claimed_by,
                 claimed_at=now,
+                lease_until=lease_until(now),
+                claimed_from=state,
                 send_attempts=PaymentBatch.send_attempts + 1,
             )
         )
@@ -282,6 +370,7 @@ def _claim(session: Session, actor: User, batch_ids: list[uuid.UUID]) -> list[_S
                 found.correlation_id,
                 found.created_at,
                 found.file_name,
+                found.last_attempt_at,
             )
             steps.append(claimed)
     return steps
@@ -349,10 +438,9 @@ def _portable(error: Exception, batch_id: uuid.UUID) -> G2PError:
 
 
 @dataclass
-class _Patience(PerSend):
+class _Patience:
     """How long a send's records wait for a lost database: once one has waited through every
-    pause in vain, the later ones try once each (the database is gone; the send ends soon).
-    Shared by the send's records on its thread, and by those in the worker process."""
+    pause in vain, the later ones try once each (the database is gone; the send ends soon)."""
 
     pauses: tuple[float, ...] = RECORD_PAUSES
 
@@ -432,6 +520,11 @@ def _record(
     move_each_batch(session, actor, BatchState.SENDING, moves)
     if not whole:
         refresh_batches(session, actor, [move.batch_id for move in accepted])
+    for answer in answers:
+        if answer.duplicates and answer.claimed.batch_id in results:
+            batch = session.get(PaymentBatch, answer.claimed.batch_id)
+            assert batch is not None
+            record_duplicate_batches(session, actor, batch, answer.duplicates)
     return results
 
 
@@ -445,7 +538,25 @@ def _recorded_before(move: BatchMove, answer: _Answer, row: tuple[Any, ...] | No
 
 
 def _move_of(answer: _Answer, now: datetime) -> tuple[BatchMove, BatchSendResult]:
+    move, result = _move_and_result(answer, now)
+    # The claim ends; an upload made leaves the true latest moment it may have started, and a
+    # batch not uploaded keeps the one it had before this claim (a lookup is not an upload).
     step = answer.claimed
+    move.values["lease_until"] = None
+    move.values["last_attempt_at"] = answer.attempted_at or step.last_attempt_at
+    return move, result
+
+
+def _move_and_result(answer: _Answer, now: datetime) -> tuple[BatchMove, BatchSendResult]:
+    step = answer.claimed
+    if answer.waiting is not None:
+        move = BatchMove(
+            step.batch_id,
+            BatchState.OUTCOME_UNKNOWN,
+            {"last_error": answer.waiting},
+            {"lookup": "not found", "resent": False},
+        )
+        return move, BatchSendResult(step.name, "outcome_unknown", answer.waiting)
     if answer.error is None:
         assert answer.phee_batch_id is not None
         move = BatchMove(
@@ -457,10 +568,19 @@ def _move_of(answer: _Answer, now: datetime) -> tuple[BatchMove, BatchSendResult
                 "last_error": None,
                 "last_response": answer.raw,
             },
-            {"phee_batch_id": answer.phee_batch_id, "looked_up": answer.looked_up},
+            {
+                "phee_batch_id": answer.phee_batch_id,
+                "looked_up": answer.looked_up,
+                **({"other_phee_batch_ids": answer.duplicates} if answer.duplicates else {}),
+            },
         )
         if answer.looked_up:
             found = "found by correlation id; not resent"
+            if answer.duplicates:
+                found += (
+                    f"; PHEE ALSO HOLDS IT AS {', '.join(answer.duplicates)}: "
+                    "its payments may be paid twice (see status)"
+                )
             result = BatchSendResult(step.name, "found_at_phee", found, answer.phee_batch_id)
         else:
             result = BatchSendResult(step.name, "submitted", "", answer.phee_batch_id)
@@ -499,25 +619,6 @@ def _mark_sent(
         count, amount = current[move.batch_id][2], current[move.batch_id][3]
         move.values.update(sent_count=count, sent_amount=Decimal(amount))
     return True
-
-
-def recover_stale_sending(
-    session: Session, actor: User | None, older_than: timedelta = STALE_SENDING
-) -> int:
-    """Batches left in ``sending`` by a process that died become ``outcome_unknown`` (they may
-    have reached PHEE), so that the next send looks them up first."""
-    limit = utcnow() - older_than
-    stale = session.scalars(
-        select(PaymentBatch).where(
-            PaymentBatch.state == BatchState.SENDING, PaymentBatch.claimed_at < limit
-        )
-    ).all()
-    for batch in stale:
-        message = f"left in sending by {batch.claimed_by} since {batch.claimed_at}: outcome unknown"
-        set_batch_state(
-            session, actor, batch, BatchState.OUTCOME_UNKNOWN, {"stale": True}, last_error=message
-        )
-    return len(stale)
 
 
 def _callback_url(manager: PheeManager, batch_id: uuid.UUID) -> str | None:

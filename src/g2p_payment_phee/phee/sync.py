@@ -1,6 +1,7 @@
 """Status sync and reconciliation (SPEC 3.4): PHEE's word on each transfer, applied in bulk.
 
-Per submitted batch: read the summary; when it changed since the last sync (or when it last
+First, every PHEE batch under the synced batches' correlation ids is looked for (``duplicates``).
+Then, per submitted batch: read the summary; when it changed since the last sync (or when it last
 said "finished" while payments stayed open), page through the details (outside any
 transaction); then, for many batches at once (up to ``APPLY_ROWS`` transfers, on a database
 thread while the next batches are read), map each transfer to its payment by
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from g2p_payment_phee import audit
 from g2p_payment_phee.bulk import prefer_indexes, raw
 from g2p_payment_phee.db import unit_of_work
+from g2p_payment_phee.payments.duplicates import HubCompletion, record_hub_completions
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.reconcile import Outcome, reconcile_batches
 from g2p_payment_phee.payments.reports import BatchSyncResult, SyncReport
@@ -40,6 +42,7 @@ from g2p_payment_phee.payments.states import (
 )
 from g2p_payment_phee.phee.client import PheeClient
 from g2p_payment_phee.phee.details import Transfer
+from g2p_payment_phee.phee.duplicates import watch_duplicates
 from g2p_payment_phee.phee.errors import PheeError
 from g2p_payment_phee.phee.wire import BatchSummary
 from g2p_payment_phee.users.models import User
@@ -79,6 +82,7 @@ def sync_batches(
     own = client is None
     hub = client or manager.client()
     try:
+        report.problems.extend(watch_duplicates(factory, actor, hub, batch_ids))
         with _Applier(factory, actor) as applier:
             for start in range(0, len(batch_ids), READ_BATCHES):
                 ids = list(batch_ids[start : start + READ_BATCHES])
@@ -158,6 +162,7 @@ class _Read:
 
     batch_id: uuid.UUID
     result: BatchSyncResult
+    phee_id: str = ""
     transfers: list[Transfer] | None = None
     fingerprint: str | None = None
     finished: bool = False
@@ -181,6 +186,10 @@ def _targets(
     targets: list[_Target | BatchSyncResult] = []
     for batch_id in batch_ids:
         row = found.get(batch_id)
+        if row is not None and row[2] is BatchState.COMPLETED:
+            # watched for duplicates at the hub only (its payments are final)
+            targets.append(BatchSyncResult(row[1], unchanged=True, completed=True))
+            continue
         if row is None or row[2] is not BatchState.SUBMITTED or not row[3]:
             state = "missing" if row is None else row[2]
             name = str(batch_id) if row is None else row[1]
@@ -194,7 +203,7 @@ def _targets(
 
 def _read_one(hub: PheeClient, target: _Target, *, force: bool) -> _Read:
     """Summary, then (when it changed) the details: PHEE only, no database."""
-    read = _Read(target.batch_id, BatchSyncResult(target.name))
+    read = _Read(target.batch_id, BatchSyncResult(target.name), target.phee_id)
     try:
         summary = hub.batch_summary(target.phee_id)
         read.fingerprint = _fingerprint(summary)
@@ -237,15 +246,19 @@ def _apply(session: Session, actor: User | None, reads: list[_Read]) -> None:
     ids = [read.batch_id for read in reads]
     known = _batch_payments(session, ids)
     outcomes: list[Outcome] = []
+    strays: list[HubCompletion] = []
     for read in reads:
         payments = known.get(read.batch_id, {})
         result = read.result
+        strays.extend(_strays(read, payments))
         found = (_outcome(t, payments, result) for t in read.transfers or ())
         chosen = _one_per_payment([o for o in found if o is not None], result)
         result.paid = sum(1 for o in chosen if o.status is PaymentStatus.PAID)
         result.failed = len(chosen) - result.paid
         outcomes.extend(chosen)
     changed, done = reconcile_batches(session, actor, outcomes, ids)
+    if strays:  # our payments completed in a PHEE batch that is not theirs
+        record_hub_completions(session, actor, strays)
     completed = {batch.id for batch in done}
     states = dict(
         session.execute(select(PaymentBatch.id, PaymentBatch.state).where(PaymentBatch.id.in_(ids)))
@@ -294,6 +307,30 @@ def _synced_event(read: _Read, completed: bool) -> dict[str, object]:
         "completed": completed,
         "problems": len(result.problems),
     }
+
+
+def _strays(read: _Read, payments: dict[str, _Known]) -> list[HubCompletion]:
+    """Completed transfers of this PHEE batch for request_ids that are not this batch's: if
+    they are our payments (of another batch), the hub paid them outside their own batch."""
+    found = []
+    for transfer in read.transfers or ():
+        key = transfer.client_correlation_id.strip().strip('"').lower()
+        if key in payments or not transfer.is_completed:
+            continue
+        try:
+            payment_id = uuid.UUID(key)
+        except ValueError:
+            continue
+        found.append(
+            HubCompletion(
+                payment_id,
+                read.phee_id,
+                transfer.amount,
+                transfer.transaction_id,
+                transfer.completed_at,
+            )
+        )
+    return found
 
 
 def _one_per_payment(outcomes: list[Outcome], result: BatchSyncResult) -> list[Outcome]:

@@ -38,6 +38,7 @@ __all__ = [
     "parse_timestamp",
     "parse_upload_answer",
     "protocol_error",
+    "row_correlation_ids",
 ]
 
 _JAVA_DATE = "%a %b %d %H:%M:%S %Z %Y"  # java.util.Date.toString(), e.g. "Mon Jul 15 ... UTC 2024"
@@ -313,10 +314,15 @@ def list_rows(
     return readable, len(rows) - len(readable), known_total
 
 
+def row_correlation_ids(row: dict[str, Any]) -> set[str]:
+    """The correlation ids a batch-list row carries (PHEE names the field differently across
+    versions)."""
+    return {(as_text(row.get(key)) or "").strip('"') for key in _CORRELATION_KEYS} - {""}
+
+
 def match_batch(row: dict[str, Any], correlation_id: str) -> FoundBatch | None:
     """The row as a FoundBatch when one of its correlation fields is ``correlation_id``."""
-    ids = {(as_text(row.get(key)) or "").strip('"') for key in _CORRELATION_KEYS}
-    if correlation_id not in ids:
+    if correlation_id not in row_correlation_ids(row):
         return None
     try:
         started = parse_timestamp(row.get("startedAt"))

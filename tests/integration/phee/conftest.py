@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.emulator import EmulatorConfig, EmulatorServer
 from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.config_service import configure_manager, load_manager
@@ -115,6 +116,15 @@ class PheeProgram:
         self.session.expire_all()
         query = select(PaymentBatch).where(PaymentBatch.cycle_id == cycle.id)
         return list(self.session.scalars(query.order_by(PaymentBatch.sequence)))
+
+    def let_quiet_period_pass(self, cycle: Cycle) -> None:
+        """As if the quiet period had passed since every upload of the cycle's batches: their
+        latest upload starts move back by it (the hub's silence then proves absence)."""
+        quiet = get_settings().unknown_outcome_quiet
+        for batch in self.batches(cycle):
+            if batch.last_attempt_at is not None:
+                batch.last_attempt_at -= quiet
+        self.session.commit()
 
     def payments(self, batch: PaymentBatch) -> list[Payment]:
         """The batch's payments in file order, read afresh."""

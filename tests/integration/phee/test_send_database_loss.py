@@ -16,6 +16,7 @@ from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.reports import BatchSendResult
 from g2p_payment_phee.payments.states import BatchState, PaymentState
 from g2p_payment_phee.phee import send
+from g2p_payment_phee.phee.send_leases import DatabaseThread
 from tests.integration.phee.conftest import PheeProgram, assert_nobody_paid_twice
 
 
@@ -70,8 +71,8 @@ def test_an_answer_recorded_twice_is_reported_as_recorded(phee_program: PheeProg
     cycle = p.prepared_cycle(2)
     (batch,) = p.batches(cycle)
     steps = send._claim_chunk(p.factory, p.admin, [batch.id])
-    with p.client() as hub:
-        done = [send._attempt(hub, p.manager(), steps[0])]
+    with p.client() as hub, DatabaseThread(p.factory, p.admin) as db:
+        done = [send._attempt(hub, p.manager(), steps[0], send._Arming(db, steps))]
     first = send._record_chunk(p.factory, p.admin, done)
     # As if the first record's commit reached the database but its answer never came back.
     again = send._record_chunk(p.factory, p.admin, done)

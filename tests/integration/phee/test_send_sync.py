@@ -362,11 +362,17 @@ def test_upload_faults_are_looked_up_before_any_resend(
     assert len(stored_batches(hub)) == (1 if stored else 0)
     correlation_id = batch.correlation_id
 
+    if not stored:  # not found at once: not resent until the quiet period has passed
+        waiting = send(p, cycle)
+        assert waiting.results[0].outcome == "outcome_unknown"
+        assert "looked up again from" in waiting.results[0].message
+        assert stored_batches(hub) == []
+        p.let_quiet_period_pass(cycle)
     second = send(p, cycle)
     [batch] = p.batches(cycle)
     assert second.results[0].outcome == second_outcome
     assert batch.state is BatchState.SUBMITTED
-    assert batch.send_attempts == 2
+    assert batch.send_attempts == (2 if stored else 3)
     assert batch.correlation_id == correlation_id
     assert {pay.state for pay in p.payments(batch)} == {PaymentState.SENT}
     [kept] = stored_batches(hub)  # one batch at PHEE, whichever attempt delivered it
@@ -500,6 +506,7 @@ def test_a_batch_that_cannot_be_sent_does_not_stop_the_others_nor_stay_sending(
     assert stored_batches(hub) == []
 
     monkeypatch.setattr(PheeClient, "upload_batch", real_upload)
+    p.let_quiet_period_pass(cycle)
     report = send(p, cycle)
     assert [r.outcome for r in report.results] == ["submitted", "submitted"]
     assert_nobody_paid_twice(hub)
@@ -584,10 +591,12 @@ def test_resync_after_completion_changes_nothing(phee_program: PheeProgram) -> N
     before_audit = audit_count(p)
 
     hub.complete_all()
-    again = sync(p, cycle)
-    assert again.results == []  # a completed batch is not polled again
+    again = sync(p, cycle)  # a completed batch is not polled again, only watched for duplicates
+    assert [(r.completed, r.unchanged, r.paid, r.failed) for r in again.results] == [
+        (True, True, 0, 0)
+    ]
     forced = sync_batches(p.factory, p.admin, p.manager(), [batch.id], force=True)
-    assert forced.results[0].error == "not syncable (completed)"
+    assert (forced.results[0].completed, forced.reconciled) == (True, 0)
 
     [batch] = p.batches(cycle)
     assert payment_rows(p, cycle) == before_payments
