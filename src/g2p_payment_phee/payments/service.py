@@ -208,7 +208,9 @@ def sync_cycle(
     for program_id, ids in by_program.items():
         before = len(report.results)
         told = None if progress is None else partial(_told, progress, before, total)
-        report.results.extend(managers[program_id].sync(factory, actor, ids, progress=told).results)
+        synced = managers[program_id].sync(factory, actor, ids, progress=told)
+        report.results.extend(synced.results)
+        report.problems.extend(synced.problems)
     return report
 
 

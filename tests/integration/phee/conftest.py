@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.config import get_settings
+from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.emulator import EmulatorConfig, EmulatorServer
 from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.config_service import configure_manager, load_manager
@@ -120,10 +121,10 @@ class PheeProgram:
     def let_quiet_period_pass(self, cycle: Cycle) -> None:
         """As if the quiet period had passed since every upload of the cycle's batches: their
         latest upload starts move back by it (the hub's silence then proves absence)."""
-        quiet = get_settings().unknown_outcome_quiet
+        passed = utcnow() - get_settings().unknown_outcome_quiet
         for batch in self.batches(cycle):
             if batch.last_attempt_at is not None:
-                batch.last_attempt_at -= quiet
+                batch.last_attempt_at = min(batch.last_attempt_at, passed)
         self.session.commit()
 
     def payments(self, batch: PaymentBatch) -> list[Payment]:
