@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.listing import list_payments
 from g2p_payment_phee.payments.models import PaymentBatch
+from g2p_payment_phee.payments.resend import why_waiting
 from g2p_payment_phee.payments.states import PaymentState, PaymentStatus
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.web.deps import DbSession
@@ -29,7 +30,8 @@ def batch_page(
     status: str = "",
     cursor: str | None = None,
 ) -> Response:
-    """A batch: state, counts, amounts, PHEE batch id, last error, and its payments."""
+    """A batch: state, counts, amounts, PHEE batch ids, last error, why it waits (being sent
+    or its outcome unknown), and its payments."""
     batch = payments.get_batch(session, visitor.user, str(path_id(batch_id, "payment batch")))
     page = list_payments(
         session,
@@ -39,7 +41,13 @@ def batch_page(
         cursor=cursor,
         limit=PAGE_SIZE,
     )
-    context = {"batch": batch, "cycle": batch.cycle, "page": page, "status": status}
+    context = {
+        "batch": batch,
+        "cycle": batch.cycle,
+        "page": page,
+        "status": status,
+        "waiting": why_waiting(batch),
+    }
     return render(request, "batches/detail.html", context)
 
 

@@ -25,10 +25,12 @@ from g2p_payment_phee.errors import (
     NotFound,
     ValidationFailed,
 )
+from g2p_payment_phee.payments import duplicates
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.listing import list_cycle_batches
 from g2p_payment_phee.payments.overdue import overdue_payments
 from g2p_payment_phee.payments.overview import cycle_summary
+from g2p_payment_phee.payments.resend import waiting_batches
 from g2p_payment_phee.payments.states import BatchState
 from g2p_payment_phee.programs import service as programs
 from g2p_payment_phee.programs.entitlement_import import import_entitlements
@@ -88,6 +90,8 @@ def show_cycle(
             session, user, cycle.id, older_than=get_settings().overdue_after
         ),
         "batches": batches,
+        "paid_twice": duplicates.paid_twice(session, cycle.id),
+        "waiting": waiting_batches(session, cycle.id),
         "submitted_by": _username(session, cycle.submitted_by_id),
         "approved_by": _username(session, cycle.approved_by_id),
         "error": error,
@@ -236,6 +240,20 @@ def cancel(
         return "Cycle cancelled."
 
     return _act(request, session, visitor, cycle_id, Permission.MANAGE_PROGRAMS, work, "reason")
+
+
+@router.post("/cycles/{cycle_id}/paid-twice/acknowledge")
+def acknowledge_paid_twice(
+    request: Request, session: DbSession, visitor: Acting, cycle_id: str, reason: str = Form("")
+) -> Response:
+    """An approver acknowledges the payments PHEE paid more than once, saying how they are
+    handled; distribution waits for it."""
+
+    def work(user: User, cycle: Cycle) -> str:
+        count = duplicates.acknowledge_paid_twice(session, user, cycle, reason)
+        return f"Acknowledged {count} payments paid more than once."
+
+    return _act(request, session, visitor, cycle_id, Permission.APPROVE, work)
 
 
 @router.post("/cycles/{cycle_id}/distribute")

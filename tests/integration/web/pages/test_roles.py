@@ -96,6 +96,7 @@ def _actions(paid) -> list[tuple[str, dict[str, str]]]:
         (f"/cycles/{cycle}/sync", {}),
         (f"/cycles/{cycle}/retry", {}),
         (f"/cycles/{cycle}/distribute", {}),
+        (f"/cycles/{cycle}/paid-twice/acknowledge", {"reason": "known"}),
         (f"/cycles/{cycle}/cancel", {"reason": "no"}),
         (f"/cycles/{cycle}/entitlements/E-ANY/reject", {"reason": "no"}),
         ("/users", {"username": "mallory", "role": "admin", "password": "x" * 20}),
