@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from g2p_payment_phee import audit
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import BusinessRuleViolation
+from g2p_payment_phee.money import display
 from g2p_payment_phee.payments.models import DuplicatePayment, Payment, PaymentBatch
 from g2p_payment_phee.payments.states import PaymentStatus
 from g2p_payment_phee.programs.models import Cycle
@@ -109,7 +110,7 @@ def record_hub_completions(
         seen = dict(by_payment[payment.id])
         if payment.status is PaymentStatus.PAID and home_phee_id and home_phee_id not in seen:
             seen[home_phee_id] = HubCompletion(
-                payment.id, home_phee_id, payment.amount_paid, payment.transaction_id
+                payment.id, home_phee_id, payment.amount_paid, payment.phee_transaction_id
             )
         if len(seen) < 2 and home_phee_id in seen:
             continue  # paid once, in its own batch: nothing to report
@@ -176,7 +177,7 @@ class PaidTwice:
                 f"PHEE holds {len(self.batches_duplicated)} batches more than once "
                 f"({names}); no payment of theirs is reported paid twice so far"
             )
-        extra = f"{self.amount_extra:f} {self.currency or ''}".strip()
+        extra = display(self.amount_extra, self.currency) if self.currency else "?"
         pending = (
             f"{self.unacknowledged} not acknowledged" if self.unacknowledged else "all acknowledged"
         )

@@ -187,9 +187,7 @@ def _targets(
     for batch_id in batch_ids:
         row = found.get(batch_id)
         if row is not None and row[2] is BatchState.COMPLETED:
-            # watched for duplicates at the hub only (its payments are final)
-            targets.append(BatchSyncResult(row[1], unchanged=True, completed=True))
-            continue
+            continue  # its payments are final: only watched for duplicates at the hub
         if row is None or row[2] is not BatchState.SUBMITTED or not row[3]:
             state = "missing" if row is None else row[2]
             name = str(batch_id) if row is None else row[1]

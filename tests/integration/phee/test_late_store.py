@@ -10,18 +10,24 @@ import sys
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from g2p_payment_phee.audit_log import AuditEvent
+from g2p_payment_phee.audit import AuditEvent
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.db import unit_of_work, utcnow
 from g2p_payment_phee.errors import BusinessRuleViolation, PermissionDenied
 from g2p_payment_phee.payments import service
-from g2p_payment_phee.payments.duplicates import acknowledge_paid_twice, paid_twice
+from g2p_payment_phee.payments.duplicates import (
+    HubCompletion,
+    acknowledge_paid_twice,
+    paid_twice,
+    record_hub_completions,
+)
 from g2p_payment_phee.payments.models import DuplicatePayment
 from g2p_payment_phee.payments.resend import release_lapsed_claims
 from g2p_payment_phee.payments.states import BatchState, PaymentStatus
@@ -130,7 +136,7 @@ def test_a_store_later_than_the_quiet_period_is_found_reported_and_blocks_distri
     assert "batch.duplicated_at_hub" in actions
 
     with pytest.raises(BusinessRuleViolation, match="PAID TWICE"):
-        service.mark_distributed(p.session, p.admin, p.session.get(Cycle, cycle.id))
+        service.mark_distributed(p.session, p.admin, cycle)
     p.session.rollback()
     with pytest.raises(BusinessRuleViolation, match="reason"):
         acknowledge_paid_twice(p.session, p.approver, cycle, "  ")
@@ -189,14 +195,17 @@ def test_the_heartbeat_renews_only_the_leases_it_holds(phee_program: PheeProgram
     cycle = p.prepared_cycle(2)
     ids = [b.id for b in p.batches(cycle)]
     send._claim_chunk(p.factory, p.admin, ids)
-    before = {b.id: b.lease_until for b in p.batches(cycle)}
+    old = utcnow() - timedelta(seconds=5)  # both leases about to lapse, as if time had passed
+    for batch in p.batches(cycle):
+        batch.lease_until = old
+    p.session.commit()
     keeper = LeaseKeeper(p.factory, send.worker_name())
     keeper.hold([ids[0]])
     assert keeper.renew_now() == 1
-    after = {b.id: b.lease_until for b in p.batches(cycle)}
-    assert after[ids[0]] is not None
-    assert after[ids[0]] >= before[ids[0]]
-    assert after[ids[1]] == before[ids[1]]
+    held, other = p.batches(cycle)
+    assert held.lease_until is not None
+    assert held.lease_until > utcnow() + get_settings().send_lease / 2
+    assert other.lease_until == old
     keeper.let_go([ids[0]])
     assert keeper.renew_now() == 0
 
@@ -249,3 +258,29 @@ def test_a_killed_send_leaves_no_process_and_nothing_paid_twice(
     }
     seen = assert_nobody_paid_twice(hub)
     assert len(seen["request_ids"]) == 8
+
+
+def test_a_payment_completed_outside_its_own_batch_is_recorded(phee_program: PheeProgram) -> None:
+    """The hub reports a paid payment completed in another PHEE batch too: recorded with both
+    (its own from the payment's row); completions in its own batch only record nothing."""
+    p, hub = phee_program, phee_program.hub
+    cycle = p.prepared_cycle(2)
+    send_now(p, cycle)
+    hub.complete_all()
+    service.sync_cycle(p.factory, p.admin, cycle.id)
+    [batch] = p.batches(cycle)
+    first, second = p.payments(batch)
+    assert first.phee_transaction_id
+    own = HubCompletion(second.id, str(batch.phee_batch_id), Decimal(100), "t-own")
+    stray = HubCompletion(first.id, "elsewhere-1", Decimal(100), "t-stray")
+    with unit_of_work(p.factory) as session:
+        assert record_hub_completions(session, None, [own, stray]) == 1
+    [record] = p.session.scalars(select(DuplicatePayment)).all()
+    assert record.payment_id == first.id
+    assert record.times_paid == 2
+    assert record.amount_paid == 200
+    assert [(o["phee_batch_id"], o["transaction_id"]) for o in record.occurrences] == sorted(
+        [(batch.phee_batch_id, first.phee_transaction_id), ("elsewhere-1", "t-stray")]
+    )
+    with unit_of_work(p.factory) as session:  # the same news again changes nothing
+        assert record_hub_completions(session, None, [stray]) == 0

@@ -72,10 +72,9 @@ def test_many_batches_sent_and_synced_in_groups(
     assert 0 < failed_total < 20  # both outcomes were applied
     assert_nobody_paid_twice(hub)
 
-    # every batch completed: only watched for a late duplicate at the hub, nothing read
     again = service.sync_cycle(p.factory, p.admin, cycle.id)
-    assert {(r.completed, r.unchanged) for r in again.results} == {(True, True)}
-    assert (again.reconciled, again.problems) == (0, [])
+    assert again.results == []  # every batch completed: nothing left to sync
+    assert again.problems == []  # (only watched for a late duplicate at the hub)
 
 
 def test_a_group_mixing_syncable_and_unsyncable_batches(
