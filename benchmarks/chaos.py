@@ -6,7 +6,8 @@ random worker is SIGKILLed every few seconds and the hub misbehaves; then the au
 Needs PostgreSQL (``G2P_TEST_POSTGRES_URL``, default postgres@127.0.0.1) and Redis
 (``G2P_TEST_REDIS_URL``, default redis://127.0.0.1:6379/15). It creates and drops its own
 database and Redis queue. The emulator runs in its own process with faults on: 5xx before the
-upload is stored, connections dropped and answers hung after it was stored, expired tokens,
+upload is stored, connections dropped and answers hung after it was stored, uploads stored
+late (6 s after the client gave up; the quiet period is 20 s), expired tokens,
 5xx on status reads, and 2 % of payees failing. ``g2p-phee worker`` processes (``--pool solo``:
 one process each) and one ``g2p-phee beat`` (the sweep every few seconds) do the work; this
 script only submits the three jobs, kills and restarts workers, and watches.
@@ -45,6 +46,8 @@ FAULTS: dict[str, Any] = {
         {"kind": "error_5xx", "endpoints": ["upload"], "rate": 0.05},
         {"kind": "drop", "endpoints": ["upload"], "rate": 0.05},
         {"kind": "hang", "endpoints": ["upload"], "rate": 0.03, "seconds": 4},
+        # held before it is stored, stored 6 s later whatever the client did (it gave up at 2 s)
+        {"kind": "late_store", "endpoints": ["upload"], "rate": 0.03, "seconds": 6},
         {"kind": "token_expired", "endpoints": ["upload", "status"], "rate": 0.02},
         {"kind": "error_5xx", "endpoints": ["status", "details"], "rate": 0.03},
     ]
@@ -151,6 +154,8 @@ def main() -> int:
         "G2P_CELERY_QUEUE": name,
         "G2P_SWEEP_SECONDS": "5",
         "G2P_SEND_LEASE_SECONDS": "10",
+        # longer than the late stores' 6 s: a batch they hold is never resent
+        "G2P_UNKNOWN_OUTCOME_QUIET_SECONDS": "20",
         "G2P_STALE_JOB_SECONDS": "30",
         "G2P_DATA_DIR": str(workdir),
         "G2P_LOG_LEVEL": "INFO",

@@ -28,6 +28,7 @@ from g2p_payment_phee.payments.overview import cycle_payment_totals
 from g2p_payment_phee.payments.prepare import PreparationReport, payable_count
 from g2p_payment_phee.payments.reports import SendReport
 from g2p_payment_phee.payments.resend import BatchWait, waiting_batches
+from g2p_payment_phee.payments.states import BatchState
 from g2p_payment_phee.programs import service as programs
 from g2p_payment_phee.programs.models import Cycle
 
@@ -277,11 +278,16 @@ def send(
 
         report = service.send_cycle(factory, actor, cycle_id, ids, progress=told)
     print_send(report)
+    with cli.unit_of_work() as session:  # batches another process is sending right now
+        held = [w for w in waiting_batches(session, cycle_id) if w.state is BatchState.SENDING]
+    print_waiting(held)
     stuck = report.count("rejected") + report.count("outcome_unknown")
     if stuck:
         raise HubIncomplete(
             f"{stuck} of {len(report.results)} batches did not go through (above); send again "
-            "once the cause is fixed: a batch with an unknown outcome is looked up first"
+            "once the cause is fixed: a batch with an unknown outcome is looked up first, and "
+            "resent only once the hub has been silent about it for the quiet period (the times "
+            "above)"
         )
 
 

@@ -468,8 +468,12 @@ def sweep(factory: sessionmaker[Session], runner: CeleryRunner) -> dict[str, int
     settings = get_settings()
     jobs = sweep_jobs(factory, runner)
     with unit_of_work(factory) as session:
-        stale = release_lapsed_claims(session, None)
-    resolved = _resolve_unknown(factory, runner)
+        released = release_lapsed_claims(session, None)
+        # A claim that lapsed before its upload started leaves its batch prepared: it was being
+        # sent, so it is sent again (as the user who last sent its cycle), like the unknown ones.
+        again = [(b.id, b.cycle_id) for b in released if b.state is BatchState.PREPARED]
+    stale = len(released)
+    resolved = _resolve_unknown(factory, runner, again)
     with unit_of_work(factory) as session:
         cycles = session.scalars(
             select(PaymentBatch.cycle_id).where(resend.syncable()).group_by(PaymentBatch.cycle_id)
@@ -493,14 +497,22 @@ def sweep(factory: sessionmaker[Session], runner: CeleryRunner) -> dict[str, int
     return counts
 
 
-def _resolve_unknown(factory: sessionmaker[Session], runner: CeleryRunner) -> int:
+def _resolve_unknown(
+    factory: sessionmaker[Session],
+    runner: CeleryRunner,
+    released: list[tuple[uuid.UUID, uuid.UUID]],
+) -> int:
     with unit_of_work(factory) as session:
-        unknown = session.execute(
-            select(PaymentBatch.id, PaymentBatch.cycle_id)
-            .where(PaymentBatch.state == BatchState.OUTCOME_UNKNOWN)
-            .order_by(PaymentBatch.sequence)
-            .limit(SWEEP_BATCH_LIMIT)
-        ).tuples()
+        unknown = released + list(
+            session.execute(
+                select(PaymentBatch.id, PaymentBatch.cycle_id)
+                # within their quiet period a lookup could only find them, never resend them:
+                # the sweep waits for its end (``send`` looks them up whenever it is asked)
+                .where(PaymentBatch.state == BatchState.OUTCOME_UNKNOWN, resend.quiet_over())
+                .order_by(PaymentBatch.sequence)
+                .limit(SWEEP_BATCH_LIMIT)
+            ).tuples()
+        )
         senders: dict[uuid.UUID, str | None] = {}
         todo = []
         for batch_id, cycle_id in unknown:

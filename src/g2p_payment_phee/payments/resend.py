@@ -47,6 +47,13 @@ def may_resend(last_attempt_at: datetime | None, now: datetime | None = None) ->
     return until is None or (now or utcnow()) >= until
 
 
+def quiet_over() -> ColumnElement[bool]:
+    """The batches whose latest upload (if any) started a quiet period ago or more: a lookup
+    that does not find them proves them absent (SQL for ``may_resend``)."""
+    limit = utcnow() - get_settings().unknown_outcome_quiet
+    return or_(PaymentBatch.last_attempt_at.is_(None), PaymentBatch.last_attempt_at <= limit)
+
+
 def duplicate_watch_start(now: datetime | None = None) -> datetime:
     """Batches uploaded since this moment are still watched for a late duplicate at the hub
     by every sync, even once their payments are final (twice the quiet period)."""
@@ -106,10 +113,13 @@ def renew_leases(session: Session, batch_ids: list[uuid.UUID], claimed_by: str) 
     return int(getattr(result, "rowcount", 0))
 
 
-def release_lapsed_claims(session: Session, actor: User | None, now: datetime | None = None) -> int:
+def release_lapsed_claims(
+    session: Session, actor: User | None, now: datetime | None = None
+) -> list[PaymentBatch]:
     """Batches whose send claim lapsed (its process died): back to where they were claimed from
     when this claim's upload never started, else ``outcome_unknown`` with the lease's end as the
-    latest moment the upload may have started. Returns how many were released."""
+    latest moment the upload may have started. Returns the batches released, in their new
+    state."""
     now = now or utcnow()
     lapsed = session.scalars(
         select(PaymentBatch)
@@ -125,7 +135,7 @@ def release_lapsed_claims(session: Session, actor: User | None, now: datetime | 
     ).all()
     for batch in lapsed:
         _release(session, actor, batch)
-    return len(lapsed)
+    return list(lapsed)
 
 
 def _release(session: Session, actor: User | None, batch: PaymentBatch) -> None:

@@ -47,7 +47,13 @@ from g2p_payment_phee.payments.duplicates import record_duplicate_batches
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.reconcile import refresh_batches
 from g2p_payment_phee.payments.reports import BatchSendResult, SendReport
-from g2p_payment_phee.payments.resend import SENDABLE, lease_until, may_resend, not_found_yet
+from g2p_payment_phee.payments.resend import (
+    SENDABLE,
+    lease_until,
+    may_resend,
+    not_found_yet,
+    why_waiting,
+)
 from g2p_payment_phee.payments.service import batch_file
 from g2p_payment_phee.payments.states import (
     BatchMove,
@@ -146,7 +152,7 @@ def send_batches(
                 leases.hold(s.batch_id for s in steps if isinstance(s, _Claimed))
                 if index + 1 < len(chunks):
                     claiming = db.submit(_claim_chunk, chunks[index + 1])
-                arming = _Arming(db, steps)
+                arming = _Arming(db, steps, leases)
                 done: list[_Done] = []
                 for step in steps:
                     done.append(_attempt(hub, manager, step, arming))
@@ -195,8 +201,11 @@ class _Arming:
     before are armed ``ARM_BATCHES`` at a time, the next group while this one uploads; a batch
     with an unknown outcome is armed alone, after its lookup proved it absent."""
 
-    def __init__(self, db: DatabaseThread, steps: list[_Step]) -> None:
+    def __init__(
+        self, db: DatabaseThread, steps: list[_Step], leases: LeaseKeeper | None = None
+    ) -> None:
         self._db = db
+        self._leases = leases
         fresh = [
             s.batch_id
             for s in steps
@@ -207,7 +216,10 @@ class _Arming:
         self._armed: dict[int, Future[None]] = {}
 
     def ready(self, batch_id: uuid.UUID) -> None:
-        """Return once the batch's upload may start."""
+        """Return once the batch's upload may start; raise when it must not (the send's
+        leases may have lapsed)."""
+        if self._leases is not None:
+            self._leases.check_held()
         number = self._group_of.get(batch_id)
         if number is None:
             self._db.submit(_arm, [batch_id]).result()
@@ -358,7 +370,8 @@ def _claim(session: Session, actor: User, batch_ids: list[uuid.UUID]) -> list[_S
             if found.state in SENDABLE:
                 message = f"batch {found.name} is no longer {found.state}: someone else moved it"
             else:
-                message = f"batch is {found.state}"
+                waiting = why_waiting(found)
+                message = f"batch is {found.state}" + (f": {waiting.reason}" if waiting else "")
             steps.append(BatchSendResult(found.name, "skipped", message, found.phee_batch_id))
         else:
             # The lookup window starts at the batch's creation, before its first attempt: the

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.db import database_problem, unit_of_work
+from g2p_payment_phee.errors import G2PError
 from g2p_payment_phee.payments.resend import renew_leases
 from g2p_payment_phee.users.models import User
 
@@ -60,7 +62,11 @@ class LeaseKeeper:
         self._held: set[uuid.UUID] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._every = get_settings().send_lease_seconds / 3
+        lease = get_settings().send_lease_seconds
+        self._every = lease / 3
+        # an upload may start only while the leases surely hold: renewed less than this ago
+        self._trust = lease * 5 / 6
+        self._renewed = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="phee-send-lease", daemon=True)
 
     def hold(self, batch_ids: Iterable[uuid.UUID]) -> None:
@@ -77,10 +83,23 @@ class LeaseKeeper:
         """Renew every held lease once; how many were renewed."""
         with self._lock:
             held = list(self._held)
-        if not held:
-            return 0
-        with unit_of_work(self._factory) as session:
-            return renew_leases(session, held, self._claimed_by)
+        started = time.monotonic()
+        if held:
+            with unit_of_work(self._factory) as session:
+                renewed = renew_leases(session, held, self._claimed_by)
+        else:
+            renewed = 0
+        self._renewed = started
+        return renewed
+
+    def check_held(self) -> None:
+        """Refuse to start an upload when the leases may have lapsed (renewals failed for most
+        of a lease): another process may already treat these batches as abandoned."""
+        if time.monotonic() - self._renewed > self._trust:
+            raise G2PError(
+                "not uploaded: the send's claims could not be renewed in time (is the database "
+                "reachable?); the batch is looked up before it is sent again"
+            )
 
     def _run(self) -> None:
         while not self._stop.wait(self._every):

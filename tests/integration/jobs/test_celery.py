@@ -196,7 +196,7 @@ def test_a_worker_killed_between_upload_and_commit_causes_no_second_upload(
     assert p.batches(cycle)[0].state is BatchState.SENDING
     with unit_of_work(p.factory) as session:  # time passes: the claim and heartbeat go stale
         past = utcnow() - timedelta(hours=1)
-        session.execute(update(PaymentBatch).values(claimed_at=past))
+        session.execute(update(PaymentBatch).values(lease_until=past))
         session.execute(update(Job).where(Job.id == job.id).values(heartbeat_at=past))
 
     start_worker("rescuer")

@@ -27,17 +27,16 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import make_url, update
+from sqlalchemy import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.config import get_settings
-from g2p_payment_phee.db import unit_of_work, utcnow
+from g2p_payment_phee.db import unit_of_work
 from g2p_payment_phee.jobs import celery_app, states
 from g2p_payment_phee.jobs import service as jobs
 from g2p_payment_phee.jobs.models import Job, JobState
 from g2p_payment_phee.jobs.runner import install_runner
 from g2p_payment_phee.jobs.sweep import sweep_jobs
-from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.states import BatchState
 from tests.conftest import services_required
 from tests.integration.jobs.celery_workers import (
@@ -430,12 +429,13 @@ def test_the_database_lost_mid_send_is_retried_and_nothing_is_uploaded_twice(
 
     # Later the sweep finds the batches left in sending and looks each up at PHEE: those it
     # has are marked submitted without a second upload; any other is sent, once.
-    with unit_of_work(p.factory) as session:  # time passes: the claims go stale
-        session.execute(
-            update(PaymentBatch)
-            .where(PaymentBatch.id.in_(sending))
-            .values(claimed_at=utcnow() - timedelta(hours=1))
-        )
+    hour = timedelta(hours=1)  # an hour passes: the claims' leases lapse and the quiet period
+    for batch in p.batches(cycle):  # after any of their uploads is over
+        if batch.id in sending:
+            for column in ("claimed_at", "lease_until", "last_attempt_at"):
+                if getattr(batch, column) is not None:
+                    setattr(batch, column, getattr(batch, column) - hour)
+    p.session.commit()
     counts = celery_app.sweep(p.factory, celery_app.CeleryRunner())
     assert counts["stale_sending"] == len(sending)
     wait_until(

@@ -46,6 +46,8 @@ UPLOAD_FAULTS: list[dict[str, Any]] = [
     {"kind": "error_5xx", "endpoints": ["upload"], "times": 1, "status": 502},  # not stored
     {"kind": "drop", "endpoints": ["upload"], "times": 1},  # stored, then the reset
     {"kind": "hang", "endpoints": ["upload"], "times": 1, "seconds": 10},  # > 2 s timeout
+    # held un-stored past the client's timeout, stored 8 s later: found, never resent
+    {"kind": "late_store", "endpoints": ["upload"], "times": 1, "seconds": 8},
     {"kind": "malformed_json", "endpoints": ["upload"], "times": 1},  # stored
     {"kind": "token_expired", "endpoints": ["upload"], "times": 1},
 ]
@@ -122,6 +124,8 @@ def scale(
         "G2P_CELERY_QUEUE": queue,
         "G2P_DATA_DIR": str(tmp_path),
         "G2P_LOG_LEVEL": "INFO",
+        # longer than any fault below holds an upload: an unknown outcome is resent only then
+        "G2P_UNKNOWN_OUTCOME_QUIET_SECONDS": "15",
     }
     for name, value in settings.items():
         monkeypatch.setenv(name, value)

@@ -32,7 +32,7 @@ from g2p_payment_phee.payments.models import DuplicatePayment
 from g2p_payment_phee.payments.resend import release_lapsed_claims
 from g2p_payment_phee.payments.states import BatchState, PaymentStatus
 from g2p_payment_phee.phee import send
-from g2p_payment_phee.phee.send_leases import LeaseKeeper
+from g2p_payment_phee.phee.send_leases import DatabaseThread, LeaseKeeper
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.users.models import User
 from tests.integration.phee.conftest import PheeProgram, assert_nobody_paid_twice
@@ -179,9 +179,9 @@ def test_a_lapsed_claim_goes_back_when_its_upload_never_started(
     leases = {b.id: b.lease_until for b in claimed}
     lease_end = max(lease for lease in leases.values() if lease is not None)
     with unit_of_work(p.factory) as session:
-        assert release_lapsed_claims(session, None, now=lease_end - timedelta(seconds=1)) == 0
+        assert release_lapsed_claims(session, None, now=lease_end - timedelta(seconds=1)) == []
     with unit_of_work(p.factory) as session:
-        assert release_lapsed_claims(session, None, now=lease_end + timedelta(seconds=1)) == 2
+        assert len(release_lapsed_claims(session, None, now=lease_end + timedelta(seconds=1))) == 2
     never, maybe = p.batches(cycle)
     assert (never.state, never.last_attempt_at) == (BatchState.PREPARED, None)
     assert maybe.state is BatchState.OUTCOME_UNKNOWN
@@ -242,9 +242,8 @@ def test_a_killed_send_leaves_no_process_and_nothing_paid_twice(
     lease_end = max(b.lease_until for b in sending if b.lease_until is not None)
     assert lease_end <= utcnow() + get_settings().send_lease
     with unit_of_work(p.factory) as session:
-        assert release_lapsed_claims(session, None, now=lease_end + timedelta(seconds=1)) == len(
-            sending
-        )
+        released = release_lapsed_claims(session, None, now=lease_end + timedelta(seconds=1))
+        assert {b.id for b in released} == {b.id for b in sending}
     assert not [b for b in p.batches(cycle) if b.state is BatchState.SENDING]
 
     send_now(p, cycle)  # found at the hub, or sent; the ones in doubt wait their quiet period
@@ -284,3 +283,26 @@ def test_a_payment_completed_outside_its_own_batch_is_recorded(phee_program: Phe
     )
     with unit_of_work(p.factory) as session:  # the same news again changes nothing
         assert record_hub_completions(session, None, [stray]) == 0
+
+
+def test_no_upload_starts_once_the_leases_may_have_lapsed(phee_program: PheeProgram) -> None:
+    """If the heartbeat could not renew the claims for most of a lease, another process may
+    already have released them: the send uploads nothing more, and the batch is looked up."""
+    p = phee_program
+    cycle = p.prepared_cycle(2)
+    [batch] = p.batches(cycle)
+    steps = send._claim_chunk(p.factory, p.admin, [batch.id])
+    keeper = LeaseKeeper(p.factory, send.worker_name())
+    keeper.hold([batch.id])
+    keeper._renewed -= get_settings().send_lease_seconds  # as if every renewal had failed
+    with p.client() as hub, DatabaseThread(p.factory, p.admin) as db:
+        arming = send._Arming(db, steps, keeper)
+        answer = send._attempt(hub, p.manager(), steps[0], arming)
+    [result] = send._record_chunk(p.factory, p.admin, [answer])
+    assert result.outcome == "outcome_unknown"
+    assert "could not be renewed" in result.message
+    assert stored(p) == []
+    [batch] = p.batches(cycle)
+    assert (batch.state, batch.last_attempt_at) == (BatchState.OUTCOME_UNKNOWN, None)
+    keeper.renew_now()  # a renewal that works: uploads may start again
+    keeper.check_held()
