@@ -286,6 +286,17 @@ def audit(
         f"  emulator paid / failed: {hub_paid:,} / {hub_failed:,}; database paid / failed: "
         f"{db_paid:,} / {db_failed:,}"
     )
+    faults = emulator.call("GET", "/_emulator/faults")
+    fired = {
+        f"{rule['kind']}:{','.join(rule['endpoints'])}": int(n)
+        for rule, n in zip(faults["rules"], faults["fired"], strict=True)
+    }
+    print(f"  hub faults fired: {fired}")
+    with engine.connect() as conn:
+        duplicated = conn.scalar(
+            text("SELECT count(*) FROM payment_batches WHERE phee_duplicate_ids IS NOT NULL")
+        )
+    print(f"  batches the hub holds more than once (found by the sync): {duplicated}")
     print(f"  batches by state: {batches}; send attempts in all: {attempts}")
     print(f"  payments by state: {payments}")
     print(f"  payments not final, by batch state and error: {[tuple(r) for r in open_rows]}")

@@ -22,7 +22,7 @@ from g2p_payment_phee.money import display
 from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.default_manager import import_results
 from g2p_payment_phee.payments.duplicates import PaidTwice, paid_twice
-from g2p_payment_phee.payments.models import PaymentBatch
+from g2p_payment_phee.payments.models import DuplicatePayment, PaymentBatch
 from g2p_payment_phee.payments.overdue import OverdueReport, overdue_payments
 from g2p_payment_phee.payments.overview import cycle_payment_totals
 from g2p_payment_phee.payments.prepare import PreparationReport, payable_count
@@ -331,6 +331,8 @@ def sync(
     for r in report.results:
         for line in ([r.error] if r.error else []) + r.problems[:5]:
             console.print(f"  batch {r.batch}: {line}", soft_wrap=True)
+    for line in report.problems:  # duplicates at the hub, or why they could not be looked for
+        console.print(f"[red]{escape(line)}[/red]", soft_wrap=True)
     unread = sum(1 for r in report.results if r.error)
     incomplete = HubIncomplete(
         f"{unread} of {len(report.results)} batches could not be synced (above); "
@@ -358,8 +360,11 @@ def _paid_twice_of_synced(
     """What the hub paid twice in the synced cycle(s); cycles without any are left out."""
     if cycle_id is not None:
         cycle_ids = {cycle_id}
-    else:  # the cycles of the batches just synced
-        cycle_ids = set()
+    else:  # the cycles of the batches just synced, and any cycle still to acknowledge
+        unacknowledged = select(DuplicatePayment.cycle_id).where(
+            DuplicatePayment.acknowledged_at.is_(None)
+        )
+        cycle_ids = set(session.scalars(unacknowledged.distinct()))
         for start in range(0, len(batches), 500):
             names = batches[start : start + 500]
             query = select(PaymentBatch.cycle_id).where(PaymentBatch.name.in_(names)).distinct()
