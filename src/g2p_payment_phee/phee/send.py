@@ -143,7 +143,11 @@ def send_batches(
     handled = 0
     claiming: Future[list[_Step]] | None = None
     try:
-        with DatabaseThread(factory, actor) as db, LeaseKeeper(factory, worker_name()) as leases:
+        with (
+            DatabaseThread(factory, actor) as db,
+            DatabaseThread(factory, actor, "phee-send-arm") as arms,
+            LeaseKeeper(factory, worker_name()) as leases,
+        ):
             for index, chunk in enumerate(chunks):
                 if claiming is None:
                     claiming = db.submit(_claim_chunk, chunk)
@@ -152,7 +156,7 @@ def send_batches(
                 leases.hold(s.batch_id for s in steps if isinstance(s, _Claimed))
                 if index + 1 < len(chunks):
                     claiming = db.submit(_claim_chunk, chunks[index + 1])
-                arming = _Arming(db, steps, leases)
+                arming = _Arming(arms, steps, leases)
                 done: list[_Done] = []
                 for step in steps:
                     done.append(_attempt(hub, manager, step, arming))
@@ -198,8 +202,9 @@ class _Arming:
     """Writes, before a batch's upload starts, that it may start from now (``last_attempt_at``,
     committed): a process that dies mid-upload leaves that behind, and the batch's lapsed claim
     then becomes ``outcome_unknown`` instead of going back to ``prepared``. Batches never sent
-    before are armed ``ARM_BATCHES`` at a time, the next group while this one uploads; a batch
-    with an unknown outcome is armed alone, after its lookup proved it absent."""
+    before are armed ``ARM_BATCHES`` at a time, the next group while this one uploads, on a
+    thread of their own (so that they never wait behind a claim or a record); a batch with an
+    unknown outcome is armed alone, after its lookup proved it absent."""
 
     def __init__(
         self, db: DatabaseThread, steps: list[_Step], leases: LeaseKeeper | None = None

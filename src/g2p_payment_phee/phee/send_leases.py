@@ -33,10 +33,12 @@ T = TypeVar("T")
 class DatabaseThread:
     """Runs ``fn(factory, actor, *args)`` on the send's own thread, one call at a time."""
 
-    def __init__(self, factory: sessionmaker[Session], actor: User) -> None:
+    def __init__(
+        self, factory: sessionmaker[Session], actor: User, name: str = "phee-send-db"
+    ) -> None:
         self._factory = factory
         self._actor = actor
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="phee-send-db")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         return self._pool.submit(fn, self._factory, self._actor, *args)
