@@ -306,3 +306,37 @@ def test_no_upload_starts_once_the_leases_may_have_lapsed(phee_program: PheeProg
     assert (batch.state, batch.last_attempt_at) == (BatchState.OUTCOME_UNKNOWN, None)
     keeper.renew_now()  # a renewal that works: uploads may start again
     keeper.check_held()
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"kind": "malformed_json", "endpoints": ["list"]},  # garbage
+        {"kind": "error_5xx", "endpoints": ["list"], "status": 503},
+    ],
+    ids=["garbage", "5xx"],
+)
+def test_a_batch_list_that_cannot_be_read_never_leads_to_a_resend(
+    phee_program: PheeProgram, rule: dict[str, Any]
+) -> None:
+    """Even past the quiet period, a batch list that cannot be read proves nothing: the batch
+    stays unknown with the reason, and nothing is uploaded again."""
+    p, hub = phee_program, phee_program.hub
+    p.configure(batch_request_timeout=1)
+    cycle = p.prepared_cycle(2)
+    hub.set_faults({"rules": [HELD]})
+    send_now(p, cycle)
+    hub.wait_for_held(1)
+    p.let_quiet_period_pass(cycle)
+    hub.set_faults({"rules": [rule]})  # (the held upload stays held)
+    report = send_now(p, cycle)
+    [batch] = p.batches(cycle)
+    assert report.results[0].outcome == "outcome_unknown"
+    assert batch.state is BatchState.OUTCOME_UNKNOWN
+    assert "the lookup at PHEE failed" in (batch.last_error or "")
+    assert (stored(p), hub.held_requests()) == ([], 1)
+    hub.release_hangs()
+    wait_until(lambda: len(stored(p)) == 1, "the late store")
+    hub.clear_faults()
+    assert send_now(p, cycle).results[0].outcome == "found_at_phee"
+    assert_nobody_paid_twice(hub)
