@@ -59,7 +59,7 @@ def list_(ctx: typer.Context) -> None:
 
 @app.command("disable")
 def disable(ctx: typer.Context, username: str) -> None:
-    """Disable a user: they can no longer sign in or act."""
+    """Disable a user: their web sessions and API tokens end for good; they cannot sign in."""
     cli = state(ctx)
     with cli.unit_of_work() as session:
         user = service.set_active(session, cli.actor(session), username, active=False)

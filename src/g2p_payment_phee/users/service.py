@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from g2p_payment_phee.security import MIN_PASSWORD_LENGTH, hash_password, verify_password
-from g2p_payment_phee.users.models import Role, User
+from g2p_payment_phee.users.models import ApiToken, Role, User, UserSession
 from g2p_payment_phee.users.permissions import Permission, authorize
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,149}$")
@@ -82,7 +83,11 @@ def list_users(session: Session, actor: User) -> list[User]:
 
 
 def set_active(session: Session, actor: User, username: str, *, active: bool) -> User:
-    """Disable (or re-enable) a user; an admin cannot disable themself."""
+    """Disable (or re-enable) a user; an admin cannot disable themself.
+
+    Disabling ends the user's web sessions and revokes their API tokens for good, so enabling
+    restores only the account: whatever was signed in before must sign in again.
+    """
     authorize(actor, Permission.MANAGE_USERS)
     user = get_user(session, username)
     if user.id == actor.id and not active:
@@ -91,8 +96,28 @@ def set_active(session: Session, actor: User, username: str, *, active: bool) ->
         return user
     user.active = active
     user.disabled_at = None if active else utcnow()
-    audit.record(session, actor, "user.enabled" if active else "user.disabled", user)
+    data = {} if active else revoke_access(session, user)
+    audit.record(session, actor, "user.enabled" if active else "user.disabled", user, data)
     return user
+
+
+def revoke_access(session: Session, user: User) -> dict[str, int]:
+    """End every live web session and revoke every live API token of the user.
+
+    Returns how many of each were ended, for the audit event of the caller.
+    """
+    now = utcnow()
+    ended: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(UserSession)
+        .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    revoked: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return {"web_sessions_ended": ended.rowcount, "api_tokens_revoked": revoked.rowcount}
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:

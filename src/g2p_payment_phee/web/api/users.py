@@ -54,11 +54,11 @@ def create_user(body: UserCreate, user: ApiUser, session: DbSession) -> UserPubl
 
 @router.post("/{username}/disable")
 def disable_user(username: str, user: ApiUser, session: DbSession) -> UserPublic:
-    """Disable a user: their sessions and tokens stop working."""
+    """Disable a user: their web sessions end and API tokens are revoked for good."""
     return UserPublic.model_validate(service.set_active(session, user, username, active=False))
 
 
 @router.post("/{username}/enable")
 def enable_user(username: str, user: ApiUser, session: DbSession) -> UserPublic:
-    """Enable a disabled user again."""
+    """Enable a disabled user again (old web sessions and tokens stay revoked)."""
     return UserPublic.model_validate(service.set_active(session, user, username, active=True))
