@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     overdue_after_hours: Annotated[int, Field(ge=1, le=24 * 365)] = 48
     # None: Secure cookies in scale mode (behind HTTPS), not in embedded mode (http://localhost)
     cookie_secure: bool | None = None
+    # addresses/CIDRs whose X-Forwarded-For/-Proto are believed (the TLS proxy); empty: nobody's
+    trusted_proxies: str = ""
 
     @field_validator("default_phone_region")
     @classmethod
@@ -82,6 +84,22 @@ class Settings(BaseSettings):
         if region not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"{value!r} is not a phone region (ISO 3166 alpha-2, e.g. KE)")
         return region
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        """Each entry an IP address or network, normalised; ``*`` and host names refused."""
+        import ipaddress
+
+        networks = []
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                networks.append(str(ipaddress.ip_network(entry, strict=False)))
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/24)"
+                ) from None
+        return ",".join(networks)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.cli.context import console, state
+from g2p_payment_phee.config import Settings, get_settings
 
 
 def serve(
@@ -22,6 +23,24 @@ def serve(
     run_server(factory, host, port)
 
 
+def uvicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]:
+    """uvicorn's keyword arguments besides the application.
+
+    X-Forwarded-For/-Proto are believed only from ``G2P_TRUSTED_PROXIES``: uvicorn's own
+    default (127.0.0.1, or ``FORWARDED_ALLOW_IPS``) would let any local process, or any client
+    when the proxy passes the header through, choose the address the sign-in limit and the
+    audit log see.
+    """
+    trusted = settings.trusted_proxies
+    return {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted.split(",") if trusted else [],
+    }
+
+
 def run_server(factory: sessionmaker[Session], host: str, port: int) -> None:
     """Run the application over ``factory`` in this thread until Ctrl+C."""
     import uvicorn
@@ -29,4 +48,4 @@ def run_server(factory: sessionmaker[Session], host: str, port: int) -> None:
     from g2p_payment_phee.web.app import create_app
 
     console.print(f"web UI on http://{host}:{port}/ (API under /api/v1, docs at /api/docs)")
-    uvicorn.run(create_app(factory), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(factory), **uvicorn_options(get_settings(), host, port))
