@@ -18,6 +18,7 @@ from g2p_payment_phee.jobs.runner import (
 )
 from g2p_payment_phee.web.api.router import api_router
 from g2p_payment_phee.web.errors import install_api_error_handlers
+from g2p_payment_phee.web.limits import BodyLimits
 from g2p_payment_phee.web.pages.errors import install_page_error_handlers
 from g2p_payment_phee.web.pages.router import STATIC_DIR, pages_router
 
@@ -43,6 +44,7 @@ def create_app(factory: sessionmaker[Session]) -> FastAPI:
     app.state.job_runner = start_job_runner(factory)
     install_api_error_handlers(app)
     install_page_error_handlers(app)
+    app.add_middleware(BodyLimits)  # authentication and size before any body is read
     app.include_router(api_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
