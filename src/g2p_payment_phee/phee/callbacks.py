@@ -5,9 +5,25 @@ given, once (maybe before the batch is final), and retries on errors. The URL ca
 batch's token; only its SHA-256 is stored, and it is compared in constant time. Whatever
 happens, the caller answers 200 (a hub retrying a callback forever helps nobody). Unknown tokens
 and callbacks naming another PHEE batch are ignored. A verified callback is recorded and, while
-its batch is submitted, asks for an immediate sync of it; a repeated callback (or one whose body
-makes no sense) is treated alike, which is harmless because a sync changes nothing that is
-already final. The periodic sync stays the fallback.
+its batch is submitted, asks for an immediate sync of it; the job engine joins the sync job
+already queued or running for that batch, so at most one is pending. The periodic sync stays
+the fallback.
+
+Any body is accepted: it is read as raw bytes and parsed here, and a body that is not JSON, is
+nested too deeply to parse, or holds values of the wrong types is recorded as such (only string
+fields are kept, truncated). Nothing in a body can raise.
+
+A *replay* is a verified callback that can add nothing, and is ignored without a trace (no audit
+event, no job):
+
+- the same body (SHA-256 of its raw bytes, kept in the ``batch.callback`` audit event's data)
+  was already recorded for this batch: PHEE's retries and duplicates, or a captured request
+  sent again; or
+- the batch is already final (completed or rejected): no callback can change it any more, and
+  its history is in its state transitions.
+
+The seen hashes are read from the batch's own audit events, so no extra table is needed; there
+are few of them per batch (replays add none and the web route rate-limits each token).
 
 A batch's token is derived from its id with the product's secret key, so it stays the same
 across send attempts; its hash is stored when the batch is made (prepare) and, should the key
@@ -19,6 +35,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -28,6 +45,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
+from g2p_payment_phee.audit import AuditEvent
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.states import BatchState
@@ -35,6 +53,9 @@ from g2p_payment_phee.security import hash_token
 
 log = logging.getLogger(__name__)
 MAX_TOKEN_LENGTH = 200
+FINAL_BATCH_STATES = frozenset({BatchState.COMPLETED, BatchState.REJECTED})
+CALLBACK_ACTION = "batch.callback"
+REPLAY = "replay: nothing to do"
 
 
 def callback_key() -> bytes:
@@ -63,8 +84,9 @@ class CallbackVerdict:
     batch_id: uuid.UUID | None = None
 
 
-def receive_callback(session: Session, token: str, body: Any) -> CallbackVerdict:
-    """Verify and record a callback; the caller syncs ``batch_id`` after committing."""
+def receive_callback(session: Session, token: str, raw: bytes) -> CallbackVerdict:
+    """Verify and record a callback (its raw body); the caller syncs ``batch_id`` after
+    committing. Never raises for anything in the body; a replay records nothing."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return CallbackVerdict(False, "malformed token")
     digest = hash_token(token)
@@ -72,20 +94,46 @@ def receive_callback(session: Session, token: str, body: Any) -> CallbackVerdict
     if batch is None or not hmac.compare_digest(batch.callback_token_hash or "", digest):
         log.warning("PHEE callback with an unknown token ignored")
         return CallbackVerdict(False, "unknown token")
-    details = _summary(body)
+    details = _summary(_parse(raw))
     if details.get("batchId") and batch.phee_batch_id and details["batchId"] != batch.phee_batch_id:
         log.warning(
             "callback for batch %s names PHEE batch %s: ignored", batch.name, details["batchId"]
         )
         return CallbackVerdict(False, "batch id does not match")
-    audit.record(session, None, "batch.callback", batch, details)
+    body_hash = hashlib.sha256(raw).hexdigest()
+    if batch.state in FINAL_BATCH_STATES or body_hash in _seen_hashes(session, batch):
+        return CallbackVerdict(True, REPLAY)
+    audit.record(session, None, CALLBACK_ACTION, batch, {**details, "body_sha256": body_hash})
     if batch.state is not BatchState.SUBMITTED:
         return CallbackVerdict(True, f"batch is {batch.state}: nothing to sync", None)
     return CallbackVerdict(True, "sync requested", batch.id)
+
+
+def _seen_hashes(session: Session, batch: PaymentBatch) -> set[str]:
+    rows = session.scalars(
+        select(AuditEvent.data).where(
+            AuditEvent.subject_type == PaymentBatch.__tablename__,
+            AuditEvent.subject_id == batch.id,
+            AuditEvent.action == CALLBACK_ACTION,
+        )
+    )
+    return {str(data.get("body_sha256")) for data in rows if isinstance(data, dict)}
+
+
+def _parse(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
+        return None
 
 
 def _summary(body: Any) -> dict[str, str]:
     if not isinstance(body, dict):
         return {"body": "not a JSON object"}
     keep = ("clientCorrelationId", "batchId", "message")
-    return {key: str(body[key])[:300] for key in keep if key in body}
+    # Only strings: str() of a nested or huge value could itself fail or be expensive.
+    return {
+        key: body[key][:300] if isinstance(body[key], str) else f"<{type(body[key]).__name__}>"
+        for key in keep
+        if key in body
+    }

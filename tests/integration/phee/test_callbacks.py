@@ -1,9 +1,10 @@
 """PHEE's batch callback (SPEC 5.5) end to end: the emulator calls the URL we gave it, with the
 batch's token in it; a verified callback asks for a sync of its batch; forged, mismatched,
-malformed and repeated callbacks are ignored and change nothing."""
+malformed and repeated callbacks are ignored and change nothing; a replay records nothing."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
 from g2p_payment_phee.phee.callbacks import (
+    REPLAY,
     CallbackVerdict,
     callback_token,
     callback_token_hash,
@@ -42,7 +44,7 @@ def sent_cycle(p: PheeProgram, beneficiaries: int, per_batch: int) -> Cycle:
 
 def receive(p: PheeProgram, token: str, body: Any) -> CallbackVerdict:
     """What the web route does: verify and record in one transaction, then commit."""
-    verdict = receive_callback(p.session, token, body)
+    verdict = receive_callback(p.session, token, json.dumps(body).encode())
     p.session.commit()
     return verdict
 
@@ -106,17 +108,18 @@ def test_the_callback_url_carries_the_batch_token_and_a_verified_callback_syncs(
     before = [(pay.id, pay.state, pay.status, pay.settled_at) for pay in p.payments(batches[0])]
 
     again = receive(p, token_of(repeat["url"]), repeat["body"])
-    assert again == CallbackVerdict(True, "batch is completed: nothing to sync")
+    assert again == CallbackVerdict(True, REPLAY)  # the batch is final, and the body seen
     assert [
         (pay.id, pay.state, pay.status, pay.settled_at) for pay in p.payments(batches[0])
     ] == before
 
-    # The other batch's callback and its duplicate arrive before any sync: two sync requests,
-    # and the second sync finds nothing to change.
+    # The other batch's callback and its duplicate arrive before any sync: the duplicate is a
+    # replay (same body) and asks for nothing; a second sync finds nothing to change.
     first, repeat = [a for a in attempts if a["batch_id"] == batches[1].phee_batch_id]
+    assert repeat["body"] == first["body"]
     assert receive(p, token_of(first["url"]), first["body"]).batch_id == batches[1].id
-    assert receive(p, token_of(repeat["url"]), repeat["body"]).batch_id == batches[1].id
-    assert callback_events(p) == 4
+    assert receive(p, token_of(repeat["url"]), repeat["body"]) == CallbackVerdict(True, REPLAY)
+    assert callback_events(p) == 2
     assert sync_batches(p.factory, None, p.manager(), [batches[1].id]).reconciled == 1
     rows = [(pay.id, pay.state, pay.status, pay.settled_at) for pay in p.payments(batches[1])]
     second = sync_batches(p.factory, None, p.manager(), [batches[1].id])

@@ -1,50 +1,97 @@
 """``POST /api/v1/phee/callback/{token}``: PHEE's batch callback (no session, token-protected).
 
 Always answers 200 with a small JSON body (PHEE retries anything else, and an attacker learns
-nothing from it); a verified callback submits a ``sync_batch`` job for its batch, in the same
-transaction as the callback's audit event, dispatched once that commits (a repeated callback
-joins the job already queued or running).
+nothing from it), whatever the body holds (``phee.callbacks`` never raises on it; its size is
+capped by ``web.limits`` before it is read). A verified callback submits a ``sync_batch`` job
+for its batch, in the same transaction as the callback's audit event, dispatched once that
+commits; the job engine joins the job already queued or running for that batch, so at most one
+is pending. Replays (see ``phee.callbacks``) record nothing and start nothing.
+
+Each token is rate-limited in this process (``CallbackRateLimiter``): past its burst, callbacks
+are answered 200 and dropped before the database is asked (the periodic sync is the fallback).
+The database work runs on a worker thread, off the event loop.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from g2p_payment_phee.db import unit_of_work
 from g2p_payment_phee.errors import G2PError
 from g2p_payment_phee.jobs.service import submit
-from g2p_payment_phee.phee.callbacks import receive_callback
+from g2p_payment_phee.phee.callbacks import CallbackVerdict, receive_callback
 from g2p_payment_phee.web.deps import SessionFactory
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["PHEE callback"])
-MAX_BODY = 64 * 1024
+RECEIVED = {"status": "received"}
+CALLBACK_BURST = 10  # PHEE sends one callback per batch, and a few retries
+CALLBACK_REFILL_PER_SECOND = 0.5
+TRACKED_TOKENS = 4096  # least recently seen tokens are forgotten past this many
+
+
+class CallbackRateLimiter:
+    """A token bucket per callback token: ``burst`` callbacks at once, then ``rate`` a second.
+
+    In-process and bounded: at most ``tracked`` tokens are remembered (least recently seen
+    forgotten first), so random tokens cannot grow it. Only used from the event loop.
+    """
+
+    def __init__(
+        self,
+        burst: int = CALLBACK_BURST,
+        rate: float = CALLBACK_REFILL_PER_SECOND,
+        tracked: int = TRACKED_TOKENS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.burst, self.rate, self.tracked, self.clock = burst, rate, tracked, clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def allow(self, key: str) -> bool:
+        """Take one callback from ``key``'s bucket; False when it is empty."""
+        now = self.clock()
+        tokens, last = self._buckets.pop(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        allowed = tokens >= 1
+        self._buckets[key] = (tokens - 1 if allowed else tokens, now)
+        while len(self._buckets) > self.tracked:
+            self._buckets.popitem(last=False)
+        return allowed
+
+
+def rate_limiter(request: Request) -> CallbackRateLimiter:
+    """The application's callback limiter, made on first use."""
+    state = request.app.state
+    if not hasattr(state, "callback_rate_limiter"):
+        state.callback_rate_limiter = CallbackRateLimiter()
+    limiter: CallbackRateLimiter = state.callback_rate_limiter
+    return limiter
 
 
 @router.post("/phee/callback/{token}")
 async def phee_callback(token: str, request: Request, factory: SessionFactory) -> dict[str, str]:
     """Receive PHEE's callback for one batch."""
-    body = await _json_body(request)
+    if not rate_limiter(request).allow(token[:200]):
+        log.warning("PHEE callback dropped: too many for one token")
+        return RECEIVED
+    raw = await request.body()
+    await run_in_threadpool(_receive, factory, token, raw)
+    return RECEIVED
+
+
+def _receive(factory: sessionmaker[Session], token: str, raw: bytes) -> CallbackVerdict:
     with unit_of_work(factory) as session:
-        verdict = receive_callback(session, token, body)
+        verdict = receive_callback(session, token, raw)
         if verdict.batch_id is not None:
             try:
                 submit(session, None, "sync_batch", {"batch_id": verdict.batch_id})
             except G2PError as error:  # the periodic sync remains the fallback
                 log.warning("no sync after callback for batch %s: %s", verdict.batch_id, error)
-    return {"status": "received"}
-
-
-async def _json_body(request: Request) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        return None
-    try:
-        import json
-
-        return json.loads(raw)
-    except ValueError:
-        return None
+    return verdict
