@@ -3,6 +3,12 @@
 PHEE splits lines on commas and understands no quoting, so nothing written here may hold a
 comma, a double quote or a line break: identifiers that would need them never reach this module
 (preparation refuses them), and the note has them replaced.
+
+The note carries program and cycle names, which anyone allowed to name them controls, and the
+file is often opened in a spreadsheet. A note that would start with ``=``, ``+``, ``-`` or ``@``
+(a formula; tabs and CRs are already gone) gets a leading apostrophe, the OWASP neutralisation.
+Quoting the cell is not an option (PHEE would keep the quotes or split on them), and the
+apostrophe is one more plain character for PHEE.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from g2p_payment_phee.phee.settings import PheeSettings
+from g2p_payment_phee.phee.settings import PheeSettings, note_template_parts
 
 COLUMNS = (
     "id",
@@ -26,11 +32,29 @@ COLUMNS = (
 )
 HEADER = ",".join(COLUMNS)
 _UNSAFE_TEXT = re.compile(r'[,"\r\n]+')
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_text(text: str) -> str:
-    """Free text made safe for PHEE's comma split: commas, quotes and line breaks become spaces."""
-    return _UNSAFE_TEXT.sub(" ", text).strip()
+    """Free text made safe for PHEE's comma split and for spreadsheets.
+
+    Commas, quotes and line breaks become spaces, surrounding whitespace (tabs included) goes,
+    and text that would still start a formula gets a leading apostrophe (``'=1+2``).
+    """
+    cleaned = _UNSAFE_TEXT.sub(" ", text).strip()
+    return f"'{cleaned}" if cleaned.startswith(FORMULA_PREFIXES) else cleaned
+
+
+def render_note(template: str, program: str, cycle: str) -> str:
+    """The note from a template holding only ``{program}`` and ``{cycle}``, made safe_text.
+
+    Plain substitution, never ``str.format``: a stored template cannot reach attributes.
+    """
+    values = {"program": program, "cycle": cycle}
+    parts = note_template_parts(template)
+    return safe_text(
+        "".join(literal + (values[field] if field else "") for literal, field in parts)
+    )
 
 
 @dataclass(frozen=True)
@@ -46,7 +70,7 @@ class PheeCsvFormat:
     @classmethod
     def for_cycle(cls, settings: PheeSettings, program: str, cycle: str) -> PheeCsvFormat:
         """The format with the note rendered from the manager's template."""
-        note = safe_text(settings.note_template.format(program=program, cycle=cycle))
+        note = render_note(settings.note_template, program, cycle)
         return cls(settings.payment_mode, settings.payer_id_type, settings.payer_id, note)
 
     def line(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from string import Formatter
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -20,8 +21,31 @@ from g2p_payment_phee.payments.payees import CSV_UNSAFE, PayeeOption
 EMULATOR_BASE_URL = "http://127.0.0.1:8080"
 PHEE_MAX_FILE_BYTES = 100_000
 NOTE_TEMPLATE = "Program: {program}. Cycle ID - {cycle}"
+NOTE_FIELDS = frozenset({"program", "cycle"})
 _HEADER_SAFE = re.compile(r"^[^\r\n]*$")
 _PREFIX_SAFE = re.compile(r"^[A-Za-z0-9_.-]{0,50}$")
+
+
+def note_template_parts(template: str) -> list[tuple[str, str | None]]:
+    """The template as (literal text, field) pairs; only ``{program}`` and ``{cycle}`` allowed.
+
+    ``str.format`` would follow ``{program.__doc__}`` or ``{cycle[0]}`` and apply any format
+    spec, so the template is parsed and checked here and rendered by plain substitution
+    (``phee.csvfile.render_note``): no attribute access, indexing, conversion or format spec.
+    ``{{`` and ``}}`` stay available for literal braces.
+    """
+    try:
+        parsed = list(Formatter().parse(template))
+    except ValueError as error:
+        raise ValueError(f"is not a valid template ({error})") from None
+    parts: list[tuple[str, str | None]] = []
+    for literal, field, spec, conversion in parsed:
+        if field is not None and (field not in NOTE_FIELDS or spec or conversion):
+            shown = "{" + field + (f"!{conversion}" if conversion else "")
+            shown += (f":{spec}" if spec else "") + "}"
+            raise ValueError(f"may use only {{program}} and {{cycle}}, not {shown}")
+        parts.append((literal, field))
+    return parts
 
 
 def _check_url(value: str | None, *, required: bool) -> str | None:
@@ -124,10 +148,7 @@ class PheeSettings(BaseModel):
     @field_validator("note_template")
     @classmethod
     def _template_fields(cls, value: str) -> str:
-        try:
-            value.format(program="p", cycle="c")
-        except (KeyError, IndexError, ValueError) as error:
-            raise ValueError(f"may use only {{program}} and {{cycle}} ({error})") from None
+        note_template_parts(value)
         return value
 
     @model_validator(mode="after")
