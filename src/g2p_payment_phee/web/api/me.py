@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from g2p_payment_phee.users import auth
 from g2p_payment_phee.users.models import Role
@@ -37,10 +37,14 @@ class MePublic(UserPublic):
 
 
 class ApiTokenCreate(BaseModel):
-    """A new token: a name to recognise it by, and optionally when it stops working."""
+    """A new token: a name to recognise it by, and optionally when it stops working.
+
+    ``expires_at`` must carry its timezone (``2030-01-01T00:00:00Z``): a naive time is a 422,
+    not a guess at which clock was meant.
+    """
 
     name: str = Field(min_length=1, max_length=100)
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = None
 
 
 class ApiTokenPublic(PublicModel):
