@@ -1,11 +1,13 @@
 """Money: Decimal amounts with an ISO-4217 currency; the only place that parses and formats them.
 
-Floats never appear: amounts are parsed from text, stored as ``Numeric`` and written as text.
+Floats never appear: amounts are parsed from plain ASCII decimal text (``decimal_of``), stored as
+``Numeric`` and written as text.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 
@@ -14,6 +16,8 @@ from babel.numbers import get_currency_precision, list_currencies
 from g2p_payment_phee.errors import ValidationFailed
 
 MAX_AMOUNT = Decimal("1e15")
+_MAX_AMOUNT_TEXT = 40
+_PLAIN_AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 class AmountFormat(StrEnum):
@@ -41,20 +45,49 @@ def minor_digits(currency: str) -> int:
     return int(get_currency_precision(currency))
 
 
+def decimal_of(value: object) -> Decimal:
+    """The Decimal written as plain ASCII decimal text (``1500``, ``12.50``), or ValidationFailed.
+
+    Text must match ``^[0-9]+(\\.[0-9]+)?$`` once surrounding blanks are removed: no sign, exponent
+    (``5e2``), digit grouping (``1_000``, ``1,000``), non-ASCII digits (``١٢``), NaN or infinity.
+    Integers (a JSON ``100``) are exact and accepted as their text; floats (a JSON ``1.5``) and
+    booleans are refused, since a float may already have lost the amount. A Decimal comes from
+    our own code and is only checked to be finite.
+    """
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValidationFailed(f"{value} is not a finite amount")
+        return value
+    if isinstance(value, float):
+        raise ValidationFailed(f'an amount must be text such as "12.50", never float ({value!r})')
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValidationFailed(f"an amount must be decimal text, not {type(value).__name__}")
+    text = str(value).strip(" \t")
+    if len(text) > _MAX_AMOUNT_TEXT or not _PLAIN_AMOUNT.fullmatch(text):
+        raise ValidationFailed(
+            f"{_shown(value)} is not a number in plain form: ASCII digits with an optional"
+            " decimal point (1500 or 12.50); no sign, exponent, separators or other digits"
+        )
+    return Decimal(text)
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
 def parse_amount(text: str | int | Decimal, *, allow_zero: bool = False) -> Decimal:
-    """A positive Decimal from text; refuses floats, NaN, infinities, negatives and absurd sizes."""
-    if isinstance(text, float):
-        raise ValidationFailed("amounts must be given as text or Decimal, never float")
-    try:
-        amount = Decimal(str(text).strip())
-    except InvalidOperation:
-        raise ValidationFailed(f"{text!r} is not a number") from None
-    if not amount.is_finite():
-        raise ValidationFailed(f"{text!r} is not a finite amount")
+    """A positive Decimal from plain decimal text (see ``decimal_of``); refuses absurd sizes."""
+    if isinstance(text, str | int) and not isinstance(text, bool):
+        plain = str(text).strip(" \t")
+        if plain.startswith("-") and _PLAIN_AMOUNT.fullmatch(plain[1:]):
+            # a negative amount: say so rather than "not a number"
+            raise ValidationFailed(f"amount must be {'≥' if allow_zero else '>'} 0, got {plain}")
+    amount = decimal_of(text)
     if amount < 0 or (amount == 0 and not allow_zero):
-        raise ValidationFailed(f"amount must be {'≥' if allow_zero else '>'} 0, got {text}")
+        raise ValidationFailed(f"amount must be {'≥' if allow_zero else '>'} 0, got {amount}")
     if amount >= MAX_AMOUNT:
-        raise ValidationFailed(f"amount {text} is too large")
+        raise ValidationFailed(f"amount {amount} is too large")
     return amount
 
 

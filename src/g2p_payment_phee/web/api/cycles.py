@@ -26,7 +26,14 @@ from g2p_payment_phee.programs.listing import list_entitlements
 from g2p_payment_phee.programs.models import Cycle, Entitlement
 from g2p_payment_phee.programs.states import CycleState, EntitlementState
 from g2p_payment_phee.users.permissions import Permission, authorize
-from g2p_payment_phee.web.api.schemas import Amount, Cursor, Limit, Paginated, PublicModel
+from g2p_payment_phee.web.api.schemas import (
+    Amount,
+    AmountIn,
+    Cursor,
+    Limit,
+    Paginated,
+    PublicModel,
+)
 from g2p_payment_phee.web.api.uploads import (
     DryRun,
     FormatQuery,
@@ -211,8 +218,8 @@ class EntitlementsPublic(Paginated[EntitlementPublic]):
 class FixedEntitlementsCreate(BaseModel):
     """One entitlement of ``amount`` for every enrolled beneficiary without one yet."""
 
-    amount: Decimal = Field(gt=0, lt=MAX_AMOUNT)
-    transfer_fee: Decimal = Field(default=Decimal(0), ge=0, lt=MAX_AMOUNT)
+    amount: AmountIn = Field(gt=0, lt=MAX_AMOUNT)
+    transfer_fee: AmountIn = Field(default=Decimal(0), ge=0, lt=MAX_AMOUNT)
     valid_from: date | None = None
     valid_until: date | None = None
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from decimal import Decimal
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field, model_validator
@@ -19,7 +18,7 @@ from g2p_payment_phee.programs.models import (
 )
 from g2p_payment_phee.users.permissions import Permission, authorize
 from g2p_payment_phee.web.api.cycles import CyclePublic, CyclesPublic, cycle_public
-from g2p_payment_phee.web.api.schemas import Amount, PublicModel
+from g2p_payment_phee.web.api.schemas import Amount, AmountIn, PublicModel
 from g2p_payment_phee.web.deps import ApiUser, DbSession
 
 router = APIRouter(prefix="/programs", tags=["programs"])
@@ -32,7 +31,7 @@ class ProgramCreate(BaseModel):
     currency: str = Field(min_length=3, max_length=3, description="ISO 4217, e.g. KES")
     target_type: TargetType = TargetType.INDIVIDUAL
     manager_kind: ManagerKind = ManagerKind.PHEE
-    budget: Decimal | None = Field(default=None, ge=0, max_digits=24, decimal_places=4)
+    budget: AmountIn | None = Field(default=None, ge=0, max_digits=24, decimal_places=4)
     maker_checker: bool = True
 
 

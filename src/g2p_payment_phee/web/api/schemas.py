@@ -3,7 +3,9 @@
 Resource schemas live beside their routes and follow the FastAPI full-stack template's names:
 ``XCreate`` (a request body), ``XPublic`` (one item answered), ``XsPublic`` (a page of them).
 Money is ``Decimal`` and answered as ``Amount``: a JSON string, never a float, with no
-trailing zeros (``"400"``, ``"12.5"``) whatever the column's scale.
+trailing zeros (``"400"``, ``"12.5"``) whatever the column's scale. Money comes in as
+``AmountIn``: a JSON string of plain ASCII decimal text (``"1500"``, ``"12.50"``) or a JSON
+integer; JSON floats, exponents, signs, separators and non-ASCII digits are a 422.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
 
+from g2p_payment_phee.errors import ValidationFailed
+from g2p_payment_phee.money import decimal_of
 from g2p_payment_phee.pagination import MAX_LIMIT, Page
 
 T = TypeVar("T")
@@ -31,6 +35,27 @@ Amount = Annotated[
     Decimal,
     PlainSerializer(amount_text, return_type=str),
     WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["1500.5"]}),
+]
+
+
+def _amount_in(value: object) -> Decimal:
+    try:
+        return decimal_of(value)
+    except ValidationFailed as error:
+        raise ValueError(error.message) from None
+
+
+AmountIn = Annotated[
+    Decimal,
+    BeforeValidator(_amount_in),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$", "examples": ["1500.50"]},
+                {"type": "integer", "minimum": 0},
+            ]
+        }
+    ),
 ]
 
 
