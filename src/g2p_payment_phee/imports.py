@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator, Sequence
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +21,16 @@ from typing import Any, Literal
 from g2p_payment_phee.errors import FieldError, ImportRejected
 
 Format = Literal["csv", "json"]
+
+MAX_COLUMNS = 200
+"""Columns a CSV header or data row may have; far above any import's known columns."""
+MAX_LINE_CHARS = 64 * 1024
+"""Characters in one CSV line (a quoted value spanning lines is checked line by line)."""
+MAX_JSON_DEPTH = 64
+"""Nesting of arrays and objects in a JSON import; the formats need three levels."""
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 @dataclass
@@ -106,19 +118,60 @@ def iter_rows(
     with missing keys given as None (the row's validation names them) and numbers as Decimal.
     """
     text = decode(data, name)
+    if fmt == "json":
+        check_json_depth(data, name)
     if fmt == "csv":
         yield from _csv_rows(text, name, required, optional)
     else:
         yield from _json_rows(text, name, required, optional)
 
 
+def check_json_depth(data: bytes, name: str) -> None:
+    """ImportRejected when arrays/objects nest deeper than MAX_JSON_DEPTH (linear, before
+    parsing: the parser itself would recurse, and fail with RecursionError past ~1,000)."""
+    # Strings go first (brackets inside them do not nest), then everything but brackets:
+    # both in C, so the loop below sees only the brackets.
+    brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for bracket in brackets:
+        if bracket in b"[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise ImportRejected(
+                    f"{name}: JSON nested deeper than {MAX_JSON_DEPTH} levels; imports need three"
+                )
+        else:
+            depth -= 1
+
+
+def limited_lines(lines: Iterable[str], name: str) -> Iterator[str]:
+    """The lines, refusing one longer than MAX_LINE_CHARS (a cheap guard for the CSV parser)."""
+    for number, line in enumerate(lines, start=1):
+        if len(line.rstrip("\r\n")) > MAX_LINE_CHARS:
+            raise ImportRejected(
+                f"{name} line {number} is longer than {MAX_LINE_CHARS // 1024} K characters "
+                f"(the limit for one line)"
+            )
+        yield line
+
+
+def check_column_count(count: int, name: str) -> None:
+    """ImportRejected when a header has more than MAX_COLUMNS columns."""
+    if count > MAX_COLUMNS:
+        raise ImportRejected(
+            f"{name}: the header has {count} columns; at most {MAX_COLUMNS} are allowed"
+        )
+
+
 def _check_columns(
     columns: Sequence[str], name: str, required: Sequence[str], optional: Sequence[str]
 ) -> None:
+    check_column_count(len(columns), name)
     known = set(required) | set(optional)
+    present = set(columns)
     unknown = [c for c in columns if c not in known]
-    missing = [c for c in required if c not in columns]
-    duplicated = sorted({c for c in columns if list(columns).count(c) > 1})
+    missing = [c for c in required if c not in present]
+    duplicated = sorted(c for c, n in Counter(columns).items() if n > 1)
     problems = []
     if missing:
         problems.append(f"missing column(s): {', '.join(missing)}")
@@ -135,7 +188,8 @@ def _check_columns(
 def _csv_rows(
     text: str, name: str, required: Sequence[str], optional: Sequence[str]
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    lines = limited_lines(io.StringIO(text, newline=""), name)
+    reader = csv.reader(lines, strict=True)
     try:
         header = next(reader, None)
         if header is None:

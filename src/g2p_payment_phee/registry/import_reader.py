@@ -12,6 +12,7 @@ import codecs
 import csv
 import io
 import json
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from g2p_payment_phee.errors import FieldError, ImportRejected
+from g2p_payment_phee.imports import check_column_count, check_json_depth, limited_lines
 
 Format = Literal["csv", "json"]
 
@@ -169,7 +171,8 @@ def _refuse_encoding(error: UnicodeDecodeError, base: int, newlines: int) -> Non
 @contextmanager
 def _csv_reader(source: Path | bytes) -> Iterator[Any]:
     with _open_binary(source) as binary:
-        yield csv.reader(io.TextIOWrapper(binary, encoding="utf-8-sig", newline=""), strict=True)
+        text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+        yield csv.reader(limited_lines(text, "the file"), strict=True)
 
 
 def _scan_csv(source: Path | bytes) -> list[str]:
@@ -204,12 +207,13 @@ def _csv_rows(source: Path | bytes, header: list[str]) -> Iterator[RawRow]:
 def _read_header(record: list[str] | None) -> list[str]:
     if record is None:
         raise ImportRejected("the file is empty: it needs a header row and data rows")
+    check_column_count(len(record), "the file")
     header = [name.strip().lower() for name in record]
     if len(header) == 1 and ";" in header[0]:
         raise ImportRejected("the header is separated by ';': separate columns with commas")
     if "" in header:
         raise ImportRejected(f"column {header.index('') + 1} of the header has no name")
-    duplicates = sorted({name for name in header if header.count(name) > 1})
+    duplicates = sorted(name for name, count in Counter(header).items() if count > 1)
     if duplicates:
         raise ImportRejected(f"duplicate columns in the header: {', '.join(duplicates)}")
     unknown = [name for name in header if name not in CSV_COLUMNS]
@@ -293,6 +297,7 @@ def _csv_accounts(number: int, cells: dict[str, str], problems: list[FieldError]
 
 def _json_document(source: Path | bytes) -> list[Any]:
     data = source.read_bytes() if isinstance(source, Path) else source
+    check_json_depth(data, "the file")
     try:
         document = json.loads(data.decode("utf-8-sig"))
     except json.JSONDecodeError as error:

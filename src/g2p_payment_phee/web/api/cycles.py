@@ -35,11 +35,12 @@ from g2p_payment_phee.web.api.schemas import (
     PublicModel,
 )
 from g2p_payment_phee.web.api.uploads import (
+    UPLOAD_OPENAPI,
+    ApiUpload,
     DryRun,
     FormatQuery,
     ImportReportPublic,
-    Upload,
-    read_upload,
+    check_text,
     report_public,
 )
 from g2p_payment_phee.web.deps import ApiUser, DbSession
@@ -358,20 +359,23 @@ def add_entitlements(
     return EntitlementsAdded(added=added)
 
 
-@router.post("/{cycle_id}/entitlements/import")
-async def import_entitlement_file(
+@router.post("/{cycle_id}/entitlements/import", openapi_extra=UPLOAD_OPENAPI)
+def import_entitlement_file(
     cycle_id: uuid.UUID,
-    file: Upload,
     user: ApiUser,
+    upload: ApiUpload,
     session: DbSession,
     dry_run: DryRun = False,
     fmt: FormatQuery = None,
 ) -> ImportReportPublic:
     """Import entitlements with their amounts into a draft cycle (CSV or JSON)."""
     cycle = load_cycle(session, cycle_id)
-    data, chosen, name = await read_upload(file, fmt)
-    report = import_entitlements(session, user, cycle, data, fmt=chosen, dry_run=dry_run)
-    report.file_name = name
+    path = upload.require()
+    check_text(path)
+    report = import_entitlements(
+        session, user, cycle, path, fmt=upload.format(fmt), dry_run=dry_run
+    )
+    report.file_name = upload.name
     return report_public(report)
 
 

@@ -15,11 +15,12 @@ from g2p_payment_phee.registry.listing import list_registrants
 from g2p_payment_phee.registry.models import Gender, IdStatus, Registrant, RegistrantKind
 from g2p_payment_phee.web.api.schemas import Cursor, Limit, Paginated, PublicModel, page_of
 from g2p_payment_phee.web.api.uploads import (
+    UPLOAD_OPENAPI,
+    ApiUpload,
     DryRun,
     FormatQuery,
     ImportReportPublic,
-    Upload,
-    read_upload,
+    check_text,
     report_public,
 )
 from g2p_payment_phee.web.deps import ApiUser, DbSession
@@ -101,18 +102,21 @@ def search(
     return RegistrantsPublic.model_validate(page_of(RegistrantPublic, page))
 
 
-@router.post("/import")
-async def import_file(
-    file: Upload,
+@router.post("/import", openapi_extra=UPLOAD_OPENAPI)
+def import_file(
     user: ApiUser,
+    upload: ApiUpload,
     session: DbSession,
     dry_run: DryRun = False,
     fmt: FormatQuery = None,
 ) -> ImportReportPublic:
     """Import registrants (CSV or JSON; see docs/import.md): valid rows land, rejected rows come
     back with row, field and reason. ``dry_run`` checks everything and writes nothing."""
-    data, chosen, name = await read_upload(file, fmt)
-    report = import_registrants(session, user, data, fmt=chosen, dry_run=dry_run, file_name=name)
+    path = upload.require()
+    check_text(path)
+    report = import_registrants(
+        session, user, path, fmt=upload.format(fmt), dry_run=dry_run, file_name=upload.name
+    )
     return report_public(report)
 
 

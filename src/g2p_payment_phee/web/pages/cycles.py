@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -40,7 +40,8 @@ from g2p_payment_phee.users.permissions import Permission
 from g2p_payment_phee.web.deps import DbSession
 from g2p_payment_phee.web.errors import status_for
 from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
-from g2p_payment_phee.web.pages.forms import choice, field_errors, path_id, read_upload
+from g2p_payment_phee.web.pages.forms import choice, field_errors, path_id
+from g2p_payment_phee.web.pages.registrants import PageUpload
 from g2p_payment_phee.web.pages.rendering import redirect, render
 
 router = APIRouter()
@@ -173,20 +174,18 @@ def add_entitlements(
 
 
 @router.post("/cycles/{cycle_id}/entitlements/import")
-async def import_cycle_entitlements(
-    request: Request,
-    session: DbSession,
-    visitor: Acting,
-    cycle_id: str,
-    file: UploadFile | None = File(None),
-    dry_run: str = Form(""),
+def import_cycle_entitlements(
+    request: Request, upload: PageUpload, session: DbSession, visitor: Acting, cycle_id: str
 ) -> Response:
     """Entitlements with their amounts from a file; the per-row report is shown."""
     user = visitor.require(Permission.MANAGE_PROGRAMS)
     cycle = load_cycle(session, cycle_id)
+    dry_run = bool(upload.fields.get("dry_run"))
     try:
-        data, _name = await read_upload(file)
-        report = import_entitlements(session, user, cycle, data, dry_run=bool(dry_run))
+        path = upload.require()
+        report = import_entitlements(
+            session, user, cycle, path, fmt=upload.format(None), dry_run=dry_run
+        )
     except REFUSALS as error:
         session.rollback()
         return _refused(request, session, visitor, cycle_id, error, "file")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from g2p_payment_phee.errors import ValidationFailed
@@ -13,9 +13,10 @@ from g2p_payment_phee.registry.listing import list_registrants
 from g2p_payment_phee.registry.models import RegistrantKind
 from g2p_payment_phee.registry.service import get_registrant, list_group_members
 from g2p_payment_phee.users.permissions import Permission
+from g2p_payment_phee.web.api.uploads import ReceivedUpload, receive_upload
 from g2p_payment_phee.web.deps import DbSession
 from g2p_payment_phee.web.pages.access import Acting, SignedIn
-from g2p_payment_phee.web.pages.forms import choice, field_errors, read_upload
+from g2p_payment_phee.web.pages.forms import choice, field_errors
 from g2p_payment_phee.web.pages.rendering import render
 
 router = APIRouter()
@@ -51,19 +52,29 @@ def import_form(request: Request, visitor: SignedIn) -> Response:
     return render(request, "registrants/import.html", {"errors": {}, "report": None})
 
 
+async def _signed_in_upload(
+    _visitor: SignedIn, upload: Annotated[ReceivedUpload, Depends(receive_upload)]
+) -> ReceivedUpload:
+    return upload
+
+
+PageUpload = Annotated[ReceivedUpload, Depends(_signed_in_upload)]
+"""A page's uploaded file: the visitor is signed in before the body is read (CSRF after)."""
+
+
 @router.post("/registrants/import")
-async def import_file(
-    request: Request,
-    session: DbSession,
-    visitor: Acting,
-    file: UploadFile | None = File(None),
-    dry_run: str = Form(""),
+def import_file(
+    request: Request, upload: PageUpload, session: DbSession, visitor: Acting
 ) -> Response:
     """Import the file (or check it only); good rows land, bad rows come back with reasons."""
     user = visitor.require(Permission.MANAGE_REGISTRY)
+    dry_run = bool(upload.fields.get("dry_run"))
     try:
-        data, name = await read_upload(file)
-        report = import_registrants(session, user, data, file_name=name, dry_run=bool(dry_run))
+        path = upload.require()
+        chosen = upload.format(None)
+        report = import_registrants(
+            session, user, path, fmt=chosen, file_name=upload.name, dry_run=dry_run
+        )
     except ValidationFailed as error:
         session.rollback()
         context: dict[str, Any] = {
