@@ -102,6 +102,7 @@ class PheeClient:
         self._settings = settings
         self._redact = Redactor([secrets.password, secrets.authorization])
         self._redact.add(secrets.signing_private_key)
+        self._redact.add_basic(settings.username, secrets.password)
         self._signer = _signer(secrets.signing_private_key)
         self._retry = retry or RetryPolicy()
         self._timeout = httpx.Timeout(settings.batch_request_timeout)

@@ -25,6 +25,9 @@ URL's query string (username and password) is never printed.
 from __future__ import annotations
 
 import base64
+import html
+import json
+import re
 import threading
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
@@ -115,8 +118,12 @@ class PheeProtocolError(PheeError):
 
 
 class Redactor:
-    """Replaces known secrets (and their URL-encoded forms) in any text.
+    """Replaces known secrets, in every form a hub may echo them, in any text.
 
+    A secret may come back raw, URL-encoded (``%2F`` or ``%2f``, ``+`` for spaces),
+    JSON-escaped (``\\"``, ``\\\\``, ``\\u00e9`` or the character itself, ``\\/``),
+    HTML-escaped, or one of these inside another (a JSON error quoting a URL); and the
+    username with the password as HTTP Basic credentials (:meth:`add_basic`).
     Thread-safe; tokens are added as they are fetched.
     """
 
@@ -129,12 +136,27 @@ class Redactor:
     def __repr__(self) -> str:
         return f"Redactor(<{len(self._secrets)} secrets>)"
 
+    @property
+    def longest(self) -> int:
+        """The length of the longest form a secret may take here (0 when there is none)."""
+        secrets = self._secrets
+        return len(secrets[0]) if secrets else 0
+
     def add(self, secret: str | None) -> None:
         """Never show ``secret`` (nor its encodings, nor any long line of a PEM key) again."""
         if not secret:
             return
-        forms = {secret, quote(secret, safe=""), quote_plus(secret)}
-        forms.update(_inner_parts(secret))
+        self._merge(_encoded_forms({secret, *_inner_parts(secret)}))
+
+    def add_basic(self, username: str | None, password: str | None) -> None:
+        """Never show ``username:password`` as Basic credentials (base64, any padding)."""
+        if not password:
+            return
+        raw = f"{username or ''}:{password}".encode()
+        encoded = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+        self._merge(_encoded_forms(encoded | {value.rstrip("=") for value in encoded}))
+
+    def _merge(self, forms: set[str]) -> None:
         with self._lock:
             merged = set(self._secrets) | {form for form in forms if form}
             self._secrets = tuple(sorted(merged, key=len, reverse=True))
@@ -146,9 +168,42 @@ class Redactor:
         return text
 
 
+def _json_escaped(text: str) -> set[str]:
+    """A string's body as JSON writers put it: ASCII-only (lower- or upper-case ``\\u``
+    hex) or not, with or without ``/`` escaped."""
+    ascii_only = json.dumps(text)[1:-1]
+    forms = {ascii_only, json.dumps(text, ensure_ascii=False)[1:-1]}
+    forms.add(_UNICODE_ESCAPE.sub(lambda match: match[0].upper().replace("\\U", "\\u"), ascii_only))
+    forms |= {form.replace("/", "\\/") for form in forms}
+    return forms
+
+
+def _url_encoded(text: str) -> set[str]:
+    """Percent-encodings a hub or a proxy may echo: strict, path-style, form-style, and each
+    with lower-case hex."""
+    forms = {quote(text, safe=""), quote(text), quote_plus(text)}
+    return forms | {_PERCENT_HEX.sub(lambda match: match[0].lower(), form) for form in forms}
+
+
+def _encoded_forms(values: set[str], depth: int = 2) -> set[str]:
+    """``values`` with every encoding above, applied up to ``depth`` times over."""
+    forms = set(values)
+    for _ in range(depth):
+        forms |= {
+            encoded
+            for form in forms
+            for encoded in (*_json_escaped(form), *_url_encoded(form), html.escape(form))
+        }
+    return forms
+
+
+_UNICODE_ESCAPE = re.compile(r"\\u[0-9a-f]{4}")
+_PERCENT_HEX = re.compile(r"%[0-9A-F]{2}")
+
+
 def _inner_parts(secret: str) -> set[str]:
     """Pieces of a secret that may show up alone: a PEM's base64 lines, the credential of an
-    ``Authorization`` value (``Basic <b64>``) and what that base64 decodes to."""
+    ``Authorization`` value (``Basic <b64>``), what that base64 decodes to and its password."""
     parts = {line.strip() for line in secret.splitlines() if len(line.strip()) >= 16}
     scheme, _, credential = secret.partition(" ")
     if credential and scheme.isalpha():
@@ -159,6 +214,9 @@ def _inner_parts(secret: str) -> set[str]:
             decoded = ""
         if len(decoded) >= 4:
             parts.add(decoded)
+            password = decoded.partition(":")[2]
+            if len(password) >= 4:
+                parts.add(password)
     return parts
 
 
@@ -177,7 +235,8 @@ def response_body(response: httpx.Response, redact: Redactor) -> str:
         text = response.text
     except (httpx.ResponseNotRead, UnicodeDecodeError):
         text = "<unreadable body>"
-    text = redact(text)
+    # cut first (a hub may answer megabytes), keeping any secret that straddles the limit whole
+    text = redact(text[: BODY_LIMIT + redact.longest + 1])
     return text if len(text) <= BODY_LIMIT else text[:BODY_LIMIT] + "…[truncated]"
 
 
