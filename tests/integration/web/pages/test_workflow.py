@@ -92,7 +92,7 @@ def test_maker_checker_is_visible_and_enforced(
     assert maker.post(f"{cycle_url}/entitlements", {"amount": "1500"}).status_code == 303
     assert maker.post(f"{cycle_url}/submit").status_code == 303
     page = maker.get(cycle_url).text
-    assert "admin cannot approve; another approver must" in page
+    assert "<bdi>admin</bdi> cannot approve; another approver must" in page
     own = maker.post(f"{cycle_url}/approve")
     assert own.status_code == 409
     assert "maker–checker" in own.text
@@ -102,8 +102,8 @@ def test_maker_checker_is_visible_and_enforced(
     checker = as_user(approver)
     assert checker.post(f"{cycle_url}/approve").status_code == 303
     approved = checker.get(cycle_url).text
-    assert re.search(r'id="approved-by">checker,', approved)
-    assert re.search(r'id="submitted-by">admin,', approved)
+    assert re.search(r'id="approved-by"><bdi>checker</bdi>,', approved)
+    assert re.search(r'id="submitted-by"><bdi>admin</bdi>,', approved)
 
 
 @pytest.fixture
