@@ -182,7 +182,9 @@ def _embedded_secret(path: Path) -> str:
         if path.stat().st_mode & 0o077:
             raise ConfigurationError(f"{path} must be readable by its owner only (chmod 600)")
         return path.read_text(encoding="ascii").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from g2p_payment_phee.security import private_dir
+
+    private_dir(path.parent)
     key = secrets.token_urlsafe(48)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:

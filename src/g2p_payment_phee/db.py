@@ -97,11 +97,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout, PostgreSQL a
     connect timeout and TCP keepalives."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        path = url.split("///", 1)[-1].split("?", 1)[0]
+        if path and path != ":memory:" and not path.startswith("file:"):
             from pathlib import Path
 
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            from g2p_payment_phee.security import private_dir, private_file
+
+            # Owner-only before SQLite opens it; its -wal and -shm files take the same mode.
+            private_file(private_dir(Path(path).parent) / Path(path).name)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -36,6 +36,7 @@ from g2p_payment_phee.registry import service as registry
 from g2p_payment_phee.registry.importer import import_registrants
 from g2p_payment_phee.registry.models import BankAccount, Phone, Registrant, RegistrantId
 from g2p_payment_phee.registry.sample_data import generate_registrants_csv
+from g2p_payment_phee.security import private_dir, write_private_file
 from g2p_payment_phee.users import service as users
 from g2p_payment_phee.users.models import Role, User
 
@@ -82,8 +83,7 @@ class DemoResult:
 
 def demo_database(data_dir: Path) -> str:
     """A fresh SQLite file for the demo (removed first, so the demo can run again)."""
-    folder = data_dir / "demo"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(data_dir / "demo")
     for stale in folder.glob("demo.sqlite3*"):
         stale.unlink()
     return f"sqlite:///{folder / 'demo.sqlite3'}"
@@ -205,12 +205,13 @@ def _write_batch_files(
     """Each batch's PHEE CSV, byte for byte as it is sent, into ``folder``."""
     if folder is None:
         return 0
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     with unit_of_work(factory) as session:
         admin = users.get_user(session, "admin")
         batches = payments.list_batches(session, admin, _cycle(session, cycle_id), limit=100_000)
         for batch in batches:
-            (folder / batch.file_name).write_bytes(payments.batch_file(session, admin, batch).data)
+            data = payments.batch_file(session, admin, batch).data
+            write_private_file(folder / batch.file_name, data)
     return len(batches)
 
 
