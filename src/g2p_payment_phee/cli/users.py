@@ -1,4 +1,4 @@
-"""``g2p-phee users …``: create, list, disable and enable users."""
+"""``g2p-phee users …``: create, list, disable and enable users; passwords and tokens."""
 
 from __future__ import annotations
 
@@ -73,6 +73,58 @@ def enable(ctx: typer.Context, username: str) -> None:
     with cli.unit_of_work() as session:
         user = service.set_active(session, cli.actor(session), username, active=True)
         console.print(f"enabled {user.username}")
+
+
+@app.command("password")
+def password(
+    ctx: typer.Context,
+    current: Annotated[
+        str,
+        typer.Option(
+            prompt="Current password",
+            hide_input=True,
+            envvar="G2P_CURRENT_PASSWORD",
+            help="Prompted when not given (or G2P_CURRENT_PASSWORD).",
+        ),
+    ] = "",
+    new: Annotated[
+        str,
+        typer.Option(
+            prompt="New password",
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="G2P_NEW_PASSWORD",
+            help="Prompted when not given (or G2P_NEW_PASSWORD).",
+        ),
+    ] = "",
+) -> None:
+    """Change the acting user's (--as) own password; their web sessions end."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        user = service.change_password(session, cli.actor(session), current=current, new=new)
+        console.print(f"password of {user.username} changed; their web sessions ended")
+
+
+@app.command("reset-password")
+def reset_password(
+    ctx: typer.Context,
+    username: str,
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt="New password",
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="G2P_NEW_USER_PASSWORD",
+            help="Prompted when not given (or G2P_NEW_USER_PASSWORD).",
+        ),
+    ] = "",
+) -> None:
+    """Set a new password for a user (an admin, --as); that user's web sessions end."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        user = service.reset_password(session, cli.actor(session), username, password)
+        console.print(f"password of {user.username} reset; their web sessions ended")
 
 
 @app.command("token")

@@ -1,17 +1,23 @@
 """Sign-in for people and programs: browser sessions, login rate limiting and API tokens.
 
 Browser sessions and API tokens are random tokens handed out once; the database keeps only
-their SHA-256, so a copy of the database signs nobody in.  Refused sign-ins are counted per
-username and per client address over a sliding window; past the limit, sign-in is refused
-before the password is even checked.
+their SHA-256, so a copy of the database signs nobody in.
+
+Refused sign-ins slow guessing down without letting anyone lock an account from elsewhere:
+each (username, address) pair gets a few free attempts, then a delay that doubles with every
+further failure; an address that fails too often, whatever the usernames, waits out the window.
+While a pair or an address waits, sign-in is refused before the password is checked.  The same
+username from another address is not slowed, so an attacker cannot keep an admin out.
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -27,9 +33,15 @@ from g2p_payment_phee.users.service import authenticate
 SESSION_LIFETIME = timedelta(hours=8)
 SESSION_IDLE_TIMEOUT = timedelta(minutes=30)
 LOGIN_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_USERNAME = 5
 MAX_FAILURES_PER_ADDRESS = 20
+# Per (username, address): failures counted over an hour, the first FREE_FAILURES free, then
+# FIRST_DELAY doubling with each failure up to MAX_DELAY.
+PAIR_WINDOW = timedelta(hours=1)
+FREE_FAILURES = 5
+FIRST_DELAY = timedelta(seconds=2)
+MAX_DELAY = timedelta(minutes=5)
 API_TOKEN_PREFIX = "g2p_"  # noqa: S105 - marks our tokens in logs and scanners
+Clock = Callable[[], datetime]
 # Writing last_seen_at on every request would turn each page view into a write.
 _TOUCH_INTERVAL = timedelta(minutes=1)
 
@@ -50,38 +62,69 @@ class NewApiToken:
     api_token: ApiToken
 
 
-def check_login_rate(session: Session, username: str, client_ip: str) -> None:
-    """RateLimited when this username or address failed too often in the window."""
-    since = utcnow() - LOGIN_WINDOW
-    by_name = session.scalar(
-        select(func.count())
-        .select_from(LoginFailure)
-        .where(LoginFailure.username == username.strip().lower(), LoginFailure.created_at >= since)
-    )
+def pair_delay(failures: int) -> timedelta:
+    """How long a (username, address) pair waits after its ``failures``-th failure."""
+    if failures < FREE_FAILURES:
+        return timedelta(0)
+    doublings = min(failures - FREE_FAILURES, 20)  # 2 s * 2**20 is far past MAX_DELAY
+    return min(FIRST_DELAY * (1 << doublings), MAX_DELAY)
+
+
+def check_login_rate(
+    session: Session, username: str, client_ip: str, *, now: datetime | None = None
+) -> None:
+    """RateLimited while this address, or this username from this address, must wait."""
+    now = now or utcnow()
     by_address = session.scalar(
         select(func.count())
         .select_from(LoginFailure)
-        .where(LoginFailure.client_ip == client_ip, LoginFailure.created_at >= since)
+        .where(LoginFailure.client_ip == client_ip, LoginFailure.created_at >= now - LOGIN_WINDOW)
     )
-    if (by_name or 0) >= MAX_FAILURES_PER_USERNAME or (by_address or 0) >= MAX_FAILURES_PER_ADDRESS:
+    if (by_address or 0) >= MAX_FAILURES_PER_ADDRESS:
         minutes = int(LOGIN_WINDOW.total_seconds() // 60)
         raise RateLimited(
-            f"too many failed sign-ins; try again in {minutes} minutes",
+            f"too many failed sign-ins from your address; try again in {minutes} minutes",
             retry_after=int(LOGIN_WINDOW.total_seconds()),
+        )
+    count, last = session.execute(
+        select(func.count(), func.max(LoginFailure.created_at)).where(
+            LoginFailure.username == _login_name(username),
+            LoginFailure.client_ip == client_ip,
+            LoginFailure.created_at >= now - PAIR_WINDOW,
+        )
+    ).one()
+    if not count or last is None:
+        return
+    last = last if last.tzinfo else last.replace(tzinfo=UTC)  # SQLite's aggregate is naive
+    wait = last + pair_delay(count) - now
+    if wait > timedelta(0):
+        seconds = math.ceil(wait.total_seconds())
+        raise RateLimited(
+            f"too many failed sign-ins; try again in {seconds} seconds", retry_after=seconds
         )
 
 
-def sign_in(session: Session, username: str, password: str, client_ip: str) -> NewSession:
+def _login_name(username: str) -> str:
+    return username.strip().lower()[:150]
+
+
+def sign_in(
+    session: Session, username: str, password: str, client_ip: str, *, clock: Clock = utcnow
+) -> NewSession:
     """A new browser session for valid credentials; NotAuthenticated (no hint why) otherwise."""
-    check_login_rate(session, username, client_ip)
+    check_login_rate(session, username, client_ip, now=clock())
     user = authenticate(session, username, password)
     if user is None:
-        session.add(LoginFailure(username=username.strip().lower()[:150], client_ip=client_ip))
+        session.add(
+            LoginFailure(username=_login_name(username), client_ip=client_ip, created_at=clock())
+        )
         session.flush()
         raise NotAuthenticated("unknown username or wrong password")
     session.execute(
-        delete(LoginFailure).where(LoginFailure.username == user.username)
-    )  # a success clears the username's count (the address count stays)
+        delete(LoginFailure).where(
+            LoginFailure.username == user.username, LoginFailure.client_ip == client_ip
+        )
+    )  # a success clears its own pair's failures and delays
     now = utcnow()
     token = new_token()
     row = UserSession(

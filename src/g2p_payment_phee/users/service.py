@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from sqlalchemy import CursorResult, func, select, update
@@ -11,8 +12,9 @@ from sqlalchemy.orm import Session
 from g2p_payment_phee import audit
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from g2p_payment_phee.security import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from g2p_payment_phee.security import hash_password, verify_password
 from g2p_payment_phee.users.models import ApiToken, Role, User, UserSession
+from g2p_payment_phee.users.passwords import check_new_password, within_length
 from g2p_payment_phee.users.permissions import Permission, authorize
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,149}$")
@@ -42,8 +44,7 @@ def create_user(
         raise ValidationFailed(
             f"username {username!r} must be 2-150 characters of a-z, 0-9, '.', '_', '@', '-'"
         )
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    check_new_password(password, username)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user {username!r} already exists")
     user = User(
@@ -106,22 +107,70 @@ def revoke_access(session: Session, user: User) -> dict[str, int]:
 
     Returns how many of each were ended, for the audit event of the caller.
     """
-    now = utcnow()
-    ended: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        update(UserSession)
-        .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
     revoked: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         update(ApiToken)
         .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=now)
+        .values(revoked_at=utcnow())
     )
-    return {"web_sessions_ended": ended.rowcount, "api_tokens_revoked": revoked.rowcount}
+    return {
+        "web_sessions_ended": end_web_sessions(session, user),
+        "api_tokens_revoked": revoked.rowcount,
+    }
+
+
+def end_web_sessions(session: Session, user: User, *, keep: uuid.UUID | None = None) -> int:
+    """End the user's live web sessions (except ``keep``, the one making the change)."""
+    query = update(UserSession).where(
+        UserSession.user_id == user.id, UserSession.revoked_at.is_(None)
+    )
+    if keep is not None:
+        query = query.where(UserSession.id != keep)
+    ended: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        query.values(revoked_at=utcnow())
+    )
+    return ended.rowcount
+
+
+def change_password(
+    session: Session,
+    actor: User,
+    *,
+    current: str,
+    new: str,
+    keep_web_session: uuid.UUID | None = None,
+) -> User:
+    """The acting user's own password change: the current password is required.
+
+    Every other web session of the user ends (the one making the change may stay); API tokens
+    stay, as they do not depend on the password.
+    """
+    authorize(actor, Permission.VIEW)
+    if not within_length(current) or not verify_password(actor.password_hash, current):
+        raise ValidationFailed("the current password is wrong")
+    if new == current:
+        raise ValidationFailed("the new password must differ from the current one")
+    check_new_password(new, actor.username)
+    actor.password_hash = hash_password(new)
+    ended = end_web_sessions(session, actor, keep=keep_web_session)
+    audit.record(session, actor, "user.password_changed", actor, {"web_sessions_ended": ended})
+    return actor
+
+
+def reset_password(session: Session, actor: User, username: str, new: str) -> User:
+    """An admin sets a new password for a user; all of that user's web sessions end."""
+    authorize(actor, Permission.MANAGE_USERS)
+    user = get_user(session, username)
+    check_new_password(new, user.username)
+    user.password_hash = hash_password(new)
+    ended = end_web_sessions(session, user)
+    audit.record(session, actor, "user.password_reset", user, {"web_sessions_ended": ended})
+    return user
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
     """The active user whose password matches, else None (no hint which part was wrong)."""
+    if not within_length(password):
+        return None  # never hash an oversized password, known user or not
     user = session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None:
         hash_password(password)  # same cost whether or not the user exists

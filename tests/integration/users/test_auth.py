@@ -1,8 +1,8 @@
-"""Sign-in sessions, the login rate limit, CSRF tokens and personal API tokens."""
+"""Sign-in sessions, sign-in throttling, CSRF tokens and personal API tokens."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -12,8 +12,9 @@ from g2p_payment_phee.audit import AuditEvent
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import NotAuthenticated, NotFound, RateLimited, ValidationFailed
 from g2p_payment_phee.security import hash_token
-from g2p_payment_phee.users import auth
+from g2p_payment_phee.users import auth, service
 from g2p_payment_phee.users.models import ApiToken, User, UserSession
+from g2p_payment_phee.users.passwords import MAX_PASSWORD_LENGTH
 from tests import factories
 
 
@@ -35,16 +36,69 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(session: Session, a
     assert wrong.value.message == unknown.value.message
 
 
-def test_five_failures_lock_the_username_even_for_the_right_password(
+class Clock:
+    """A clock the test moves by hand, so growing delays need no sleeping."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def _fail(session: Session, username: str, address: str, clock: Clock) -> None:
+    with pytest.raises(NotAuthenticated):
+        auth.sign_in(session, username, "guess", address, clock=clock)
+
+
+def test_failures_of_one_pair_bring_growing_delays(session: Session, admin: User) -> None:
+    clock = Clock()
+    for _ in range(auth.FREE_FAILURES):
+        _fail(session, "admin", "10.0.0.1", clock)
+    with pytest.raises(RateLimited) as first:  # even the right password waits
+        auth.sign_in(session, "admin", factories.PASSWORD, "10.0.0.1", clock=clock)
+    assert first.value.retry_after == 2
+    clock.advance(2)
+    _fail(session, "admin", "10.0.0.1", clock)
+    clock.advance(3)
+    with pytest.raises(RateLimited) as second:  # the delay doubled to 4 s
+        auth.sign_in(session, "admin", factories.PASSWORD, "10.0.0.1", clock=clock)
+    assert second.value.retry_after == 1
+    assert session.scalar(select(UserSession.id)) is None
+    clock.advance(1)
+    assert auth.sign_in(session, "admin", factories.PASSWORD, "10.0.0.1", clock=clock).token
+    _fail(session, "admin", "10.0.0.1", clock)  # the success cleared the pair's count
+    _fail(session, "admin", "10.0.0.1", clock)
+
+
+def test_guessing_from_one_address_never_keeps_the_user_out_elsewhere(
     session: Session, admin: User
 ) -> None:
-    for _ in range(auth.MAX_FAILURES_PER_USERNAME):
+    clock = Clock()
+    for _ in range(auth.FREE_FAILURES):
+        _fail(session, "admin", "10.0.0.66", clock)
+    for _ in range(12):  # keep guessing as fast as the delays allow
+        clock.advance(auth.pair_delay(auth.FREE_FAILURES + 20).total_seconds())
+        _fail(session, "admin", "10.0.0.66", clock)
+    with pytest.raises(RateLimited):
+        auth.sign_in(session, "admin", factories.PASSWORD, "10.0.0.66", clock=clock)
+    assert auth.sign_in(session, "admin", factories.PASSWORD, "10.0.0.7", clock=clock).token
+
+
+def test_an_oversized_password_is_refused_before_any_hashing(
+    session: Session, admin: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def never(*args: object) -> bool:
+        raise AssertionError("an oversized password reached the hasher")
+
+    monkeypatch.setattr(service, "hash_password", never)
+    monkeypatch.setattr(service, "verify_password", never)
+    for name in ("admin", "nobody"):
         with pytest.raises(NotAuthenticated):
-            auth.sign_in(session, "admin", "guess", "10.0.0.1")
-    with pytest.raises(RateLimited) as limited:
-        auth.sign_in(session, "admin", factories.PASSWORD, "10.0.0.2")
-    assert limited.value.retry_after == int(auth.LOGIN_WINDOW.total_seconds())
-    assert session.scalar(select(UserSession.id)) is None
+            auth.sign_in(session, name, "x" * (MAX_PASSWORD_LENGTH + 1), "10.0.0.1")
 
 
 def test_one_address_guessing_many_usernames_is_limited(session: Session, admin: User) -> None:

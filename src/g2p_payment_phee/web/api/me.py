@@ -8,7 +8,7 @@ from datetime import datetime
 from fastapi import APIRouter, status
 from pydantic import AwareDatetime, BaseModel, Field
 
-from g2p_payment_phee.users import auth
+from g2p_payment_phee.users import auth, service
 from g2p_payment_phee.users.models import Role
 from g2p_payment_phee.users.permissions import GRANTS
 from g2p_payment_phee.web.api.schemas import PublicModel
@@ -99,3 +99,19 @@ def list_tokens(user: ApiUser, session: DbSession) -> ApiTokensPublic:
 def revoke_token(token_id: uuid.UUID, user: ApiUser, session: DbSession) -> ApiTokenPublic:
     """Revoke one of this user's tokens (an admin may revoke anyone's)."""
     return ApiTokenPublic.model_validate(auth.revoke_api_token(session, user, token_id))
+
+
+class PasswordChange(BaseModel):
+    """The current password and the new one (checked for strength, then only hashed)."""
+
+    current_password: str = Field(max_length=1000)
+    new_password: str = Field(min_length=1, max_length=1000)
+
+
+@router.post("/me/password")
+def change_password(body: PasswordChange, user: ApiUser, session: DbSession) -> UserPublic:
+    """Change this user's password; their web sessions end, their API tokens keep working."""
+    changed = service.change_password(
+        session, user, current=body.current_password, new=body.new_password
+    )
+    return UserPublic.model_validate(changed)

@@ -15,12 +15,18 @@ router = APIRouter(prefix="/users", tags=["users"])
 
 
 class UserCreate(BaseModel):
-    """A new user (the password is checked for length by the service, then only hashed)."""
+    """A new user (the password is checked for strength by the service, then only hashed)."""
 
     username: str = Field(min_length=1, max_length=150)
     password: str = Field(min_length=1, max_length=1000)
     role: Role
     full_name: str = Field(default="", max_length=200)
+
+
+class PasswordReset(BaseModel):
+    """The new password an admin sets for a user."""
+
+    password: str = Field(min_length=1, max_length=1000)
 
 
 class UsersPublic(BaseModel):
@@ -62,3 +68,11 @@ def disable_user(username: str, user: ApiUser, session: DbSession) -> UserPublic
 def enable_user(username: str, user: ApiUser, session: DbSession) -> UserPublic:
     """Enable a disabled user again (old web sessions and tokens stay revoked)."""
     return UserPublic.model_validate(service.set_active(session, user, username, active=True))
+
+
+@router.post("/{username}/password")
+def reset_password(
+    username: str, body: PasswordReset, user: ApiUser, session: DbSession
+) -> UserPublic:
+    """Set a new password for a user (admins only); that user's web sessions end."""
+    return UserPublic.model_validate(service.reset_password(session, user, username, body.password))

@@ -1,5 +1,5 @@
-"""The signed-in user's personal API tokens (a new token is shown once) and, for admins, the
-users of the installation."""
+"""The signed-in user's password and personal API tokens (a new token is shown once) and, for
+admins, the users of the installation (with a password reset)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,15 @@ from fastapi.responses import Response
 
 from g2p_payment_phee.errors import Conflict, ValidationFailed
 from g2p_payment_phee.users import service as users
-from g2p_payment_phee.users.auth import create_api_token, list_api_tokens, revoke_api_token
+from g2p_payment_phee.users.auth import (
+    create_api_token,
+    list_api_tokens,
+    revoke_api_token,
+    session_user,
+)
 from g2p_payment_phee.users.models import Role
 from g2p_payment_phee.users.permissions import Permission
-from g2p_payment_phee.web.deps import DbSession
+from g2p_payment_phee.web.deps import SESSION_COOKIE, DbSession
 from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
 from g2p_payment_phee.web.pages.forms import choice, field_errors, path_id
 from g2p_payment_phee.web.pages.rendering import redirect, render
@@ -60,6 +65,36 @@ def revoke_token(request: Request, session: DbSession, visitor: Acting, token_id
     """Revoke one of the user's tokens."""
     row = revoke_api_token(session, visitor.user, path_id(token_id, "API token"))
     return redirect("/account/tokens", f"Token {row.name} revoked.")
+
+
+@router.get("/account/password")
+def password_form(request: Request, visitor: SignedIn) -> Response:
+    """The form to change one's own password."""
+    return render(request, "account/password.html", {"error": ""})
+
+
+@router.post("/account/password")
+def change_password(
+    request: Request,
+    session: DbSession,
+    visitor: Acting,
+    current: str = Form(""),
+    new: str = Form(""),
+    confirm: str = Form(""),
+) -> Response:
+    """Change one's own password; the other web sessions of the user end, this one stays."""
+    try:
+        if new != confirm:
+            raise ValidationFailed("the new password and its confirmation differ")
+        here = session_user(session, request.cookies.get(SESSION_COOKIE, ""))
+        users.change_password(
+            session, visitor.user, current=current, new=new, keep_web_session=here.id
+        )
+    except ValidationFailed as error:
+        session.rollback()
+        context = {"error": error.message}
+        return render(request, "account/password.html", context, status_code=422)
+    return redirect("/account/password", "Your password is changed.")
 
 
 def _users_page(
@@ -115,6 +150,21 @@ def create_user(
             errors = {name: text}
         return _users_page(request, session, visitor, values, errors, 422)
     return redirect("/users", f"User {created.username} created.")
+
+
+@router.post("/users/{username}/password")
+def reset_password(
+    request: Request, session: DbSession, visitor: Acting, username: str, password: str = Form("")
+) -> Response:
+    """An admin sets a new password for a user; that user's web sessions end."""
+    user = visitor.require(Permission.MANAGE_USERS)
+    try:
+        target = users.reset_password(session, user, username, password)
+    except ValidationFailed as error:
+        session.rollback()
+        errors = {"reset": f"{username}: {error.message}"}
+        return _users_page(request, session, visitor, errors=errors, status=422)
+    return redirect("/users", f"Password of {target.username} reset; their web sessions ended.")
 
 
 @router.post("/users/{username}/{change}")

@@ -48,6 +48,13 @@ CASES = [
     ),
     Case("POST", "/users/{spare_user}/disable", ADMIN),
     Case("POST", "/users/{spare_user}/enable", ADMIN),
+    Case("POST", "/users/{spare_user}/password", ADMIN, json={"password": "gravel-otter-lantern"}),
+    Case(
+        "POST",
+        "/me/password",
+        ALL,
+        json={"current_password": "not-the-password", "new_password": "gravel-otter-lantern"},
+    ),
     Case("GET", "/registrants", ALL),
     Case("GET", "/registrants/{registrant}", ALL),
     Case("POST", "/registrants/import", MAKERS, files={"file": ("people.csv", REGISTRANTS_CSV)}),
