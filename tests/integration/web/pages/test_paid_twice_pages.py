@@ -60,7 +60,10 @@ def test_the_cycle_page_and_dashboard_show_payments_paid_twice_until_acknowledge
     assert FORM not in page
     assert FORM not in maker.get(url).text
     board = _part(watcher.get("/").text, "paid-twice")
-    assert f'<a href="/cycles/{paid.cycle.id}">Cash Transfer, cycle C1</a>' in board
+    cycle_link = (
+        f'<a href="/cycles/{paid.cycle.id}"><bdi>Cash Transfer</bdi>, cycle <bdi>C1</bdi></a>'
+    )
+    assert cycle_link in board
     assert "1 payments not acknowledged (200.00 KES paid for them)" in board
 
     for browser in (watcher, maker):
