@@ -36,6 +36,7 @@ def uvicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]:
         "host": host,
         "port": port,
         "log_level": "warning",
+        "server_header": False,  # no "server: uvicorn" banner
         "proxy_headers": bool(trusted),
         "forwarded_allow_ips": trusted.split(",") if trusted else [],
     }

@@ -16,8 +16,10 @@ from g2p_payment_phee.jobs.runner import (
     start_job_runner_threads,
     stop_job_runner,
 )
+from g2p_payment_phee.web.api.docs import install_api_docs
 from g2p_payment_phee.web.api.router import api_router
 from g2p_payment_phee.web.errors import install_api_error_handlers
+from g2p_payment_phee.web.headers import SecurityHeaders
 from g2p_payment_phee.web.limits import BodyLimits
 from g2p_payment_phee.web.pages.errors import install_page_error_handlers
 from g2p_payment_phee.web.pages.router import STATIC_DIR, pages_router
@@ -36,7 +38,7 @@ def create_app(factory: sessionmaker[Session]) -> FastAPI:
         lifespan=_lifespan,
         title="g2p-payment-phee",
         version=__version__,
-        docs_url="/api/docs",
+        docs_url=None,  # served by web/api/docs.py from the package's own files
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
     )
@@ -45,8 +47,10 @@ def create_app(factory: sessionmaker[Session]) -> FastAPI:
     install_api_error_handlers(app)
     install_page_error_handlers(app)
     app.add_middleware(BodyLimits)  # authentication and size before any body is read
+    app.add_middleware(SecurityHeaders)
     app.include_router(api_router)
     app.include_router(pages_router)
+    install_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/healthz", tags=["health"])
