@@ -155,6 +155,10 @@ class ProcessingConfig(_Model):
     polling_path: str = "/batch/Summary/"
     suggested_callback_seconds: str = "120"
     legacy_upload_response: bool = False
+    # An accepted upload is stored at once, then answered this many milliseconds later: a hub
+    # that saves the file and starts a workflow before it answers (refused uploads answer at
+    # once). Other endpoints are not held.
+    upload_latency_ms: float = Field(default=0.0, ge=0)
     budget_accounts: list[BudgetAccount] = Field(
         default_factory=lambda: [
             BudgetAccount(

@@ -58,6 +58,7 @@ async def batch_transactions(request: Request) -> Response:
         return bulk_reply(state, tenant, result.status, bodies.dumps(result.body))
     intake, csv_text = result
     batch = state.accept(intake, csv_text)
+    await state.hold_upload()
     if processing.legacy_upload_response:
         legacy = bodies.legacy_accepted(batch.batch_id, batch.correlation_id)
         return bulk_reply(state, tenant, 200, bodies.dumps(legacy))

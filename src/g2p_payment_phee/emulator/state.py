@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 from typing import Any
 
 from .clock import Clock
@@ -44,6 +45,7 @@ class EmulatorState:
             lambda: self.config.outcomes.callback_delay_seconds,
         )
         self._hang_release: asyncio.Event | None = None
+        self._latency_held = 0
 
     def _token_secret(self) -> bytes:
         stored = self.store.get_meta(_SECRET_KEY)
@@ -140,12 +142,29 @@ class EmulatorState:
             self._hang_release = asyncio.Event()
         return self._hang_release
 
+    async def hold_upload(self) -> None:
+        """Keep an accepted upload's answer back for ``processing.upload_latency_ms``, waiting on
+        the loop (other requests are served meanwhile); ``release_hangs`` ends the wait early,
+        so that a shutdown does not wait for it."""
+        seconds = self.config.processing.upload_latency_ms / 1000
+        if seconds <= 0:
+            return
+        self._latency_held += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await self.hang_release().wait()
+        finally:
+            self._latency_held -= 1
+
     def held_requests(self) -> int:
-        """How many requests a ``hang`` or ``late_store`` fault is holding right now."""
-        return self.faults.held
+        """How many requests a ``hang`` or ``late_store`` fault, or the upload latency, is
+        holding right now."""
+        return self.faults.held + self._latency_held
 
     def release_hangs(self) -> None:
-        """Let every hanging request answer now (a held ``late_store`` upload is stored)."""
+        """Let every hanging request answer now (a held ``late_store`` upload is stored; an
+        upload held by the latency is answered)."""
         if self._hang_release is not None:
             self._hang_release.set()
             self._hang_release = None
