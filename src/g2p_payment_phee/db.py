@@ -141,6 +141,7 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
 def load_models() -> None:
     """Import every models module so ``Base.metadata`` knows all tables (Alembic, tests)."""
     import g2p_payment_phee.audit
+    import g2p_payment_phee.import_jobs.models
     import g2p_payment_phee.jobs.models
     import g2p_payment_phee.payments.models
     import g2p_payment_phee.programs.models

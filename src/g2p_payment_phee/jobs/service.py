@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
 from g2p_payment_phee.errors import Conflict, FieldError, NotFound, ValidationFailed
+from g2p_payment_phee.import_jobs.kinds import ImportKind, import_params
 from g2p_payment_phee.jobs.models import ACTIVE_JOB_STATES, Job, JobState
 from g2p_payment_phee.jobs.runner import queue_for_dispatch
 from g2p_payment_phee.keyset import as_utc, as_uuid, read_cursor
@@ -156,6 +158,20 @@ KINDS: dict[str, KindSpec] = {
         "batch",
         "batch_id",
         system=True,
+    ),
+    "import_registrants": KindSpec(
+        Permission.MANAGE_REGISTRY,
+        partial(import_params, ImportKind.REGISTRANTS),
+        lambda p: f"import:{p['file_id']}",
+        "import",
+        "file_id",
+    ),
+    "import_entitlements": KindSpec(
+        Permission.MANAGE_PROGRAMS,
+        partial(import_params, ImportKind.ENTITLEMENTS),
+        lambda p: f"import:{p['file_id']}",
+        "cycle",
+        "cycle_id",
     ),
 }
 

@@ -1,6 +1,7 @@
 """The sweep: finds job work that nobody is doing and hands it out again.
 
-Two cases, both harmless to repeat (every run claims its job, and send claims its batches):
+It also deletes uploaded import files that no job will read any more. Two cases of jobs, both
+harmless to repeat (every run claims its job, and send claims its batches):
 a job left ``running`` whose heartbeat stopped (its process died) is requeued; a job still
 ``queued`` a while after it was created (its dispatch was lost: broker down, process stopped
 before its pool took it) is dispatched again.
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.db import unit_of_work, utcnow
+from g2p_payment_phee.import_jobs.service import discard_orphans
 from g2p_payment_phee.jobs import states
 from g2p_payment_phee.jobs.models import Job, JobState
 from g2p_payment_phee.jobs.runner import JobRunner
@@ -40,6 +42,7 @@ def sweep_jobs(
         stale_after = timedelta(seconds=get_settings().stale_job_seconds)
     with unit_of_work(factory) as session:
         requeued = states.requeue_stale(session, stale_after)
+        discard_orphans(session)
         waiting = session.scalars(
             select(Job.id)
             .where(Job.state == JobState.QUEUED, Job.created_at < utcnow() - lost_after)

@@ -31,6 +31,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.db import database_problem, is_database_lost, unit_of_work
 from g2p_payment_phee.errors import G2PError, NotFound, PermissionDenied
+from g2p_payment_phee.import_jobs.kinds import ImportKind
+from g2p_payment_phee.import_jobs.tasks import run_import
 from g2p_payment_phee.jobs import states
 from g2p_payment_phee.jobs.models import Job, JobState
 from g2p_payment_phee.jobs.runner import installed_runner
@@ -530,6 +532,8 @@ BODIES: dict[str, Body] = {
     "send_cycle": _send,
     "sync_cycle": _sync_cycle,
     "sync_batch": _sync_batch,
+    "import_registrants": partial(run_import, ImportKind.REGISTRANTS),
+    "import_entitlements": partial(run_import, ImportKind.ENTITLEMENTS),
 }
 TASKS: dict[str, Callable[[sessionmaker[Session], uuid.UUID], JobState | None]] = {
     "prepare_cycle": prepare_cycle,

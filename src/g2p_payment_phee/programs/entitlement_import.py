@@ -9,6 +9,7 @@ point commits once); a row for a registrant who already has an entitlement in th
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -54,8 +55,10 @@ def import_entitlements(
     *,
     fmt: Format | None = None,
     dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
-    """Validate every row, then insert the new entitlements and update the existing ones."""
+    """Validate every row, then insert the new entitlements and update the existing ones;
+    ``progress(done, total)`` is told the rows validated, then written."""
     authorize(actor, Permission.MANAGE_PROGRAMS)
     require_draft(cycle)
     data, name = read_source(source)
@@ -74,11 +77,15 @@ def import_entitlements(
         else:
             new.append({"registrant_id": registrant_id, "cycle_id": cycle.id, **values})
     report.created, report.updated = len(new), len(changed)
+    if progress is not None:
+        progress(0, report.rows)
     if not dry_run and (new or changed):
         _check_codes(session, new, changed)
         insert_entitlements(session, new)
         for start in range(0, len(changed), LOOKUP_CHUNK):
             session.execute(update(Entitlement), changed[start : start + LOOKUP_CHUNK])
+    if progress is not None:
+        progress(report.rows, report.rows)
     audit.record(
         session,
         actor,

@@ -108,7 +108,19 @@ def guess_format(source: Path | bytes, fmt: Format | None) -> Format:
     return "json" if head.startswith(b"[") else "csv"
 
 
-def read_rows(source: Path | bytes, fmt: Format) -> Iterator[RawRow]:
+@dataclass
+class RowStream:
+    """A file's data rows, to iterate once, and ``total``: how many records it holds (blank CSV
+    lines included, so that progress can be told while the rows are read)."""
+
+    total: int
+    rows: Iterator[RawRow]
+
+    def __iter__(self) -> Iterator[RawRow]:
+        return self.rows
+
+
+def read_rows(source: Path | bytes, fmt: Format) -> RowStream:
     """The file's data rows; ImportRejected, before any row is returned, if it cannot be read.
 
     The whole file is checked first (encoding, CSV structure or JSON syntax), so that an import
@@ -116,9 +128,10 @@ def read_rows(source: Path | bytes, fmt: Format) -> Iterator[RawRow]:
     """
     _check_utf8(source)
     if fmt == "json":
-        return _json_rows(_json_document(source))
-    header = _scan_csv(source)
-    return _csv_rows(source, header)
+        document = _json_document(source)
+        return RowStream(len(document), _json_rows(document))
+    header, records = _scan_csv(source)
+    return RowStream(records, _csv_rows(source, header))
 
 
 def _open_binary(source: Path | bytes) -> BinaryIO:
@@ -175,14 +188,17 @@ def _csv_reader(source: Path | bytes) -> Iterator[Any]:
         yield csv.reader(limited_lines(text, "the file"), strict=True)
 
 
-def _scan_csv(source: Path | bytes) -> list[str]:
-    """The checked header, after reading the whole file once for CSV syntax errors."""
+def _scan_csv(source: Path | bytes) -> tuple[list[str], int]:
+    """The checked header and the number of records after it, after reading the whole file
+    once for CSV syntax errors."""
+    records = 0
     with _csv_reader(source) as reader:
         start = 1
         try:
             header = _read_header(next(reader, None))
             start = reader.line_num + 1
             for _record in reader:
+                records += 1
                 start = reader.line_num + 1
         except csv.Error as error:
             where = f"line {start}"
@@ -192,7 +208,7 @@ def _scan_csv(source: Path | bytes) -> list[str]:
                 f"malformed CSV at {where}: {error}; values containing commas, quotes or "
                 "line breaks must be enclosed in double quotes, and quotes inside them doubled"
             ) from None
-    return header
+    return header, records
 
 
 def _csv_rows(source: Path | bytes, header: list[str]) -> Iterator[RawRow]:

@@ -13,7 +13,7 @@ round trips.  A member whose group comes later in the file waits until the end o
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -43,6 +43,7 @@ from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission, authorize
 
 CHUNK_ROWS = 5000
+Progress = Callable[[int, int], None]
 
 
 def import_registrants(
@@ -53,6 +54,7 @@ def import_registrants(
     fmt: Format | None = None,
     dry_run: bool = False,
     file_name: str | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Import registrants with their IDs, phones, email and bank accounts; the report says how.
 
@@ -60,7 +62,8 @@ def import_registrants(
     given.  A reference already in the registry is updated: the fields the file gives replace the
     registrant's, and phones / IDs / bank accounts / group, when the file has them, are replaced.
     ``dry_run`` checks everything (against the database too) and writes nothing at all.
-    One audit event records a real import.
+    One audit event records a real import. ``progress(done, total)`` is told the rows read
+    after each chunk.
     """
     authorize(actor, Permission.MANAGE_REGISTRY)
     chosen = guess_format(source, fmt)
@@ -68,8 +71,12 @@ def import_registrants(
     report = ImportReport(file_name=name, format=chosen, dry_run=dry_run)
     rows = read_rows(source, chosen)
     run = _ImportRun(session, report, _validator(session, chosen), dry_run=dry_run)
+    done = 0
     for chunk in _chunks(rows, CHUNK_ROWS):
         run.process(chunk)
+        done += len(chunk)
+        if progress is not None:
+            progress(done, rows.total)
     run.finish()
     report.errors.sort(key=lambda error: error.row or 0)
     if not dry_run:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.errors import NotFound
+from g2p_payment_phee.import_jobs.kinds import ImportKind
 from g2p_payment_phee.pagination import DEFAULT_LIMIT
 from g2p_payment_phee.payments import duplicates
 from g2p_payment_phee.payments import service as payments
@@ -26,6 +28,7 @@ from g2p_payment_phee.programs.listing import list_entitlements
 from g2p_payment_phee.programs.models import Cycle, Entitlement
 from g2p_payment_phee.programs.states import CycleState, EntitlementState
 from g2p_payment_phee.users.permissions import Permission, authorize
+from g2p_payment_phee.web.api.jobs import JOB_ACCEPTED, job_accepted
 from g2p_payment_phee.web.api.schemas import (
     Amount,
     AmountIn,
@@ -41,6 +44,7 @@ from g2p_payment_phee.web.api.uploads import (
     FormatQuery,
     ImportReportPublic,
     check_text,
+    import_job,
     report_public,
 )
 from g2p_payment_phee.web.deps import ApiUser, DbSession
@@ -359,7 +363,12 @@ def add_entitlements(
     return EntitlementsAdded(added=added)
 
 
-@router.post("/{cycle_id}/entitlements/import", openapi_extra=UPLOAD_OPENAPI)
+@router.post(
+    "/{cycle_id}/entitlements/import",
+    openapi_extra=UPLOAD_OPENAPI,
+    response_model=ImportReportPublic,
+    responses=JOB_ACCEPTED,
+)
 def import_entitlement_file(
     cycle_id: uuid.UUID,
     user: ApiUser,
@@ -367,14 +376,19 @@ def import_entitlement_file(
     session: DbSession,
     dry_run: DryRun = False,
     fmt: FormatQuery = None,
-) -> ImportReportPublic:
-    """Import entitlements with their amounts into a draft cycle (CSV or JSON)."""
+) -> Any:
+    """Import entitlements with their amounts into a draft cycle (CSV or JSON). A file over
+    1 MB is imported by a job: 202 with the job, whose result is the same report."""
     cycle = load_cycle(session, cycle_id)
     path = upload.require()
     check_text(path)
-    report = import_entitlements(
-        session, user, cycle, path, fmt=upload.format(fmt), dry_run=dry_run
+    chosen = upload.format(fmt)
+    job = import_job(
+        session, user, ImportKind.ENTITLEMENTS, upload, fmt=chosen, dry_run=dry_run, cycle=cycle
     )
+    if job is not None:
+        return job_accepted(job)
+    report = import_entitlements(session, user, cycle, path, fmt=chosen, dry_run=dry_run)
     report.file_name = upload.name
     return report_public(report)
 

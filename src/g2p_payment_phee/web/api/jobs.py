@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from g2p_payment_phee.jobs import service
@@ -51,6 +53,17 @@ class JobsPublic(BaseModel):
 def job_public(job: Job) -> JobPublic:
     """A job as answered (the same view the pages show)."""
     return JobPublic.model_validate(service.job_view(job))
+
+
+JOB_ACCEPTED: dict[int | str, dict[str, Any]] = {
+    202: {"model": JobPublic, "description": "The job doing the work (poll /jobs/{id})"}
+}
+
+
+def job_accepted(job: Job) -> JSONResponse:
+    """202 with the job doing the work, and where to follow it."""
+    headers = {"Location": f"/api/v1/jobs/{job.id}"}
+    return JSONResponse(jsonable_encoder(job_public(job)), status_code=202, headers=headers)
 
 
 @router.get("")

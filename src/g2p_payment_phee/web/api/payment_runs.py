@@ -5,7 +5,6 @@ the result. Submitting the same work while it runs answers the job already under
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Query
 from fastapi.encoders import jsonable_encoder
@@ -16,16 +15,13 @@ from g2p_payment_phee.jobs import service as jobs
 from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.prepare import PreparationReport
 from g2p_payment_phee.web.api.cycles import load_cycle
-from g2p_payment_phee.web.api.jobs import JobPublic, job_public
+from g2p_payment_phee.web.api.jobs import JOB_ACCEPTED, JobPublic, job_accepted, job_public
 from g2p_payment_phee.web.api.schemas import Amount
 from g2p_payment_phee.web.deps import ApiUser, DbSession
 
 router = APIRouter(prefix="/cycles", tags=["payment runs"])
 
 DryRunQuery = Query(False, description="true: answer the report now and write nothing")
-JOB_ANSWER: dict[int | str, dict[str, Any]] = {
-    202: {"model": JobPublic, "description": "The job doing the work (poll /jobs/{id})"}
-}
 
 
 class SkippedPublic(BaseModel):
@@ -87,14 +83,10 @@ def _report(report: PreparationReport) -> JSONResponse:
     return JSONResponse(jsonable_encoder(body), status_code=200)
 
 
-def _job(job: Any) -> JSONResponse:
-    return JSONResponse(jsonable_encoder(job_public(job)), status_code=202)
-
-
 @router.post(
     "/{cycle_id}/prepare",
     response_model=None,
-    responses={200: {"model": PreparationReportPublic}, **JOB_ANSWER},
+    responses={200: {"model": PreparationReportPublic}, **JOB_ACCEPTED},
 )
 def prepare(
     cycle_id: uuid.UUID, user: ApiUser, session: DbSession, dry_run: bool = DryRunQuery
@@ -105,13 +97,13 @@ def prepare(
     if dry_run:
         return _report(service.prepare_cycle(session, user, cycle, dry_run=True))
     params = {"cycle_id": str(cycle.id), "dry_run": False}
-    return _job(jobs.submit(session, user, "prepare_cycle", params))
+    return job_accepted(jobs.submit(session, user, "prepare_cycle", params))
 
 
 @router.post(
     "/{cycle_id}/retry-failed",
     response_model=None,
-    responses={200: {"model": PreparationReportPublic}, **JOB_ANSWER},
+    responses={200: {"model": PreparationReportPublic}, **JOB_ACCEPTED},
 )
 def retry_failed(
     cycle_id: uuid.UUID, user: ApiUser, session: DbSession, dry_run: bool = DryRunQuery
@@ -120,10 +112,10 @@ def retry_failed(
     cycle = load_cycle(session, cycle_id)
     if dry_run:
         return _report(service.retry_failed(session, user, cycle, dry_run=True))
-    return _job(jobs.submit(session, user, "retry_failed", {"cycle_id": str(cycle.id)}))
+    return job_accepted(jobs.submit(session, user, "retry_failed", {"cycle_id": str(cycle.id)}))
 
 
-@router.post("/{cycle_id}/send", status_code=202, responses=JOB_ANSWER)
+@router.post("/{cycle_id}/send", status_code=202, responses=JOB_ACCEPTED)
 def send(
     cycle_id: uuid.UUID, user: ApiUser, session: DbSession, body: SendRequest | None = None
 ) -> JobPublic:
@@ -134,7 +126,7 @@ def send(
     return job_public(jobs.submit(session, user, "send_cycle", params))
 
 
-@router.post("/{cycle_id}/sync", status_code=202, responses=JOB_ANSWER)
+@router.post("/{cycle_id}/sync", status_code=202, responses=JOB_ACCEPTED)
 def sync(cycle_id: uuid.UUID, user: ApiUser, session: DbSession) -> JobPublic:
     """Read the hub's status of the cycle's submitted batches and reconcile payments (a job)."""
     cycle = load_cycle(session, cycle_id)

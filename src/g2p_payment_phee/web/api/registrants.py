@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from g2p_payment_phee.import_jobs.kinds import ImportKind
 from g2p_payment_phee.pagination import DEFAULT_LIMIT
 from g2p_payment_phee.registry import service
 from g2p_payment_phee.registry.importer import import_registrants
 from g2p_payment_phee.registry.listing import list_registrants
 from g2p_payment_phee.registry.models import Gender, IdStatus, Registrant, RegistrantKind
+from g2p_payment_phee.web.api.jobs import JOB_ACCEPTED, job_accepted
 from g2p_payment_phee.web.api.schemas import Cursor, Limit, Paginated, PublicModel, page_of
 from g2p_payment_phee.web.api.uploads import (
     UPLOAD_OPENAPI,
@@ -21,6 +24,7 @@ from g2p_payment_phee.web.api.uploads import (
     FormatQuery,
     ImportReportPublic,
     check_text,
+    import_job,
     report_public,
 )
 from g2p_payment_phee.web.deps import ApiUser, DbSession
@@ -102,20 +106,30 @@ def search(
     return RegistrantsPublic.model_validate(page_of(RegistrantPublic, page))
 
 
-@router.post("/import", openapi_extra=UPLOAD_OPENAPI)
+@router.post(
+    "/import",
+    openapi_extra=UPLOAD_OPENAPI,
+    response_model=ImportReportPublic,
+    responses=JOB_ACCEPTED,
+)
 def import_file(
     user: ApiUser,
     upload: ApiUpload,
     session: DbSession,
     dry_run: DryRun = False,
     fmt: FormatQuery = None,
-) -> ImportReportPublic:
+) -> Any:
     """Import registrants (CSV or JSON; see docs/import.md): valid rows land, rejected rows come
-    back with row, field and reason. ``dry_run`` checks everything and writes nothing."""
+    back with row, field and reason. ``dry_run`` checks everything and writes nothing. A file
+    over 1 MB is imported by a job: 202 with the job, whose result is the same report."""
     path = upload.require()
     check_text(path)
+    chosen = upload.format(fmt)
+    job = import_job(session, user, ImportKind.REGISTRANTS, upload, fmt=chosen, dry_run=dry_run)
+    if job is not None:
+        return job_accepted(job)
     report = import_registrants(
-        session, user, path, fmt=upload.format(fmt), dry_run=dry_run, file_name=upload.name
+        session, user, path, fmt=chosen, dry_run=dry_run, file_name=upload.name
     )
     return report_public(report)
 

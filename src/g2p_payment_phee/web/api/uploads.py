@@ -17,12 +17,18 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Query, Request
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from g2p_payment_phee.errors import FieldError, ImportRejected, ValidationFailed
+from g2p_payment_phee.import_jobs.kinds import ImportKind
+from g2p_payment_phee.import_jobs.service import runs_as_job, start_import
 from g2p_payment_phee.imports import Format, ImportReport
+from g2p_payment_phee.jobs.models import Job
+from g2p_payment_phee.programs.models import Cycle
+from g2p_payment_phee.users.models import User
 from g2p_payment_phee.web.api.schemas import FieldErrorPublic
 from g2p_payment_phee.web.deps import ApiUser
 
@@ -190,6 +196,26 @@ def check_text(path: Path) -> None:
                 raise ImportRejected(
                     "the file contains NUL bytes: it is not a CSV or JSON text file"
                 )
+
+
+def import_job(
+    session: Session,
+    actor: User,
+    kind: ImportKind,
+    upload: ReceivedUpload,
+    *,
+    fmt: Format,
+    dry_run: bool,
+    cycle: Cycle | None = None,
+) -> Job | None:
+    """The job importing the upload when it is too large to import during the request (more
+    than INLINE_IMPORT_BYTES); None for a file imported at once."""
+    path = upload.require()
+    if not runs_as_job(path):
+        return None
+    return start_import(
+        session, actor, kind, path, file_name=upload.name, fmt=fmt, dry_run=dry_run, cycle=cycle
+    )
 
 
 async def receive_api_upload(

@@ -25,6 +25,7 @@ from g2p_payment_phee.errors import (
     NotFound,
     ValidationFailed,
 )
+from g2p_payment_phee.import_jobs.kinds import ImportKind
 from g2p_payment_phee.payments import duplicates
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.listing import list_cycle_batches
@@ -37,6 +38,7 @@ from g2p_payment_phee.programs.entitlement_import import import_entitlements
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission
+from g2p_payment_phee.web.api.uploads import import_job
 from g2p_payment_phee.web.deps import DbSession
 from g2p_payment_phee.web.errors import status_for
 from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
@@ -183,9 +185,13 @@ def import_cycle_entitlements(
     dry_run = bool(upload.fields.get("dry_run"))
     try:
         path = upload.require()
-        report = import_entitlements(
-            session, user, cycle, path, fmt=upload.format(None), dry_run=dry_run
+        chosen = upload.format(None)
+        job = import_job(
+            session, user, ImportKind.ENTITLEMENTS, upload, fmt=chosen, dry_run=dry_run, cycle=cycle
         )
+        if job is not None:
+            return redirect(f"/jobs/{job.id}")
+        report = import_entitlements(session, user, cycle, path, fmt=chosen, dry_run=dry_run)
     except REFUSALS as error:
         session.rollback()
         return _refused(request, session, visitor, cycle_id, error, "file")

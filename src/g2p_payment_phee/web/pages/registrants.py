@@ -8,16 +8,17 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from g2p_payment_phee.errors import ValidationFailed
+from g2p_payment_phee.import_jobs.kinds import ImportKind
 from g2p_payment_phee.registry.importer import import_registrants
 from g2p_payment_phee.registry.listing import list_registrants
 from g2p_payment_phee.registry.models import RegistrantKind
 from g2p_payment_phee.registry.service import get_registrant, list_group_members
 from g2p_payment_phee.users.permissions import Permission
-from g2p_payment_phee.web.api.uploads import ReceivedUpload, receive_upload
+from g2p_payment_phee.web.api.uploads import ReceivedUpload, import_job, receive_upload
 from g2p_payment_phee.web.deps import DbSession
 from g2p_payment_phee.web.pages.access import Acting, SignedIn
 from g2p_payment_phee.web.pages.forms import choice, field_errors
-from g2p_payment_phee.web.pages.rendering import render
+from g2p_payment_phee.web.pages.rendering import redirect, render
 
 router = APIRouter()
 REPORT_ROWS_SHOWN = 500
@@ -72,6 +73,9 @@ def import_file(
     try:
         path = upload.require()
         chosen = upload.format(None)
+        job = import_job(session, user, ImportKind.REGISTRANTS, upload, fmt=chosen, dry_run=dry_run)
+        if job is not None:
+            return redirect(f"/jobs/{job.id}")
         report = import_registrants(
             session, user, path, fmt=chosen, file_name=upload.name, dry_run=dry_run
         )

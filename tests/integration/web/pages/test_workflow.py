@@ -69,6 +69,30 @@ def test_import_report_lists_each_refused_row(
     assert "choose a file" in empty.text
 
 
+def test_a_large_import_goes_to_its_job_page_with_the_report(
+    as_user: Callable[[User], Browser], manager: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from g2p_payment_phee.import_jobs import service as import_service
+
+    monkeypatch.setattr(import_service, "INLINE_IMPORT_BYTES", 64)
+    maker = as_user(manager)
+    data = (
+        "reference,kind,name,phone\n"
+        "Q-1,individual,Amina Njeri,+254711000001\n"
+        "Q-2,individual,Bad Phone,+254 12\n"
+    )
+    answer = maker.post(
+        "/registrants/import",
+        page="/registrants/import",
+        files={"file": ("people.csv", data.encode(), "text/csv")},
+    )
+    text = _finish(maker, _job_of(answer))
+    assert "2 rows: imported 1" in text
+    assert "Bad Phone" not in text  # rows are named by number, field and reason
+    assert re.search(r"<td>3</td><td>phone</td>", text), text[-2000:]
+    assert "Amina Njeri" in maker.get("/registrants?q=Amina").text
+
+
 def test_maker_checker_is_visible_and_enforced(
     as_user: Callable[[User], Browser], session: Session, admin: User, approver: User
 ) -> None:
