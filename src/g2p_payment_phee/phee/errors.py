@@ -61,6 +61,8 @@ class PheeError(G2PError):
     request may have reached it."""
 
     code = "phee_error"
+    http_status = 502
+    exit_code = 15
 
     def __init__(
         self,
@@ -89,6 +91,8 @@ class PheeAuthError(PheeError):
     even after one fresh token.  A configuration problem, not a batch problem."""
 
     code = "phee_auth_failed"
+    http_status = 502
+    exit_code = 17
 
 
 class PheeRejected(PheeError):
@@ -96,12 +100,16 @@ class PheeRejected(PheeError):
     cause and send again (with the same correlation id)."""
 
     code = "phee_rejected"
+    http_status = 502
+    exit_code = 15
 
 
 class PheeNotFound(PheeRejected):
     """404: the hub does not know the batch (or the path)."""
 
     code = "phee_not_found"
+    http_status = 502
+    exit_code = 15
 
 
 class PheeUnavailable(PheeError):
@@ -109,12 +117,16 @@ class PheeUnavailable(PheeError):
     unknown when ``maybe_delivered`` is true."""
 
     code = "phee_unavailable"
+    http_status = 503
+    exit_code = 16
 
 
 class PheeProtocolError(PheeError):
     """The hub answered, but not in a shape the client can use (non-JSON, missing fields)."""
 
     code = "phee_protocol_error"
+    http_status = 502
+    exit_code = 15
 
 
 class Redactor:

@@ -1,4 +1,5 @@
-"""The error tree translated to HTTP: one status per error class, JSON with a stable code."""
+"""The error tree translated to HTTP: JSON with a stable code; a product error gets the status
+that the table in ``g2p_payment_phee.errors`` gives its class, and no other."""
 
 from __future__ import annotations
 
@@ -9,31 +10,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from g2p_payment_phee.db import is_database_lost
 from g2p_payment_phee.errors import (
-    BusinessRuleViolation,
-    ConfigurationError,
-    Conflict,
+    DatabaseUnavailable,
     G2PError,
-    InvalidTransition,
     NotAuthenticated,
-    NotFound,
-    PermissionDenied,
     RateLimited,
-    ValidationFailed,
+    http_status_for,
 )
-
-HTTP_STATUS: dict[type[G2PError], int] = {
-    NotAuthenticated: 401,
-    PermissionDenied: 403,
-    NotFound: 404,
-    Conflict: 409,
-    InvalidTransition: 409,
-    BusinessRuleViolation: 409,
-    ValidationFailed: 422,
-    RateLimited: 429,
-    ConfigurationError: 422,
-}
-
 
 # Errors the framework raises itself (unknown route, wrong method), with the same JSON shape.
 HTTP_CODES: dict[int, str] = {
@@ -45,14 +29,6 @@ HTTP_CODES: dict[int, str] = {
     413: "too_large",
     415: "unsupported_media_type",
 }
-
-
-def status_for(error: G2PError) -> int:
-    """The HTTP status of an error: the nearest class in ``HTTP_STATUS``, else 400."""
-    for cls in type(error).__mro__:
-        if cls in HTTP_STATUS:
-            return HTTP_STATUS[cls]
-    return 400
 
 
 def error_body(
@@ -75,7 +51,7 @@ def json_error(error: G2PError) -> JSONResponse:
         headers["Retry-After"] = str(error.retry_after)
     return JSONResponse(
         error_body(error.code, error.message, fields),
-        status_code=status_for(error),
+        status_code=http_status_for(error),
         headers=headers,
     )
 
@@ -107,7 +83,10 @@ def install_api_error_handlers(app: FastAPI) -> None:
 
     async def on_unexpected(request: Request, error: Exception) -> Response:
         # Starlette's ServerErrorMiddleware sends this answer, then re-raises the error so the
-        # server logs it with its traceback; the answer itself says nothing about the cause.
+        # server logs it with its traceback; the answer itself says nothing about the cause,
+        # except that a lost database is worth trying again later.
+        if is_database_lost(error):
+            return json_error(DatabaseUnavailable("the database is unavailable; try again later"))
         body = error_body("internal_error", "an unexpected error happened; it has been logged")
         return JSONResponse(body, status_code=500)
 

@@ -24,6 +24,7 @@ from g2p_payment_phee.errors import (
     InvalidTransition,
     NotFound,
     ValidationFailed,
+    http_status_for,
 )
 from g2p_payment_phee.import_jobs.kinds import ImportKind
 from g2p_payment_phee.payments import duplicates
@@ -40,7 +41,6 @@ from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission
 from g2p_payment_phee.web.api.uploads import import_job
 from g2p_payment_phee.web.deps import DbSession
-from g2p_payment_phee.web.errors import status_for
 from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
 from g2p_payment_phee.web.pages.forms import choice, field_errors, path_id
 from g2p_payment_phee.web.pages.registrants import PageUpload
@@ -145,7 +145,7 @@ def _refused(
         cycle,
         error=error.message,
         errors=errors,
-        status=status_for(error),
+        status=http_status_for(error),
     )
 
 

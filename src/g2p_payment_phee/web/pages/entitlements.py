@@ -12,14 +12,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from g2p_payment_phee.errors import G2PError, ValidationFailed
+from g2p_payment_phee.errors import G2PError, ValidationFailed, http_status_for
 from g2p_payment_phee.programs import service as programs
 from g2p_payment_phee.programs.listing import list_entitlements
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.programs.states import CycleState, EntitlementState
 from g2p_payment_phee.users.permissions import Permission
 from g2p_payment_phee.web.deps import DbSession
-from g2p_payment_phee.web.errors import status_for
 from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
 from g2p_payment_phee.web.pages.cycles import REFUSALS, load_cycle
 from g2p_payment_phee.web.pages.forms import choice, field_errors
@@ -95,5 +94,5 @@ def _show(
         "errors": errors,
         "error_code": code,
     }
-    status = status_for(error) if error is not None else 200
+    status = http_status_for(error) if error is not None else 200
     return render(request, "cycles/entitlements.html", context, status_code=status)

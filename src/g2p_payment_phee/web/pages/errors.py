@@ -18,9 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from g2p_payment_phee.errors import G2PError, NotAuthenticated, PermissionDenied
+from g2p_payment_phee.errors import G2PError, NotAuthenticated, PermissionDenied, http_status_for
 from g2p_payment_phee.web.deps import SESSION_COOKIE
-from g2p_payment_phee.web.errors import status_for
 from g2p_payment_phee.web.pages.rendering import render, safe_next
 
 TITLES = {
@@ -72,7 +71,7 @@ def install_page_error_handlers(app: FastAPI) -> None:
             return await _call(api_error, request, error)
         if isinstance(error, NotAuthenticated):
             return sign_in_redirect(request)
-        status = 403 if isinstance(error, PermissionDenied) else status_for(error)
+        status = 403 if isinstance(error, PermissionDenied) else http_status_for(error)
         return error_page(request, status, error.message)
 
     async def on_invalid_request(request: Request, error: Exception) -> Response:

@@ -14,13 +14,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from g2p_payment_phee.errors import http_status_for
 from g2p_payment_phee.jobs import service as jobs
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.overview import cycle_summary
 from g2p_payment_phee.payments.prepare import payable_count
 from g2p_payment_phee.users.permissions import Permission
 from g2p_payment_phee.web.deps import DbSession
-from g2p_payment_phee.web.errors import status_for
 from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
 from g2p_payment_phee.web.pages.cycles import REFUSALS, load_cycle, show_cycle
 from g2p_payment_phee.web.pages.rendering import redirect, render
@@ -54,7 +54,7 @@ def confirm(
             report = payments.retry_failed(session, user, cycle, dry_run=True)
     except REFUSALS as error:
         session.rollback()
-        return _refused(request, session, visitor, cycle_id, error.message, status_for(error))
+        return _refused(request, session, visitor, cycle_id, error.message, http_status_for(error))
     context = {
         "cycle": cycle,
         "step": step,
@@ -78,7 +78,7 @@ def start_dry_run(request: Request, session: DbSession, visitor: Acting, cycle_i
         )
     except REFUSALS as error:
         session.rollback()
-        return _refused(request, session, visitor, cycle_id, error.message, status_for(error))
+        return _refused(request, session, visitor, cycle_id, error.message, http_status_for(error))
     return redirect(f"/jobs/{job.id}")
 
 
@@ -97,7 +97,7 @@ def start(
         job = jobs.submit(session, user, kind, params)
     except REFUSALS as error:
         session.rollback()
-        return _refused(request, session, visitor, cycle_id, error.message, status_for(error))
+        return _refused(request, session, visitor, cycle_id, error.message, http_status_for(error))
     return redirect(f"/jobs/{job.id}")
 
 

@@ -16,13 +16,13 @@ from g2p_payment_phee.errors import (
     G2PError,
     NotFound,
     ValidationFailed,
+    http_status_for,
 )
 from g2p_payment_phee.payments.config_service import describe_manager
 from g2p_payment_phee.programs import service as programs
 from g2p_payment_phee.programs.models import ManagerKind, Program, TargetType
 from g2p_payment_phee.users.permissions import Permission
 from g2p_payment_phee.web.deps import DbSession
-from g2p_payment_phee.web.errors import status_for
 from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
 from g2p_payment_phee.web.pages.forms import choice, field_errors, path_id
 from g2p_payment_phee.web.pages.rendering import redirect, render
@@ -92,7 +92,7 @@ def create(
         session.rollback()
         errors = field_errors(error) if isinstance(error, ValidationFailed) else {}
         errors = errors or {_field_of(error.message): error.message}
-        return _list_page(request, session, visitor, values, errors, status_for(error))
+        return _list_page(request, session, visitor, values, errors, http_status_for(error))
     return redirect(f"/programs/{program.id}", f"Program {program.name} created.")
 
 
@@ -147,7 +147,7 @@ def enrol_all(request: Request, session: DbSession, visitor: Acting, program_id:
     except G2PError as error:
         session.rollback()
         errors = {"enrol": error.message}
-        return _program_page(request, session, visitor, program, {}, errors, status_for(error))
+        return _program_page(request, session, visitor, program, {}, errors, http_status_for(error))
     return redirect(f"/programs/{program.id}", f"{added} beneficiaries enrolled.")
 
 
