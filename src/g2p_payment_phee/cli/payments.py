@@ -31,6 +31,7 @@ from g2p_payment_phee.payments.resend import BatchWait, waiting_batches
 from g2p_payment_phee.payments.states import BatchState
 from g2p_payment_phee.programs import service as programs
 from g2p_payment_phee.programs.models import Cycle
+from g2p_payment_phee.security import write_private_file
 
 batches_app = typer.Typer(help="Payment batches and their files.", no_args_is_help=True)
 ProgramOpt = Annotated[str | None, typer.Option("--program", "-p", help="Program of the cycle")]
@@ -183,13 +184,13 @@ def export_csv(
         Path | None, typer.Option("--output", "-o", help="File (default: its name)")
     ] = None,
 ) -> None:
-    """Write a batch's file, byte for byte as it is (or will be) sent."""
+    """Write a batch's file, byte for byte as it is (or will be) sent, readable by you only."""
     cli = state(ctx)
     with cli.unit_of_work() as session:
         b = service.get_batch(session, cli.actor(session), batch)
         rendered = service.batch_file(session, cli.actor(session), b)
         target = output or Path(b.file_name)
-        target.write_bytes(rendered.data)
+        write_private_file(target, rendered.data)  # payees' identifiers: owner-only (0600)
         console.print(f"wrote {target} ({len(rendered.data):,} bytes, sha256 {rendered.sha256})")
 
 

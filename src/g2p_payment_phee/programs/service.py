@@ -81,6 +81,8 @@ def create_program(
         raise Conflict(f"a program named {name!r} already exists")
     code = validate_currency(currency)
     amount = None if budget is None else parse_amount(budget, allow_zero=True)
+    if amount is not None:
+        check_precision(amount, code)  # a budget of 10.005 USD is a typing mistake
     program = Program(
         name=name,
         currency=code,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import stat
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,7 @@ def test_prepare_dry_run_then_prepare_then_export(cli, session: Session, tmp_pat
     target = tmp_path / "out.csv"
     cli("batches", "export-csv", batch.name, "--output", str(target))
     assert hashlib.sha256(target.read_bytes()).hexdigest() == batch.csv_sha256
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600  # payees' identifiers: owner only
     listing = cli("batches", "list", "C1")
     assert "prepared" in listing
     status = cli("status", "C1")

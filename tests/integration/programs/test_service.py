@@ -48,6 +48,12 @@ def test_program_needs_a_real_currency_and_a_unique_name(session: Session, manag
         service.create_program(session, manager, name="Other", currency="XXQ")
     with pytest.raises(ValidationFailed, match=r"amount must be ≥ 0"):
         service.create_program(session, manager, name="Other", currency="KES", budget="-5")
+    with pytest.raises(ValidationFailed, match="more than 2 decimals for KES"):
+        service.create_program(session, manager, name="Other", currency="KES", budget="10.005")
+    with pytest.raises(ValidationFailed, match="more than 0 decimals for JPY"):
+        service.create_program(session, manager, name="Other", currency="JPY", budget="100.5")
+    yen = service.create_program(session, manager, name="Yen", currency="JPY", budget="1000")
+    assert yen.budget == 1000
 
 
 def test_viewer_and_approver_cannot_create_programs(

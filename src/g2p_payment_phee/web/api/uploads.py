@@ -142,8 +142,8 @@ async def receive_upload(request: Request) -> AsyncIterator[ReceivedUpload]:
     """The multipart body's ``file`` in a temporary file, removed after the request.
 
     413 as soon as the body passes the limit; a body that is not a multipart form has no file.
-    The form (with its other fields) is kept on the request, so that the pages' CSRF check
-    reads it from there instead of from the (already read) body.
+    The form's other fields are kept on the request (``request.state.form_fields``), so that
+    the pages' CSRF check reads them from there instead of from the (already read) body.
     """
     limit = MAX_UPLOAD_BYTES + FORM_OVERHEAD_BYTES
     declared = request.headers.get("content-length", "")
@@ -160,10 +160,10 @@ async def receive_upload(request: Request) -> AsyncIterator[ReceivedUpload]:
         form = await parser.parse()
     except MultiPartException as error:
         raise HTTPException(400, error.message) from None
-    request._form = form
     try:
         upload = form.get("file")
         fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        request.state.form_fields = fields
         received = await run_in_threadpool(_to_disk, upload, fields)
         try:
             yield received

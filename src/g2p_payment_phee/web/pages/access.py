@@ -57,9 +57,14 @@ SignedIn = Annotated[Visitor, Depends(signed_in)]
 
 
 async def form_visitor(request: Request, visitor: SignedIn) -> Visitor:
-    """The visitor of a form submission whose CSRF token matches the session's; 403 otherwise."""
-    form = await request.form()
-    presented = form.get(CSRF_FIELD)
+    """The visitor of a form submission whose CSRF token matches the session's; 403 otherwise.
+
+    An upload's form was read already (``receive_upload``, within its size limit): its fields
+    are on the request's state; any other form is read here."""
+    fields = getattr(request.state, "form_fields", None)
+    if fields is None:
+        fields = await request.form()
+    presented = fields.get(CSRF_FIELD)
     token = request.cookies.get(SESSION_COOKIE, "")
     if not isinstance(presented, str) or not csrf_token_matches(
         get_settings().secret(), token, presented

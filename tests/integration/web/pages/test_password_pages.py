@@ -24,6 +24,7 @@ def test_change_keeps_this_browser_and_signs_out_the_others(
     here = _browser(session, session_factory).sign_in(viewer)
     there = _browser(session, session_factory).sign_in(viewer)
     assert "Change your password" in here.get("/account/tokens").text
+    assert '<a href="/account/password"' in here.get("/").text  # in every page's header
     form = {"current": PASSWORD, "new": NEW, "confirm": NEW + "x"}
     assert here.post("/account/password", form, page="/account/password").status_code == 422
     form = {"current": PASSWORD, "new": "aaaaaaaaaaaa", "confirm": "aaaaaaaaaaaa"}
