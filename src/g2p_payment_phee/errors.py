@@ -148,6 +148,15 @@ class ImportRejected(ValidationFailed):
     exit_code = 6
 
 
+class WrongPassword(ValidationFailed):
+    """The current password given to change one's own password is wrong (counted like a
+    failed sign-in)."""
+
+    code = "wrong_password"
+    http_status = 422
+    exit_code = 6
+
+
 class InvalidTransition(G2PError):
     """A state change that the entity's transition table does not allow."""
 

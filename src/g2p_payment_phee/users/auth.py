@@ -24,11 +24,17 @@ from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
 from g2p_payment_phee.db import utcnow
-from g2p_payment_phee.errors import NotAuthenticated, NotFound, RateLimited, ValidationFailed
+from g2p_payment_phee.errors import (
+    NotAuthenticated,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+    WrongPassword,
+)
 from g2p_payment_phee.security import hash_token, new_token
 from g2p_payment_phee.users.models import ApiToken, LoginFailure, Role, User, UserSession
 from g2p_payment_phee.users.permissions import Permission, authorize
-from g2p_payment_phee.users.service import authenticate
+from g2p_payment_phee.users.service import authenticate, change_password
 
 SESSION_LIFETIME = timedelta(hours=8)
 SESSION_IDLE_TIMEOUT = timedelta(minutes=30)
@@ -139,6 +145,33 @@ def sign_in(
     session.flush()
     audit.record(session, user, "user.signed_in", user, {"client_ip": client_ip})
     return NewSession(token=token, session=row)
+
+
+def change_own_password(
+    session: Session,
+    actor: User,
+    *,
+    current: str,
+    new: str,
+    client_ip: str,
+    keep_web_session: uuid.UUID | None = None,
+    clock: Clock = utcnow,
+) -> User:
+    """``users.service.change_password``, throttled like sign-in: a wrong current password
+    counts as a failed sign-in of the user from ``client_ip`` (the caller commits it even though
+    the change fails), so a stolen session cannot guess the password faster than the form."""
+    check_login_rate(session, actor.username, client_ip, now=clock())
+    try:
+        return change_password(
+            session, actor, current=current, new=new, keep_web_session=keep_web_session
+        )
+    except WrongPassword:
+        failure = LoginFailure(
+            username=_login_name(actor.username), client_ip=client_ip, created_at=clock()
+        )
+        session.add(failure)
+        session.flush()
+        raise
 
 
 def session_user(session: Session, token: str) -> UserSession:

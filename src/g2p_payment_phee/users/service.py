@@ -11,7 +11,13 @@ from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
 from g2p_payment_phee.db import utcnow
-from g2p_payment_phee.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from g2p_payment_phee.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+    WrongPassword,
+)
 from g2p_payment_phee.security import hash_password, verify_password
 from g2p_payment_phee.users.models import ApiToken, Role, User, UserSession
 from g2p_payment_phee.users.passwords import check_new_password, within_length
@@ -146,7 +152,7 @@ def change_password(
     """
     authorize(actor, Permission.VIEW)
     if not within_length(current) or not verify_password(actor.password_hash, current):
-        raise ValidationFailed("the current password is wrong")
+        raise WrongPassword("the current password is wrong")
     if new == current:
         raise ValidationFailed("the new password must differ from the current one")
     check_new_password(new, actor.username)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from pydantic import AwareDatetime, BaseModel, Field
 
-from g2p_payment_phee.users import auth, service
+from g2p_payment_phee.errors import WrongPassword
+from g2p_payment_phee.users import auth
+from g2p_payment_phee.users.auth import change_own_password
 from g2p_payment_phee.users.models import Role
 from g2p_payment_phee.users.permissions import GRANTS
 from g2p_payment_phee.web.api.schemas import PublicModel
-from g2p_payment_phee.web.deps import ApiUser, DbSession
+from g2p_payment_phee.web.deps import ApiUser, DbSession, client_ip
 
 router = APIRouter(tags=["me"])
 
@@ -109,9 +111,20 @@ class PasswordChange(BaseModel):
 
 
 @router.post("/me/password")
-def change_password(body: PasswordChange, user: ApiUser, session: DbSession) -> UserPublic:
-    """Change this user's password; their web sessions end, their API tokens keep working."""
-    changed = service.change_password(
-        session, user, current=body.current_password, new=body.new_password
-    )
+def change_password(
+    body: PasswordChange, user: ApiUser, session: DbSession, request: Request
+) -> UserPublic:
+    """Change this user's password; their web sessions end, their API tokens keep working.
+    A wrong current password counts as a failed sign-in (429 after too many)."""
+    try:
+        changed = change_own_password(
+            session,
+            user,
+            current=body.current_password,
+            new=body.new_password,
+            client_ip=client_ip(request),
+        )
+    except WrongPassword:
+        session.commit()  # the failed attempt counts towards the sign-in throttle
+        raise
     return UserPublic.model_validate(changed)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from g2p_payment_phee.errors import Conflict, ValidationFailed
+from g2p_payment_phee.errors import Conflict, ValidationFailed, WrongPassword
 from g2p_payment_phee.users import service as users
 from g2p_payment_phee.users.auth import (
+    change_own_password,
     create_api_token,
     list_api_tokens,
     revoke_api_token,
@@ -16,7 +17,7 @@ from g2p_payment_phee.users.auth import (
 )
 from g2p_payment_phee.users.models import Role
 from g2p_payment_phee.users.permissions import Permission
-from g2p_payment_phee.web.deps import SESSION_COOKIE, DbSession
+from g2p_payment_phee.web.deps import SESSION_COOKIE, DbSession, client_ip
 from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
 from g2p_payment_phee.web.pages.forms import choice, field_errors, path_id
 from g2p_payment_phee.web.pages.rendering import redirect, render
@@ -87,11 +88,19 @@ def change_password(
         if new != confirm:
             raise ValidationFailed("the new password and its confirmation differ")
         here = session_user(session, request.cookies.get(SESSION_COOKIE, ""))
-        users.change_password(
-            session, visitor.user, current=current, new=new, keep_web_session=here.id
+        change_own_password(
+            session,
+            visitor.user,
+            current=current,
+            new=new,
+            client_ip=client_ip(request),
+            keep_web_session=here.id,
         )
     except ValidationFailed as error:
-        session.rollback()
+        if isinstance(error, WrongPassword):
+            session.commit()  # the failed attempt counts towards the sign-in throttle
+        else:
+            session.rollback()
         context = {"error": error.message}
         return render(request, "account/password.html", context, status_code=422)
     return redirect("/account/password", "Your password is changed.")

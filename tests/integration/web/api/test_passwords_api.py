@@ -62,3 +62,24 @@ def test_disabling_revokes_tokens_and_enabling_does_not_revive_them(api: Api) ->
     api.ok("POST", "/api/v1/users/watcher/disable")
     api.ok("POST", "/api/v1/users/watcher/enable")
     assert api.get("/api/v1/me", "viewer").status_code == 401
+
+
+def test_guessing_the_current_password_is_throttled_like_sign_in(api: Api) -> None:
+    """A stolen token or cookie cannot guess the password faster than the sign-in form: wrong
+    current passwords count as failed sign-ins of that user from that address."""
+    for _ in range(5):  # FREE_FAILURES
+        wrong = api.post(
+            "/api/v1/me/password",
+            "viewer",
+            json={"current_password": "nope-nope-no", "new_password": NEW},
+        )
+        assert wrong.status_code == 422
+        assert wrong.json()["error"]["code"] == "wrong_password"
+    waiting = api.post(
+        "/api/v1/me/password",
+        "viewer",
+        json={"current_password": PASSWORD, "new_password": NEW},
+    )
+    assert waiting.status_code == 429
+    assert int(waiting.headers["retry-after"]) >= 1
+    assert api.get("/api/v1/me", "program_manager").status_code == 200  # others are not held
