@@ -1,50 +1,33 @@
 """Set-based data work: bulk writes and raw streaming reads for the hot paths.
 
-``bulk_insert`` and ``RowStream`` use ``COPY`` on PostgreSQL and a plain DBAPI ``executemany``
-elsewhere. Hot loops (preparing a million payments) read and write *database-native* values:
-``raw(column)`` selects a column without SQLAlchemy's per-row conversion, ``NativeValues``
-converts the few values the loop makes itself, and such rows are written with ``native=True``.
+``RowWriter`` is the one way rows are written in bulk. It takes *named rows* (a column list and
+tuples, or dicts through ``bulk_insert_dicts``) and owns what differs between the databases:
+``COPY`` text with its escapes on PostgreSQL, ``executemany`` with SQLite's forms of UUIDs,
+timestamps and amounts elsewhere. Values may be Python values (UUID, Decimal, aware datetime,
+bool, enums) or the text a database reads for the column's type (a UUID's text, a number's
+digits), as a ``raw(column)`` read hands them back. Rows are converted a column at a time,
+a block of rows at once: a column of plain text needs no work per value, so hot loops that
+pass text (preparing a million payments) pay almost nothing for the writing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from datetime import datetime
+from itertools import chain, repeat
+from types import TracebackType
 from typing import Any
 
-from sqlalchemy import ColumnElement, type_coerce
+from sqlalchemy import JSON, ColumnElement, Uuid, type_coerce
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
-from sqlalchemy.types import NullType
+from sqlalchemy.types import NullType, TypeEngine
 
 
 def raw(column: Any) -> ColumnElement[Any]:
     """The column as the driver returns it (no result processing), under its own name."""
     return type_coerce(column, NullType()).label(getattr(column, "key", None))
-
-
-class NativeValues:
-    """Database-native forms of the values a hot loop makes (UUIDs, constants)."""
-
-    def __init__(self, dialect: Dialect) -> None:
-        self.dialect = dialect
-        self.postgres = dialect.name == "postgresql"
-
-    def uuid_value(self, text: str) -> Any:
-        """A UUID's canonical text in this database's native form."""
-        return text if self.postgres else text.replace("-", "")
-
-    def row_value(self, value: Any) -> Any:
-        """A value as ``RowStream.write(..., as_text=True)`` wants it on this database."""
-        return copy_text(value) if self.postgres else value
-
-    def of(self, table: Any, column: str, value: Any) -> Any:
-        """``value`` converted by the column's own bind processor, as SQLAlchemy would store it."""
-        if value is None:
-            return None
-        processor = table.c[column].type._cached_bind_processor(self.dialect)
-        return processor(value) if processor is not None else value
 
 
 def prefer_indexes(session: Session) -> None:
@@ -64,45 +47,35 @@ def bulk_insert(
     session: Session,
     table: Any,
     columns: Sequence[str],
-    rows: list[tuple[Any, ...]],
+    rows: Iterable[Sequence[Any]],
     *,
-    native: bool = False,
-) -> None:
-    """Insert many rows in the session's transaction: ``COPY`` on PostgreSQL, executemany elsewhere.
-
-    Rows are tuples in ``columns`` order, either Python values (UUID, Decimal, aware datetime,
-    str for enums) converted here by the columns' types, or, with ``native=True``, values that
-    are already in the database's form.
-    """
-    if not rows:
-        return
-    connection = session.connection()
-    if not native and connection.dialect.name != "postgresql":
-        rows = _converted(connection.dialect, table, columns, rows)
-    stream = RowStream(connection, table, columns)
-    for row in rows:
-        stream.write(row)
-    stream.close()
+    fixed: Mapping[str, Any] | None = None,
+) -> int:
+    """Insert rows (tuples in ``columns`` order) in the session's transaction; ``fixed``: columns
+    with the same value in every row. Returns how many rows were written."""
+    with RowWriter(session.connection(), table, columns, fixed=fixed) as writer:
+        return writer.write_many(rows)
 
 
-def _converted(
-    dialect: Dialect, table: Any, columns: Sequence[str], rows: list[tuple[Any, ...]]
-) -> list[tuple[Any, ...]]:
-    processors = [table.c[name].type._cached_bind_processor(dialect) for name in columns]
-    active = [(i, p) for i, p in enumerate(processors) if p is not None]
-    converted = []
-    for row in rows:
-        values = list(row)
-        for index, processor in active:
-            if values[index] is not None:
-                values[index] = processor(values[index])
-        converted.append(tuple(values))
-    return converted
+def bulk_insert_dicts(session: Session, table: Any, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Insert rows given as dicts that all have the same keys; returns how many were written."""
+    iterator = iter(rows)
+    first = next(iterator, None)
+    if first is None:
+        return 0
+    columns = tuple(first)
+
+    def values(row: Mapping[str, Any]) -> tuple[Any, ...]:
+        if len(row) != len(columns):
+            raise ValueError(f"rows of one bulk insert must have the same keys: {sorted(row)}")
+        return tuple([row[name] for name in columns])
+
+    return bulk_insert(session, table, columns, map(values, chain([first], iterator)))
 
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-COPY_ESCAPES = _ESCAPES  # ``text.translate(COPY_ESCAPES)``: a str in COPY text format
 _SPECIAL = frozenset(map(chr, _ESCAPES))  # the characters COPY text reads specially
+_JOINER = "\x00"  # joins a column's values for one scan; PostgreSQL text never holds it
 
 
 def copy_text(value: Any) -> str:
@@ -119,76 +92,171 @@ def copy_text(value: Any) -> str:
         return "t" if value else "f"
     if kind is datetime:
         return str(value.isoformat())
+    if isinstance(value, str):  # a str enum: its value
+        return copy_text(str.__str__(value))
     return str(value)
 
 
-class RowStream:
+def _copy_column(values: Sequence[Any]) -> Sequence[str]:
+    """One column of a block as COPY text: as it is when every value is text without a character
+    COPY reads specially (one scan of the joined column), else value by value."""
+    try:
+        joined = _JOINER.join(values)
+    except TypeError:  # None, numbers, UUIDs, times: converted one by one
+        return [copy_text(value) for value in values]
+    if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
+        return [copy_text(value) for value in values]
+    return values
+
+
+_SQLITE_NATIVE = frozenset({str, int, float, bytes})
+
+
+def _sqlite_column(column_type: TypeEngine[Any], dialect: Dialect) -> Any:
+    """How one column's values become what SQLite stores, a block at a time: UUIDs as 32 hex
+    digits, other Python values through the column type's own bind processor (as SQLAlchemy
+    stores them); text and numbers read from SQLite are already in that form."""
+    if isinstance(column_type, Uuid):
+        return _uuid_hex
+    processor = column_type._cached_bind_processor(dialect)
+    if processor is None:
+        return None
+    always = isinstance(column_type, JSON)  # text is a JSON value too, never stored as it is
+
+    def convert(values: Sequence[Any]) -> Sequence[Any]:
+        native = () if always else _SQLITE_NATIVE
+        return [v if v is None or type(v) in native else processor(v) for v in values]
+
+    return convert
+
+
+def _uuid_hex(values: Sequence[Any]) -> Sequence[Any]:
+    try:
+        return _JOINER.join(values).replace("-", "").split(_JOINER)
+    except TypeError:  # UUID objects or None
+        return [_one_uuid_hex(value) for value in values]
+
+
+def _one_uuid_hex(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value if value is None else value.replace("-", "")
+    return str(value.hex)
+
+
+class RowWriter:
     """Rows written as they are produced, in the caller's transaction.
 
-    On PostgreSQL a ``COPY`` stays open and rows go out in small blocks through a writer thread,
-    so the server stores rows while the caller makes the next ones; elsewhere rows are buffered
-    and written with ``executemany``. Values must be database-native (``str`` is fine for any
-    PostgreSQL type). Close the stream before running another statement on the connection.
+    On PostgreSQL a ``COPY`` stays open and blocks of rows go out through a writer thread, so
+    the server stores rows while the caller makes the next ones; elsewhere rows are buffered and
+    written with ``executemany``. Close the writer (or leave its ``with`` block) before running
+    another statement on the connection; it can be written again afterwards.
     """
 
-    BUFFER_ROWS = 20_000
-    SEND_ROWS = 2_000
+    BLOCK_ROWS = 2_000  # PostgreSQL: rows converted and sent at once
+    BUFFER_ROWS = 20_000  # elsewhere: rows per executemany
 
-    def __init__(self, connection: Connection, table: Any, columns: Sequence[str]) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        table: Any,
+        columns: Sequence[str],
+        *,
+        fixed: Mapping[str, Any] | None = None,
+    ) -> None:
         self.connection, self.table, self.columns = connection, table, tuple(columns)
-        self.postgres = connection.dialect.name == "postgresql"
-        self.pending: list[Any] = []
+        fixed = dict(fixed or {})
+        names = ", ".join((*self.columns, *fixed))
+        dialect = connection.dialect
+        self.postgres = dialect.name == "postgresql"
+        self._pending: list[Sequence[Any]] = []
         self._copy: Any = None
         self._stack = ExitStack()
-
-    def write(self, row: tuple[Any, ...], *, as_text: bool = False) -> None:
-        """Queue one row (sent at once in blocks on PostgreSQL).
-
-        ``as_text``: on PostgreSQL every value is already COPY text (``str``, escaped)."""
         if self.postgres:
-            line = "\t".join(row) if as_text else "\t".join(map(copy_text, row))
-            self.pending.append(line + "\n")
-            if len(self.pending) >= self.SEND_ROWS:
-                self._send()
+            self._limit = self.BLOCK_ROWS
+            self._fixed: list[Any] = [copy_text(value) for value in fixed.values()]
+            self._sql = f"COPY {table.name} ({names}) FROM STDIN"
             return
-        self.pending.append(row)
-        if len(self.pending) >= self.BUFFER_ROWS:
-            self._executemany()
+        self._limit = self.BUFFER_ROWS
+        self._converters = [_sqlite_column(table.c[name].type, dialect) for name in self.columns]
+        self._fixed = []
+        for name, value in fixed.items():
+            convert = _sqlite_column(table.c[name].type, dialect)
+            self._fixed.append(value if convert is None else convert([value])[0])
+        marks = ", ".join("?" for _ in (*self.columns, *fixed))
+        self._sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"  # noqa: S608 - model names
 
-    def write_line(self, line: str) -> None:
-        """Queue one row already in COPY text format, ending with a newline (PostgreSQL)."""
-        self.pending.append(line)
-        if len(self.pending) >= self.SEND_ROWS:
-            self._send()
+    def __enter__(self) -> RowWriter:
+        return self
 
-    def _send(self) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            self.close()
+            return
+        self._pending = []
+        self._end_copy(kind, error, trace)  # an open COPY is abandoned, not completed
+
+    def write(self, row: Sequence[Any]) -> None:
+        """Queue one row, its values in ``columns`` order (written in blocks)."""
+        self._pending.append(row)
+        if len(self._pending) >= self._limit:
+            self._write_pending()
+
+    def write_many(self, rows: Iterable[Sequence[Any]]) -> int:
+        """Queue many rows; returns how many."""
+        count = 0
+        for row in rows:
+            self._pending.append(row)
+            count += 1
+            if len(self._pending) >= self._limit:
+                self._write_pending()
+        return count
+
+    def close(self) -> None:
+        """Write what is pending and end the COPY."""
+        if self._pending:
+            self._write_pending()
+        self._end_copy(None, None, None)
+
+    def _write_pending(self) -> None:
+        rows, self._pending = self._pending, []
+        count = len(rows)
+        by_column = list(zip(*rows, strict=True))
+        if len(by_column) != len(self.columns):
+            raise ValueError(f"rows for {self.table.name} must have {len(self.columns)} values")
+        if self.postgres:
+            columns: list[Any] = [_copy_column(values) for values in by_column]
+            columns.extend(repeat(text, count) for text in self._fixed)
+            self._copy_stream().write("\n".join(map("\t".join, zip(*columns, strict=True))) + "\n")
+            return
+        columns = [
+            values if convert is None else convert(values)
+            for convert, values in zip(self._converters, by_column, strict=True)
+        ]
+        columns.extend(repeat(value, count) for value in self._fixed)
+        self.connection.exec_driver_sql(self._sql, list(zip(*columns, strict=True)))
+
+    def _copy_stream(self) -> Any:
         if self._copy is None:
             from psycopg.copy import QueuedLibpqWriter
 
             driver = self.connection.connection.driver_connection
             self._stack = ExitStack()
             cursor = self._stack.enter_context(driver.cursor())  # type: ignore[union-attr]
-            sql = f"COPY {self.table.name} ({', '.join(self.columns)}) FROM STDIN"
             writer = QueuedLibpqWriter(cursor)
-            self._copy = self._stack.enter_context(cursor.copy(sql, writer=writer))
-        self._copy.write("".join(self.pending))
-        self.pending = []
+            self._copy = self._stack.enter_context(cursor.copy(self._sql, writer=writer))
+        return self._copy
 
-    def _executemany(self) -> None:
-        marks = ", ".join("?" for _ in self.columns)
-        names = ", ".join(self.columns)
-        sql = f"INSERT INTO {self.table.name} ({names}) VALUES ({marks})"  # noqa: S608 - model names
-        self.connection.exec_driver_sql(sql, self.pending)
-        self.pending = []
-
-    def close(self) -> None:
-        """Write what is pending and end the COPY (the stream can be written again later)."""
-        if not self.postgres:
-            if self.pending:
-                self._executemany()
-            return
-        if self.pending:
-            self._send()
+    def _end_copy(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         if self._copy is not None:
-            self._stack.close()
             self._copy = None
+            self._stack.__exit__(kind, error, trace)

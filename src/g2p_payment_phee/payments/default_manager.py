@@ -9,7 +9,7 @@ and ``import_results`` reconciles payments from a results file
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -135,6 +135,10 @@ class DefaultManager:
             only_failed=only_failed,
         )
         return prepare_payments(session, actor, cycle, spec, dry_run=dry_run, progress=progress)
+
+    def callback_token_hashes(self, batch_ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, str]:
+        """None: batches paid by hand are not called back."""
+        return {}
 
     def send(
         self,

@@ -8,7 +8,7 @@ kinds register themselves here and nothing else in the product changes.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,6 +45,12 @@ class PaymentManager(Protocol):
     ) -> PreparationReport:
         """Turn the cycle's approved entitlements into payments and batches (SPEC 3.2);
         ``only_failed``: only entitlements whose every payment failed (retry)."""
+        ...
+
+    def callback_token_hashes(self, batch_ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, str]:
+        """The hash of each new batch's callback token, stored with the batch when it is
+        prepared (the hub's callbacks for a batch carry its token); empty when this manager's
+        hub calls nothing back."""
         ...
 
     @property

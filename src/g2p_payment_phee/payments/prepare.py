@@ -1,84 +1,73 @@
 """prepare_payments (SPEC 3.2): approved entitlements → payments, batches and batch files.
 
-Set-based and streaming: one ordered query yields every payable entitlement with its payee
-identifier already picked by the database; Python checks the identifier, gives the payment its
-UUID, places it in a batch (by row count and by file bytes) and writes its file line; payments
-and batches are written in large chunks (``COPY`` on PostgreSQL). Memory stays flat whatever the
-cycle's size. The cycle row is locked first, so two prepares of one cycle run one after the
-other and the second finds nothing left to pay; the partial unique index on payments is the last
-guard.
+The use case: it checks the cycle, locks it, reads the payable entitlements a page at a time
+(``prepare_readers``), checks each payee identifier and amount, gives each payment its UUID and
+its place in a batch (``packing``), writes payments and batches as they come (``bulk``: ``COPY``
+on PostgreSQL) and records what it did in the audit log. Memory stays flat whatever the cycle's
+size. The cycle row is locked first, so two prepares of one cycle run one after the other and
+the second finds nothing left to pay; the partial unique index on payments is the last guard.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (
-    Select,
-    String,
-    Table,
-    cast,
-    exists,
-    func,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
-from g2p_payment_phee.bulk import (
-    COPY_ESCAPES,
-    NativeValues,
-    RowStream,
-    bulk_insert,
-    copy_text,
-    raw,
-)
+from g2p_payment_phee.bulk import RowWriter, bulk_insert
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import BusinessRuleViolation
 from g2p_payment_phee.ids import new_id_texts
 from g2p_payment_phee.money import AmountFormat, format_amount, is_whole
-from g2p_payment_phee.payments.files import BatchFileFormat, RenderedFile, check_room
-from g2p_payment_phee.payments.models import IS_FAILED, IS_LIVE, Payment, PaymentBatch
-from g2p_payment_phee.payments.payees import PayeeOption, PayeeRule
+from g2p_payment_phee.payments import prepare_readers as readers
+from g2p_payment_phee.payments.files import BatchFileFormat, check_room
+from g2p_payment_phee.payments.models import Payment, PaymentBatch
+from g2p_payment_phee.payments.packing import BatchPacker, PackedBatch
+from g2p_payment_phee.payments.payees import PayeeRule
+from g2p_payment_phee.payments.prepare_readers import payable_count
 from g2p_payment_phee.payments.states import BatchState, PaymentState
-from g2p_payment_phee.phee.callbacks import callback_key, callback_token_hash
-from g2p_payment_phee.programs.models import Cycle, Entitlement
-from g2p_payment_phee.programs.states import CycleState, EntitlementState
-from g2p_payment_phee.registry.models import (
-    BankAccount,
-    IdStatus,
-    IdType,
-    Phone,
-    Registrant,
-    RegistrantId,
-)
+from g2p_payment_phee.programs.models import Cycle
+from g2p_payment_phee.programs.states import CycleState
 from g2p_payment_phee.users.models import User
 
-FLUSH_BATCHES = 40
-PAGE_ROWS = 20_000
+__all__ = [
+    "CurrencyTotal",
+    "PreparationReport",
+    "PrepareSpec",
+    "Skipped",
+    "payable_count",
+    "prepare_payments",
+]
+
 SKIPPED_KEPT = 10_000
 ID_BLOCK = 4096  # UUIDs made at once
 SQLITE_CACHE_KB = 65_536  # SQLite page cache while preparing
-NULL_TEXT = "\\N\t\\N"  # no batch, no row (COPY text)
 PAYMENT_COLUMNS = (
-    "id", "created_at", "entitlement_id", "cycle_id", "registrant_id", "batch_id", "batch_row",
-    "amount_issued", "payment_fee", "currency", "payee_id_type", "payee_id_value", "state", "live",
+    "id", "entitlement_id", "registrant_id", "batch_id", "batch_row",
+    "amount_issued", "payment_fee", "currency", "payee_id_value",
 )  # fmt: skip
+UNBATCHED_PAYMENT_COLUMNS = tuple(c for c in PAYMENT_COLUMNS if c not in {"batch_id", "batch_row"})
 BATCH_COLUMNS = (
-    "id", "created_at", "cycle_id", "sequence", "name", "correlation_id", "state", "currency",
-    "file_name", "csv_data", "csv_sha256", "csv_size", "issued_count", "issued_amount",
-    "sent_count", "sent_amount", "paid_count", "paid_amount", "failed_count", "failed_amount",
-    "send_attempts", "callback_token_hash",
+    "id", "sequence", "name", "correlation_id", "currency", "file_name", "csv_data",
+    "csv_sha256", "csv_size", "issued_count", "issued_amount", "callback_token_hash",
 )  # fmt: skip
+ZERO_BATCH_COUNTERS = {
+    "sent_count": 0, "sent_amount": Decimal(0), "paid_count": 0, "paid_amount": Decimal(0),
+    "failed_count": 0, "failed_amount": Decimal(0), "send_attempts": 0,
+}  # fmt: skip
+
+CallbackTokenHashes = Callable[[Sequence[uuid.UUID]], Mapping[uuid.UUID, str]]
+
+
+def _no_callback_tokens(batch_ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, str]:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -94,6 +83,8 @@ class PrepareSpec:
     make_file_at_prepare: bool = True
     amount_format: AmountFormat = AmountFormat.INTEGER
     only_failed: bool = False
+    # The manager's ``callback_token_hashes``: stored with each new batch.
+    callback_token_hashes: CallbackTokenHashes = _no_callback_tokens
 
 
 @dataclass(frozen=True)
@@ -150,38 +141,28 @@ def prepare_payments(
             f"cycle {cycle.name!r} is {cycle.state}: only an approved cycle is paid"
         )
     check_room(spec.file_format, spec.max_file_bytes)
-    read_aside = _sees_only_committed_data(session)
+    read_aside = readers.sees_only_committed_data(session)
     if not dry_run:
         _lock_cycle(session, cycle)
-    with _sqlite_cache(session):
-        pages = _pages_read_aside(session, cycle.id, spec) if read_aside else None
-        return _prepare(session, actor, cycle, spec, dry_run, progress, pages)
-
-
-def _prepare(
-    session: Session,
-    actor: User,
-    cycle: Cycle,
-    spec: PrepareSpec,
-    dry_run: bool,
-    progress: Callable[[int], None] | None,
-    pages: Generator[Sequence[tuple[Any, ...]], None, None] | None,
-) -> PreparationReport:
     report = PreparationReport(cycle=cycle.name, dry_run=dry_run)
-    report.already_paid = _count_already_paid(session, cycle)
-    writer = _Writer(session, cycle, spec, report, dry_run)
-    done = 0
-    if pages is None:
-        pages = _payable_pages(session.connection(), cycle.id, spec)
-    with closing(pages):
-        for page in pages:
-            for row in page:
-                writer.add(*row)
-            writer.pause()
-            done += len(page)
-            if progress is not None:
-                progress(done)
-    writer.finish()
+    report.already_paid = readers.count_already_paid(session, cycle)
+    rule, only_failed = spec.payee, spec.only_failed
+    with _sqlite_cache(session):
+        if read_aside:
+            pages = readers.pages_read_aside(session, cycle.id, rule, only_failed=only_failed)
+        else:
+            connection = session.connection()
+            pages = readers.payable_pages(connection, cycle.id, rule, only_failed=only_failed)
+        done = 0
+        with _Preparation(session, cycle, spec, report, dry_run) as preparation, closing(pages):
+            for page in pages:
+                for row in page:
+                    preparation.add(*row)
+                preparation.pause()
+                done += len(page)
+                if progress is not None:
+                    progress(done)
+            preparation.finish()
     if report.created == 0:
         report.message = _nothing_to_pay(report)
     if not dry_run:
@@ -206,16 +187,6 @@ def _sqlite_cache(session: Session) -> Iterator[None]:
         connection.exec_driver_sql(f"PRAGMA cache_size = {int(before or -2000)}")
 
 
-def payable_count(session: Session, cycle: Cycle) -> int:
-    """How many approved entitlements have no live payment (for progress bars)."""
-    query = select(func.count()).where(
-        Entitlement.cycle_id == cycle.id,
-        Entitlement.state == EntitlementState.APPROVED,
-        ~_has_live_payment(),
-    )
-    return int(session.scalar(query) or 0)
-
-
 def _lock_cycle(session: Session, cycle: Cycle) -> None:
     """Serialise prepares of one cycle: a row lock on PostgreSQL, the write lock on SQLite."""
     session.execute(
@@ -229,145 +200,8 @@ def _lock_cycle(session: Session, cycle: Cycle) -> None:
         raise BusinessRuleViolation(f"cycle {cycle.name!r} became {state} meanwhile")
 
 
-def _has_live_payment(after: uuid.UUID | None = None) -> Any:
-    # ``live`` is the predicate of the unique index: the probe reads that index only. ``after``
-    # repeats the page's keyset bound on the payments side: PostgreSQL does not carry it over
-    # the join, and without it a merge anti-join would read every payment made so far on each
-    # page (pages are read in entitlement order, so the payments this run made are all behind).
-    live = exists().where(Payment.entitlement_id == Entitlement.id, IS_LIVE)
-    return live if after is None else live.where(Payment.entitlement_id > after)
-
-
-def _count_already_paid(session: Session, cycle: Cycle) -> int:
-    query = select(func.count()).where(
-        Entitlement.cycle_id == cycle.id,
-        Entitlement.state == EntitlementState.APPROVED,
-        _has_live_payment(),
-    )
-    return int(session.scalar(query) or 0)
-
-
-def _payable_pages(
-    connection: Connection, cycle_id: uuid.UUID, spec: PrepareSpec
-) -> Generator[Sequence[tuple[Any, ...]], None, None]:
-    """(entitlement id, code, registrant id, amount, fee, currency, raw payee value),
-    in entitlement order, read in keyset pages (no cursor stays open across the COPY of the
-    payments when this is the session's own connection)."""
-    if connection.dialect.name == "postgresql":
-        # Planned for the whole page, not for its first rows; each page is a short query that
-        # JIT compilation would only slow down.
-        connection.execute(text("SET LOCAL cursor_tuple_fraction = 1.0"))
-        connection.execute(text("SET LOCAL jit = off"))
-    after: uuid.UUID | None = None
-    while True:
-        query = _payable_query(cycle_id, spec.payee, after)
-        if spec.only_failed:
-            failed = exists().where(Payment.entitlement_id == Entitlement.id, IS_FAILED)
-            query = query.where(failed)
-        if after is not None:
-            query = query.where(Entitlement.id > after)
-        rows = connection.execute(query.limit(PAGE_ROWS)).tuples().all()
-        if not rows:
-            return
-        yield rows
-        after = uuid.UUID(str(rows[-1][0]))
-
-
-def _sees_only_committed_data(session: Session) -> bool:
-    """Whether another connection would read what this transaction reads: PostgreSQL, read
-    committed, and nothing written in this transaction yet (no transaction id assigned)."""
-    connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        return False
-    query = (
-        "SELECT pg_current_xact_id_if_assigned() IS NULL "
-        "AND current_setting('transaction_isolation') = 'read committed'"
-    )
-    return bool(connection.exec_driver_sql(query).scalar())
-
-
-def _pages_read_aside(
-    session: Session, cycle_id: uuid.UUID, spec: PrepareSpec
-) -> Generator[Sequence[tuple[Any, ...]], None, None]:
-    """The pages read on a connection of their own, one page ahead, while this transaction
-    writes the previous one: the database looks up payees while Python places payments.
-
-    Only used when this transaction had written nothing before it locked the cycle: the other
-    connection then sees the same entitlements, and the payments this transaction adds are all
-    behind the page being read. Prepares of one cycle stay serialised by the cycle's lock."""
-    bind = session.get_bind()
-    assert isinstance(bind, Engine)
-    with bind.connect() as reader, ThreadPoolExecutor(1, "prepare-reader") as pool:
-        # Every step of a page is an index probe; planned while this transaction's COPY has
-        # only begun, the payments probe could otherwise become a scan per entitlement.
-        reader.execute(text("SET LOCAL enable_seqscan = off"))
-        pages = _payable_pages(reader, cycle_id, spec)
-        ahead: Future[Sequence[tuple[Any, ...]] | None] = pool.submit(next, pages, None)
-        try:
-            while (rows := ahead.result()) is not None:
-                ahead = pool.submit(next, pages, None)
-                yield rows
-        finally:
-            ahead.cancel()
-            wait([ahead])
-            pages.close()
-
-
-_ENTITLEMENT_COLUMNS = (
-    raw(cast(Entitlement.id, String)),
-    Entitlement.code,
-    raw(cast(Entitlement.registrant_id, String)),
-    raw(Entitlement.initial_amount),
-    raw(Entitlement.transfer_fee),
-    Entitlement.currency,
-)
-
-
-def _payable_query(cycle_id: uuid.UUID, rule: PayeeRule, after: uuid.UUID | None) -> Select[Any]:
-    """One page's query: the entitlements in id order from the cycle's index, each one's payee
-    value probed by key. (Registrants are not joined: PostgreSQL may hash the whole registry for
-    every page, quadratic at a million; the few skipped rows get their reference afterwards.)"""
-    E = Entitlement
-    query = (
-        select(*_ENTITLEMENT_COLUMNS, _payee_value(rule))
-        .where(
-            E.cycle_id == cycle_id,
-            E.state == EntitlementState.APPROVED,
-            ~_has_live_payment(after),
-        )
-        .order_by(E.id)
-    )
-    return query
-
-
-def _payee_value(rule: PayeeRule) -> Any:
-    """Each registrant's payee value as a correlated lookup (an index probe per entitlement)."""
-    owner = Entitlement.registrant_id
-    if rule.option is PayeeOption.EMAIL:
-        return select(Registrant.email).where(Registrant.id == owner).scalar_subquery()
-    if rule.option is PayeeOption.REGISTRANT_ID:
-        return (
-            select(RegistrantId.value)
-            .join(IdType, IdType.id == RegistrantId.id_type_id)
-            .where(
-                RegistrantId.registrant_id == owner,
-                IdType.name == rule.id_type_name,
-                RegistrantId.status == IdStatus.VALID,
-            )
-            .scalar_subquery()
-        )
-    if rule.option is PayeeOption.PHONE:
-        first = select(Phone.number).where(
-            Phone.registrant_id == owner, Phone.disabled_at.is_(None)
-        )
-        return first.order_by(Phone.sequence, Phone.id).limit(1).scalar_subquery()
-    column = BankAccount.iban if rule.option is PayeeOption.IBAN else BankAccount.account_number
-    account = select(column).where(BankAccount.registrant_id == owner, BankAccount.active.is_(True))
-    return account.order_by(BankAccount.sequence, BankAccount.id).limit(1).scalar_subquery()
-
-
 def _decimal(value: Any) -> Decimal:
-    """A driver's numeric value as Decimal (SQLite hands back int or float for NUMERIC)."""
+    """A value read from the database as Decimal (text, or a number SQLite hands back)."""
     if isinstance(value, Decimal):
         return value
     return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
@@ -375,22 +209,23 @@ def _decimal(value: Any) -> Decimal:
 
 @dataclass
 class _Money:
-    """One (amount, fee, currency) of the cycle: its CSV text, its COPY text, how often paid."""
+    """One (amount, fee, currency) of the cycle: its file text, or why it is refused; how
+    often it is paid."""
 
     amount: Decimal
     fee: Decimal
     currency: str
     text: str
-    native: str  # amount, fee and currency as COPY text (PostgreSQL)
     refused: str = ""
     count: int = 0
 
 
-class _Writer:
-    """Places payments in batches and writes both in chunks (or only counts, in a dry run).
+class _Preparation:
+    """Turns page rows into payments placed in batches, written as they come (or only counted,
+    in a dry run).
 
-    Ids, amounts and timestamps stay in the database's native form from the read to the write
-    (see ``bulk``): a million rows pass through here without per-value conversions."""
+    Ids and amounts stay in the text the database gave them from the read to the write: a
+    million rows pass through here without per-value conversions."""
 
     def __init__(
         self,
@@ -402,40 +237,40 @@ class _Writer:
     ) -> None:
         self.session, self.cycle, self.spec, self.report = session, cycle, spec, report
         self.dry_run = dry_run
+        self.now = utcnow()
         self.check = spec.payee.checker()
-        self.native = NativeValues(session.connection().dialect)
-        table = Payment.__table__
-        assert isinstance(table, Table)
-        native = self.native
-        self.now = native.row_value(native.of(table, "created_at", utcnow()))
-        self.cycle_id = native.row_value(native.of(table, "cycle_id", cycle.id))
-        self.type_to_send = native.row_value(spec.payee.type_to_send)
-        self.issued = PaymentState.ISSUED.value
-        self.live = native.row_value(native.of(table, "live", True))
-        self.postgres = native.postgres
         self.amounts: dict[tuple[Any, Any, str], _Money] = {}
         self.ids: list[str] = []
         self.skips: list[tuple[str, Any, str]] = []
-        self.payments = RowStream(session.connection(), table, PAYMENT_COLUMNS)
-        self.batches: list[tuple[Any, ...]] = []
-        self.header_bytes = len(spec.file_format.header.encode())
-        self.callback_key = callback_key()  # each batch's callback token hash is stored with it
-        self.sequence = self._last_sequence()
-        self._open_batch()
+        self.packer: BatchPacker | None = None
+        self.payments: RowWriter | None = None
+        if spec.create_batch:
+            self.packer = BatchPacker(
+                spec.file_format,
+                spec.payee.type_to_send,
+                max_rows=spec.max_batch_size,
+                max_bytes=spec.max_file_bytes,
+                new_name=self._new_id,
+                last_sequence=readers.last_batch_sequence(session, cycle.id),
+            )
+        if not dry_run:
+            fixed = {
+                "created_at": self.now,
+                "cycle_id": cycle.id,
+                "payee_id_type": spec.payee.type_to_send,
+                "state": PaymentState.ISSUED,
+                "live": True,
+            }
+            columns = PAYMENT_COLUMNS if spec.create_batch else UNBATCHED_PAYMENT_COLUMNS
+            self.payments = RowWriter(session.connection(), Payment.__table__, columns, fixed=fixed)
 
-    def _last_sequence(self) -> int:
-        query = select(func.max(PaymentBatch.sequence)).where(
-            PaymentBatch.cycle_id == self.cycle.id
-        )
-        return int(self.session.scalar(query) or 0)
+    def __enter__(self) -> _Preparation:
+        return self
 
-    def _open_batch(self) -> None:
-        self.batch_name = self._new_id()
-        self.batch_id = self.native.uuid_value(self.batch_name)
-        self.lines: list[str] = []
-        self.size = self.header_bytes
-        self.amount = Decimal(0)
-        self.currency = ""
+    def __exit__(self, *error: Any) -> None:
+        """On an error, an unfinished COPY of payments is abandoned (the caller rolls back)."""
+        if self.payments is not None and error[0] is not None:
+            self.payments.__exit__(*error)
 
     def _new_id(self) -> str:
         if not self.ids:
@@ -447,6 +282,7 @@ class _Writer:
         self, eid: Any, code: str, rid: Any, amount_raw: Any, fee_raw: Any,
         currency: str, raw_payee: str | None,
     ) -> None:  # fmt: skip
+        """One payable entitlement (a ``prepare_readers.PayableRow``)."""
         value, reason = self.check(raw_payee)
         if value is None:
             self._skip(code, rid, reason or "no payee identifier")
@@ -461,54 +297,73 @@ class _Writer:
             return
         money.count += 1
         request_id = self._new_id()
-        row = None
-        if self.spec.create_batch:
-            row = self._place(request_id, value, money.text, currency)
-            self.amount += money.amount
-        if self.dry_run:
-            return
-        if self.postgres:
-            place = NULL_TEXT if row is None else f"{self.batch_id}\t{row}"
-            self.payments.write_line(
-                f"{request_id}\t{self.now}\t{eid}\t{self.cycle_id}\t{rid}\t{place}\t"
-                f"{money.native}\t{self.type_to_send}\t{value.translate(COPY_ESCAPES)}\t"
-                f"{self.issued}\t{self.live}\n"
-            )
-        else:
-            self.payments.write(
-                (request_id.replace("-", ""), self.now, eid, self.cycle_id, rid, self.batch_id
-                 if row is not None else None, row, amount_raw, fee_raw, currency,
-                 self.type_to_send, value, self.issued, self.live),
-            )  # fmt: skip
+        packer, payments = self.packer, self.payments
+        if packer is not None:
+            row = packer.place(request_id, value, money.text, currency, money.amount)
+            if payments is not None:
+                payments.write(
+                    (request_id, eid, rid, packer.batch.name, row, amount_raw, fee_raw,
+                     currency, value)
+                )  # fmt: skip
+        elif payments is not None:
+            payments.write((request_id, eid, rid, amount_raw, fee_raw, currency, value))
 
     def _money(self, amount_raw: Any, fee_raw: Any, currency: str) -> _Money:
         """What one (amount, fee, currency) becomes; cycles repeat a few of them a million times."""
         amount, fee = _decimal(amount_raw), _decimal(fee_raw)
-        native = ""
-        if self.postgres:
-            native = "\t".join(map(copy_text, (amount_raw, fee_raw, currency)))
         if self.spec.amount_format is AmountFormat.INTEGER and not is_whole(amount):
             refused = (
                 f"amount {amount.normalize():f} {currency} has a fractional part; "
                 "the hub takes whole amounts (amount_format integer)"
             )
-            return _Money(amount, fee, currency, "", native, refused)
+            return _Money(amount, fee, currency, "", refused)
         wire = format_amount(amount, currency, self.spec.amount_format)
-        return _Money(amount, fee, currency, wire, native)
+        return _Money(amount, fee, currency, wire)
 
-    def _place(self, request_id: str, value: str, amount_text: str, currency: str) -> int:
-        fmt, ptype = self.spec.file_format, self.spec.payee.type_to_send
-        line = fmt.line(len(self.lines), request_id, ptype, value, amount_text, currency)
-        grows = 1 + (len(line) if line.isascii() else len(line.encode()))
-        full = len(self.lines) >= self.spec.max_batch_size
-        if full or self.size + grows > self.spec.max_file_bytes:
-            self._close_batch()
-            line = fmt.line(0, request_id, ptype, value, amount_text, currency)
-            grows = 1 + (len(line) if line.isascii() else len(line.encode()))
-        self.lines.append(line)
-        self.size += grows
-        self.currency = currency
-        return len(self.lines) - 1
+    def pause(self) -> None:
+        """End of a page: finish writing its payments (the connection is needed for the next
+        read), then write the batches closed meanwhile."""
+        if self.payments is not None:
+            self.payments.close()
+        if self.packer is not None:
+            self._add_batches(self.packer.take_closed())
+        self._report_skips()
+
+    def finish(self) -> None:
+        """The last batch closed and written; the report's totals."""
+        self.pause()
+        if self.packer is not None:
+            self._add_batches(self.packer.finish())
+        self._totals()
+        if not self.dry_run:
+            self.session.expire_all()
+
+    def _add_batches(self, batches: list[PackedBatch]) -> None:
+        for batch in batches:
+            self.report.batches += 1
+            self.report.file_bytes += batch.size
+        if self.dry_run or not batches:
+            return
+        ids = [uuid.UUID(batch.name) for batch in batches]
+        tokens = self.spec.callback_token_hashes(ids)
+        rows = []
+        for batch_id, batch in zip(ids, batches, strict=True):
+            data, sha256 = None, None
+            if self.spec.make_file_at_prepare:
+                stored = batch.rendered()
+                data, sha256 = stored.data, stored.sha256
+            rows.append(
+                (batch.name, batch.sequence, batch.name, str(uuid.uuid4()), batch.currency,
+                 f"{self.spec.file_name_prefix}{batch.name}.csv", data, sha256, batch.size,
+                 batch.count, batch.amount, tokens.get(batch_id))
+            )  # fmt: skip
+        fixed = {
+            "created_at": self.now,
+            "cycle_id": self.cycle.id,
+            "state": BatchState.PREPARED,
+            **ZERO_BATCH_COUNTERS,
+        }
+        bulk_insert(self.session, PaymentBatch.__table__, BATCH_COLUMNS, rows, fixed=fixed)
 
     def _totals(self) -> None:
         """The report's totals, from how often each (amount, fee, currency) was paid."""
@@ -523,45 +378,6 @@ class _Writer:
             total.fees += money.fee * money.count
             self.report.created += money.count
 
-    def _close_batch(self) -> None:
-        if not self.lines:
-            return
-        self.sequence += 1
-        self.report.batches += 1
-        self.report.file_bytes += self.size
-        if not self.dry_run:
-            self.batches.append(self._batch_row())
-            if len(self.batches) >= FLUSH_BATCHES:
-                self._flush()
-        self._open_batch()
-
-    def _batch_row(self) -> tuple[Any, ...]:
-        table = PaymentBatch.__table__
-        assert isinstance(table, Table)
-        stored = RenderedFile.of(self.spec.file_format.header, self.lines)
-        keep = self.spec.make_file_at_prepare
-        zero = self.native.of(table, "issued_amount", Decimal(0))
-        return (
-            self.batch_id, self.now, self.cycle_id, self.sequence, self.batch_name,
-            str(uuid.uuid4()), BatchState.PREPARED.value, self.currency,
-            f"{self.spec.file_name_prefix}{self.batch_name}.csv",
-            stored.data if keep else None, stored.sha256 if keep else None, len(stored.data),
-            len(self.lines), self.native.of(table, "issued_amount", self.amount),
-            0, zero, 0, zero, 0, zero, 0,
-            callback_token_hash(uuid.UUID(self.batch_name), self.callback_key),
-        )  # fmt: skip
-
-    def _flush(self) -> None:
-        """Write the closed batches (pausing the payment stream: one statement at a time)."""
-        self.payments.close()
-        bulk_insert(self.session, PaymentBatch.__table__, BATCH_COLUMNS, self.batches, native=True)
-        self.batches = []
-
-    def pause(self) -> None:
-        """Finish sending the payments so far (the connection is needed for the next read)."""
-        self.payments.close()
-        self._report_skips()
-
     def _skip(self, code: str, rid: Any, reason: str) -> None:
         """Skipped; reported with the registrant's reference at the end of the page."""
         if len(self.report.skipped) + len(self.skips) < SKIPPED_KEPT:
@@ -572,19 +388,10 @@ class _Writer:
     def _report_skips(self) -> None:
         if not self.skips:
             return
-        ids = {uuid.UUID(str(rid)) for _, rid, _ in self.skips}
-        query = select(Registrant.id, Registrant.reference).where(Registrant.id.in_(ids))
-        references = dict(self.session.execute(query).tuples().all())
+        references = readers.registrant_references(self.session, {r for _, r, _ in self.skips})
         for code, rid, reason in self.skips:
             self.report.skip(code, references.get(uuid.UUID(str(rid)), ""), reason)
         self.skips = []
-
-    def finish(self) -> None:
-        self._close_batch()
-        self._totals()
-        if not self.dry_run:
-            self._flush()
-            self.session.expire_all()
 
 
 def _nothing_to_pay(report: PreparationReport) -> str:

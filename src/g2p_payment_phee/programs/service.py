@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
-from g2p_payment_phee.bulk import bulk_insert
-from g2p_payment_phee.db import Base, utcnow
+from g2p_payment_phee.bulk import bulk_insert_dicts
+from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import (
     BusinessRuleViolation,
     Conflict,
@@ -49,7 +49,6 @@ from g2p_payment_phee.registry.models import Registrant, RegistrantKind
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission, authorize
 
-INSERT_CHUNK = 5000
 _M = TypeVar("_M")
 
 
@@ -148,7 +147,7 @@ def enrol(
         }
         for rid in ids
     ]
-    _insert_chunks(session, ProgramMembership, rows)
+    bulk_insert_dicts(session, ProgramMembership.__table__, rows)
     audit.record(session, actor, "program.enrolled", program, {"count": len(rows)})
     return len(rows)
 
@@ -352,28 +351,15 @@ def add_fixed_entitlements(
 
 
 def insert_entitlements(session: Session, rows: Iterable[dict[str, object]]) -> int:
-    """Bulk insert prepared entitlement rows (ids, codes and timestamps filled in here)."""
+    """Bulk insert prepared entitlement rows (ids, codes and timestamps filled in here); all
+    rows have the same keys."""
     now = utcnow()
-    batch: list[dict[str, object]] = []
-    total = 0
-    for row in rows:
+
+    def completed(row: dict[str, object]) -> dict[str, object]:
         row.setdefault("code", new_entitlement_code())
-        batch.append({"id": new_id(), "created_at": now, **row})
-        if len(batch) >= INSERT_CHUNK:
-            total += _insert_chunks(session, Entitlement, batch)
-            batch = []
-    return total + _insert_chunks(session, Entitlement, batch)
+        return {"id": new_id(), "created_at": now, **row}
 
-
-def _insert_chunks(session: Session, model: type[Base], rows: list[dict[str, object]]) -> int:
-    """Bulk insert rows that all have the same keys (COPY on PostgreSQL)."""
-    if not rows:
-        return 0
-    columns = list(rows[0])
-    for start in range(0, len(rows), INSERT_CHUNK):
-        chunk = [tuple(row[c] for c in columns) for row in rows[start : start + INSERT_CHUNK]]
-        bulk_insert(session, model.__table__, columns, chunk)
-    return len(rows)
+    return bulk_insert_dicts(session, Entitlement.__table__, map(completed, rows))
 
 
 def submit_cycle(session: Session, actor: User, cycle: Cycle) -> int:

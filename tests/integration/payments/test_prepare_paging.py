@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from g2p_payment_phee.payments import prepare, service
+from g2p_payment_phee.payments import prepare_readers, service
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.programs.models import Entitlement, Program
 from g2p_payment_phee.users.models import User
@@ -20,15 +20,15 @@ from tests import factories
 @pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Pages of 7 rows; records which reading path each prepare took."""
-    monkeypatch.setattr(prepare, "PAGE_ROWS", 7)
+    monkeypatch.setattr(prepare_readers, "PAGE_ROWS", 7)
     paths: list[str] = []
-    real = prepare._pages_read_aside
+    real = prepare_readers.pages_read_aside
 
-    def read_aside(*args: Any) -> Any:
+    def read_aside(*args: Any, **kwargs: Any) -> Any:
         paths.append("aside")
-        return real(*args)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(prepare, "_pages_read_aside", read_aside)
+    monkeypatch.setattr(prepare_readers, "pages_read_aside", read_aside)
     return paths
 
 
