@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -16,6 +16,7 @@ from g2p_payment_phee.payments.payee_rules import rule_for
 from g2p_payment_phee.payments.payees import PayeeRule
 from g2p_payment_phee.payments.prepare import PreparationReport, PrepareSpec, prepare_payments
 from g2p_payment_phee.payments.reports import SendReport, SyncReport
+from g2p_payment_phee.phee.callbacks import callback_key, callback_token_hash
 from g2p_payment_phee.phee.client import PheeClient
 from g2p_payment_phee.phee.csvfile import PheeCsvFormat
 from g2p_payment_phee.phee.send import send_batches
@@ -74,8 +75,14 @@ class PheeManager:
             make_file_at_prepare=s.make_csv_at_prepare,
             amount_format=s.amount_format,
             only_failed=only_failed,
+            callback_token_hashes=self.callback_token_hashes,
         )
         return prepare_payments(session, actor, cycle, spec, dry_run=dry_run, progress=progress)
+
+    def callback_token_hashes(self, batch_ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, str]:
+        """Each batch's PHEE callback token hash (``phee.callbacks``), with one read of the key."""
+        key = callback_key()
+        return {batch_id: callback_token_hash(batch_id, key) for batch_id in batch_ids}
 
     def client(self) -> PheeClient:
         """A client for this manager's hub (close it, or use it as a context manager)."""
