@@ -2,27 +2,22 @@
 
 ``start_import`` keeps the uploaded file in ``import_files`` and submits the job in the caller's
 transaction: both land together or neither does, and the job is dispatched only after the
-commit. The job deletes the file when it ends (``discard_file``); ``discard_orphans`` removes
-files whose job is gone or ended without doing so (its process died), for the sweep.
+commit. The job deletes the file when it ends (see ``import_jobs.files``).
 """
 
 from __future__ import annotations
 
-import uuid
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import ValidationFailed
 from g2p_payment_phee.import_jobs.kinds import PERMISSIONS, ImportKind
 from g2p_payment_phee.import_jobs.models import ImportFile
 from g2p_payment_phee.imports import Format
 from g2p_payment_phee.jobs import service as jobs
-from g2p_payment_phee.jobs.models import ACTIVE_JOB_STATES, Job
+from g2p_payment_phee.jobs.models import Job
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.programs.service import require_draft
 from g2p_payment_phee.users.models import User
@@ -30,7 +25,6 @@ from g2p_payment_phee.users.permissions import authorize
 
 INLINE_IMPORT_BYTES = 1024 * 1024
 """Files up to this size are imported during the request; larger ones become jobs."""
-ORPHAN_AFTER = timedelta(hours=1)
 
 
 def runs_as_job(path: Path) -> bool:
@@ -70,21 +64,3 @@ def start_import(
     session.flush()
     params["file_id"] = str(stored.id)
     return jobs.submit(session, actor, kind.job_kind, params)
-
-
-def discard_file(session: Session, file_id: uuid.UUID) -> None:
-    """Delete an import's file (its job has read it, or has failed)."""
-    session.execute(delete(ImportFile).where(ImportFile.id == file_id))
-
-
-def discard_orphans(session: Session, older_than: timedelta = ORPHAN_AFTER) -> int:
-    """Delete files older than ``older_than`` that no queued or running job will read."""
-    active = select(Job.params).where(Job.kind.like("import_%"), Job.state.in_(ACTIVE_JOB_STATES))
-    waiting = {str(params.get("file_id")) for params in session.scalars(active)}
-    old = session.scalars(
-        select(ImportFile.id).where(ImportFile.created_at < utcnow() - older_than)
-    ).all()
-    orphans = [file_id for file_id in old if str(file_id) not in waiting]
-    if orphans:
-        session.execute(delete(ImportFile).where(ImportFile.id.in_(orphans)))
-    return len(orphans)

@@ -13,39 +13,37 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from g2p_payment_phee.background import Work
 from g2p_payment_phee.db import is_database_lost, unit_of_work
 from g2p_payment_phee.errors import NotFound, PermissionDenied
+from g2p_payment_phee.import_jobs.files import discard_file
 from g2p_payment_phee.import_jobs.kinds import ImportKind
 from g2p_payment_phee.import_jobs.models import ImportFile
-from g2p_payment_phee.import_jobs.service import discard_file
 from g2p_payment_phee.imports import ImportReport
 from g2p_payment_phee.programs.entitlement_import import import_entitlements
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.registry.importer import import_registrants
 
-if TYPE_CHECKING:
-    from g2p_payment_phee.jobs.tasks import JobContext
-
 ERRORS_LISTED = 500
 
 
-def run_import(kind: ImportKind, ctx: JobContext) -> dict[str, Any]:
-    """Import the job's file as ``ctx.actor``; the report as the job's result."""
-    if ctx.actor is None:
+def run_import(kind: ImportKind, work: Work) -> dict[str, Any]:
+    """Import the job's file as ``work.actor``; the report as the job's result."""
+    if work.actor is None:
         raise PermissionDenied(f"an {kind.job_kind} job needs a user")
-    actor = ctx.actor
-    file_id = ctx.uuid("file_id")
-    dry_run = bool(ctx.params.get("dry_run"))
+    actor = work.actor
+    file_id = work.uuid("file_id")
+    dry_run = bool(work.params.get("dry_run"))
     try:
-        with _kept_file(ctx, file_id) as (path, name, fmt):
-            ctx.progress(0, None, f"importing {name}", flush=True)
+        with _kept_file(work, file_id) as (path, name, fmt):
+            work.progress(0, None, f"importing {name}", flush=True)
 
             def told(done: int, total: int) -> None:
-                ctx.progress(done, total, f"{done} of {total} rows")
+                work.progress(done, total, f"{done} of {total} rows")
 
-            with unit_of_work(ctx.factory) as session:
+            with unit_of_work(work.factory) as session:
                 if kind is ImportKind.REGISTRANTS:
                     report = import_registrants(
                         session,
@@ -57,9 +55,9 @@ def run_import(kind: ImportKind, ctx: JobContext) -> dict[str, Any]:
                         progress=told,
                     )
                 else:
-                    cycle = session.get(Cycle, ctx.uuid("cycle_id"))
+                    cycle = session.get(Cycle, work.uuid("cycle_id"))
                     if cycle is None:
-                        raise NotFound(f"no cycle {ctx.params.get('cycle_id')}")
+                        raise NotFound(f"no cycle {work.params.get('cycle_id')}")
                     report = import_entitlements(
                         session, actor, cycle, path, fmt=fmt, dry_run=dry_run, progress=told
                     )
@@ -67,17 +65,17 @@ def run_import(kind: ImportKind, ctx: JobContext) -> dict[str, Any]:
                 discard_file(session, file_id)
     except Exception as error:
         if not is_database_lost(error):
-            with unit_of_work(ctx.factory) as session:
+            with unit_of_work(work.factory) as session:
                 discard_file(session, file_id)
         raise
-    ctx.progress(report.rows, report.rows, report.summary())
+    work.progress(report.rows, report.rows, report.summary())
     return import_result(report)
 
 
 @contextmanager
-def _kept_file(ctx: JobContext, file_id: uuid.UUID) -> Iterator[tuple[Path, str, Any]]:
+def _kept_file(work: Work, file_id: uuid.UUID) -> Iterator[tuple[Path, str, Any]]:
     """The kept file's bytes in a private temporary file, removed afterwards."""
-    with unit_of_work(ctx.factory) as session:
+    with unit_of_work(work.factory) as session:
         stored = session.get(ImportFile, file_id)
         if stored is None:
             raise NotFound("the uploaded file is no longer kept (was it imported already?)")

@@ -37,6 +37,14 @@ class JobRunner(Protocol):
         """Arrange for the job to run; must not block on the work itself."""
         ...
 
+    def start(self) -> None:
+        """Start the runner's own threads, if it has any (the web app's lifespan calls this)."""
+        ...
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop taking jobs; with ``wait``, let the ones running here finish."""
+        ...
+
 
 class _RunnerSlot:
     """Shared by the factory and every session it made (``info`` is copied shallowly), so that
@@ -102,10 +110,11 @@ class InProcessRunner:
     """Runs jobs on a few threads of this process (embedded mode, tests).
 
     ``wait(job_id, timeout)`` lets a caller (a test, the CLI) block until the runs dispatched
-    for a job have ended. With ``sweep_every`` set, ``start_sweeping()`` starts a background
-    thread running the sweep, which requeues jobs left running by a dead process and dispatches
-    queued jobs nobody ran (the web app starts it with its lifespan, so an app that is only
-    built, as in tests, leaves no thread behind).
+    for a job have ended. With ``sweep_every`` set, ``start()`` starts a background
+    thread running the sweep (``jobs.sweep``: dead jobs, lapsed claims, unknown outcomes,
+    syncing sent cycles, overdue reports), as Celery beat does in the scale mode; the web app
+    starts it with its lifespan, so an app that is only built, as in tests, leaves no thread
+    behind. Nobody helps its jobs (``background.NoHelpers``).
     """
 
     def __init__(
@@ -123,7 +132,7 @@ class InProcessRunner:
         self._sweep_every = sweep_every
         self._sweeper: threading.Thread | None = None
 
-    def start_sweeping(self) -> None:
+    def start(self) -> None:
         """Start the periodic sweep thread (once; nothing without ``sweep_every``)."""
         with self._lock:
             if self._sweep_every is None or self._sweeper is not None or self._stopping.is_set():
@@ -138,7 +147,7 @@ class InProcessRunner:
 
     def dispatch(self, job_id: uuid.UUID) -> None:
         """Run the job on the pool (refused after shutdown: the sweep will run it later)."""
-        from g2p_payment_phee.jobs.tasks import run_job
+        from g2p_payment_phee.jobs.engine import run_job
 
         with self._lock:
             if self._stopping.is_set():
@@ -165,11 +174,11 @@ class InProcessRunner:
         with self._lock:
             return len(self._futures.get(job_id, []))
 
-    def sweep_now(self) -> list[uuid.UUID]:
-        """One sweep pass now (see ``jobs.sweep``); the ids it dispatched."""
-        from g2p_payment_phee.jobs.sweep import sweep_jobs
+    def sweep_now(self) -> dict[str, int]:
+        """One pass of the whole sweep now (see ``jobs.sweep``); what it did, as counts."""
+        from g2p_payment_phee.jobs.sweep import sweep
 
-        return sweep_jobs(self.factory, self)
+        return sweep(self.factory, self)
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop taking jobs; with ``wait``, let the running ones finish."""
@@ -202,14 +211,10 @@ def start_job_runner(factory: sessionmaker[Session]) -> JobRunner:
 
 
 def start_job_runner_threads(runner: JobRunner) -> None:
-    """Start the runner's background threads, if it has any (the in-process sweep)."""
-    start = getattr(runner, "start_sweeping", None)
-    if start is not None:
-        start()
+    """Start the runner's background threads (the in-process sweep; Celery has none here)."""
+    runner.start()
 
 
 def stop_job_runner(runner: JobRunner, *, wait: bool = True) -> None:
-    """Shut the runner down if it has threads of its own (the in-process one)."""
-    shutdown = getattr(runner, "shutdown", None)
-    if shutdown is not None:
-        shutdown(wait=wait)
+    """Shut the runner down (the in-process one lets its running jobs finish)."""
+    runner.shutdown(wait=wait)

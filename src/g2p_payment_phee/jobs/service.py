@@ -9,12 +9,8 @@ transaction commits (see ``jobs.runner``): a rolled-back submit dispatches nothi
 
 from __future__ import annotations
 
-import hashlib
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -22,14 +18,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
-from g2p_payment_phee.errors import Conflict, FieldError, NotFound, ValidationFailed
-from g2p_payment_phee.import_jobs.kinds import ImportKind, import_params
+from g2p_payment_phee.errors import Conflict, NotFound
+from g2p_payment_phee.jobs.kinds import JobKind, kind_spec
 from g2p_payment_phee.jobs.models import ACTIVE_JOB_STATES, Job, JobState
 from g2p_payment_phee.jobs.runner import queue_for_dispatch
 from g2p_payment_phee.keyset import as_utc, as_uuid, read_cursor
 from g2p_payment_phee.pagination import Page, check_limit, encode_cursor
-from g2p_payment_phee.payments.models import PaymentBatch
-from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission, authorize
 
@@ -37,160 +31,10 @@ SYSTEM = "system"
 INSERT_ATTEMPTS = 3
 
 
-@dataclass(frozen=True)
-class KindSpec:
-    """What a kind of job needs: the permission to start it, its parameters and its subject.
-
-    ``normalize`` checks the parameters (raising ValidationFailed / NotFound) and returns them
-    JSON-ready; ``key`` names the work for deduplication; ``system`` kinds may also be started
-    by the product itself (a verified callback, the schedule) with no user.
-    """
-
-    permission: Permission
-    normalize: Callable[[Session, dict[str, Any]], dict[str, Any]]
-    key: Callable[[dict[str, Any]], str]
-    subject_type: str
-    subject_param: str
-    system: bool = False
-
-
-def _uuid_param(params: dict[str, Any], name: str) -> uuid.UUID:
-    value = params.get(name)
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except (TypeError, ValueError):
-        reason = "required" if value in (None, "") else "not a valid id"
-        raise ValidationFailed(
-            f"invalid job parameters: {name}", [FieldError(name, reason)]
-        ) from None
-
-
-def _bool_param(params: dict[str, Any], name: str) -> bool:
-    value = params.get(name, False)
-    if not isinstance(value, bool):
-        raise ValidationFailed(
-            f"invalid job parameters: {name}", [FieldError(name, "must be true or false")]
-        )
-    return value
-
-
-def _existing_cycle(session: Session, params: dict[str, Any]) -> uuid.UUID:
-    cycle_id = _uuid_param(params, "cycle_id")
-    if session.get(Cycle, cycle_id) is None:
-        raise NotFound(f"no cycle {cycle_id}")
-    return cycle_id
-
-
-def _cycle_params(session: Session, params: dict[str, Any]) -> dict[str, Any]:
-    return {"cycle_id": str(_existing_cycle(session, params))}
-
-
-def _prepare_params(session: Session, params: dict[str, Any]) -> dict[str, Any]:
-    cycle_id = _existing_cycle(session, params)
-    return {"cycle_id": str(cycle_id), "dry_run": _bool_param(params, "dry_run")}
-
-
-def _send_params(session: Session, params: dict[str, Any]) -> dict[str, Any]:
-    cycle_id = _existing_cycle(session, params)
-    raw = params.get("batch_ids")
-    if raw is None:
-        return {"cycle_id": str(cycle_id), "batch_ids": None}
-    if not isinstance(raw, list | tuple) or not raw:
-        raise ValidationFailed(
-            "invalid job parameters: batch_ids",
-            [FieldError("batch_ids", "a non-empty list of batch ids, or nothing for all")],
-        )
-    ids = sorted({str(_uuid_param({"batch_ids": item}, "batch_ids")) for item in raw})
-    found = session.scalars(
-        select(PaymentBatch.id).where(
-            PaymentBatch.id.in_([uuid.UUID(i) for i in ids]), PaymentBatch.cycle_id == cycle_id
-        )
-    ).all()
-    if len(found) != len(ids):
-        raise NotFound(f"some of the batches are not batches of cycle {cycle_id}")
-    return {"cycle_id": str(cycle_id), "batch_ids": ids}
-
-
-def _batch_params(session: Session, params: dict[str, Any]) -> dict[str, Any]:
-    batch_id = _uuid_param(params, "batch_id")
-    if session.get(PaymentBatch, batch_id) is None:
-        raise NotFound(f"no payment batch {batch_id}")
-    return {"batch_id": str(batch_id)}
-
-
-def _send_key(params: dict[str, Any]) -> str:
-    if params["batch_ids"] is None:
-        return f"send_cycle:{params['cycle_id']}"
-    digest = hashlib.sha256(",".join(params["batch_ids"]).encode()).hexdigest()[:16]
-    return f"send_cycle:{params['cycle_id']}:{digest}"
-
-
-KINDS: dict[str, KindSpec] = {
-    "prepare_cycle": KindSpec(
-        Permission.PREPARE_PAYMENTS,
-        _prepare_params,
-        lambda p: f"prepare_cycle:{p['cycle_id']}" + (":dry_run" if p["dry_run"] else ""),
-        "cycle",
-        "cycle_id",
-    ),
-    "retry_failed": KindSpec(
-        Permission.PREPARE_PAYMENTS,
-        _cycle_params,
-        lambda p: f"retry_failed:{p['cycle_id']}",
-        "cycle",
-        "cycle_id",
-    ),
-    "send_cycle": KindSpec(Permission.SEND_PAYMENTS, _send_params, _send_key, "cycle", "cycle_id"),
-    # Sync writes payments' final outcomes, so a person needs the sending role to start one;
-    # the product itself (schedule, verified callbacks) starts them too.
-    "sync_cycle": KindSpec(
-        Permission.SEND_PAYMENTS,
-        _cycle_params,
-        lambda p: f"sync_cycle:{p['cycle_id']}",
-        "cycle",
-        "cycle_id",
-        system=True,
-    ),
-    "sync_batch": KindSpec(
-        Permission.SEND_PAYMENTS,
-        _batch_params,
-        lambda p: f"sync_batch:{p['batch_id']}",
-        "batch",
-        "batch_id",
-        system=True,
-    ),
-    "import_registrants": KindSpec(
-        Permission.MANAGE_REGISTRY,
-        partial(import_params, ImportKind.REGISTRANTS),
-        lambda p: f"import:{p['file_id']}",
-        "import",
-        "file_id",
-    ),
-    "import_entitlements": KindSpec(
-        Permission.MANAGE_PROGRAMS,
-        partial(import_params, ImportKind.ENTITLEMENTS),
-        lambda p: f"import:{p['file_id']}",
-        "cycle",
-        "cycle_id",
-    ),
-}
-
-
-def kind_spec(kind: str) -> KindSpec:
-    """The spec of a job kind, or ValidationFailed naming the known kinds."""
-    spec = KINDS.get(kind)
-    if spec is None:
-        known = ", ".join(sorted(KINDS))
-        raise ValidationFailed(
-            f"unknown job kind {kind!r}", [FieldError("kind", f"must be one of: {known}")]
-        )
-    return spec
-
-
 def submit(
     session: Session,
     actor: User | None,
-    kind: str,
+    kind: str | JobKind,
     params: dict[str, Any],
     *,
     subject_type: str = "",

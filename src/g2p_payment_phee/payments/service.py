@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker, undefer
@@ -167,6 +168,36 @@ def send_cycle(
     return manager.send(factory, actor, ids, progress=told)
 
 
+def send_batches(
+    factory: sessionmaker[Session],
+    actor: User,
+    batch_ids: Sequence[uuid.UUID],
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> SendReport:
+    """Send (or resolve) these batches, in the given order, through their programs' managers
+    (a chunk of a send job, or its helper). Each is claimed before its upload, from a sendable
+    state only, so any number of workers may be asked to send the same batches."""
+    authorize(actor, Permission.SEND_PAYMENTS)
+    with unit_of_work(factory) as session:
+        rows = session.execute(
+            select(PaymentBatch.id, Cycle.program_id)
+            .join(Cycle, Cycle.id == PaymentBatch.cycle_id)
+            .where(PaymentBatch.id.in_(list(batch_ids)))
+        ).tuples()
+        programs = dict(rows.all())
+        managers = {
+            pid: load_manager(session, _program(session, pid)) for pid in set(programs.values())
+        }
+    report = SendReport()
+    for program_id, manager in managers.items():
+        ids = [i for i in batch_ids if programs.get(i) == program_id]
+        before = len(report.results)
+        told = None if progress is None else partial(_told, progress, before, len(batch_ids))
+        report.results.extend(manager.send(factory, actor, ids, progress=told).results)
+    return report
+
+
 def _told(progress: Callable[[int, int], None], before: int, total: int, done: int) -> None:
     progress(before + done, total)
 
@@ -190,22 +221,54 @@ def sync_cycle(
 ) -> SyncReport:
     """Sync every submitted batch (of one cycle, or of all cycles), program by program;
     ``progress(done, total)`` after each batch read."""
+    query = _syncable_by_program()
+    if cycle_id is not None:
+        query = query.where(PaymentBatch.cycle_id == cycle_id)
+    return _sync(factory, actor, query, progress)
+
+
+def sync_batches(
+    factory: sessionmaker[Session],
+    actor: User | None,
+    batch_ids: Sequence[uuid.UUID],
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> SyncReport:
+    """Sync those of the batches that are submitted (or recently completed), in the given
+    order, through their programs' managers (a chunk of a sync job, or its helper)."""
+    order = {batch_id: n for n, batch_id in enumerate(batch_ids)}
+    query = _syncable_by_program().where(PaymentBatch.id.in_(list(batch_ids)))
+    return _sync(factory, actor, query, progress, order)
+
+
+def _syncable_by_program() -> Any:
+    return (
+        select(PaymentBatch.id, Cycle.program_id)
+        .join(Cycle, Cycle.id == PaymentBatch.cycle_id)
+        .where(syncable())
+        .order_by(PaymentBatch.sequence)
+    )
+
+
+def _sync(
+    factory: sessionmaker[Session],
+    actor: User | None,
+    query: Any,
+    progress: Callable[[int, int], None] | None,
+    order: dict[uuid.UUID, int] | None = None,
+) -> SyncReport:
     if actor is not None:
         authorize(actor, Permission.VIEW)
     with unit_of_work(factory) as session:
-        query = select(PaymentBatch.id, Cycle.program_id).join(
-            Cycle, Cycle.id == PaymentBatch.cycle_id
-        )
-        query = query.where(syncable())
-        if cycle_id is not None:
-            query = query.where(PaymentBatch.cycle_id == cycle_id)
         by_program: dict[uuid.UUID, list[uuid.UUID]] = {}
-        for batch_id, program_id in session.execute(query.order_by(PaymentBatch.sequence)).tuples():
+        for batch_id, program_id in session.execute(query).tuples():
             by_program.setdefault(program_id, []).append(batch_id)
         managers = {pid: load_manager(session, _program(session, pid)) for pid in by_program}
     report = SyncReport()
     total = sum(len(ids) for ids in by_program.values())
     for program_id, ids in by_program.items():
+        if order is not None:
+            ids.sort(key=order.__getitem__)
         before = len(report.results)
         told = None if progress is None else partial(_told, progress, before, total)
         synced = managers[program_id].sync(factory, actor, ids, progress=told)

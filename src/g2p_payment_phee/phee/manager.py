@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +27,9 @@ from g2p_payment_phee.phee.sync import sync_batches
 from g2p_payment_phee.programs.models import Cycle, ManagerKind, Program
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission, authorize
+
+_kept = threading.local()  # each thread's kept clients, by program and configuration
+KEPT_CLIENTS = 8  # per thread: the oldest is closed when a ninth program is served
 
 
 @dataclass
@@ -88,6 +93,23 @@ class PheeManager:
         """A client for this manager's hub (close it, or use it as a context manager)."""
         return PheeClient(self.settings, self.secrets)
 
+    def kept_client(self) -> PheeClient:
+        """This thread's client for this program and configuration, kept between calls so
+        that its token and connections are reused (a worker sending chunk after chunk would
+        otherwise fetch a token for each); a new one when the configuration changed."""
+        config = self.settings.model_dump_json() + self.secrets.model_dump_json()
+        key = (self.program.id, hashlib.sha256(config.encode()).hexdigest())
+        clients: dict[tuple[uuid.UUID, str], PheeClient] = _kept.__dict__.setdefault("clients", {})
+        client = clients.get(key)
+        if client is None:
+            stale = [k for k in clients if k[0] == key[0]]
+            others = [k for k in clients if k[0] != key[0]]  # oldest first
+            stale += others[: max(0, len(others) + 1 - KEPT_CLIENTS)]
+            for old in stale:
+                clients.pop(old).close()
+            client = clients[key] = self.client()
+        return client
+
     def test_connection(self) -> str:
         """Fetch a token and make a harmless read; the exact failure is raised as a PheeError."""
         with self.client() as hub:
@@ -102,7 +124,8 @@ class PheeManager:
         progress: Callable[[int], None] | None = None,
     ) -> SendReport:
         """Submit batches to PHEE, resolving unknown outcomes first (SPEC 3.3)."""
-        return send_batches(factory, actor, self, batch_ids, progress=progress)
+        client = self.kept_client()
+        return send_batches(factory, actor, self, batch_ids, client=client, progress=progress)
 
     def sync(
         self,
@@ -113,7 +136,8 @@ class PheeManager:
         progress: Callable[[int], None] | None = None,
     ) -> SyncReport:
         """Read PHEE's status of the batches and reconcile their payments (SPEC 3.4)."""
-        return sync_batches(factory, actor, self, batch_ids, progress=progress)
+        client = self.kept_client()
+        return sync_batches(factory, actor, self, batch_ids, client=client, progress=progress)
 
 
 def _build(program: Program, settings: BaseModel, secrets: BaseModel) -> PheeManager:

@@ -8,8 +8,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.db import utcnow
+from g2p_payment_phee.import_jobs.files import discard_orphans
 from g2p_payment_phee.import_jobs.models import ImportFile
-from g2p_payment_phee.import_jobs.service import discard_orphans
 from g2p_payment_phee.jobs.models import Job, JobState
 
 

@@ -26,6 +26,12 @@ class RecordingRunner:
     def dispatch(self, job_id: uuid.UUID) -> None:
         self.dispatched.append(job_id)
 
+    def start(self) -> None:
+        """No threads."""
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Nothing to stop."""
+
 
 @pytest.fixture(autouse=True)
 def runner(session_factory: sessionmaker[Session]) -> Iterator[InProcessRunner]:

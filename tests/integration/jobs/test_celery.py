@@ -22,6 +22,7 @@ from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.db import unit_of_work, utcnow
 from g2p_payment_phee.jobs import celery_app
 from g2p_payment_phee.jobs import service as jobs
+from g2p_payment_phee.jobs import sweep as sweeping
 from g2p_payment_phee.jobs.models import Job, JobState
 from g2p_payment_phee.jobs.runner import install_runner
 from g2p_payment_phee.payments.models import PaymentBatch
@@ -158,7 +159,7 @@ def test_workers_racing_for_the_same_batches_upload_each_once(
     p.hub.set_faults({"rules": [{"kind": "slow", "endpoints": ["upload"], "seconds": 0.3}]})
     for _ in range(2):
         for batch in batches:
-            celery_app.send_batch_task.delay(str(batch.id), p.approver.username)
+            celery_app.send_batches_task.delay([str(batch.id)], p.approver.username)
     wait_until(job_final(p.session, job.id), what="send job")
 
     def all_submitted() -> bool:
@@ -200,9 +201,9 @@ def test_a_worker_killed_between_upload_and_commit_causes_no_second_upload(
         session.execute(update(Job).where(Job.id == job.id).values(heartbeat_at=past))
 
     start_worker("rescuer")
-    counts = celery_app.sweep(p.factory, celery_app.CeleryRunner())
+    counts = sweeping.sweep(p.factory, celery_app.CeleryRunner())
     assert counts["jobs"] == 1
-    assert counts["stale_sending"] == 1
+    assert counts["released_claims"] == 1
     wait_until(job_final(p.session, job.id), what="the send job, run again")
 
     def submitted() -> bool:
@@ -232,7 +233,7 @@ def test_duplicate_unknown_and_old_messages_do_no_harm(
     marker = uuid.uuid4().hex
     celery_app.run_job_task.delay(str(done.id))  # delivered again
     celery_app.run_job_task.delay(str(ghost))  # an id that does not exist
-    celery_app.send_batch_task.delay(str(batch.id), p.approver.username)  # already submitted
+    celery_app.send_batches_task.delay([str(batch.id)], p.approver.username)  # already submitted
     celery_app.run_job_task.delay("not-an-id")
     celery_app.app.send_task(  # an older/newer version's arguments
         "g2p.run_job", kwargs={"job_id": str(done.id), "priority_hint": marker}, queue=QUEUE

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from g2p_payment_phee.jobs import celery_app
+from g2p_payment_phee.jobs import sweep as sweeping
 from g2p_payment_phee.jobs.models import Job
 from g2p_payment_phee.payments.states import PaymentState
 from tests.integration.jobs.conftest import RecordingRunner
@@ -19,7 +20,7 @@ from tests.integration.phee.test_overdue import accepted_ago, sent_cycle
 @pytest.fixture(autouse=True)
 def _fresh_sweeper(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test is a beat process of its own: nothing was overdue at its last sweep."""
-    monkeypatch.setattr(celery_app, "_overdue_seen", celery_app._OverdueSeen())
+    monkeypatch.setattr(sweeping, "_overdue_seen", sweeping._OverdueSeen())
 
 
 def _overdue_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -32,14 +33,14 @@ def test_the_sweep_counts_and_logs_overdue_payments(
     p = phee_program
     cycle = sent_cycle(p, 2)
     (batch,) = p.batches(cycle)
-    with caplog.at_level(logging.WARNING, logger=celery_app.log.name):
-        quiet = celery_app.sweep(p.factory, celery_app.CeleryRunner())
+    with caplog.at_level(logging.WARNING, logger=sweeping.log.name):
+        quiet = sweeping.sweep(p.factory, celery_app.CeleryRunner())
     assert quiet["overdue_payments"] == 0
     assert _overdue_warnings(caplog) == []
 
     accepted_ago(p, batch, 49)
-    with caplog.at_level(logging.WARNING, logger=celery_app.log.name):
-        counts = celery_app.sweep(p.factory, celery_app.CeleryRunner())
+    with caplog.at_level(logging.WARNING, logger=sweeping.log.name):
+        counts = sweeping.sweep(p.factory, celery_app.CeleryRunner())
     assert counts["overdue_payments"] == 2
     (warning,) = _overdue_warnings(caplog)
     assert warning.startswith("2 payments in 1 batch were sent more than 48 h ago")
@@ -63,8 +64,8 @@ def test_the_overdue_warning_repeats_only_when_more_payments_are_overdue(
 
     def sweep() -> tuple[int, list[str], list[str]]:
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger=celery_app.log.name):
-            counts = celery_app.sweep(p.factory, celery_app.CeleryRunner())
+        with caplog.at_level(logging.INFO, logger=sweeping.log.name):
+            counts = sweeping.sweep(p.factory, celery_app.CeleryRunner())
         said = [r for r in caplog.records if "sent more than" in r.getMessage()]
         warned = [r.getMessage() for r in said if r.levelno == logging.WARNING]
         told = [r.getMessage() for r in said if r.levelno == logging.INFO]

@@ -34,6 +34,7 @@ from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.db import unit_of_work
 from g2p_payment_phee.jobs import celery_app, states
 from g2p_payment_phee.jobs import service as jobs
+from g2p_payment_phee.jobs import sweep as sweeping
 from g2p_payment_phee.jobs.models import Job, JobState
 from g2p_payment_phee.jobs.runner import install_runner
 from g2p_payment_phee.jobs.sweep import sweep_jobs
@@ -436,8 +437,8 @@ def test_the_database_lost_mid_send_is_retried_and_nothing_is_uploaded_twice(
                 if getattr(batch, column) is not None:
                     setattr(batch, column, getattr(batch, column) - hour)
     p.session.commit()
-    counts = celery_app.sweep(p.factory, celery_app.CeleryRunner())
-    assert counts["stale_sending"] == len(sending)
+    counts = sweeping.sweep(p.factory, celery_app.CeleryRunner())
+    assert counts["released_claims"] == len(sending)
     wait_until(
         lambda: {b.state for b in p.batches(cycle)} == {BatchState.SUBMITTED},
         "the batches left in sending resolved by lookup",

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.jobs import celery_app
 from g2p_payment_phee.jobs import service as jobs
+from g2p_payment_phee.jobs import sweep as sweeping
 from g2p_payment_phee.jobs.models import Job, JobState
 from g2p_payment_phee.jobs.runner import install_runner
 from g2p_payment_phee.payments.models import Payment
@@ -175,14 +176,14 @@ def test_every_hub_fault_at_once_everything_finishes_and_nothing_is_paid_twice(
     assert outcomes.get("outcome_unknown", 0) >= 1  # 5xx, drop, hang, malformed: not known
 
     def resolved() -> bool:  # beat's sweep, run until every unknown outcome is resolved
-        celery_app.sweep(p.factory, celery_app.CeleryRunner())
+        sweeping.sweep(p.factory, celery_app.CeleryRunner())
         return {b.state for b in p.batches(cycle)} <= {BatchState.SUBMITTED}
 
     wait_until(resolved, "every batch submitted (unknown outcomes resolved)", every=1.0)
     hub.complete_all()  # PHEE finishes: three callbacks per batch reach the web app
 
     def completed() -> bool:
-        celery_app.sweep(p.factory, celery_app.CeleryRunner())
+        sweeping.sweep(p.factory, celery_app.CeleryRunner())
         return {b.state for b in p.batches(cycle)} == {BatchState.COMPLETED}
 
     wait_until(completed, "every batch completed (callbacks, sync jobs, sweep)", every=1.0)

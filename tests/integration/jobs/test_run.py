@@ -13,12 +13,13 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from g2p_payment_phee.background import Work
 from g2p_payment_phee.db import unit_of_work, utcnow
+from g2p_payment_phee.jobs import engine, states
 from g2p_payment_phee.jobs import service as jobs
-from g2p_payment_phee.jobs import states, tasks
+from g2p_payment_phee.jobs.kinds import KINDS, KindSpec
 from g2p_payment_phee.jobs.models import Job, JobState
 from g2p_payment_phee.jobs.runner import InProcessRunner
-from g2p_payment_phee.jobs.service import KindSpec
 from g2p_payment_phee.jobs.sweep import sweep_jobs
 from g2p_payment_phee.payments.states import BatchState
 from g2p_payment_phee.programs.models import Cycle
@@ -109,10 +110,14 @@ def custom_kind(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """A job kind whose body the test writes (``body`` in the returned dict)."""
     slot: dict[str, Any] = {}
     spec = KindSpec(
-        Permission.VIEW, lambda s, p: {"n": p.get("n", 0)}, lambda p: f"t:{p['n']}", "t", "n"
+        Permission.VIEW,
+        lambda s, p: {"n": p.get("n", 0)},
+        lambda p: f"t:{p['n']}",
+        "t",
+        "n",
+        lambda work: slot["body"](work),
     )
-    monkeypatch.setitem(jobs.KINDS, "test_kind", spec)
-    monkeypatch.setitem(tasks.BODIES, "test_kind", lambda ctx: slot["body"](ctx))
+    monkeypatch.setitem(KINDS, "test_kind", spec)
     return slot
 
 
@@ -123,14 +128,14 @@ def test_an_unexpected_error_is_logged_and_a_generic_message_stored(
     custom_kind: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    def explode(ctx: tasks.JobContext) -> dict[str, Any]:
+    def explode(ctx: Work) -> dict[str, Any]:
         raise RuntimeError("internal detail: password=hunter2")
 
     custom_kind["body"] = explode
-    with caplog.at_level(logging.ERROR, logger="g2p_payment_phee.jobs.tasks"):
+    with caplog.at_level(logging.ERROR, logger="g2p_payment_phee.jobs.engine"):
         job = _run(session, runner, admin, "test_kind", n=1)
     assert job.state is JobState.FAILED
-    assert job.error == tasks.UNEXPECTED
+    assert job.error == engine.UNEXPECTED
     assert "hunter2" not in (job.error or "") + job.message
     logged = [r for r in caplog.records if r.exc_info]
     assert logged
@@ -142,7 +147,7 @@ def test_progress_is_written_while_the_job_runs(
 ) -> None:
     reported, release = threading.Event(), threading.Event()
 
-    def slow(ctx: tasks.JobContext) -> dict[str, Any]:
+    def slow(ctx: Work) -> dict[str, Any]:
         ctx.progress(3, 10, "three of ten", flush=True)
         reported.set()
         assert release.wait(WAIT)
@@ -174,15 +179,15 @@ def test_a_final_job_is_not_run_again(
     custom_kind: dict[str, Any],
 ) -> None:
     runs: list[int] = []
-    custom_kind["body"] = lambda ctx: _note(runs, ctx.attempt, {"ok": True})
+    custom_kind["body"] = lambda work: _note(runs, work.attempt, {"ok": True})
     job = _run(session, runner, admin, "test_kind", n=3)
     assert job.state is JobState.SUCCEEDED
     for _ in range(3):  # delivered again, from anywhere
         runner.dispatch(job.id)
     assert runner.wait(job.id, WAIT)
-    assert tasks.run_job(session_factory, job.id) is None
-    assert tasks.sync_cycle(session_factory, job.id) is None  # the wrong kind's task: ignored
-    assert tasks.run_job(session_factory, uuid.uuid4()) is None  # an id that does not exist
+    assert engine.run_job(session_factory, job.id) is None
+    assert engine.run_job(session_factory, job.id, "sync_cycle") is None  # not of that kind
+    assert engine.run_job(session_factory, uuid.uuid4()) is None  # an id that does not exist
     assert runs == [1]
     assert _reload(session, job).attempts == 1
 

@@ -32,6 +32,12 @@ class RecordingRunner:
     def dispatch(self, job_id: uuid.UUID) -> None:
         self.dispatched.append(job_id)
 
+    def start(self) -> None:
+        """No threads."""
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Nothing to stop."""
+
 
 def test_only_a_valid_token_starts_a_sync_job(
     session: Session,

@@ -22,6 +22,12 @@ class _Recorder:
     def dispatch(self, job_id: uuid.UUID) -> None:
         self.dispatched.append(job_id)
 
+    def start(self) -> None:
+        """No threads."""
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Nothing to stop."""
+
 
 def test_each_new_factory_dispatches_on_commit_even_when_old_ones_were_collected() -> None:
     engine = create_engine("sqlite://")
