@@ -82,12 +82,13 @@ PRIVATE_FILE_MODE = 0o600
 
 
 def private_dir(path: Path) -> Path:
-    """The folder, created owner-only (0700) if missing: it holds the embedded database, the
-    secret key or batch files, which other local users must not read. An existing folder is
-    left as it is (it may be shared, like /tmp)."""
-    if not path.is_dir():
-        path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
-        os.chmod(path, PRIVATE_DIR_MODE)  # mkdir's mode is reduced by the umask
+    """The folder, created owner-only (0700) if missing, with any missing parent folder: it
+    holds the embedded database, the secret key or batch files, which other local users must
+    not read. An existing folder is left as it is (it may be shared, like /tmp)."""
+    missing = [folder for folder in (path, *path.parents) if not folder.is_dir()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+        os.chmod(folder, PRIVATE_DIR_MODE)  # mkdir's mode is reduced by the umask
     return path
 
 

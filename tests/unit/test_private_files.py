@@ -63,6 +63,7 @@ def test_batch_files_are_written_owner_only_even_over_an_old_file(tmp_path: Path
     write_private_file(old, b"id,request_id")
     assert old.read_bytes() == b"id,request_id"
     assert (_mode(folder), _mode(old)) == (0o700, 0o600)
+    assert _mode(tmp_path / "demo") == 0o700  # a parent it had to create is private too
 
 
 def test_a_query_in_the_url_is_not_part_of_the_file_name(tmp_path: Path) -> None:

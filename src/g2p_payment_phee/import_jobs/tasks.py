@@ -59,9 +59,15 @@ def run_import(kind: ImportKind, work: Work) -> dict[str, Any]:
                     if cycle is None:
                         raise NotFound(f"no cycle {work.params.get('cycle_id')}")
                     report = import_entitlements(
-                        session, actor, cycle, path, fmt=fmt, dry_run=dry_run, progress=told
+                        session,
+                        actor,
+                        cycle,
+                        path,
+                        fmt=fmt,
+                        dry_run=dry_run,
+                        progress=told,
+                        file_name=name,
                     )
-                    report.file_name = name
                 discard_file(session, file_id)
     except Exception as error:
         if not is_database_lost(error):

@@ -56,13 +56,16 @@ def import_entitlements(
     fmt: Format | None = None,
     dry_run: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    file_name: str | None = None,
 ) -> ImportReport:
     """Validate every row, then insert the new entitlements and update the existing ones;
-    ``progress(done, total)`` is told the rows validated, then written."""
+    ``progress(done, total)`` is told the rows validated, then written; ``file_name`` names
+    the file in messages (an upload's own name rather than its temporary file's)."""
     authorize(actor, Permission.MANAGE_PROGRAMS)
     require_draft(cycle)
     data, name = read_source(source)
-    report = ImportReport(dry_run=dry_run)
+    name = file_name or name
+    report = ImportReport(dry_run=dry_run, file_name=name)
     rows = _first_pass(data, name, guess_format(name, fmt), report)
     enrolled, existing = _lookups(session, cycle, [r.reference for r in rows])
     new: list[dict[str, Any]] = []

@@ -388,8 +388,9 @@ def import_entitlement_file(
     )
     if job is not None:
         return job_accepted(job)
-    report = import_entitlements(session, user, cycle, path, fmt=chosen, dry_run=dry_run)
-    report.file_name = upload.name
+    report = import_entitlements(
+        session, user, cycle, path, fmt=chosen, dry_run=dry_run, file_name=upload.name
+    )
     return report_public(report)
 
 

@@ -191,7 +191,9 @@ def import_cycle_entitlements(
         )
         if job is not None:
             return redirect(f"/jobs/{job.id}")
-        report = import_entitlements(session, user, cycle, path, fmt=chosen, dry_run=dry_run)
+        report = import_entitlements(
+            session, user, cycle, path, fmt=chosen, dry_run=dry_run, file_name=upload.name
+        )
     except REFUSALS as error:
         session.rollback()
         return _refused(request, session, visitor, cycle_id, error, "file")

@@ -130,6 +130,8 @@ def test_entitlements_of_a_draft_cycle_import_as_a_job(
     assert final["state"] == "succeeded", final
     assert (final["result"]["updated"], final["result"]["rejected"]) == (3, 1)
     assert final["result"]["file_name"] == "amounts.csv"
+    (problem,) = final["result"]["errors"]
+    assert "NOBODY" in problem["reason"]
     session.expire_all()
     amounts = session.scalars(
         select(Entitlement.initial_amount).where(
@@ -151,3 +153,16 @@ def test_an_entitlement_import_job_is_refused_for_a_cycle_past_draft(
     assert answer.status_code == 409, answer.text
     assert "draft" in answer.json()["error"]["message"]
     assert _kept(session) == 0
+
+
+def test_entitlement_import_messages_name_the_uploaded_file(
+    api: Api, session: Session, admin: User, approver: User
+) -> None:
+    world = build_world(session, admin, approver)
+    path = f"/api/v1/cycles/{world.draft_cycle}/entitlements/import"
+    data = b"registrant_reference,amount,colour\nB000000,75,red\n"
+    answer = api.post(path, "program_manager", files={"file": ("amounts.csv", data)})
+    assert answer.status_code == 422, answer.text
+    message = answer.json()["error"]["message"]
+    assert message.startswith("amounts.csv"), message
+    assert "g2p-import-" not in message
