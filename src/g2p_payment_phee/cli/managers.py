@@ -11,11 +11,10 @@ from rich.table import Table
 
 from g2p_payment_phee.cli.context import console, state
 from g2p_payment_phee.payments.config_service import (
+    check_connection,
     configure_manager,
     describe_manager,
-    load_manager,
 )
-from g2p_payment_phee.phee.manager import PheeManager
 from g2p_payment_phee.programs import service as programs
 from g2p_payment_phee.programs.models import ManagerKind
 
@@ -84,16 +83,15 @@ def show(ctx: typer.Context, program: str) -> None:
 
 @app.command("test-connection")
 def test_connection(ctx: typer.Context, program: str) -> None:
-    """Fetch a token and make a harmless read at the program's hub; the exact failure if not."""
+    """Fetch a token and make a harmless read at the program's hub; the exact failure if not
+    (admins only; audited)."""
     cli = state(ctx)
     with cli.unit_of_work() as session:
         found = programs.get_program(session, program)
-        cli.actor(session)
-        manager = load_manager(session, found)
-    if not isinstance(manager, PheeManager):
-        console.print(f"{found.name} pays manually: there is no hub to test")
-        return
-    console.print(manager.test_connection())
+        result = check_connection(session, cli.actor(session), found)
+    if result.error is not None:
+        raise result.error
+    console.print(result.message)
 
 
 def _print(description: dict[str, Any]) -> None:

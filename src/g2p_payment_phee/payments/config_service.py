@@ -8,6 +8,7 @@ they are stored encrypted and shown back only as "set" / "not set".
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
 from g2p_payment_phee.config import get_settings
-from g2p_payment_phee.errors import ConfigurationError, FieldError, ValidationFailed
+from g2p_payment_phee.errors import ConfigurationError, FieldError, G2PError, ValidationFailed
 from g2p_payment_phee.payments.manager import ManagerKindSpec, PaymentManager, kind_spec
 from g2p_payment_phee.payments.models import PaymentManagerConfig
 from g2p_payment_phee.programs.models import ManagerKind, Program
@@ -67,6 +68,32 @@ def configure_manager(
         {"kind": kind, "changed": changed, "secrets": changes},
     )
     return row
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    """What testing a program's connection found: ``message`` either way, ``error`` (with its
+    own HTTP status and exit code) when it failed."""
+
+    ok: bool
+    message: str
+    error: G2PError | None = None
+
+
+def check_connection(session: Session, actor: User, program: Program) -> ConnectionCheck:
+    """Test the program's manager with its saved settings (a token and a harmless read at a
+    hub), as an admin; audited either way. The read transaction is ended first: no database
+    transaction stays open while the hub is called."""
+    authorize(actor, Permission.MANAGE_SETTINGS)
+    manager = load_manager(session, program)
+    session.commit()
+    try:
+        found = ConnectionCheck(True, manager.test_connection())
+    except G2PError as error:
+        found = ConnectionCheck(False, error.message, error)
+    details = {"ok": found.ok, "error": found.error.code if found.error else None}
+    audit.record(session, actor, "manager.connection_tested", program, details)
+    return found
 
 
 def describe_manager(session: Session, actor: User, program: Program) -> dict[str, Any]:

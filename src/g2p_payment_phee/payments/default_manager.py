@@ -24,7 +24,7 @@ from g2p_payment_phee.db import unit_of_work, utcnow
 from g2p_payment_phee.errors import ValidationFailed
 from g2p_payment_phee.imports import Format, ImportReport, guess_format, iter_rows, read_source
 from g2p_payment_phee.money import AmountFormat, parse_amount
-from g2p_payment_phee.payments.files import BatchFileFormat
+from g2p_payment_phee.payments.files import BatchFileFormat, safe_text
 from g2p_payment_phee.payments.manager import ManagerKindSpec, NoSecrets, register_kind
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.payee_rules import rule_for
@@ -44,7 +44,6 @@ from g2p_payment_phee.payments.states import (
     mark_batch_payments_sent,
     set_batch_state,
 )
-from g2p_payment_phee.phee.csvfile import safe_text
 from g2p_payment_phee.programs.models import Cycle, ManagerKind, Program
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission, authorize
@@ -101,6 +100,10 @@ class DefaultManager:
     def validate_configuration(self, session: Session) -> None:
         """The payee rule must be buildable (e.g. the reg-ID type must exist)."""
         rule_for(session, self.settings)
+
+    def test_connection(self) -> str:
+        """Nothing to reach: payments are made by hand."""
+        return f"{self.program.name} pays manually: there is no hub to test"
 
     @property
     def amount_format(self) -> AmountFormat:

@@ -7,6 +7,7 @@ trailing newline (SPEC 4.1), so its size is known row by row while a batch is be
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,6 +17,19 @@ from sqlalchemy.orm import Session
 from g2p_payment_phee.errors import ConfigurationError
 from g2p_payment_phee.money import AmountFormat, format_amount
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
+
+_UNSAFE_TEXT = re.compile(r'[,"\r\n]+')
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_text(text: str) -> str:
+    """Free text made safe for PHEE's comma split and for spreadsheets.
+
+    Commas, quotes and line breaks become spaces, surrounding whitespace (tabs included) goes,
+    and text that would still start a formula gets a leading apostrophe (``'=1+2``).
+    """
+    cleaned = _UNSAFE_TEXT.sub(" ", text).strip()
+    return f"'{cleaned}" if cleaned.startswith(FORMULA_PREFIXES) else cleaned
 
 
 class BatchFileFormat(Protocol):

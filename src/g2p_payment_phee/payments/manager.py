@@ -1,8 +1,11 @@
 """The payment-manager protocol and the registry of manager kinds.
 
 A program names its manager kind (``default`` or ``phee``) and stores that kind's settings; the
-services ask ``kind_spec(kind)`` how to validate them and ``build`` a manager from them. New
-kinds register themselves here and nothing else in the product changes.
+services ask ``kind_spec(kind)`` how to validate them and ``build`` a manager from them. Each
+kind is a module that registers itself here when imported; the installed kinds are listed once,
+as the ``g2p_payment_phee.payment_managers`` entry points in pyproject.toml, and loaded on first
+use. So payments depends on no kind (``phee`` depends on payments, never the reverse), and a
+new kind changes nothing else in the product.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib import import_module
+from importlib.metadata import entry_points
 from typing import Protocol
 
 from pydantic import BaseModel
@@ -51,6 +56,11 @@ class PaymentManager(Protocol):
         """The hash of each new batch's callback token, stored with the batch when it is
         prepared (the hub's callbacks for a batch carry its token); empty when this manager's
         hub calls nothing back."""
+        ...
+
+    def test_connection(self) -> str:
+        """Make a harmless call to whatever the manager pays through; what it found, or a
+        G2PError saying exactly what failed (a manager with nothing to reach says so)."""
         ...
 
     @property
@@ -120,7 +130,12 @@ def kind_spec(kind: ManagerKind) -> ManagerKindSpec:
         raise ConfigurationError(f"no payment manager of kind {kind!r} is installed") from None
 
 
+ENTRY_POINTS = "g2p_payment_phee.payment_managers"
+
+
 def _load_builtin_kinds() -> None:
-    """Import the built-in kinds (each registers itself; importing twice is free)."""
-    import g2p_payment_phee.payments.default_manager
-    import g2p_payment_phee.phee.manager  # noqa: F401
+    """Import the installed kinds (each registers itself; importing twice is free)."""
+    if len(_KINDS) == len(ManagerKind):
+        return
+    for entry in entry_points(group=ENTRY_POINTS):
+        import_module(entry.value)

@@ -13,9 +13,9 @@ apostrophe is one more plain character for PHEE.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from g2p_payment_phee.payments.files import safe_text
 from g2p_payment_phee.phee.settings import PheeSettings, note_template_parts
 
 COLUMNS = (
@@ -31,18 +31,6 @@ COLUMNS = (
     "note",
 )
 HEADER = ",".join(COLUMNS)
-_UNSAFE_TEXT = re.compile(r'[,"\r\n]+')
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_text(text: str) -> str:
-    """Free text made safe for PHEE's comma split and for spreadsheets.
-
-    Commas, quotes and line breaks become spaces, surrounding whitespace (tabs included) goes,
-    and text that would still start a formula gets a leading apostrophe (``'=1+2``).
-    """
-    cleaned = _UNSAFE_TEXT.sub(" ", text).strip()
-    return f"'{cleaned}" if cleaned.startswith(FORMULA_PREFIXES) else cleaned
 
 
 def render_note(template: str, program: str, cycle: str) -> str:

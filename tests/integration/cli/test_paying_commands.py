@@ -156,3 +156,23 @@ def test_status_and_sync_name_the_overdue_batches(
     monkeypatch.setenv("G2P_OVERDUE_AFTER_HOURS", "72")
     get_settings.cache_clear()
     assert "were sent more than" not in run("status", cycle.name)
+
+
+def test_only_an_admin_tests_the_hub_connection_and_it_is_audited(
+    phee_program: PheeProgram, run: Run
+) -> None:
+    """The command once checked no role: anyone reached the hub with the stored secrets."""
+    from g2p_payment_phee.audit import AuditEvent
+
+    p = phee_program
+    assert "token" in run("managers", "test-connection", p.program.name).lower()
+    refused = CliRunner().invoke(
+        app, ["--as", p.approver.username, "managers", "test-connection", p.program.name]
+    )
+    assert isinstance(refused.exception, G2PError)
+    assert exit_code_for(refused.exception) == 5
+    p.session.expire_all()
+    tested = p.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "manager.connection_tested")
+    ).all()
+    assert [event.data["ok"] for event in tested] == [True]

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from g2p_payment_phee.phee.csvfile import HEADER, PheeCsvFormat, render_note, safe_text
+from g2p_payment_phee.payments.files import safe_text
+from g2p_payment_phee.phee.csvfile import HEADER, PheeCsvFormat, render_note
 from tests.unit.phee.support import settings
 
 

@@ -15,12 +15,10 @@ from sqlalchemy.orm import Session
 
 from g2p_payment_phee.errors import ConfigurationError, NotFound
 from g2p_payment_phee.payments.config_service import (
+    check_connection,
     configure_manager,
     describe_manager,
-    load_manager,
 )
-from g2p_payment_phee.phee.errors import PheeError
-from g2p_payment_phee.phee.manager import PheeManager
 from g2p_payment_phee.phee.settings import PheeSecrets, PheeSettings
 from g2p_payment_phee.programs.models import ManagerKind, Program
 from g2p_payment_phee.users.models import User
@@ -104,13 +102,5 @@ def test_connection(
 ) -> ConnectionTestPublic:
     """Fetch a token and make a harmless read at the hub (admins): success, or the exact
     failure with endpoint and status."""
-    authorize(user, Permission.MANAGE_SETTINGS)
-    program = load_program(session, program_id)
-    manager = load_manager(session, program)
-    session.commit()  # no database transaction stays open while the hub is called
-    if not isinstance(manager, PheeManager):
-        return ConnectionTestPublic(ok=True, message="this program pays manually: no hub to test")
-    try:
-        return ConnectionTestPublic(ok=True, message=manager.test_connection())
-    except PheeError as error:
-        return ConnectionTestPublic(ok=False, message=error.message)
+    result = check_connection(session, user, load_program(session, program_id))
+    return ConnectionTestPublic(ok=result.ok, message=result.message)

@@ -18,13 +18,12 @@ from pydantic.fields import FieldInfo
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from g2p_payment_phee.errors import ConfigurationError, G2PError, ValidationFailed
+from g2p_payment_phee.errors import ConfigurationError, ValidationFailed
 from g2p_payment_phee.payments.config_service import (
+    check_connection,
     configure_manager,
     describe_manager,
-    load_manager,
 )
-from g2p_payment_phee.phee.manager import PheeManager
 from g2p_payment_phee.phee.settings import PheeSecrets, PheeSettings
 from g2p_payment_phee.programs.models import ManagerKind, Program
 from g2p_payment_phee.users.permissions import Permission
@@ -234,15 +233,7 @@ def test_connection(
     request: Request, session: DbSession, visitor: Acting, program_id: str
 ) -> Response:
     """Fetch a token from the hub with the saved settings; say exactly what failed."""
-    visitor.require(Permission.MANAGE_SETTINGS)
     program = load_program(session, program_id)
-    try:
-        manager = load_manager(session, program)
-        if not isinstance(manager, PheeManager):
-            raise ConfigurationError(f"{program.name} pays manually: there is no hub to test")
-        result = manager.test_connection()
-    except G2PError as error:
-        return _page(
-            request, session, visitor, program, message=error.message, outcome="failed", status=200
-        )
-    return _page(request, session, visitor, program, message=result, outcome="ok")
+    result = check_connection(session, visitor.user, program)
+    outcome = "ok" if result.ok else "failed"
+    return _page(request, session, visitor, program, message=result.message, outcome=outcome)
