@@ -62,6 +62,7 @@ from g2p_payment_phee.db import make_engine, make_session_factory, unit_of_work
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.config_service import configure_manager
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
+from g2p_payment_phee.payments.reports import SendOutcome
 from g2p_payment_phee.phee import sync as phee_sync
 from g2p_payment_phee.phee.client import PheeClient
 from g2p_payment_phee.programs.models import Cycle, ManagerKind
@@ -407,7 +408,7 @@ def send_in_pairs(
                     started = time.perf_counter()
                     sent = payments.send_cycle(factory, admin, cycle_id, segment)
                     send_s = time.perf_counter() - started
-                    submitted += sent.count("submitted")
+                    submitted += sent.count(SendOutcome.SUBMITTED)
             result.pairs.append((bare_s, send_s))
     finally:
         timers.restore()

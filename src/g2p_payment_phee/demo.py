@@ -30,6 +30,7 @@ from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.config_service import configure_manager
 from g2p_payment_phee.payments.overview import CycleBatchTotals, cycle_payment_totals
 from g2p_payment_phee.payments.prepare import PreparationReport
+from g2p_payment_phee.payments.reports import SendOutcome
 from g2p_payment_phee.programs import service as programs
 from g2p_payment_phee.programs.models import Cycle, Entitlement, ManagerKind, TargetType
 from g2p_payment_phee.registry import service as registry
@@ -235,7 +236,7 @@ def _send_and_settle(
     with unit_of_work(factory) as session:
         checker = users.get_user(session, "checker")
     sent = payments.send_cycle(factory, checker, cycle_id)
-    say(f"send: {sent.count('submitted')} batches accepted by PHEE")
+    say(f"send: {sent.count(SendOutcome.SUBMITTED)} batches accepted by PHEE")
     for _ in range(SYNC_ROUNDS):
         result.sync_rounds += 1
         report = payments.sync_cycle(factory, checker, cycle_id)

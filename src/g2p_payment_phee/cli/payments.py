@@ -26,7 +26,7 @@ from g2p_payment_phee.payments.models import DuplicatePayment, PaymentBatch
 from g2p_payment_phee.payments.overdue import OverdueReport, overdue_payments
 from g2p_payment_phee.payments.overview import cycle_payment_totals
 from g2p_payment_phee.payments.prepare import PreparationReport, payable_count
-from g2p_payment_phee.payments.reports import SendReport
+from g2p_payment_phee.payments.reports import TROUBLE, SendOutcome, SendReport
 from g2p_payment_phee.payments.resend import BatchWait, waiting_batches
 from g2p_payment_phee.payments.states import BatchState
 from g2p_payment_phee.programs import service as programs
@@ -282,7 +282,7 @@ def send(
     with cli.unit_of_work() as session:  # batches another process is sending right now
         held = [w for w in waiting_batches(session, cycle_id) if w.state is BatchState.SENDING]
     print_waiting(held)
-    stuck = report.count("rejected") + report.count("outcome_unknown")
+    stuck = sum(report.count(outcome) for outcome in TROUBLE)
     if stuck:
         raise HubIncomplete(
             f"{stuck} of {len(report.results)} batches did not go through (above); send again "
@@ -294,9 +294,8 @@ def send(
 
 def print_send(report: SendReport) -> None:
     """Counts per outcome, then every batch that did not go through."""
-    outcomes = ("submitted", "found_at_phee", "rejected", "outcome_unknown", "skipped")
-    console.print(", ".join(f"{report.count(o)} {o}" for o in outcomes))
-    problems = [r for r in report.results if r.outcome in {"rejected", "outcome_unknown"}]
+    console.print(", ".join(f"{report.count(o)} {o}" for o in SendOutcome))
+    problems = [r for r in report.results if r.outcome in TROUBLE]
     if problems:
         table = Table("batch", "outcome", "reason")
         for r in problems:

@@ -34,6 +34,7 @@ from g2p_payment_phee.payments.reconcile import Outcome, reconcile_payments, ref
 from g2p_payment_phee.payments.reports import (
     BatchSendResult,
     BatchSyncResult,
+    SendOutcome,
     SendReport,
     SyncReport,
 )
@@ -170,7 +171,7 @@ class DefaultManager:
                 handed.append(batch)
             refresh_batches(session, actor, [b.id for b in handed])
             report = SendReport(
-                [BatchSendResult(b.name, "submitted", "handed over") for b in handed]
+                [BatchSendResult(b.name, SendOutcome.SUBMITTED, "handed over") for b in handed]
             )
         if progress is not None:
             progress(len(batch_ids))

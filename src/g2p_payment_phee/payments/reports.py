@@ -3,6 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class SendOutcome(StrEnum):
+    """What one send attempt did with a batch."""
+
+    SUBMITTED = "submitted"  # uploaded and accepted (or handed over, for manual payment)
+    FOUND_AT_PHEE = "found_at_phee"  # an unknown outcome looked up: the hub had it
+    REJECTED = "rejected"  # refused for a reason that cannot have reached the hub
+    OUTCOME_UNKNOWN = "outcome_unknown"  # may have reached the hub: looked up before any resend
+    SKIPPED = "skipped"  # not this run's to send (claimed elsewhere, already sent, gone)
+
+
+TROUBLE = frozenset({SendOutcome.REJECTED, SendOutcome.OUTCOME_UNKNOWN})
+"""The outcomes that leave a batch to be sent again."""
 
 
 @dataclass(frozen=True)
@@ -10,7 +25,7 @@ class BatchSendResult:
     """What happened to one batch when it was sent."""
 
     batch: str
-    outcome: str  # submitted | found_at_phee | rejected | outcome_unknown | skipped
+    outcome: SendOutcome
     message: str = ""
     phee_batch_id: str | None = None
 
@@ -21,7 +36,7 @@ class SendReport:
 
     results: list[BatchSendResult] = field(default_factory=list)
 
-    def count(self, outcome: str) -> int:
+    def count(self, outcome: SendOutcome) -> int:
         """How many batches ended with ``outcome``."""
         return sum(1 for r in self.results if r.outcome == outcome)
 

@@ -27,7 +27,7 @@ from g2p_payment_phee.money import AmountFormat, format_amount
 from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.prepare import PreparationReport, payable_count
-from g2p_payment_phee.payments.reports import SendReport, SyncReport
+from g2p_payment_phee.payments.reports import TROUBLE, SendOutcome, SendReport, SyncReport
 from g2p_payment_phee.payments.resend import SENDABLE, syncable
 from g2p_payment_phee.payments.states import BatchState
 from g2p_payment_phee.programs.models import Cycle
@@ -216,7 +216,7 @@ def _send_alongside_helpers(work: Work, actor: User, ids: list[uuid.UUID]) -> Se
         results = service.send_batches(work.factory, actor, chunk).results
         report.results.extend(results)
         passed += len(chunk)
-        if todo and any(result.outcome == "skipped" for result in results):
+        if todo and any(result.outcome is SendOutcome.SKIPPED for result in results):
             still = _still_sendable(work.factory, todo)
             passed, todo = passed + len(todo) - len(still), still
         work.progress(passed, message=f"{passed} of {len(ids)} batches")
@@ -268,7 +268,7 @@ def send_result(
     outcomes: dict[str, int] = {}
     for r in report.results:
         outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
-    trouble = [r for r in report.results if r.outcome in {"rejected", "outcome_unknown"}]
+    trouble = [r for r in report.results if r.outcome in TROUBLE]
     total = len(report.results) if total is None else total
     done = sum(states_now.get(s, 0) for s in ("submitted", "completed"))
     return {

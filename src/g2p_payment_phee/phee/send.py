@@ -46,7 +46,7 @@ from g2p_payment_phee.errors import G2PError
 from g2p_payment_phee.payments.duplicates import record_duplicate_batches
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.reconcile import refresh_batches
-from g2p_payment_phee.payments.reports import BatchSendResult, SendReport
+from g2p_payment_phee.payments.reports import BatchSendResult, SendOutcome, SendReport
 from g2p_payment_phee.payments.resend import (
     SENDABLE,
     lease_until,
@@ -370,14 +370,16 @@ def _claim(session: Session, actor: User, batch_ids: list[uuid.UUID]) -> list[_S
     for batch_id in batch_ids:
         found = batches.get(batch_id)
         if found is None:
-            steps.append(BatchSendResult(str(batch_id), "skipped", "no such batch"))
+            steps.append(BatchSendResult(str(batch_id), SendOutcome.SKIPPED, "no such batch"))
         elif batch_id not in moved:
             if found.state in SENDABLE:
                 message = f"batch {found.name} is no longer {found.state}: someone else moved it"
             else:
                 waiting = why_waiting(found)
                 message = f"batch is {found.state}" + (f": {waiting.reason}" if waiting else "")
-            steps.append(BatchSendResult(found.name, "skipped", message, found.phee_batch_id))
+            steps.append(
+                BatchSendResult(found.name, SendOutcome.SKIPPED, message, found.phee_batch_id)
+            )
         else:
             # The lookup window starts at the batch's creation, before its first attempt: the
             # previous claim is only the latest attempt, and an earlier one may be the one stored.
@@ -528,7 +530,7 @@ def _record(
             message = f"batch {step.name} is no longer sending ({state}): someone else moved it"
             if answer.phee_batch_id:
                 message += f"; PHEE has it as {answer.phee_batch_id}"
-            results[step.batch_id] = BatchSendResult(step.name, "skipped", message)
+            results[step.batch_id] = BatchSendResult(step.name, SendOutcome.SKIPPED, message)
             continue
         moves.append(move)
         results[step.batch_id] = result
@@ -574,7 +576,7 @@ def _move_and_result(answer: _Answer, now: datetime) -> tuple[BatchMove, BatchSe
             {"last_error": answer.waiting},
             {"lookup": "not found", "resent": False},
         )
-        return move, BatchSendResult(step.name, "outcome_unknown", answer.waiting)
+        return move, BatchSendResult(step.name, SendOutcome.OUTCOME_UNKNOWN, answer.waiting)
     if answer.error is None:
         assert answer.phee_batch_id is not None
         move = BatchMove(
@@ -599,9 +601,11 @@ def _move_and_result(answer: _Answer, now: datetime) -> tuple[BatchMove, BatchSe
                     f"; PHEE ALSO HOLDS IT AS {', '.join(answer.duplicates)}: "
                     "its payments may be paid twice (see status)"
                 )
-            result = BatchSendResult(step.name, "found_at_phee", found, answer.phee_batch_id)
+            result = BatchSendResult(
+                step.name, SendOutcome.FOUND_AT_PHEE, found, answer.phee_batch_id
+            )
         else:
-            result = BatchSendResult(step.name, "submitted", "", answer.phee_batch_id)
+            result = BatchSendResult(step.name, SendOutcome.SUBMITTED, "", answer.phee_batch_id)
         return move, result
     error = answer.error
     if answer.lookup_failed:
@@ -609,7 +613,7 @@ def _move_and_result(answer: _Answer, now: datetime) -> tuple[BatchMove, BatchSe
         move = BatchMove(
             step.batch_id, BatchState.OUTCOME_UNKNOWN, {"last_error": message}, {"lookup": message}
         )
-        return move, BatchSendResult(step.name, "outcome_unknown", message)
+        return move, BatchSendResult(step.name, SendOutcome.OUTCOME_UNKNOWN, message)
     # Even when nothing can have reached PHEE (connection refused) the batch is recorded as
     # unknown: the next attempt starts with a lookup, which costs one read and proves it.
     rejected = isinstance(error, PheeRejected) and not error.maybe_delivered
@@ -618,7 +622,7 @@ def _move_and_result(answer: _Answer, now: datetime) -> tuple[BatchMove, BatchSe
     values = {"last_error": message, "last_response": {"status": error.status, "body": error.body}}
     log.warning("batch %s: %s", step.name, message)
     move = BatchMove(step.batch_id, target, values, {"error": message})
-    return move, BatchSendResult(step.name, target.value, message)
+    return move, BatchSendResult(step.name, SendOutcome(target.value), message)
 
 
 def _mark_sent(

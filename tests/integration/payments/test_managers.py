@@ -19,6 +19,7 @@ from g2p_payment_phee.payments.config_service import (
 )
 from g2p_payment_phee.payments.default_manager import import_results
 from g2p_payment_phee.payments.models import Payment, PaymentBatch, PaymentManagerConfig
+from g2p_payment_phee.payments.reports import SendOutcome
 from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
 from g2p_payment_phee.programs.models import ManagerKind, Program
 from g2p_payment_phee.users.models import User
@@ -126,7 +127,7 @@ def test_the_default_manager_exports_and_reconciles_from_a_results_file(
     manager = load_manager(session, program)
     handed = manager.send(session_factory, admin, [b.id for b in batches])
     assert [r.batch for r in handed.results] == [b.name for b in batches]
-    assert handed.count("submitted") == 2
+    assert handed.count(SendOutcome.SUBMITTED) == 2
     session.expire_all()
     payments = list(session.scalars(select(Payment).order_by(Payment.batch_id, Payment.batch_row)))
     assert {p.state for p in payments} == {PaymentState.SENT}

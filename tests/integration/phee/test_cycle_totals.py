@@ -14,6 +14,7 @@ from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.models import Payment
 from g2p_payment_phee.payments.overview import cycle_payment_totals
 from g2p_payment_phee.payments.reconcile import Outcome, reconcile_batches
+from g2p_payment_phee.payments.reports import SendOutcome
 from g2p_payment_phee.payments.states import BatchState, PaymentStatus
 from g2p_payment_phee.programs.models import Cycle
 from tests import factories
@@ -47,7 +48,7 @@ def test_totals_from_counters_equal_the_payments_grouped(phee_program: PheeProgr
     p.configure(max_batch_size=2)
     cycle = p.prepared_cycle(7, amount="100")
     sent = service.send_cycle(p.factory, p.admin, cycle.id, [b.id for b in p.batches(cycle)[:3]])
-    assert sent.count("submitted") == 3
+    assert sent.count(SendOutcome.SUBMITTED) == 3
     _, second, third, unsent = p.batches(cycle)
     paid_one, _open = p.payments(second)
     failed_one, _ = p.payments(third)

@@ -20,6 +20,7 @@ from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.overdue import DEFAULT_OVERDUE_AFTER, overdue_payments
 from g2p_payment_phee.payments.reconcile import Outcome, reconcile_batches
+from g2p_payment_phee.payments.reports import SendOutcome
 from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.users.models import User
@@ -40,7 +41,7 @@ def sent_cycle(p: PheeProgram, newcomers: int, *, start: int = 0) -> Cycle:
     service.prepare_cycle(p.session, p.admin, cycle)
     p.session.commit()
     sent = service.send_cycle(p.factory, p.admin, cycle.id)
-    assert sent.count("submitted") == len(sent.results) > 0
+    assert sent.count(SendOutcome.SUBMITTED) == len(sent.results) > 0
     return cycle
 
 

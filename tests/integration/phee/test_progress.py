@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.config_service import configure_manager
+from g2p_payment_phee.payments.reports import SendOutcome
 from g2p_payment_phee.programs.models import ManagerKind
 from g2p_payment_phee.users.models import User
 from tests import factories
@@ -18,7 +19,7 @@ def test_send_and_sync_tell_their_progress_after_each_batch(phee_program: PheePr
     cycle = p.prepared_cycle(5)
     sent: list[tuple[int, int]] = []
     report = service.send_cycle(p.factory, p.admin, cycle.id, progress=lambda *a: sent.append(a))
-    assert report.count("submitted") == 3
+    assert report.count(SendOutcome.SUBMITTED) == 3
     assert sent == [(1, 3), (2, 3), (3, 3)]
     p.hub.complete_all()
     synced: list[tuple[int, int]] = []
@@ -44,7 +45,7 @@ def test_the_manual_manager_tells_its_progress_once(
     report = service.send_cycle(
         phee_program.factory, admin, cycle.id, progress=lambda *a: told.append(a)
     )
-    assert report.count("submitted") == 1
+    assert report.count(SendOutcome.SUBMITTED) == 1
     assert told == [(1, 1)]  # after the transaction that handed the batch over
     told.clear()
     service.sync_cycle(phee_program.factory, admin, cycle.id, progress=lambda *a: told.append(a))
