@@ -4,7 +4,7 @@
     python3 dev.py demo [ARGS]   the end-to-end demo on the embedded default (SQLite, no servers);
                                  --serve then serves the web UI over it
     python3 dev.py test [ARGS]   the whole test suite (pytest ARGS)
-    python3 dev.py lint          ruff check, ruff format --check, mypy
+    python3 dev.py lint          ruff check, ruff format --check, mypy, lint-imports
     python3 dev.py g2p-phee ...  any command of the product
 
 Each creates ``.venv`` on first use and reinstalls the project when pyproject.toml changes.
@@ -83,6 +83,7 @@ def main(argv: list[str]) -> int:
             [str(BIN / "ruff"), "check", "."],
             [str(BIN / "ruff"), "format", "--check", "."],
             [str(BIN / "mypy")],
+            [str(BIN / "lint-imports")],
         ]
         return max(run(*check) for check in checks)
     if task == "g2p-phee":

@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Table, insert, make_url, text
 
-from g2p_payment_phee.db import load_models, make_engine, make_session_factory, migrate, utcnow
+from g2p_payment_phee.db import make_engine, make_session_factory, migrate, utcnow
 from g2p_payment_phee.ids import new_id
 from g2p_payment_phee.registry.importer import import_registrants
 from g2p_payment_phee.registry.models import (
@@ -50,6 +50,7 @@ from g2p_payment_phee.registry.sample_data import (
     generate_registrants_csv,
 )
 from g2p_payment_phee.registry.validation import normalize_phone
+from g2p_payment_phee.schema import load_models
 from g2p_payment_phee.security import hash_password
 from g2p_payment_phee.users.models import Role, User
 

@@ -18,7 +18,8 @@ from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.config import get_settings
-from g2p_payment_phee.db import Base, load_models, make_engine, make_session_factory, migrate
+from g2p_payment_phee.db import Base, make_engine, make_session_factory, migrate
+from g2p_payment_phee.schema import load_models
 from g2p_payment_phee.users.models import Role, User
 from tests import factories
 

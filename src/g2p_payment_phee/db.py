@@ -138,17 +138,6 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
-def load_models() -> None:
-    """Import every models module so ``Base.metadata`` knows all tables (Alembic, tests)."""
-    import g2p_payment_phee.audit
-    import g2p_payment_phee.import_jobs.models
-    import g2p_payment_phee.jobs.models
-    import g2p_payment_phee.payments.models
-    import g2p_payment_phee.programs.models
-    import g2p_payment_phee.registry.models
-    import g2p_payment_phee.users.models  # noqa: F401
-
-
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` with Alembic: the only way the schema is made."""
     from alembic import command

@@ -6,7 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
-from g2p_payment_phee.db import Base, load_models, schema_is_current
+from g2p_payment_phee.db import Base, schema_is_current
+from g2p_payment_phee.schema import load_models
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from g2p_payment_phee.db import Base, load_models, make_engine
+from g2p_payment_phee.db import Base, make_engine
+from g2p_payment_phee.schema import load_models
 
 load_models()
 config = context.config
