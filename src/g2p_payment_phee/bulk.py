@@ -102,11 +102,25 @@ def _copy_column(values: Sequence[Any]) -> Sequence[str]:
     COPY reads specially (one scan of the joined column), else value by value."""
     try:
         joined = _JOINER.join(values)
-    except TypeError:  # None, numbers, UUIDs, times: converted one by one
-        return [copy_text(value) for value in values]
+    except TypeError:  # None, numbers, UUIDs, times
+        return _each_copy_text(values)
     if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
         return [copy_text(value) for value in values]
     return values
+
+
+def _each_copy_text(values: Sequence[Any]) -> Sequence[str]:
+    """Value by value; a column that repeats a few values (a timestamp, row numbers, None)
+    converts each of them once. Equal values share their text: ``1`` and ``Decimal("1.00")``
+    are the same number to the database."""
+    try:
+        distinct = set(values)
+    except TypeError:  # unhashable
+        return [copy_text(value) for value in values]
+    if len(distinct) * 2 > len(values):
+        return [copy_text(value) for value in values]
+    texts = {value: copy_text(value) for value in distinct}
+    return list(map(texts.__getitem__, values))
 
 
 _SQLITE_NATIVE = frozenset({str, int, float, bytes})

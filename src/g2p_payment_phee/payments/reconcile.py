@@ -1,17 +1,11 @@
-"""Reconcile payments with their outcomes, in bulk, and keep batch counters true.
+"""Reconcile payments with their outcomes, in bulk, keeping their batches' counters.
 
 A reconciled payment is final: every update here is conditional on the payment not being
-reconciled yet, so a late, repeated or contradictory outcome changes nothing. On PostgreSQL the
-outcomes are copied into a temporary table and applied with one ``UPDATE … FROM`` per chunk;
-the columns it writes are in no index (``live`` only for failures), so most of these updates
-are HOT updates.
-
-Batch counters stay true in one of two ways. ``reconcile_batches`` (the status sync, on
-PostgreSQL) adds to each batch what its payments' update changed, in the same statement: the
-update returns the rows it changed, grouped per batch, and the batch row is incremented —
-exact even when two syncs race, because both the payment update and the counter increment are
-re-evaluated on the latest row version. Everywhere else the batches are recounted
-(``refresh_batches``). Completed batches are moved set-based.
+reconciled yet, so a late, repeated or contradictory outcome changes nothing. The outcomes are
+written to a temporary table (``bulk.RowWriter``: ``COPY`` on PostgreSQL) and applied with one
+``UPDATE … FROM`` per chunk, through ``counters.update_counted``, which adds what changed to the
+batches' counters. The columns it writes are in no index (``live`` only for failures), so on
+PostgreSQL most of these updates are HOT updates. Completed batches are moved set-based.
 """
 
 from __future__ import annotations
@@ -21,24 +15,49 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import Table, bindparam, case, func, select, text, update
+from sqlalchemy import Column, MetaData, String, Table, Text, Uuid, func, select, update
 from sqlalchemy.orm import Session
 
-from g2p_payment_phee.bulk import copy_text
-from g2p_payment_phee.db import utcnow
+from g2p_payment_phee.bulk import RowWriter
+from g2p_payment_phee.db import Money, UTCDateTime, utcnow
+from g2p_payment_phee.payments.counters import BatchCounts, count_batches, update_counted
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.states import (
     BatchState,
     PaymentState,
     PaymentStatus,
     move_batches,
-    note_loaded_batches,
 )
 from g2p_payment_phee.users.models import User
 
+__all__ = [
+    "BatchCounts",
+    "Outcome",
+    "complete_batches",
+    "count_batches",
+    "reconcile_batches",
+    "reconcile_payments",
+    "refresh_batches",
+]
+
 CHUNK = 50_000
+NO_REASON = "failed without a reason from the hub"
+
+# The outcomes of one chunk, on the transaction's connection only.
+_INCOMING = Table(
+    "reconcile_in",
+    MetaData(),
+    Column("id", Uuid),
+    Column("status", String(30)),
+    Column("amount_paid", Money()),
+    Column("reason", Text),
+    Column("txid", Text),
+    Column("settled_at", UTCDateTime()),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+_INCOMING_COLUMNS = tuple(column.name for column in _INCOMING.columns)
 
 
 @dataclass(frozen=True)
@@ -53,112 +72,67 @@ class Outcome:
     settled_at: datetime | None = None
 
 
-def reconcile_payments(session: Session, outcomes: Sequence[Outcome]) -> int:
-    """Make the payments final with their outcome; returns how many changed (finals stay).
-    The caller recounts the batches (the status sync uses ``reconcile_batches``)."""
+def reconcile_payments(
+    session: Session, outcomes: Sequence[Outcome], batch_ids: Sequence[uuid.UUID] | None = None
+) -> int:
+    """Make the payments final with their outcome (finals stay) and keep their batches'
+    counters; returns how many changed. ``batch_ids``: only payments of these batches."""
     changed = 0
-    postgres = session.connection().dialect.name == "postgresql"
     for start in range(0, len(outcomes), CHUNK):
-        chunk = outcomes[start : start + CHUNK]
-        if postgres:
-            changed += _reconcile_postgres(session, chunk)
-        else:
-            changed += _reconcile_generic(session, chunk)
+        changed += _reconcile_chunk(session, outcomes[start : start + CHUNK], batch_ids)
     return changed
 
 
-def _values(outcome: Outcome, now: datetime) -> tuple[Any, ...]:
-    paid = outcome.status is PaymentStatus.PAID
-    return (
-        outcome.payment_id,
-        outcome.status.value,
-        outcome.amount_paid if paid else None,
-        None if paid else (outcome.reason or "failed without a reason from the hub"),
-        outcome.transaction_id,
-        outcome.settled_at or now,
-    )
-
-
-def _reconcile_generic(session: Session, outcomes: Sequence[Outcome]) -> int:
-    now = utcnow()
-    names = ("pid", "status", "paid", "reason", "txid", "at")
-    rows = [dict(zip(names, _values(o, now), strict=True)) for o in outcomes]
-    for row in rows:
-        row["live"] = row["status"] != PaymentStatus.FAILED.value
-    table = Payment.__table__
-    assert isinstance(table, Table)
-    statement = (
-        update(table)
-        .where(table.c.id == bindparam("pid"), table.c.state != PaymentState.RECONCILED.value)
-        .values(
-            state=PaymentState.RECONCILED.value,
-            status=bindparam("status"),
-            live=bindparam("live"),
-            amount_paid=bindparam("paid"),
-            failure_reason=bindparam("reason"),
-            phee_transaction_id=bindparam("txid"),
-            settled_at=bindparam("at"),
-        )
-    )
-    result = session.connection().execute(statement, rows)
-    return int(result.rowcount)
-
-
-def _copy_lines(outcomes: Sequence[Outcome], now: datetime) -> Iterator[str]:
-    """The outcomes as COPY text lines, in ``_values`` order. A sync writes a million of them:
-    ids go as hex (PostgreSQL reads a uuid without hyphens), and each timestamp and amount is
-    formatted once."""
-    stamps: dict[datetime, str] = {}
+def _rows(outcomes: Sequence[Outcome], now: datetime) -> Iterator[tuple[object, ...]]:
+    """The outcomes as rows of ``reconcile_in``. A sync writes a million of them: ids go as hex
+    text, and each amount is formatted once."""
     amounts: dict[Decimal, str] = {}
     paid = PaymentStatus.PAID
     for o in outcomes:
         at = o.settled_at or now
-        stamp = stamps.get(at)
-        if stamp is None:
-            stamp = stamps[at] = at.isoformat()
-        txid = "\\N" if o.transaction_id is None else copy_text(o.transaction_id)
         if o.status is paid:
             value = o.amount_paid
-            if value is None:
-                amount = "\\N"
-            else:
-                amount = amounts.get(value) or amounts.setdefault(value, str(value))
-            yield f"{o.payment_id.hex}\tpaid\t{amount}\t\\N\t{txid}\t{stamp}\n"
+            amount = None if value is None else amounts.get(value)
+            if value is not None and amount is None:
+                amount = amounts[value] = str(value)
+            yield (o.payment_id.hex, "paid", amount, None, o.transaction_id, at)
         else:
-            reason = copy_text(o.reason or "failed without a reason from the hub")
-            yield f"{o.payment_id.hex}\t{o.status.value}\t\\N\t{reason}\t{txid}\t{stamp}\n"
+            reason = o.reason or NO_REASON
+            yield (o.payment_id.hex, o.status.value, None, reason, o.transaction_id, at)
 
 
-def _copy_outcomes(session: Session, outcomes: Sequence[Outcome]) -> Any:
-    """The outcomes in a new temporary table ``reconcile_in`` (COPY); the connection."""
-    now = utcnow()
+def _reconcile_chunk(
+    session: Session, outcomes: Sequence[Outcome], batch_ids: Sequence[uuid.UUID] | None
+) -> int:
+    """The outcomes into a new temporary table, then one counted ``UPDATE … FROM``."""
     connection = session.connection()
     connection.exec_driver_sql("DROP TABLE IF EXISTS reconcile_in")
-    connection.exec_driver_sql(
-        "CREATE TEMP TABLE reconcile_in (id uuid, status text, amount_paid numeric, "
-        "reason text, txid text, settled_at timestamptz) ON COMMIT DROP"
+    _INCOMING.create(connection)
+    with RowWriter(connection, _INCOMING, _INCOMING_COLUMNS) as writer:
+        writer.write_many(_rows(outcomes, utcnow()))
+    payments, incoming = Payment.__table__, _INCOMING
+    assert isinstance(payments, Table)
+    statement = (
+        update(payments)
+        .where(
+            payments.c.id == incoming.c.id,
+            payments.c.state != PaymentState.RECONCILED.value,
+        )
+        .values(
+            state=PaymentState.RECONCILED.value,
+            status=incoming.c.status,
+            live=incoming.c.status != PaymentStatus.FAILED.value,
+            amount_paid=incoming.c.amount_paid,
+            failure_reason=incoming.c.reason,
+            phee_transaction_id=func.coalesce(incoming.c.txid, payments.c.phee_transaction_id),
+            settled_at=incoming.c.settled_at,
+        )
     )
-    raw = connection.connection.driver_connection
-    data = "".join(_copy_lines(outcomes, now))
-    with raw.cursor() as cursor, cursor.copy("COPY reconcile_in FROM STDIN") as copy:  # type: ignore[union-attr]
-        copy.write(data)
-    return connection
-
-
-_RECONCILE = (
-    "UPDATE payments AS p SET state = 'reconciled', status = t.status, "
-    "live = (t.status <> 'failed'), amount_paid = t.amount_paid, failure_reason = t.reason, "
-    "phee_transaction_id = COALESCE(t.txid, p.phee_transaction_id), settled_at = t.settled_at "
-    "FROM reconcile_in AS t WHERE p.id = t.id AND p.state <> 'reconciled'"
-)
-
-
-def _reconcile_postgres(session: Session, outcomes: Sequence[Outcome]) -> int:
-    """COPY the outcomes into a temporary table, then one ``UPDATE … FROM``."""
-    connection = _copy_outcomes(session, outcomes)
-    result = connection.execute(text(_RECONCILE))
+    if batch_ids is not None:
+        statement = statement.where(payments.c.batch_id.in_(list(batch_ids)))
+    changed = update_counted(session, statement)
     connection.exec_driver_sql("DROP TABLE reconcile_in")
-    return int(result.rowcount)
+    return changed
 
 
 def reconcile_batches(
@@ -167,68 +141,12 @@ def reconcile_batches(
     outcomes: Sequence[Outcome],
     batch_ids: Sequence[uuid.UUID],
 ) -> tuple[int, list[PaymentBatch]]:
-    """Reconcile outcomes of these batches' payments, keep the batches' counters true and
-    complete the batches whose payments are all final; returns how many payments changed and
-    the batches completed now. Every outcome is of a payment of one of the batches (on
-    PostgreSQL the others are ignored)."""
+    """Reconcile outcomes of these batches' payments (outcomes of other payments are
+    ignored), keep the batches' counters and complete the batches whose payments are all
+    final; returns how many payments changed and the batches completed now."""
     ids = list(dict.fromkeys(batch_ids))
-    if session.connection().dialect.name != "postgresql":
-        changed = reconcile_payments(session, outcomes)
-        return changed, refresh_batches(session, actor, ids)
-    changed = 0
-    for start in range(0, len(outcomes), CHUNK):
-        changed += _reconcile_counted(session, outcomes[start : start + CHUNK], ids)
+    changed = reconcile_payments(session, outcomes, ids)
     return changed, complete_batches(session, actor, ids)
-
-
-# The payments' update returns the rows it changed; they are counted per batch and added to
-# the batch rows. A payment that was never marked sent (``sent_at`` is set exactly when a
-# payment moves issued → sent, by ``states.mark_*payments_sent``) is counted as sent now too,
-# as ``count_batches`` would count it.
-_COUNTED_COLUMNS = (
-    "sent_count",
-    "sent_amount",
-    "paid_count",
-    "paid_amount",
-    "failed_count",
-    "failed_amount",
-)
-_COUNTED_TAIL = (
-    " AND p.batch_id = ANY(:batch_ids) RETURNING p.batch_id, p.status, p.amount_issued, "
-    "p.amount_paid, p.sent_at IS NULL AS unsent"
-    "), delta AS (SELECT batch_id, "
-    "count(*) FILTER (WHERE unsent) AS sent_count, "
-    "coalesce(sum(amount_issued) FILTER (WHERE unsent), 0) AS sent_amount, "
-    "count(*) FILTER (WHERE status = 'paid') AS paid_count, "
-    "coalesce(sum(amount_paid) FILTER (WHERE status = 'paid'), 0) AS paid_amount, "
-    "count(*) FILTER (WHERE status = 'failed') AS failed_count, "
-    "coalesce(sum(amount_issued) FILTER (WHERE status = 'failed'), 0) AS failed_amount, "
-    "count(*) AS changed FROM changed GROUP BY batch_id) "
-    "UPDATE payment_batches AS b SET "
-    "sent_count = b.sent_count + d.sent_count, sent_amount = b.sent_amount + d.sent_amount, "
-    "paid_count = b.paid_count + d.paid_count, paid_amount = b.paid_amount + d.paid_amount, "
-    "failed_count = b.failed_count + d.failed_count, "
-    "failed_amount = b.failed_amount + d.failed_amount "
-    "FROM delta AS d WHERE b.id = d.batch_id RETURNING b.id, d.changed, "
-    "b.sent_count, b.sent_amount, b.paid_count, b.paid_amount, b.failed_count, b.failed_amount"
-)
-
-
-def _reconcile_counted(
-    session: Session, outcomes: Sequence[Outcome], batch_ids: list[uuid.UUID]
-) -> int:
-    """One chunk: COPY into a temporary table, then one statement that updates the payments
-    and adds what changed to their batches' counters."""
-    connection = _copy_outcomes(session, outcomes)
-    statement = text("WITH changed AS (" + _RECONCILE + _COUNTED_TAIL)
-    rows = connection.execute(statement, {"batch_ids": batch_ids}).tuples().all()
-    connection.exec_driver_sql("DROP TABLE reconcile_in")
-    changed = 0
-    for bid, number, *counters in rows:
-        changed += int(number)
-        values = dict(zip(_COUNTED_COLUMNS, counters, strict=True))
-        note_loaded_batches(session, [bid], values)
-    return changed
 
 
 def complete_batches(
@@ -265,95 +183,9 @@ def _complete(
     return list(session.scalars(query.order_by(PaymentBatch.sequence)))
 
 
-@dataclass(frozen=True)
-class BatchCounts:
-    """A batch's payments counted by where they are; ``open`` ones are not reconciled yet."""
-
-    issued_count: int
-    issued_amount: Decimal
-    sent_count: int
-    sent_amount: Decimal
-    paid_count: int
-    paid_amount: Decimal
-    failed_count: int
-    failed_amount: Decimal
-    open: int
-
-    def columns(self) -> dict[str, Any]:
-        """The batch columns these counts are written to."""
-        values = dict(self.__dict__)
-        values.pop("open")
-        return values
-
-
 def refresh_batches(
     session: Session, actor: User | None, batch_ids: Iterable[uuid.UUID]
 ) -> list[PaymentBatch]:
-    """Recount the batches' payments (one grouped query and one bulk UPDATE per 1,000 batches);
-    submitted batches whose payments are all final complete, in one set-based transition.
-
-    Returns the batches that completed now."""
-    ids = list(dict.fromkeys(batch_ids))
-    finished: list[uuid.UUID] = []
-    table = PaymentBatch.__table__
-    assert isinstance(table, Table)
-    columns = [name for name in BatchCounts.__dataclass_fields__ if name != "open"]
-    statement = (
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
-        .values({name: bindparam(f"b_{name}") for name in columns})
-    )
-    for start in range(0, len(ids), 1000):
-        counts = count_batches(session, ids[start : start + 1000])
-        rows = [
-            {"b_id": bid, **{f"b_{k}": v for k, v in c.columns().items()}}
-            for bid, c in counts.items()
-        ]
-        if rows:
-            session.connection().execute(statement, rows)
-        for bid, batch_counts in counts.items():
-            note_loaded_batches(session, [bid], batch_counts.columns())
-        finished.extend(bid for bid, c in counts.items() if c.open == 0)
-    return _complete(session, actor, finished)
-
-
-def count_batches(session: Session, batch_ids: list[uuid.UUID]) -> dict[uuid.UUID, BatchCounts]:
-    """Counts and amounts of the batches' payments, in one grouped query."""
-    P = Payment
-    reconciled = P.state == PaymentState.RECONCILED
-    paid = reconciled & (P.status == PaymentStatus.PAID)
-    failed = reconciled & (P.status == PaymentStatus.FAILED)
-    sent = P.state.in_([PaymentState.SENT, PaymentState.RECONCILED])
-
-    def number(condition: Any) -> Any:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-    def amount(condition: Any, column: Any) -> Any:
-        return func.coalesce(func.sum(case((condition, column), else_=0)), 0)
-
-    query = (
-        select(
-            P.batch_id,
-            func.count(),
-            amount(True, P.amount_issued),
-            number(sent),
-            amount(sent, P.amount_issued),
-            number(paid),
-            amount(paid, P.amount_paid),
-            number(failed),
-            amount(failed, P.amount_issued),
-            number(~reconciled),
-        )
-        .where(P.batch_id.in_(batch_ids))
-        .group_by(P.batch_id)
-    )
-    out: dict[uuid.UUID, BatchCounts] = {}
-    for bid, *values in session.execute(query).tuples().all():
-        issued, issued_amt, sent_n, sent_amt, paid_n, paid_amt, failed_n, failed_amt, open_n = (
-            values
-        )
-        out[bid] = BatchCounts(
-            int(issued), Decimal(issued_amt), int(sent_n), Decimal(sent_amt),
-            int(paid_n), Decimal(paid_amt), int(failed_n), Decimal(failed_amt), int(open_n),
-        )  # fmt: skip
-    return out
+    """Submitted batches whose payments are all final complete (the counters are kept by every
+    writer of payments: ``counters.update_counted``); returns the batches that completed now."""
+    return complete_batches(session, actor, list(dict.fromkeys(batch_ids)))

@@ -213,41 +213,46 @@ def note_loaded_batches(
 
 
 def mark_batch_payments_sent(session: Session, batch: PaymentBatch) -> int:
-    """issued → sent for every payment of a batch that was handed over (one UPDATE).
+    """issued → sent for every payment of a batch that was handed over (one UPDATE, which
+    keeps the batch's counters: ``counters.update_counted``).
 
     With ``reconcile.reconcile_payments`` (sent/issued → reconciled, conditional on not being
     final yet) these are the only writers of payment state."""
     from g2p_payment_phee.db import utcnow
+    from g2p_payment_phee.payments.counters import update_counted
     from g2p_payment_phee.payments.models import Payment
 
     PAYMENT_MACHINE.check(PaymentState.ISSUED, PaymentState.SENT)
-    result: Result[Any] = session.execute(
-        update(Payment)
-        .where(Payment.batch_id == batch.id, Payment.state == PaymentState.ISSUED)
-        .values(state=PaymentState.SENT, sent_at=utcnow())
-        .execution_options(synchronize_session=False)
+    payments = Payment.__table__
+    assert isinstance(payments, Table)
+    return update_counted(
+        session,
+        update(payments)
+        .where(payments.c.batch_id == batch.id, payments.c.state == PaymentState.ISSUED)
+        .values(state=PaymentState.SENT, sent_at=utcnow()),
     )
-    return int(getattr(result, "rowcount", 0))
 
 
 def mark_payments_sent(session: Session, batch_ids: Sequence[uuid.UUID]) -> int:
     """issued → sent for every payment of the batches handed over, in one UPDATE per 1,000
-    batches; returns how many payments were marked."""
+    batches, which keeps the batches' counters; returns how many payments were marked."""
     from g2p_payment_phee.db import utcnow
+    from g2p_payment_phee.payments.counters import update_counted
     from g2p_payment_phee.payments.models import Payment
 
     PAYMENT_MACHINE.check(PaymentState.ISSUED, PaymentState.SENT)
+    payments = Payment.__table__
+    assert isinstance(payments, Table)
     marked = 0
     now = utcnow()
     for start in range(0, len(batch_ids), 1000):
-        result: Result[Any] = session.execute(
-            update(Payment)
+        marked += update_counted(
+            session,
+            update(payments)
             .where(
-                Payment.batch_id.in_(list(batch_ids[start : start + 1000])),
-                Payment.state == PaymentState.ISSUED,
+                payments.c.batch_id.in_(list(batch_ids[start : start + 1000])),
+                payments.c.state == PaymentState.ISSUED,
             )
-            .values(state=PaymentState.SENT, sent_at=now)
-            .execution_options(synchronize_session=False)
+            .values(state=PaymentState.SENT, sent_at=now),
         )
-        marked += int(getattr(result, "rowcount", 0))
     return marked

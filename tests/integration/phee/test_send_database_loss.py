@@ -34,7 +34,7 @@ def test_a_connection_cut_while_recording_is_tried_again(
     def cut_once(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         # The record's payments → sent: its transaction has already moved batches and written
         # audit rows, all of which must go with the connection and be written again.
-        if cut or not statement.startswith("UPDATE payments SET state"):
+        if cut or "UPDATE payments SET state" not in statement:
             return
         pid = conn.connection.driver_connection.info.backend_pid
         with admin.connect() as other:  # returns once the server process has ended

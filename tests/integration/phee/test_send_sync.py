@@ -24,6 +24,7 @@ from g2p_payment_phee.db import unit_of_work, utcnow
 from g2p_payment_phee.emulator import EmulatorServer
 from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
+from g2p_payment_phee.payments.reconcile import Outcome, reconcile_payments
 from g2p_payment_phee.payments.reports import SendReport, SyncReport
 from g2p_payment_phee.payments.states import (
     BatchState,
@@ -120,26 +121,17 @@ class CountingTransport(httpx.BaseTransport):
 # --- the happy path -------------------------------------------------------------------------
 
 
-def test_sent_counters_are_recounted_when_not_every_payment_was_issued(
+def test_sent_counters_stay_true_when_not_every_payment_was_issued(
     phee_program: PheeProgram,
 ) -> None:
-    """The usual record writes a submitted batch's sent counters from its issued ones, with
-    its move; a batch holding a payment that was no longer issued is recounted instead."""
+    """A batch holding a payment already reconciled when the batch is sent: the payment was
+    counted sent and paid when it was reconciled, and the send counts only the others."""
     p = phee_program
     p.configure(max_batch_size=2)
     cycle = p.prepared_cycle(4)
     odd, usual = p.batches(cycle)
     first = p.payments(odd)[0]
-    p.session.execute(
-        update(Payment)
-        .where(Payment.id == first.id)
-        .values(
-            state=PaymentState.RECONCILED,
-            status=PaymentStatus.PAID,
-            amount_paid=first.amount_issued,
-            settled_at=utcnow(),
-        )
-    )
+    reconcile_payments(p.session, [Outcome(first.id, PaymentStatus.PAID, first.amount_issued)])
     p.session.commit()
 
     assert [r.outcome for r in send(p, cycle).results] == ["submitted", "submitted"]
