@@ -1,4 +1,5 @@
-"""The job's state machine: the only writers of ``Job.state``, each a conditional UPDATE.
+"""The job's state machine (``JOB_MACHINE``, on the shared ``statemachine``) and the only
+writers of ``Job.state``, each a conditional UPDATE through ``_move``.
 
 ::
 
@@ -25,35 +26,53 @@ from sqlalchemy.orm import Session
 from g2p_payment_phee import audit
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.jobs.models import Job, JobState
+from g2p_payment_phee.statemachine import StateMachine
 from g2p_payment_phee.users.models import User
 
-FINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED})
-TRANSITIONS: dict[JobState, frozenset[JobState]] = {
-    JobState.QUEUED: frozenset({JobState.RUNNING, JobState.FAILED}),
-    JobState.RUNNING: frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.QUEUED}),
-    JobState.SUCCEEDED: frozenset(),
-    JobState.FAILED: frozenset(),
-}
+JOB_MACHINE = StateMachine[JobState](
+    "job",
+    {
+        JobState.QUEUED: frozenset({JobState.RUNNING, JobState.FAILED}),
+        JobState.RUNNING: frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.QUEUED}),
+        JobState.SUCCEEDED: frozenset(),
+        JobState.FAILED: frozenset(),
+    },
+)
+FINAL_STATES = frozenset(s for s in JobState if JOB_MACHINE.is_final(s))
 MESSAGE_LENGTH = 500
+
+
+def _move(
+    session: Session,
+    job_id: uuid.UUID,
+    source: JobState,
+    target: JobState,
+    values: dict[str, Any],
+    *,
+    attempt: int | None = None,
+) -> bool:
+    """``source → target`` as one conditional UPDATE (fenced by ``attempt`` when given): the
+    only way a job's state is written. The move must be in JOB_MACHINE; False when the job was
+    not in ``source`` (or not of that attempt) any more."""
+    JOB_MACHINE.check(source, target)
+    condition = [Job.id == job_id, Job.state == source]
+    if attempt is not None:
+        condition.append(Job.attempts == attempt)
+    moved = session.execute(
+        update(Job)
+        .where(*condition)
+        .values(state=target, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(moved.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def claim(session: Session, job_id: uuid.UUID) -> int | None:
     """queued → running for this process; its attempt number, or None if another run has it
     (or it is final, or gone)."""
     now = utcnow()
-    claimed = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.state == JobState.QUEUED)
-        .values(
-            state=JobState.RUNNING,
-            attempts=Job.attempts + 1,
-            started_at=now,
-            heartbeat_at=now,
-            error=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    values = {"attempts": Job.attempts + 1, "started_at": now, "heartbeat_at": now, "error": None}
+    if not _move(session, job_id, JobState.QUEUED, JobState.RUNNING, values):
         return None
     attempt = session.scalar(select(Job.attempts).where(Job.id == job_id))
     return int(attempt or 0)
@@ -93,11 +112,11 @@ def finish(
     """running → succeeded | failed for the attempt that runs it; audited."""
     if state not in FINAL_STATES:
         raise ValueError(f"finish needs a final state, not {state}")
-    values: dict[str, Any] = {"state": state, "finished_at": utcnow(), "heartbeat_at": utcnow()}
+    values: dict[str, Any] = {"finished_at": utcnow(), "heartbeat_at": utcnow()}
     values.update(result=result, error=error)
     if message is not None:
         values["message"] = message[:MESSAGE_LENGTH]
-    if not _update_run(session, job.id, attempt, values):
+    if not _move(session, job.id, JobState.RUNNING, state, values, attempt=attempt):
         return False
     audit.record(session, actor, f"job.{state.value}", job, {"kind": job.kind, "error": error})
     return True
@@ -105,13 +124,8 @@ def finish(
 
 def fail_unrunnable(session: Session, job: Job, error: str) -> bool:
     """queued → failed without running: the job cannot run at all (its user was removed, ...)."""
-    failed = session.execute(
-        update(Job)
-        .where(Job.id == job.id, Job.state == JobState.QUEUED)
-        .values(state=JobState.FAILED, error=error, finished_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if failed.rowcount != 1:  # type: ignore[attr-defined]
+    values = {"error": error, "finished_at": utcnow()}
+    if not _move(session, job.id, JobState.QUEUED, JobState.FAILED, values):
         return False
     audit.record(session, None, "job.failed", job, {"kind": job.kind, "error": error})
     return True
@@ -126,13 +140,8 @@ def requeue_stale(session: Session, stale_after: timedelta) -> list[uuid.UUID]:
     )
     requeued = []
     for job in stale:
-        moved = session.execute(
-            update(Job)
-            .where(Job.id == job.id, Job.state == JobState.RUNNING, Job.attempts == job.attempts)
-            .values(state=JobState.QUEUED, message="restarted: its worker stopped responding")
-            .execution_options(synchronize_session=False)
-        )
-        if moved.rowcount == 1:  # type: ignore[attr-defined]
+        values = {"message": "restarted: its worker stopped responding"}
+        if _move(session, job.id, JobState.RUNNING, JobState.QUEUED, values, attempt=job.attempts):
             audit.record(
                 session, None, "job.requeued", job, {"attempt": job.attempts, "stale": True}
             )
@@ -144,13 +153,8 @@ def requeue_interrupted(session: Session, job_id: uuid.UUID, attempt: int) -> bo
     """running → queued for the run ``attempt`` that lost its database and has ended (its
     retry calls this before claiming again); False when the job moved on meanwhile (the sweep
     requeued it, another run has it, or it is final)."""
-    moved = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.state == JobState.RUNNING, Job.attempts == attempt)
-        .values(state=JobState.QUEUED, message="resumed: its run lost the database")
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    values = {"message": "resumed: its run lost the database"}
+    if not _move(session, job_id, JobState.RUNNING, JobState.QUEUED, values, attempt=attempt):
         return False
     job = session.get(Job, job_id)
     if job is not None:
