@@ -34,7 +34,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, bindparam, select, update
@@ -45,7 +44,6 @@ from g2p_payment_phee.db import database_problem, is_database_lost, unit_of_work
 from g2p_payment_phee.errors import G2PError
 from g2p_payment_phee.payments.duplicates import record_duplicate_batches
 from g2p_payment_phee.payments.models import PaymentBatch
-from g2p_payment_phee.payments.reconcile import refresh_batches
 from g2p_payment_phee.payments.reports import BatchSendResult, SendOutcome, SendReport
 from g2p_payment_phee.payments.resend import (
     SENDABLE,
@@ -536,10 +534,9 @@ def _record(
         results[step.batch_id] = result
         if move.target is BatchState.SUBMITTED:
             accepted.append(move)
-    whole = _mark_sent(session, accepted, current)
+    # The payments' update adds them to their batches' sent counters (counters.py).
+    mark_payments_sent(session, [move.batch_id for move in accepted])
     move_each_batch(session, actor, BatchState.SENDING, moves)
-    if not whole:
-        refresh_batches(session, actor, [move.batch_id for move in accepted])
     for answer in answers:
         if answer.duplicates and answer.claimed.batch_id in results:
             batch = session.get(PaymentBatch, answer.claimed.batch_id)
@@ -623,24 +620,6 @@ def _move_and_result(answer: _Answer, now: datetime) -> tuple[BatchMove, BatchSe
     log.warning("batch %s: %s", step.name, message)
     move = BatchMove(step.batch_id, target, values, {"error": message})
     return move, BatchSendResult(step.name, SendOutcome(target.value), message)
-
-
-def _mark_sent(
-    session: Session, moves: list[BatchMove], current: dict[uuid.UUID, tuple[Any, ...]]
-) -> bool:
-    """Payments of the batches about to be ``submitted`` → sent. In the usual case every payment
-    of every batch was marked (a batch can mark at most its issued count, so the total tells):
-    the sent counters are the issued ones, written with the batch's move (one UPDATE per batch,
-    not two). Otherwise (False) the caller recounts the batches after moving them. No batches:
-    nothing is written, and True."""
-    accepted = [move.batch_id for move in moves]
-    marked = mark_payments_sent(session, accepted)
-    if marked != sum(int(current[bid][2]) for bid in accepted):
-        return False
-    for move in moves:
-        count, amount = current[move.batch_id][2], current[move.batch_id][3]
-        move.values.update(sent_count=count, sent_amount=Decimal(amount))
-    return True
 
 
 def _callback_url(manager: PheeManager, batch_id: uuid.UUID) -> str | None:
