@@ -205,6 +205,8 @@ def _told(progress: Callable[[int, int], None], before: int, total: int, done: i
 def sendable_batches(session: Session, actor: User | None, cycle_id: uuid.UUID) -> list[uuid.UUID]:
     """The cycle's batches to send or resolve, in order; lapsed ``sending`` claims (a process
     that died mid-send) are released first (``resend.release_lapsed_claims``)."""
+    if actor is not None:  # releasing changes batches: only for those who may send them
+        authorize(actor, Permission.SEND_PAYMENTS)
     release_lapsed_claims(session, actor)
     query = select(PaymentBatch.id).where(
         PaymentBatch.cycle_id == cycle_id, PaymentBatch.state.in_(SENDABLE)
@@ -257,8 +259,8 @@ def _sync(
     progress: Callable[[int, int], None] | None,
     order: dict[uuid.UUID, int] | None = None,
 ) -> SyncReport:
-    if actor is not None:
-        authorize(actor, Permission.VIEW)
+    if actor is not None:  # sync writes payments' final outcomes, as the sync jobs say
+        authorize(actor, Permission.SEND_PAYMENTS)
     with unit_of_work(factory) as session:
         by_program: dict[uuid.UUID, list[uuid.UUID]] = {}
         for batch_id, program_id in session.execute(query).tuples():
