@@ -74,6 +74,7 @@ def bulk_insert_dicts(session: Session, table: Any, rows: Iterable[Mapping[str, 
 
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NULL = "\\N"
 _SPECIAL = frozenset(map(chr, _ESCAPES))  # the characters COPY text reads specially
 _JOINER = "\x00"  # joins a column's values for one scan; PostgreSQL text never holds it
 
@@ -81,7 +82,7 @@ _JOINER = "\x00"  # joins a column's values for one scan; PostgreSQL text never 
 def copy_text(value: Any) -> str:
     """One value in PostgreSQL's COPY text format."""
     if value is None:
-        return "\\N"
+        return _NULL
     kind = type(value)
     if kind is str:
         # Most values hold none of them; the check costs far less than the translation.
@@ -103,10 +104,26 @@ def _copy_column(values: Sequence[Any]) -> Sequence[str]:
     try:
         joined = _JOINER.join(values)
     except TypeError:  # None, numbers, UUIDs, times
-        return _each_copy_text(values)
-    if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
+        return _copy_column_with_others(values)
+    if _has_special(joined):
         return [copy_text(value) for value in values]
     return values
+
+
+def _has_special(text: str) -> bool:
+    return "\\" in text or "\t" in text or "\n" in text or "\r" in text
+
+
+def _copy_column_with_others(values: Sequence[Any]) -> Sequence[str]:
+    """A column of text and NULLs in a few passes; anything else value by value."""
+    present = [value for value in values if value is not None]
+    try:
+        joined = _JOINER.join(present)
+    except TypeError:
+        return _each_copy_text(values)
+    if _has_special(joined):
+        return [copy_text(value) for value in values]
+    return [_NULL if value is None else value for value in values]
 
 
 def _each_copy_text(values: Sequence[Any]) -> Sequence[str]:

@@ -146,28 +146,33 @@ def prepare_payments(
         _lock_cycle(session, cycle)
     report = PreparationReport(cycle=cycle.name, dry_run=dry_run)
     report.already_paid = readers.count_already_paid(session, cycle)
-    rule, only_failed = spec.payee, spec.only_failed
-    with _sqlite_cache(session):
-        if read_aside:
-            pages = readers.pages_read_aside(session, cycle.id, rule, only_failed=only_failed)
-        else:
-            connection = session.connection()
-            pages = readers.payable_pages(connection, cycle.id, rule, only_failed=only_failed)
+    with (
+        _sqlite_cache(session),
+        closing(_pages(session, cycle, spec, read_aside)) as pages,
+        _Preparation(session, cycle, spec, report, dry_run) as preparation,
+    ):
         done = 0
-        with _Preparation(session, cycle, spec, report, dry_run) as preparation, closing(pages):
-            for page in pages:
-                for row in page:
-                    preparation.add(*row)
-                preparation.pause()
-                done += len(page)
-                if progress is not None:
-                    progress(done)
-            preparation.finish()
+        for page in pages:
+            for row in page:
+                preparation.add(*row)
+            preparation.pause()
+            done += len(page)
+            if progress is not None:
+                progress(done)
+        preparation.finish()
     if report.created == 0:
         report.message = _nothing_to_pay(report)
     if not dry_run:
         audit.record(session, actor, "payments.prepared", cycle, _audit_data(report))
     return report
+
+
+def _pages(session: Session, cycle: Cycle, spec: PrepareSpec, read_aside: bool) -> readers.Pages:
+    rule, only_failed = spec.payee, spec.only_failed
+    if read_aside:
+        return readers.pages_read_aside(session, cycle.id, rule, only_failed=only_failed)
+    connection = session.connection()
+    return readers.payable_pages(connection, cycle.id, rule, only_failed=only_failed)
 
 
 @contextmanager
