@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
+from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.audit_log import list_events
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import ValidationFailed
@@ -22,7 +23,8 @@ def events(session: Session, admin: User, viewer: User) -> list[audit.AuditEvent
     rows = []
     for index in range(9):
         actor = admin if index % 2 == 0 else viewer
-        event = audit.record(session, actor, f"thing.{'odd' if index % 2 else 'even'}", admin)
+        action = AuditAction.USER_ENABLED if index % 2 else AuditAction.USER_CREATED
+        event = audit.record(session, actor, action, admin)
         event.created_at = now - timedelta(seconds=index if index > 2 else 0)
         rows.append(event)
     session.commit()
@@ -52,7 +54,7 @@ def test_filters(
     def count(**filters) -> int:
         return len(list_events(session, viewer, limit=500, **filters).items)
 
-    assert count(action="thing.even") == 5
+    assert count(action="user.created") == 5
     assert count(actor_name="watcher") == 4
     assert count(actor_name=" Watcher ") == 4
     assert count(subject_type="users", subject_id=admin.id) == 9

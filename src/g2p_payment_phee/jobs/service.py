@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
+from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.errors import Conflict, NotFound
 from g2p_payment_phee.jobs.kinds import JobKind, kind_spec
 from g2p_payment_phee.jobs.models import ACTIVE_JOB_STATES, Job, JobState
@@ -70,7 +71,9 @@ def submit(
             attempts=0,
         )
         if _insert_unless_taken(session, job):
-            audit.record(session, actor, "job.submitted", job, {"kind": kind, "params": clean})
+            audit.record(
+                session, actor, AuditAction.JOB_SUBMITTED, job, {"kind": kind, "params": clean}
+            )
             queue_for_dispatch(session, job.id)
             return job
     raise Conflict(f"could not start {kind}: the same work keeps starting and ending; retry")

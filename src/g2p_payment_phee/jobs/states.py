@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
+from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.jobs.models import Job, JobState
 from g2p_payment_phee.statemachine import StateMachine
@@ -118,7 +119,9 @@ def finish(
         values["message"] = message[:MESSAGE_LENGTH]
     if not _move(session, job.id, JobState.RUNNING, state, values, attempt=attempt):
         return False
-    audit.record(session, actor, f"job.{state.value}", job, {"kind": job.kind, "error": error})
+    audit.record(
+        session, actor, AuditAction.moved("job", state), job, {"kind": job.kind, "error": error}
+    )
     return True
 
 
@@ -127,7 +130,7 @@ def fail_unrunnable(session: Session, job: Job, error: str) -> bool:
     values = {"error": error, "finished_at": utcnow()}
     if not _move(session, job.id, JobState.QUEUED, JobState.FAILED, values):
         return False
-    audit.record(session, None, "job.failed", job, {"kind": job.kind, "error": error})
+    audit.record(session, None, AuditAction.JOB_FAILED, job, {"kind": job.kind, "error": error})
     return True
 
 
@@ -143,7 +146,11 @@ def requeue_stale(session: Session, stale_after: timedelta) -> list[uuid.UUID]:
         values = {"message": "restarted: its worker stopped responding"}
         if _move(session, job.id, JobState.RUNNING, JobState.QUEUED, values, attempt=job.attempts):
             audit.record(
-                session, None, "job.requeued", job, {"attempt": job.attempts, "stale": True}
+                session,
+                None,
+                AuditAction.JOB_REQUEUED,
+                job,
+                {"attempt": job.attempts, "stale": True},
             )
             requeued.append(job.id)
     return requeued
@@ -158,7 +165,9 @@ def requeue_interrupted(session: Session, job_id: uuid.UUID, attempt: int) -> bo
         return False
     job = session.get(Job, job_id)
     if job is not None:
-        audit.record(session, None, "job.requeued", job, {"attempt": attempt, "interrupted": True})
+        audit.record(
+            session, None, AuditAction.JOB_REQUEUED, job, {"attempt": attempt, "interrupted": True}
+        )
     return True
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
+from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.errors import ConfigurationError, FieldError, G2PError, ValidationFailed
 from g2p_payment_phee.payments.manager import ManagerKindSpec, PaymentManager, kind_spec
@@ -63,7 +64,7 @@ def configure_manager(
     audit.record(
         session,
         actor,
-        "manager.configured",
+        AuditAction.MANAGER_CONFIGURED,
         program,
         {"kind": kind, "changed": changed, "secrets": changes},
     )
@@ -92,7 +93,7 @@ def check_connection(session: Session, actor: User, program: Program) -> Connect
     except G2PError as error:
         found = ConnectionCheck(False, error.message, error)
     details = {"ok": found.ok, "error": found.error.code if found.error else None}
-    audit.record(session, actor, "manager.connection_tested", program, details)
+    audit.record(session, actor, AuditAction.MANAGER_CONNECTION_TESTED, program, details)
     return found
 
 

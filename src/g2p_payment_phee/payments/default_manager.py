@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee import audit
+from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.db import unit_of_work, utcnow
 from g2p_payment_phee.errors import ValidationFailed
 from g2p_payment_phee.imports import Format, ImportReport, guess_format, iter_rows, read_source
@@ -229,7 +230,7 @@ def import_results(
     else:
         report.updated = len(outcomes)
     details = {"file": name, "dry_run": dry_run, "reconciled": report.updated}
-    audit.record(session, actor, "payments.results_imported", program, details)
+    audit.record(session, actor, AuditAction.PAYMENTS_RESULTS_IMPORTED, program, details)
     return report
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
+from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import BusinessRuleViolation
 from g2p_payment_phee.money import display
@@ -72,7 +73,7 @@ def record_duplicate_batches(
         audit.record(
             session,
             actor,
-            "batch.duplicated_at_hub",
+            AuditAction.BATCH_DUPLICATED_AT_HUB,
             batch,
             {
                 "correlation_id": batch.correlation_id,
@@ -139,7 +140,7 @@ def record_hub_completions(
         audit.record(
             session,
             actor,
-            "payment.paid_twice",
+            AuditAction.PAYMENT_PAID_TWICE,
             payment,
             {"times_paid": len(seen), "amount_paid": f"{total:f}", "occurrences": occurrences},
         )
@@ -287,7 +288,7 @@ def acknowledge_paid_twice(session: Session, actor: User, cycle: Cycle, reason: 
     audit.record(
         session,
         actor,
-        "cycle.paid_twice_acknowledged",
+        AuditAction.CYCLE_PAID_TWICE_ACKNOWLEDGED,
         cycle,
         {"payments": len(pending), "reason": reason},
     )

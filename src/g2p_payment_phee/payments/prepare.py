@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
+from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.bulk import RowWriter, bulk_insert
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import BusinessRuleViolation
@@ -163,7 +164,7 @@ def prepare_payments(
     if report.created == 0:
         report.message = _nothing_to_pay(report)
     if not dry_run:
-        audit.record(session, actor, "payments.prepared", cycle, _audit_data(report))
+        audit.record(session, actor, AuditAction.PAYMENTS_PREPARED, cycle, _audit_data(report))
     return report
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker, undefer
 
 from g2p_payment_phee import audit
+from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.db import unit_of_work
 from g2p_payment_phee.errors import BusinessRuleViolation, NotFound
 from g2p_payment_phee.payments.config_service import load_manager
@@ -124,7 +125,9 @@ def batch_file(session: Session, actor: User, batch: PaymentBatch) -> RenderedFi
         rendered.sha256,
         len(rendered.data),
     )
-    audit.record(session, actor, "batch.file_rendered", loaded, {"sha256": rendered.sha256})
+    audit.record(
+        session, actor, AuditAction.BATCH_FILE_RENDERED, loaded, {"sha256": rendered.sha256}
+    )
     return rendered
 
 

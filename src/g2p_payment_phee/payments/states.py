@@ -21,6 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from g2p_payment_phee import audit
+from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.errors import Conflict
 from g2p_payment_phee.statemachine import StateMachine
 
@@ -101,7 +102,11 @@ def set_batch_state(
     for key, value in values.items():
         set_committed_value(batch, key, value)
     audit.record(
-        session, actor, f"batch.{target}", batch, {"from": current, "to": target, **(data or {})}
+        session,
+        actor,
+        AuditAction.moved("batch", target),
+        batch,
+        {"from": current, "to": target, **(data or {})},
     )
 
 
@@ -139,7 +144,7 @@ def move_batches(
     audit.record_many(
         session,
         actor,
-        f"batch.{target}",
+        AuditAction.moved("batch", target),
         "payment_batches",
         ((bid, {**event, **extra.get(bid, {})}) for bid in moved),
     )
@@ -188,7 +193,7 @@ def move_each_batch(
         audit.record_many(
             session,
             actor,
-            f"batch.{target}",
+            AuditAction.moved("batch", target),
             "payment_batches",
             ((m.batch_id, {"from": source, "to": target, **m.data}) for m in group),
         )

@@ -45,7 +45,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
-from g2p_payment_phee.audit import AuditEvent
+from g2p_payment_phee.audit import AuditAction, AuditEvent
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.states import BatchState
@@ -54,7 +54,7 @@ from g2p_payment_phee.security import hash_token
 log = logging.getLogger(__name__)
 MAX_TOKEN_LENGTH = 200
 FINAL_BATCH_STATES = frozenset({BatchState.COMPLETED, BatchState.REJECTED})
-CALLBACK_ACTION = "batch.callback"
+CALLBACK_ACTION = AuditAction.BATCH_CALLBACK
 REPLAY = "replay: nothing to do"
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import String, Table, bindparam, cast, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee import audit
+from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.bulk import prefer_indexes, raw
 from g2p_payment_phee.db import unit_of_work
 from g2p_payment_phee.payments.duplicates import HubCompletion, record_hub_completions
@@ -287,7 +288,7 @@ def _apply(session: Session, actor: User | None, reads: list[_Read]) -> None:
     audit.record_many(
         session,
         actor,
-        "batch.synced",
+        AuditAction.BATCH_SYNCED,
         "payment_batches",
         ((read.batch_id, _synced_event(read, read.batch_id in completed)) for read in reads),
     )

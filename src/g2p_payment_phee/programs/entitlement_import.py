@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
+from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.errors import ValidationFailed
 from g2p_payment_phee.imports import Format, ImportReport, guess_format, iter_rows, read_source
 from g2p_payment_phee.money import check_precision, parse_amount
@@ -92,7 +93,7 @@ def import_entitlements(
     audit.record(
         session,
         actor,
-        "entitlements.imported",
+        AuditAction.ENTITLEMENTS_IMPORTED,
         cycle,
         {
             "file": name,

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
+from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.bulk import bulk_insert_dicts
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import (
@@ -95,7 +96,7 @@ def create_program(
     audit.record(
         session,
         actor,
-        "program.created",
+        AuditAction.PROGRAM_CREATED,
         program,
         {"currency": code, "target_type": target_type, "manager": manager_kind, "budget": amount},
     )
@@ -148,7 +149,7 @@ def enrol(
         for rid in ids
     ]
     bulk_insert_dicts(session, ProgramMembership.__table__, rows)
-    audit.record(session, actor, "program.enrolled", program, {"count": len(rows)})
+    audit.record(session, actor, AuditAction.PROGRAM_ENROLLED, program, {"count": len(rows)})
     return len(rows)
 
 
@@ -210,7 +211,7 @@ def create_cycle(
         session.flush()
     except IntegrityError:
         raise Conflict(f"a cycle {name!r} was created at the same time; retry") from None
-    audit.record(session, actor, "cycle.created", cycle, {"start": start, "end": end})
+    audit.record(session, actor, AuditAction.CYCLE_CREATED, cycle, {"start": start, "end": end})
     return cycle
 
 
@@ -343,7 +344,7 @@ def add_fixed_entitlements(
     audit.record(
         session,
         actor,
-        "entitlements.generated",
+        AuditAction.ENTITLEMENTS_GENERATED,
         cycle,
         {"count": added, "amount": value, "fee": fee},
     )

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from g2p_payment_phee import audit
+from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.errors import Conflict
 from g2p_payment_phee.statemachine import StateMachine
 
@@ -77,7 +78,11 @@ def set_cycle_state(
     CYCLE_MACHINE.check(current, target)
     _guarded_move(session, Cycle, cycle, current, target, f"cycle {cycle.name!r}")
     audit.record(
-        session, actor, f"cycle.{target}", cycle, {"from": current, "to": target, **(data or {})}
+        session,
+        actor,
+        AuditAction.moved("cycle", target),
+        cycle,
+        {"from": current, "to": target, **(data or {})},
     )
 
 
@@ -105,7 +110,7 @@ def move_entitlements(
         audit.record(
             session,
             actor,
-            f"entitlements.{target}",
+            AuditAction.moved("entitlements", target),
             cycle,
             {"from": source, "to": target, "count": moved},
         )
@@ -134,7 +139,7 @@ def set_entitlement_state(
     audit.record(
         session,
         actor,
-        f"entitlement.{target}",
+        AuditAction.moved("entitlement", target),
         entitlement,
         {"from": previous, "to": target, **(data or {})},
     )

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
+from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import FieldError, ValidationFailed
@@ -83,7 +84,7 @@ def import_registrants(
         audit.record(
             session,
             actor,
-            "registry.imported",
+            AuditAction.REGISTRY_IMPORTED,
             None,
             {
                 "file": name,

@@ -15,6 +15,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from g2p_payment_phee import audit
+from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import Conflict, NotFound, ValidationFailed
 from g2p_payment_phee.registry import validation as v
@@ -63,7 +64,9 @@ def create_id_type(
     id_type = IdType(name=clean_name, validation_regex=regex, description=description.strip())
     session.add(id_type)
     session.flush()
-    audit.record(session, actor, "id_type.created", id_type, {"name": clean_name, "regex": regex})
+    audit.record(
+        session, actor, AuditAction.ID_TYPE_CREATED, id_type, {"name": clean_name, "regex": regex}
+    )
     return id_type
 
 
@@ -114,7 +117,7 @@ def create_registrant(session: Session, actor: User, data: RegistrantCreate) -> 
     audit.record(
         session,
         actor,
-        "registrant.created",
+        AuditAction.REGISTRANT_CREATED,
         registrant,
         {"reference": reference, "kind": data.kind},
     )
@@ -140,7 +143,9 @@ def update_registrant(
     for name, value in fields.items():
         setattr(registrant, name, value)
     session.flush()
-    audit.record(session, actor, "registrant.updated", registrant, {"fields": sorted(fields)})
+    audit.record(
+        session, actor, AuditAction.REGISTRANT_UPDATED, registrant, {"fields": sorted(fields)}
+    )
     return registrant
 
 
@@ -257,7 +262,9 @@ def add_group_member(
     )
     session.add(membership)
     session.flush()
-    audit.record(session, actor, "registrant.member_added", group, {"member": member.reference})
+    audit.record(
+        session, actor, AuditAction.REGISTRANT_MEMBER_ADDED, group, {"member": member.reference}
+    )
     return membership
 
 
@@ -298,7 +305,7 @@ def set_registrant_id(
         session.add(current)
     current.value, current.expiry_date, current.status = clean, expiry_date, IdStatus.VALID
     session.flush()
-    audit.record(session, actor, "registrant.id_set", registrant, {"id_type": kind.name})
+    audit.record(session, actor, AuditAction.REGISTRANT_ID_SET, registrant, {"id_type": kind.name})
     return current
 
 
@@ -315,7 +322,7 @@ def add_phone(
     phone = Phone(registrant=registrant, number=e164, sequence=sequence)
     session.add(phone)
     session.flush()
-    audit.record(session, actor, "registrant.phone_added", registrant, {"number": e164})
+    audit.record(session, actor, AuditAction.REGISTRANT_PHONE_ADDED, registrant, {"number": e164})
     return phone
 
 
@@ -342,7 +349,9 @@ def _set_phone_disabled(
         return phone
     phone.disabled_at = utcnow() if disabled else None
     session.flush()
-    action = "registrant.phone_disabled" if disabled else "registrant.phone_enabled"
+    action = (
+        AuditAction.REGISTRANT_PHONE_DISABLED if disabled else AuditAction.REGISTRANT_PHONE_ENABLED
+    )
     audit.record(session, actor, action, registrant, {"number": e164})
     return phone
 
@@ -383,7 +392,9 @@ def add_bank_account(
     )
     session.add(account)
     session.flush()
-    audit.record(session, actor, "registrant.bank_account_added", registrant, {"account": number})
+    audit.record(
+        session, actor, AuditAction.REGISTRANT_BANK_ACCOUNT_ADDED, registrant, {"account": number}
+    )
     return account
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
+from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import (
     NotAuthenticated,
@@ -143,7 +144,7 @@ def sign_in(
     )
     session.add(row)
     session.flush()
-    audit.record(session, user, "user.signed_in", user, {"client_ip": client_ip})
+    audit.record(session, user, AuditAction.USER_SIGNED_IN, user, {"client_ip": client_ip})
     return NewSession(token=token, session=row)
 
 
@@ -196,7 +197,7 @@ def sign_out(session: Session, token: str) -> None:
     row = session.scalar(select(UserSession).where(UserSession.token_hash == hash_token(token)))
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
-        audit.record(session, row.user, "user.signed_out", row.user)
+        audit.record(session, row.user, AuditAction.USER_SIGNED_OUT, row.user)
 
 
 def csrf_token(secret_key: str, session_token: str) -> str:
@@ -232,7 +233,7 @@ def create_api_token(
     )
     session.add(row)
     session.flush()
-    audit.record(session, actor, "api_token.created", row, {"name": name})
+    audit.record(session, actor, AuditAction.API_TOKEN_CREATED, row, {"name": name})
     return NewApiToken(token=token, api_token=row)
 
 
@@ -253,7 +254,7 @@ def revoke_api_token(session: Session, actor: User, token_id: uuid.UUID) -> ApiT
         raise NotFound(f"no API token {token_id}")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
-        audit.record(session, actor, "api_token.revoked", row, {"name": row.name})
+        audit.record(session, actor, AuditAction.API_TOKEN_REVOKED, row, {"name": row.name})
     return row
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
+from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import (
     Conflict,
@@ -58,7 +59,9 @@ def create_user(
     )
     session.add(user)
     session.flush()
-    audit.record(session, actor, "user.created", user, {"username": username, "role": role})
+    audit.record(
+        session, actor, AuditAction.USER_CREATED, user, {"username": username, "role": role}
+    )
     return user
 
 
@@ -104,7 +107,13 @@ def set_active(session: Session, actor: User, username: str, *, active: bool) ->
     user.active = active
     user.disabled_at = None if active else utcnow()
     data = {} if active else revoke_access(session, user)
-    audit.record(session, actor, "user.enabled" if active else "user.disabled", user, data)
+    audit.record(
+        session,
+        actor,
+        AuditAction.USER_ENABLED if active else AuditAction.USER_DISABLED,
+        user,
+        data,
+    )
     return user
 
 
@@ -158,7 +167,9 @@ def change_password(
     check_new_password(new, actor.username)
     actor.password_hash = hash_password(new)
     ended = end_web_sessions(session, actor, keep=keep_web_session)
-    audit.record(session, actor, "user.password_changed", actor, {"web_sessions_ended": ended})
+    audit.record(
+        session, actor, AuditAction.USER_PASSWORD_CHANGED, actor, {"web_sessions_ended": ended}
+    )
     return actor
 
 
@@ -169,7 +180,9 @@ def reset_password(session: Session, actor: User, username: str, new: str) -> Us
     check_new_password(new, user.username)
     user.password_hash = hash_password(new)
     ended = end_web_sessions(session, user)
-    audit.record(session, actor, "user.password_reset", user, {"web_sessions_ended": ended})
+    audit.record(
+        session, actor, AuditAction.USER_PASSWORD_RESET, user, {"web_sessions_ended": ended}
+    )
     return user
 
 
