@@ -276,9 +276,13 @@ def sync_batches_task(
     """Sync a chunk of a cycle's submitted batches (a helper of a sync job)."""
     _extra("g2p.sync_batches", extra)
     keys = _ids("g2p.sync_batches", batch_ids)
-    if keys:
-        factory = worker_factory()
+    if not keys:
+        return
+    factory = worker_factory()
+    try:
         payments.sync_batches(factory, _helper_actor(factory, username), keys)
+    except G2PError as error:  # e.g. the user lost the sending role: the job syncs them itself
+        log.warning("batches %s not synced: %s", keys[:3], error.message)
 
 
 @app.task(name=SWEEP_TASK, bind=True)
