@@ -75,6 +75,12 @@ def callback_token_hash(batch_id: uuid.UUID, key: bytes | None = None) -> str:
     return hash_token(callback_token(batch_id, key))
 
 
+MALFORMED_TOKEN = "malformed token"  # noqa: S105 (a reason, not a secret)
+UNKNOWN_TOKEN = "unknown token"  # noqa: S105 (a reason, not a secret)
+UNKNOWN_TOKENS = frozenset({MALFORMED_TOKEN, UNKNOWN_TOKEN})
+"""The reasons a callback names no batch we issued a token for."""
+
+
 @dataclass(frozen=True)
 class CallbackVerdict:
     """Whether the callback was accepted, and which batch to sync."""
@@ -88,12 +94,12 @@ def receive_callback(session: Session, token: str, raw: bytes) -> CallbackVerdic
     """Verify and record a callback (its raw body); the caller syncs ``batch_id`` after
     committing. Never raises for anything in the body; a replay records nothing."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
-        return CallbackVerdict(False, "malformed token")
+        return CallbackVerdict(False, MALFORMED_TOKEN)
     digest = hash_token(token)
     batch = session.scalar(select(PaymentBatch).where(PaymentBatch.callback_token_hash == digest))
     if batch is None or not hmac.compare_digest(batch.callback_token_hash or "", digest):
         log.warning("PHEE callback with an unknown token ignored")
-        return CallbackVerdict(False, "unknown token")
+        return CallbackVerdict(False, UNKNOWN_TOKEN)
     details = _summary(_parse(raw))
     if details.get("batchId") and batch.phee_batch_id and details["batchId"] != batch.phee_batch_id:
         log.warning(

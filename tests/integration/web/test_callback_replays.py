@@ -5,6 +5,7 @@ traceback."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 
 import pytest
@@ -106,6 +107,25 @@ def test_callbacks_past_a_token_burst_are_dropped(
         answer = client.post(url, json={**BODY, "message": f"flood {n}"})
         assert (answer.status_code, answer.json()) == (200, {"status": "received"})
     assert counts(session) == (3, 1)
+
+
+def test_an_address_trying_made_up_tokens_is_soon_not_heard(
+    session: Session,
+    client: TestClient,
+    batch: PaymentBatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each made-up token would get a fresh bucket of its own: they are counted per address
+    too, and past that address's burst nothing it sends reaches the database or the log."""
+    client.app.state.unknown_token_limiter = CallbackRateLimiter(burst=2, rate=0)  # type: ignore[attr-defined]
+    with caplog.at_level(logging.WARNING):
+        for n in range(5):
+            answer = client.post(f"/api/v1/phee/callback/made-up-{n}-{'x' * 30}", json=BODY)
+            assert (answer.status_code, answer.json()) == (200, {"status": "received"})
+    assert len([r for r in caplog.records if "token" in r.getMessage()]) == 2
+    genuine = client.post(f"/api/v1/phee/callback/{callback_token(batch.id)}", json=BODY)
+    assert genuine.status_code == 200
+    assert counts(session) == (0, 0)  # not heard either, from that address, for a while
 
 
 def test_the_bucket_refills_and_forgets_old_tokens() -> None:

@@ -9,6 +9,8 @@ is pending. Replays (see ``phee.callbacks``) record nothing and start nothing.
 
 Each token is rate-limited in this process (``CallbackRateLimiter``): past its burst, callbacks
 are answered 200 and dropped before the database is asked (the periodic sync is the fallback).
+Tokens nobody issued are also counted per client address: an address past its burst of them
+is not heard at all for a while, so made-up tokens cannot each get a fresh allowance.
 The database work runs on a worker thread, off the event loop.
 """
 
@@ -26,8 +28,8 @@ from starlette.concurrency import run_in_threadpool
 from g2p_payment_phee.db import unit_of_work
 from g2p_payment_phee.errors import G2PError
 from g2p_payment_phee.jobs.service import submit
-from g2p_payment_phee.phee.callbacks import CallbackVerdict, receive_callback
-from g2p_payment_phee.web.deps import SessionFactory
+from g2p_payment_phee.phee.callbacks import UNKNOWN_TOKENS, CallbackVerdict, receive_callback
+from g2p_payment_phee.web.deps import SessionFactory, client_ip
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["PHEE callback"])
@@ -35,6 +37,8 @@ RECEIVED = {"status": "received"}
 CALLBACK_BURST = 10  # PHEE sends one callback per batch, and a few retries
 CALLBACK_REFILL_PER_SECOND = 0.5
 TRACKED_TOKENS = 4096  # least recently seen tokens are forgotten past this many
+UNKNOWN_TOKEN_BURST = 20  # made-up or mistyped tokens one address may try at once
+UNKNOWN_TOKEN_REFILL_PER_SECOND = 0.1
 
 
 class CallbackRateLimiter:
@@ -65,9 +69,17 @@ class CallbackRateLimiter:
             self._buckets.popitem(last=False)
         return allowed
 
+    def exhausted(self, key: str) -> bool:
+        """Whether ``key``'s bucket is empty now (taking nothing from it)."""
+        found = self._buckets.get(key)
+        if found is None:
+            return False
+        tokens, last = found
+        return min(float(self.burst), tokens + (self.clock() - last) * self.rate) < 1
+
 
 def rate_limiter(request: Request) -> CallbackRateLimiter:
-    """The application's callback limiter, made on first use."""
+    """The application's callback limiter (per token), made on first use."""
     state = request.app.state
     if not hasattr(state, "callback_rate_limiter"):
         state.callback_rate_limiter = CallbackRateLimiter()
@@ -75,14 +87,31 @@ def rate_limiter(request: Request) -> CallbackRateLimiter:
     return limiter
 
 
+def unknown_token_limiter(request: Request) -> CallbackRateLimiter:
+    """The application's limiter of tokens nobody issued, per client address."""
+    state = request.app.state
+    if not hasattr(state, "unknown_token_limiter"):
+        state.unknown_token_limiter = CallbackRateLimiter(
+            burst=UNKNOWN_TOKEN_BURST, rate=UNKNOWN_TOKEN_REFILL_PER_SECOND
+        )
+    limiter: CallbackRateLimiter = state.unknown_token_limiter
+    return limiter
+
+
 @router.post("/phee/callback/{token}")
 async def phee_callback(token: str, request: Request, factory: SessionFactory) -> dict[str, str]:
     """Receive PHEE's callback for one batch."""
+    address = client_ip(request)
+    strangers = unknown_token_limiter(request)
+    if strangers.exhausted(address):
+        return RECEIVED  # this address sent too many unknown tokens lately: not even logged
     if not rate_limiter(request).allow(token[:200]):
         log.warning("PHEE callback dropped: too many for one token")
         return RECEIVED
     raw = await request.body()
-    await run_in_threadpool(_receive, factory, token, raw)
+    verdict = await run_in_threadpool(_receive, factory, token, raw)
+    if verdict.reason in UNKNOWN_TOKENS:
+        strangers.allow(address)
     return RECEIVED
 
 
