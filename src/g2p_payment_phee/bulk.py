@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from datetime import datetime
 from itertools import chain, repeat
+from operator import itemgetter
 from types import TracebackType
 from typing import Any
 
@@ -141,6 +142,8 @@ def _each_copy_text(values: Sequence[Any]) -> Sequence[str]:
 
 
 _SQLITE_NATIVE = frozenset({str, int, float, bytes})
+_UUID_MARK = "replace(?, '-', '')"  # a UUID's text as SQLite stores it: 32 hex digits
+_SQLITE_AS_THEY_ARE = _SQLITE_NATIVE | {type(None)}
 
 
 def _sqlite_column(column_type: TypeEngine[Any], dialect: Dialect) -> Any:
@@ -161,6 +164,18 @@ def _sqlite_column(column_type: TypeEngine[Any], dialect: Dialect) -> Any:
     return convert
 
 
+def _has_hyphens(values: Iterable[Any]) -> bool:
+    try:
+        return "-" in _JOINER.join(values)
+    except TypeError:  # NULLs
+        return True
+
+
+def _sqlite_value(column_type: TypeEngine[Any], dialect: Dialect, value: Any) -> Any:
+    convert = _sqlite_column(column_type, dialect)
+    return value if convert is None else convert([value])[0]
+
+
 def _uuid_hex(values: Sequence[Any]) -> Sequence[Any]:
     try:
         return _JOINER.join(values).replace("-", "").split(_JOINER)
@@ -168,10 +183,10 @@ def _uuid_hex(values: Sequence[Any]) -> Sequence[Any]:
         return [_one_uuid_hex(value) for value in values]
 
 
-def _one_uuid_hex(value: Any) -> str | None:
+def _one_uuid_hex(value: Any) -> Any:
     if value is None or isinstance(value, str):
         return value if value is None else value.replace("-", "")
-    return str(value.hex)
+    return value.hex
 
 
 class RowWriter:
@@ -208,13 +223,14 @@ class RowWriter:
             self._sql = f"COPY {table.name} ({names}) FROM STDIN"
             return
         self._limit = self.BUFFER_ROWS
-        self._converters = [_sqlite_column(table.c[name].type, dialect) for name in self.columns]
-        self._fixed = []
-        for name, value in fixed.items():
-            convert = _sqlite_column(table.c[name].type, dialect)
-            self._fixed.append(value if convert is None else convert([value])[0])
-        marks = ", ".join("?" for _ in (*self.columns, *fixed))
-        self._sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"  # noqa: S608 - model names
+        types = [table.c[name].type for name in self.columns]
+        self._converters = [_sqlite_column(column_type, dialect) for column_type in types]
+        # Rows of text, numbers and NULLs go as they are, unless a column is JSON (whose text
+        # is a JSON value too).
+        self._as_they_are = not any(isinstance(column_type, JSON) for column_type in types)
+        self._fixed = [_sqlite_value(table.c[name].type, dialect, v) for name, v in fixed.items()]
+        self._uuids = [i for i, column_type in enumerate(types) if isinstance(column_type, Uuid)]
+        self._insert = f"INSERT INTO {table.name} ({names}) VALUES "  # noqa: S608 - model names
 
     def __enter__(self) -> RowWriter:
         return self
@@ -255,21 +271,42 @@ class RowWriter:
 
     def _write_pending(self) -> None:
         rows, self._pending = self._pending, []
-        count = len(rows)
-        by_column = list(zip(*rows, strict=True))
+        if self.postgres:
+            self._copy_rows(rows)
+        else:
+            self._insert_rows(rows)
+
+    def _by_column(self, rows: list[Sequence[Any]]) -> list[Sequence[Any]]:
+        by_column: list[Sequence[Any]] = list(zip(*rows, strict=True))
         if len(by_column) != len(self.columns):
             raise ValueError(f"rows for {self.table.name} must have {len(self.columns)} values")
-        if self.postgres:
-            columns: list[Any] = [_copy_column(values) for values in by_column]
-            columns.extend(repeat(text, count) for text in self._fixed)
-            self._copy_stream().write("\n".join(map("\t".join, zip(*columns, strict=True))) + "\n")
-            return
-        columns = [
-            values if convert is None else convert(values)
-            for convert, values in zip(self._converters, by_column, strict=True)
-        ]
-        columns.extend(repeat(value, count) for value in self._fixed)
-        self.connection.exec_driver_sql(self._sql, list(zip(*columns, strict=True)))
+        return by_column
+
+    def _copy_rows(self, rows: list[Sequence[Any]]) -> None:
+        columns: list[Any] = [_copy_column(values) for values in self._by_column(rows)]
+        columns.extend(repeat(text, len(rows)) for text in self._fixed)
+        self._copy_stream().write("\n".join(map("\t".join, zip(*columns, strict=True))) + "\n")
+
+    def _insert_rows(self, rows: list[Sequence[Any]]) -> None:
+        fixed = tuple(self._fixed)
+        marks = ["?"] * (len(self.columns) + len(fixed))
+        values: list[Any]
+        if self._as_they_are and _SQLITE_AS_THEY_ARE.issuperset(
+            map(type, chain.from_iterable(rows))
+        ):
+            # The rows go as they are: UUID text with hyphens loses them in the statement.
+            for index in self._uuids:
+                if _has_hyphens(map(itemgetter(index), rows)):
+                    marks[index] = _UUID_MARK
+            values = [tuple(row) + fixed for row in rows] if fixed else rows
+        else:
+            columns: list[Any] = [
+                column if convert is None else convert(column)
+                for convert, column in zip(self._converters, self._by_column(rows), strict=True)
+            ]
+            columns.extend(repeat(value, len(rows)) for value in fixed)
+            values = list(zip(*columns, strict=True))
+        self.connection.exec_driver_sql(f"{self._insert}({', '.join(marks)})", values)
 
     def _copy_stream(self) -> Any:
         if self._copy is None:
