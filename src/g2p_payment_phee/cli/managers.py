@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.table import Table
@@ -15,22 +14,26 @@ from g2p_payment_phee.payments.config_service import (
     configure_manager,
     describe_manager,
 )
+from g2p_payment_phee.payments.manager import kind_spec
 from g2p_payment_phee.programs import service as programs
 from g2p_payment_phee.programs.models import ManagerKind
 
 app = typer.Typer(help="Payment managers (settings; secrets are write-only).", no_args_is_help=True)
 
 
-def _parse_settings(pairs: list[str]) -> dict[str, Any]:
+def _parse_settings(pairs: list[str], kind: ManagerKind) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs as text, the way a form sends them: the manager's settings model
+    reads each as its own type (``500`` for a number, ``true`` for a flag, ``1010101010`` for
+    a text setting such as ``payer_id``); an empty value clears an optional setting."""
+    fields = kind_spec(kind).settings_model.model_fields
     settings: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
             raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--set")
-        try:
-            settings[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            settings[key.strip()] = value
+        optional = key in fields and type(None) in get_args(fields[key].annotation)
+        settings[key] = None if optional and not value else value
     return settings
 
 
@@ -66,7 +69,7 @@ def configure(
     with cli.unit_of_work() as session:
         found = programs.get_program(session, program)
         actor = cli.actor(session)
-        values = _parse_settings(settings or [])
+        values = _parse_settings(settings or [], kind)
         changes = _read_secrets(secret or [], clear_secret or [])
         configure_manager(session, actor, found, kind, values, changes)
         _print(describe_manager(session, actor, found))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import stat
 from pathlib import Path
 
@@ -51,6 +52,21 @@ def test_manager_secrets_are_never_printed(cli) -> None:
     shown = cli("managers", "show", "Grant")
     assert SECRET not in shown
     assert "not set" in shown
+
+
+def test_set_values_are_read_as_each_setting_s_type(cli) -> None:
+    """A text setting keeps digits as text (it was once parsed as JSON and refused), a number
+    and a flag are read as such, and an empty value clears an optional setting."""
+    cli(
+        "managers", "configure", "Grant", "--kind", "phee", "--set", "tenant_id=gorilla",
+        "--set", "payee_id_type=phone", "--set", "payer_id=1010101010",
+        "--set", "max_batch_size=250", "--set", "create_batch=false",
+        "--set", "callback_base_url=",
+    )  # fmt: skip
+    shown = cli("managers", "show", "Grant")
+    assert re.search(r"payer_id\s+│\s+1010101010", shown), shown
+    assert re.search(r"max_batch_size\s+│\s+250", shown), shown
+    assert re.search(r"create_batch\s+│\s+False", shown), shown
 
 
 def test_prepare_dry_run_then_prepare_then_export(cli, session: Session, tmp_path: Path) -> None:
