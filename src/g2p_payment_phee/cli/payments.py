@@ -293,11 +293,11 @@ def send(
 
 
 def print_send(report: SendReport) -> None:
-    """Counts per outcome, then every batch that did not go through."""
+    """Counts per outcome, then every batch that did not go through, or was skipped, and why."""
     console.print(", ".join(f"{report.count(o)} {o}" for o in SendOutcome))
-    problems = [r for r in report.results if r.outcome in TROUBLE]
+    problems = [r for r in report.results if r.outcome in TROUBLE | {SendOutcome.SKIPPED}]
     if problems:
-        table = Table("batch", "outcome", "reason")
+        table = Table("batch", "outcome", "reason", title="batches not sent")
         for r in problems:
             table.add_row(r.batch, r.outcome, r.message)
         console.print(table)

@@ -23,8 +23,8 @@ from g2p_payment_phee.payments.duplicates import refuse_unacknowledged
 from g2p_payment_phee.payments.files import RenderedFile, render_stored_batch
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.prepare import PreparationReport
-from g2p_payment_phee.payments.reports import SendReport, SyncReport
-from g2p_payment_phee.payments.resend import SENDABLE, release_lapsed_claims, syncable
+from g2p_payment_phee.payments.reports import BatchSendResult, SendOutcome, SendReport, SyncReport
+from g2p_payment_phee.payments.resend import SENDABLE, release_lapsed_claims, syncable, why_waiting
 from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
 from g2p_payment_phee.programs.models import Cycle, Program
 from g2p_payment_phee.programs.states import CycleState, set_cycle_state
@@ -160,15 +160,40 @@ def send_cycle(
     Batches a dead process left in ``sending`` are first marked ``outcome_unknown`` so that
     they are looked up, never resent blindly. Owns its transactions (see the manager's send)."""
     authorize(actor, Permission.SEND_PAYMENTS)
+    passed: list[BatchSendResult] = []
     with unit_of_work(factory) as session:
         cycle = _cycle(session, cycle_id)
         manager = load_manager(session, cycle.program)
         ids = sendable_batches(session, actor, cycle.id)
-    if batch_ids is not None:
-        wanted = set(batch_ids)
-        ids = [i for i in ids if i in wanted]
+        if batch_ids is not None:
+            sendable = set(ids)
+            ids = [i for i in ids if i in set(batch_ids)]
+            passed = _not_sendable(session, [i for i in batch_ids if i not in sendable])
     told = None if progress is None else partial(_told, progress, 0, len(ids))
-    return manager.send(factory, actor, ids, progress=told)
+    report = manager.send(factory, actor, ids, progress=told)
+    report.results[:0] = passed
+    return report
+
+
+def _not_sendable(session: Session, batch_ids: Sequence[uuid.UUID]) -> list[BatchSendResult]:
+    """A skipped result, with the reason, for each batch asked for that is not to be sent."""
+    found = {
+        b.id: b for b in session.scalars(select(PaymentBatch).where(PaymentBatch.id.in_(batch_ids)))
+    }
+    results = []
+    for batch_id in batch_ids:
+        batch = found.get(batch_id)
+        if batch is None:
+            results.append(BatchSendResult(str(batch_id), SendOutcome.SKIPPED, "no such batch"))
+            continue
+        waiting = why_waiting(batch)
+        reason = f"batch is {batch.state}" + (
+            f": {waiting.reason}" if waiting else ": nothing to send"
+        )
+        results.append(
+            BatchSendResult(batch.name, SendOutcome.SKIPPED, reason, batch.phee_batch_id)
+        )
+    return results
 
 
 def send_batches(

@@ -188,9 +188,9 @@ def send_cycle(work: Work) -> dict[str, Any]:
     with unit_of_work(work.factory) as session:
         ids = service.sendable_batches(session, actor, cycle_id)
     wanted = work.params.get("batch_ids")
-    if wanted is not None:
-        chosen = {uuid.UUID(i) for i in wanted}
-        ids = [i for i in ids if i in chosen]
+    asked = None if wanted is None else [uuid.UUID(i) for i in wanted]
+    if asked is not None:
+        ids = [i for i in ids if i in set(asked)]
     work.progress(0, len(ids), f"sending {len(ids)} batches", flush=True)
     chunks = [ids[i : i + SEND_CHUNK] for i in range(0, len(ids), SEND_CHUNK)]
     if len(ids) > 1 and work.helpers.fan_out_send(chunks, actor.username):
@@ -201,7 +201,8 @@ def send_cycle(work: Work) -> dict[str, Any]:
     def told(done: int, total: int) -> None:
         work.progress(done, message=f"{done} of {total} batches")
 
-    report = service.send_cycle(work.factory, actor, cycle_id, ids, progress=told)
+    # the batches asked for that are not to be sent come back as skipped, with the reason
+    report = service.send_cycle(work.factory, actor, cycle_id, asked or ids, progress=told)
     return send_result(report, _batch_states(work.factory, ids))
 
 

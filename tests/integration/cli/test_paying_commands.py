@@ -109,6 +109,10 @@ def test_a_refused_batch_exits_11_and_goes_through_once_fixed(
     assert "1 of 1 batches did not go through" in refused
     p.configure(tenant_id="gorilla")
     assert "1 submitted" in run("send", cycle.name)
+    (batch,) = p.batches(cycle)
+    again = run("send", "--batch", batch.name)  # submitted already: skipped, and it says why
+    assert "0 submitted, 0 found_at_phee, 0 rejected, 0 outcome_unknown, 1 skipped" in again
+    assert "batch is submitted: nothing to send" in again
     assert_nobody_paid_twice(p.hub)
 
 

@@ -6,16 +6,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from g2p_payment_phee.jobs import service as jobs
+from g2p_payment_phee.jobs.kinds import JobKind
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.listing import list_payments
 from g2p_payment_phee.payments.models import PaymentBatch
-from g2p_payment_phee.payments.resend import why_waiting
+from g2p_payment_phee.payments.resend import SENDABLE, why_waiting
 from g2p_payment_phee.payments.states import PaymentState, PaymentStatus
 from g2p_payment_phee.programs.models import Cycle
+from g2p_payment_phee.users.permissions import Permission
 from g2p_payment_phee.web.deps import DbSession
-from g2p_payment_phee.web.pages.access import SignedIn
+from g2p_payment_phee.web.pages.access import Acting, SignedIn
 from g2p_payment_phee.web.pages.forms import choice, path_id
-from g2p_payment_phee.web.pages.rendering import SECURITY_HEADERS, render
+from g2p_payment_phee.web.pages.rendering import SECURITY_HEADERS, redirect, render
 
 router = APIRouter()
 PAGE_SIZE = 100
@@ -47,8 +50,20 @@ def batch_page(
         "page": page,
         "status": status,
         "waiting": why_waiting(batch),
+        "sendable": batch.state in SENDABLE and visitor.can(Permission.SEND_PAYMENTS),
     }
     return render(request, "batches/detail.html", context)
+
+
+@router.post("/batches/{batch_id}/send")
+def send_batch(session: DbSession, visitor: Acting, batch_id: str) -> Response:
+    """Send this batch alone (a prepared or rejected one), or resolve it (an unknown outcome:
+    looked up at the hub first), as a send job; its page shows how it went."""
+    user = visitor.require(Permission.SEND_PAYMENTS)
+    batch = payments.get_batch(session, user, str(path_id(batch_id, "payment batch")))
+    params = {"cycle_id": str(batch.cycle_id), "batch_ids": [str(batch.id)]}
+    job = jobs.submit(session, user, JobKind.SEND_CYCLE, params)
+    return redirect(f"/jobs/{job.id}")
 
 
 @router.get("/batches/{batch_id}/file")

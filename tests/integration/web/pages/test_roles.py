@@ -79,6 +79,7 @@ def test_viewer_sees_no_action_buttons(world, as_user: Callable[[User], Browser]
     assert "Save settings" not in form
     assert "Test connection" not in form
     assert "Import registrants" not in viewer.get("/registrants").text
+    assert "Send this batch" not in viewer.get(f"/batches/{paid.batches[0].id}").text
 
 
 def _actions(paid) -> list[tuple[str, dict[str, str]]]:
@@ -99,6 +100,7 @@ def _actions(paid) -> list[tuple[str, dict[str, str]]]:
         (f"/cycles/{cycle}/paid-twice/acknowledge", {"reason": "known"}),
         (f"/cycles/{cycle}/cancel", {"reason": "no"}),
         (f"/cycles/{cycle}/entitlements/E-ANY/reject", {"reason": "no"}),
+        (f"/batches/{paid.batches[0].id}/send", {}),
         ("/users", {"username": "mallory", "role": "admin", "password": "x" * 20}),
         ("/users/admin/disable", {}),
     ]
@@ -130,6 +132,7 @@ def test_viewer_is_refused_every_action_and_nothing_changes(
         ("approver", lambda p: f"/cycles/{p.cycle.id}/prepare", False),
         ("manager", lambda p: f"/cycles/{p.cycle.id}/send", False),
         ("manager", lambda p: f"/cycles/{p.cycle.id}/sync", False),
+        ("manager", lambda p: f"/batches/{p.batches[0].id}/send", False),
         ("approver", lambda p: "/programs", False),
     ],
 )

@@ -253,6 +253,47 @@ def test_prepare_send_sync_as_jobs(
     assert "Payee account closed" in checker.get(f"/payments?cycle={cycle.id}&status=failed").text
 
 
+def test_one_batch_is_sent_from_its_own_page(
+    as_user: Callable[[User], Browser],
+    session: Session,
+    admin: User,
+    approver: User,
+    hub_program: Program,
+    hub: EmulatorServer,
+) -> None:
+    from g2p_payment_phee.payments import service as payments
+    from g2p_payment_phee.payments.config_service import configure_manager
+    from g2p_payment_phee.payments.models import PaymentBatch
+    from g2p_payment_phee.payments.states import BatchState
+    from g2p_payment_phee.programs.models import ManagerKind
+
+    configure_manager(
+        session,
+        admin,
+        hub_program,
+        ManagerKind.PHEE,
+        {**hub_settings(hub), "max_batch_size": 2},
+        {"password": PASSWORD, "authorization": AUTHORIZATION},
+    )
+    cycle = session.scalars(select(Cycle)).one()
+    payments.prepare_cycle(session, admin, cycle)
+    first, second, third = session.scalars(
+        select(PaymentBatch)
+        .where(PaymentBatch.cycle_id == cycle.id)
+        .order_by(PaymentBatch.sequence)
+    ).all()
+    checker = as_user(approver)
+    page = checker.get(f"/batches/{second.id}").text
+    assert "Send this batch" in page
+    job = _job_of(checker.post(f"/batches/{second.id}/send", page=f"/batches/{second.id}"))
+    assert "1 of 1 batches submitted" in _finish(checker, job)
+    session.expire_all()
+    states = [session.get_one(PaymentBatch, b.id).state for b in (first, second, third)]
+    assert states == [BatchState.PREPARED, BatchState.SUBMITTED, BatchState.PREPARED]
+    assert "Send this batch" not in checker.get(f"/batches/{second.id}").text
+    assert len(hub.inspect()["request_ids"]) == 2  # only that batch's two payments went out
+
+
 def test_a_large_cycle_gets_its_dry_run_as_a_job_then_the_real_run(
     as_user: Callable[[User], Browser],
     session: Session,
