@@ -33,6 +33,7 @@ class IdTypeInfo:
     id: uuid.UUID
     name: str
     pattern: re.Pattern[str] | None
+    enabled: bool = True  # a disabled type takes no new IDs
 
 
 @dataclass(slots=True)
@@ -181,8 +182,12 @@ class RowValidator:
             return None
         info = self.id_types.get(name.strip().casefold())
         if info is None:
-            known = ", ".join(sorted(i.name for i in self.id_types.values())) or "none defined"
+            enabled = (i.name for i in self.id_types.values() if i.enabled)
+            known = ", ".join(sorted(enabled)) or "none defined"
             check.fail(label, f"unknown ID type {name.strip()!r} (known: {known})")
+        elif not info.enabled:
+            check.fail(label, f"the ID type {info.name!r} is disabled: it takes no new IDs")
+            return None
         return info
 
     @staticmethod

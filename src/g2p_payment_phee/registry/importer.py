@@ -107,6 +107,7 @@ def _validator(session: Session, fmt: Format) -> RowValidator:
             row.id,
             row.name,
             compile_id_regex(row.validation_regex) if row.validation_regex else None,
+            row.enabled,
         )
         for row in session.scalars(select(IdType))
     }

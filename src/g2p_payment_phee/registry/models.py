@@ -36,13 +36,22 @@ class IdStatus(StrEnum):
 
 
 class IdType(Base):
-    """A kind of identifier ("National ID"), optionally with a validation regex."""
+    """A kind of identifier ("National ID"), optionally with a validation regex.
+
+    A disabled type (``disabled_at`` set) takes no new registrant IDs; the IDs it has stay and
+    still pay."""
 
     __tablename__ = "id_types"
 
     name: Mapped[str] = mapped_column(String(100), unique=True)
     validation_regex: Mapped[str | None] = mapped_column(String(500))
     description: Mapped[str] = mapped_column(String(500), default="")
+    disabled_at: Mapped[datetime | None]
+
+    @property
+    def enabled(self) -> bool:
+        """Whether new registrant IDs of this type are accepted."""
+        return self.disabled_at is None
 
 
 class Registrant(Base):

@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from g2p_payment_phee import audit
@@ -35,6 +36,8 @@ from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission, authorize
 
 ID_TYPE_NAME_MAX = 100
+ID_TYPE_DESCRIPTION_MAX = 500
+_NAME_UNSAFE = ',"'
 MAX_PAGE_SIZE = 500
 _TEXT_LIMITS = {"given_name": 150, "family_name": 150, "name": 300, "address": 2000}
 
@@ -47,27 +50,44 @@ def create_id_type(
     validation_regex: str | None = None,
     description: str = "",
 ) -> IdType:
-    """A new ID type; its regex (matched against whole values) must compile; names are unique."""
+    """A new ID type; its regex (matched against whole values) must compile; names are unique
+    (whatever their case, disabled types included). Every problem is reported at once, as
+    ValidationFailed naming its field; nothing is written unless all is well."""
     authorize(actor, Permission.MANAGE_REGISTRY)
     checks = v.FieldChecks()
     clean_name = checks(v.clean_text, name, field="name", max_length=ID_TYPE_NAME_MAX)
     if clean_name is None and "name" not in checks.failed:
         checks.fail("name", "is required")
+    elif clean_name is not None and any(char in clean_name for char in _NAME_UNSAFE):
+        # the name may be written into the PHEE payment file as the payee's identifier type
+        checks.fail("name", "must not contain a comma or a double quote")
     regex = (validation_regex or "").strip() or None
     if regex is not None:
         checks(v.compile_id_regex, regex)
-    checks(v.clean_text, description, field="description", max_length=500)
+    clean_description = checks(
+        v.clean_text, description, field="description", max_length=ID_TYPE_DESCRIPTION_MAX
+    )
     checks.raise_if_failed("the ID type")
     assert clean_name is not None
-    if _id_type_named(session, clean_name) is not None:
-        raise Conflict(f"an ID type named {clean_name!r} already exists")
-    id_type = IdType(name=clean_name, validation_regex=regex, description=description.strip())
+    _refuse_taken_name(session, clean_name)
+    id_type = IdType(name=clean_name, validation_regex=regex, description=clean_description or "")
     session.add(id_type)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # another request took the name meanwhile; the caller rolls back
+        raise Conflict(f"an ID type named {clean_name!r} already exists") from None
     audit.record(
         session, actor, AuditAction.ID_TYPE_CREATED, id_type, {"name": clean_name, "regex": regex}
     )
     return id_type
+
+
+def _refuse_taken_name(session: Session, name: str) -> None:
+    taken = _id_type_named(session, name)
+    if taken is None:
+        return
+    state = "" if taken.enabled else " (disabled)"
+    raise Conflict(f"an ID type named {taken.name!r} already exists{state}")
 
 
 def ensure_id_type(
@@ -88,10 +108,45 @@ def ensure_id_type(
     return existing
 
 
-def list_id_types(session: Session, actor: User) -> list[IdType]:
-    """Every ID type, by name."""
+def list_id_types(session: Session, actor: User, *, enabled_only: bool = False) -> list[IdType]:
+    """Every ID type (or only the enabled ones), by name."""
     authorize(actor, Permission.VIEW)
-    return list(session.scalars(select(IdType).order_by(IdType.name)))
+    query = select(IdType).order_by(IdType.name)
+    if enabled_only:
+        query = query.where(IdType.disabled_at.is_(None))
+    return list(session.scalars(query))
+
+
+def disable_id_type(session: Session, actor: User, name: str) -> IdType:
+    """Refuse new registrant IDs of the type (on import and by hand) from now on; the IDs it
+    has stay, and a program paying by it keeps paying. Disabling a disabled type changes
+    nothing."""
+    authorize(actor, Permission.MANAGE_REGISTRY)
+    id_type = get_id_type(session, name)
+    if not id_type.enabled:
+        return id_type
+    id_type.disabled_at = utcnow()
+    session.flush()
+    kept = session.scalar(
+        select(func.count()).select_from(RegistrantId).where(RegistrantId.id_type_id == id_type.id)
+    )
+    audit.record(
+        session,
+        actor,
+        AuditAction.ID_TYPE_DISABLED,
+        id_type,
+        {"name": id_type.name, "registrant_ids_kept": kept},
+    )
+    return id_type
+
+
+def get_id_type(session: Session, name: str) -> IdType:
+    """The ID type of that name (any case), or NotFound naming the known types."""
+    found = _id_type_named(session, name.strip())
+    if found is None:
+        known = ", ".join(session.scalars(select(IdType.name).order_by(IdType.name)))
+        raise NotFound(f"no ID type {name.strip()!r} (known: {known or 'none defined'})")
+    return found
 
 
 def _id_type_named(session: Session, name: str) -> IdType | None:
@@ -293,9 +348,9 @@ def set_registrant_id(
     """Add the registrant's ID of that type, or replace it (one ID per type)."""
     authorize(actor, Permission.MANAGE_REGISTRY)
     registrant = _registrant(session, reference, load_ids=True)
-    kind = _id_type_named(session, id_type.strip())
-    if kind is None:
-        raise NotFound(f"no ID type {id_type.strip()!r}")
+    kind = get_id_type(session, id_type)
+    if not kind.enabled:
+        v.reject("id_type", f"the ID type {kind.name!r} is disabled: it takes no new IDs")
     clean = v.validate_id_value(value, kind.validation_regex, id_type=kind.name)
     if expiry_date is not None:
         v.check_id_expiry(expiry_date, registrant.birthdate)
