@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from g2p_payment_phee.cli import managers, payments, programs, users, workers
+from g2p_payment_phee.cli import id_types, managers, payments, programs, users, workers
 from g2p_payment_phee.cli.context import CliState, console, state
 from g2p_payment_phee.cli.demo import demo
 from g2p_payment_phee.cli.emulator import emulator
@@ -26,6 +26,7 @@ app.add_typer(users.app, name="users")
 app.add_typer(programs.programs_app, name="programs")
 app.add_typer(programs.cycles_app, name="cycles")
 app.add_typer(imports_app, name="import")
+app.add_typer(id_types.app, name="id-types")
 app.command("demo")(demo)
 app.command("emulator")(emulator)
 app.command("serve")(serve)

@@ -27,6 +27,7 @@ from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import G2PError, PermissionDenied, exit_code_for
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.states import BatchState
+from g2p_payment_phee.registry.models import IdType
 from g2p_payment_phee.users.models import Role, User
 from g2p_payment_phee.users.permissions import GRANTS, Permission
 from tests import factories
@@ -99,6 +100,12 @@ def _lapsed_claim(session: Session, world: World) -> None:
     session.commit()
 
 
+def _voter_card(session: Session, world: World) -> None:
+    """An ID type for ``id-types disable`` to disable."""
+    session.add(IdType(name="Voter card"))
+    session.commit()
+
+
 def _reads(command: str, *args: str) -> Case:
     return Case(command, args, Permission.VIEW, read_only=True)
 
@@ -143,6 +150,10 @@ CASES = [
     Case("cycles cancel", ("{draft_cycle}", "--reason", "not needed"), V.MANAGE_PROGRAMS),
     Case("cycles acknowledge-paid-twice", ("{cycle}", "--reason", "known"), V.APPROVE),
     Case("cycles distribute", ("{cycle}",), V.SEND_PAYMENTS),
+    # ID types
+    Case("id-types create", ("Passport", "--pattern", "[A-Z][0-9]+"), V.MANAGE_REGISTRY),
+    _reads("id-types list"),
+    Case("id-types disable", ("Voter card",), V.MANAGE_REGISTRY, setup=_voter_card),
     # imports
     Case("import registrants", ("{tmp}/people.csv",), V.MANAGE_REGISTRY),
     Case(
