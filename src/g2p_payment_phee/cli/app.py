@@ -40,6 +40,7 @@ app.command("status")(payments.status)
 app.command("send")(payments.send)
 app.command("sync")(payments.sync)
 programs.cycles_app.command("distribute")(payments.distribute)
+programs.cycles_app.command("end")(payments.end)
 
 
 @app.callback()

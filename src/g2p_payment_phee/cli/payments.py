@@ -390,6 +390,15 @@ def print_overdue(report: OverdueReport) -> None:
     console.print(table)
 
 
+def end(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
+    """Close a cycle for good: a distributed one, or an approved one with nothing to pay."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        found = _cycle(session, cycle, program)
+        service.end_cycle(session, cli.actor(session), found)
+        console.print(f"cycle {found.name} is {found.state}")
+
+
 def distribute(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
     """Mark a cycle distributed (every payment final)."""
     cli = state(ctx)

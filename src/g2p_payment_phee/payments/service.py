@@ -22,7 +22,7 @@ from g2p_payment_phee.payments.config_service import load_manager
 from g2p_payment_phee.payments.duplicates import refuse_unacknowledged
 from g2p_payment_phee.payments.files import RenderedFile, render_stored_batch
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
-from g2p_payment_phee.payments.prepare import PreparationReport
+from g2p_payment_phee.payments.prepare import PreparationReport, payable_count
 from g2p_payment_phee.payments.reports import BatchSendResult, SendOutcome, SendReport, SyncReport
 from g2p_payment_phee.payments.resend import SENDABLE, release_lapsed_claims, syncable, why_waiting
 from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
@@ -323,6 +323,25 @@ def mark_distributed(session: Session, actor: User, cycle: Cycle) -> None:
         raise BusinessRuleViolation(f"cycle {cycle.name!r} has no payments yet")
     refuse_unacknowledged(session, cycle)
     set_cycle_state(session, actor, cycle, CycleState.DISTRIBUTED)
+
+
+def end_cycle(session: Session, actor: User, cycle: Cycle) -> None:
+    """Close a cycle for good: a distributed one, or an approved one with nothing left to pay
+    (no payment still open, no approved entitlement without a payment). Audited."""
+    authorize(actor, Permission.MANAGE_PROGRAMS)
+    if cycle.state is CycleState.APPROVED:
+        open_payments = session.scalar(
+            select(func.count()).where(
+                Payment.cycle_id == cycle.id, Payment.state != PaymentState.RECONCILED
+            )
+        )
+        unpaid = payable_count(session, cycle)
+        if open_payments or unpaid:
+            raise BusinessRuleViolation(
+                f"cycle {cycle.name!r} still has {open_payments} open payments and {unpaid} "
+                "entitlements to pay; mark it distributed once they are final, or cancel it"
+            )
+    set_cycle_state(session, actor, cycle, CycleState.ENDED)
 
 
 def _cycle(session: Session, cycle_id: uuid.UUID) -> Cycle:

@@ -47,7 +47,7 @@ CYCLE_MACHINE = StateMachine[CycleState](
     {
         _C.DRAFT: frozenset({_C.TO_APPROVE, _C.CANCELLED}),
         _C.TO_APPROVE: frozenset({_C.APPROVED, _C.DRAFT, _C.CANCELLED}),
-        _C.APPROVED: frozenset({_C.DISTRIBUTED, _C.CANCELLED}),
+        _C.APPROVED: frozenset({_C.DISTRIBUTED, _C.ENDED, _C.CANCELLED}),
         _C.DISTRIBUTED: frozenset({_C.ENDED}),
     },
 )

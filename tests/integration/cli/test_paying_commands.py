@@ -24,7 +24,7 @@ from tests.integration.phee.conftest import PheeProgram, assert_nobody_paid_twic
 from tests.integration.phee.test_overdue import accepted_ago, sent_cycle
 
 Run = Callable[..., str]
-CLOSED = "+254700000001"  # the second registrant's phone: its payment fails the first time
+CLOSED = "254700000001"  # the second registrant's phone (as the CSV has it): fails at first
 
 
 @pytest.fixture
@@ -94,7 +94,22 @@ def test_a_cycle_paid_from_the_command_line(phee_program: PheeProgram, run: Run)
     assert "is distributed" in run("cycles", "distribute", cycle.name)
     p.session.expire_all()
     assert p.session.get_one(Cycle, cycle.id).state is CycleState.DISTRIBUTED
+    assert "is ended" in run("cycles", "end", cycle.name)
+    p.session.expire_all()
+    assert p.session.get_one(Cycle, cycle.id).state is CycleState.ENDED
+    assert "a final state" in run("cycles", "end", cycle.name, code=7)
     assert_nobody_paid_twice(emulator)
+
+
+def test_an_approved_cycle_ends_only_with_nothing_left_to_pay(
+    phee_program: PheeProgram, run: Run
+) -> None:
+    p = phee_program
+    cycle = p.prepared_cycle(2)
+    refused = run("cycles", "end", cycle.name, code=9)
+    assert "still has 2 open payments and 0 entitlements to pay" in refused
+    p.session.expire_all()
+    assert p.session.get_one(Cycle, cycle.id).state is CycleState.APPROVED
 
 
 def test_a_refused_batch_exits_11_and_goes_through_once_fixed(

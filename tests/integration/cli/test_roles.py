@@ -150,6 +150,7 @@ CASES = [
     Case("cycles cancel", ("{draft_cycle}", "--reason", "not needed"), V.MANAGE_PROGRAMS),
     Case("cycles acknowledge-paid-twice", ("{cycle}", "--reason", "known"), V.APPROVE),
     Case("cycles distribute", ("{cycle}",), V.SEND_PAYMENTS),
+    Case("cycles end", ("{cycle}",), V.MANAGE_PROGRAMS),
     # ID types
     Case("id-types create", ("Passport", "--pattern", "[A-Z][0-9]+"), V.MANAGE_REGISTRY),
     _reads("id-types list"),

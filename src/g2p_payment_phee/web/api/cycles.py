@@ -459,3 +459,11 @@ def distribute(cycle_id: uuid.UUID, user: ApiUser, session: DbSession) -> CycleA
     cycle = load_cycle(session, cycle_id)
     payments.mark_distributed(session, user, cycle)
     return _action(cycle, "cycle distributed")
+
+
+@router.post("/{cycle_id}/end")
+def end(cycle_id: uuid.UUID, user: ApiUser, session: DbSession) -> CycleActionPublic:
+    """Close the cycle for good: a distributed one, or an approved one with nothing to pay."""
+    cycle = load_cycle(session, cycle_id)
+    payments.end_cycle(session, user, cycle)
+    return _action(cycle, "cycle ended")

@@ -274,6 +274,17 @@ def distribute(request: Request, session: DbSession, visitor: Acting, cycle_id: 
     return _act(request, session, visitor, cycle_id, Permission.SEND_PAYMENTS, work)
 
 
+@router.post("/cycles/{cycle_id}/end")
+def end(request: Request, session: DbSession, visitor: Acting, cycle_id: str) -> Response:
+    """Close the cycle for good (distributed, or approved with nothing to pay)."""
+
+    def work(user: User, cycle: Cycle) -> str:
+        payments.end_cycle(session, user, cycle)
+        return "Cycle ended."
+
+    return _act(request, session, visitor, cycle_id, Permission.MANAGE_PROGRAMS, work)
+
+
 @router.get("/cycles/{cycle_id}/batches")
 def batch_list(
     request: Request,

@@ -58,6 +58,9 @@ CASES = [
     Case("GET", "/registrants", ALL),
     Case("GET", "/registrants/{registrant}", ALL),
     Case("POST", "/registrants/import", MAKERS, files={"file": ("people.csv", REGISTRANTS_CSV)}),
+    Case("GET", "/id-types", ALL),
+    Case("POST", "/id-types", MAKERS, json={"name": "Passport", "validation_regex": "[A-Z][0-9]+"}),
+    Case("POST", "/id-types/{id_type}/disable", MAKERS),
     Case("GET", "/programs", ALL),
     Case("POST", "/programs", MAKERS, json={"name": "Another", "currency": "KES"}),
     Case("GET", "/programs/{program}", ALL),
@@ -92,6 +95,7 @@ CASES = [
     Case("POST", "/cycles/{draft_cycle}/return", CHECKERS, json={"reason": "check amounts"}),
     Case("POST", "/cycles/{draft_cycle}/cancel", MAKERS, json={"reason": "not needed"}),
     Case("POST", "/cycles/{cycle}/distribute", CHECKERS),
+    Case("POST", "/cycles/{cycle}/end", MAKERS),
     Case("POST", "/cycles/{cycle}/paid-twice/acknowledge", CHECKERS, json={"reason": "known"}),
     Case("POST", "/cycles/{cycle}/prepare?dry_run=true", MAKERS),
     Case("POST", "/cycles/{cycle}/prepare", MAKERS),
@@ -136,6 +140,7 @@ def test_the_matrix_covers_every_route() -> None:
         "{registrant}": "{reference}",
         "{draft_cycle}": "{cycle_id}",
         "{entitlement}": "{code}",
+        "{id_type}": "{name}",
     }
     names |= {
         "{" + n + "}": "{" + n + "_id}" for n in ("program", "cycle", "batch", "payment", "job")
@@ -158,7 +163,7 @@ def world(session: Session, admin: User, approver: User) -> World:
 def test_route_roles(api: Api, world: World, case: Case) -> None:
     job = api.ok("POST", f"/api/v1/cycles/{world.cycle}/sync", "approver")
     api.wait(job)
-    ids = {**world.__dict__, "job": job["id"], "own_token": str(uuid.uuid4())}
+    ids = {**world.__dict__, "job": job["id"], "own_token": str(uuid.uuid4()), "id_type": "Visa"}
     for who in ("unknown", "revoked", None):
         answer = api.call(case.method, "/api/v1" + _fill(case.path, ids), who)
         assert answer.status_code == 401, (who, answer.text)
