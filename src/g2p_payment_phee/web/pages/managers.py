@@ -8,7 +8,7 @@ failure.  Everyone may read the settings; only an admin may change or test them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -26,6 +26,7 @@ from g2p_payment_phee.payments.config_service import (
 )
 from g2p_payment_phee.phee.settings import PheeSecrets, PheeSettings
 from g2p_payment_phee.programs.models import ManagerKind, Program
+from g2p_payment_phee.registry.service import list_id_types
 from g2p_payment_phee.users.permissions import Permission
 from g2p_payment_phee.web.deps import DbSession
 from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
@@ -109,6 +110,7 @@ def _setting(name: str, info: FieldInfo) -> Setting:
 
 SETTINGS = {name: _setting(name, info) for name, info in PheeSettings.model_fields.items()}
 SECRETS = list(PheeSecrets.model_fields)
+ID_TYPE_SETTING = "reg_id_type_for_payee_id"
 assert sorted(n for _, names in GROUPS for n in names) == sorted(SETTINGS), "every setting shown"
 
 
@@ -149,9 +151,10 @@ def _page(
     current = _current(session, visitor, program)
     is_phee = current is not None and current["kind"] == ManagerKind.PHEE.value
     shown = values if values is not None else _shown_values(session, visitor, program)
+    shown_settings = {**SETTINGS, ID_TYPE_SETTING: _id_type_choice(session, visitor, shown)}
     context = {
         "program": program,
-        "groups": [(title, [SETTINGS[n] for n in names]) for title, names in GROUPS],
+        "groups": [(title, [shown_settings[n] for n in names]) for title, names in GROUPS],
         "values": {k: ("" if v is None else v) for k, v in shown.items()},
         "secrets": {n: current["secrets"].get(n, "not set") if is_phee and current else "not set"
                     for n in SECRETS},
@@ -163,6 +166,16 @@ def _page(
         "editable": visitor.can(Permission.MANAGE_SETTINGS),
     }  # fmt: skip
     return render(request, "programs/manager.html", context, status_code=status)
+
+
+def _id_type_choice(session: Session, visitor: Visitor, shown: dict[str, Any]) -> Setting:
+    """The Payee DFSP ID type as a choice of the enabled ID types (stored by name); a stored
+    type that was disabled since stays offered, so saving the form does not drop it."""
+    names = [t.name for t in list_id_types(session, visitor.user, enabled_only=True)]
+    stored = shown.get(ID_TYPE_SETTING)
+    if isinstance(stored, str) and stored and stored not in names:
+        names.append(stored)
+    return replace(SETTINGS[ID_TYPE_SETTING], widget="select", choices=names)
 
 
 @router.get("/programs/{program_id}/manager")

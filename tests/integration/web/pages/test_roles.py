@@ -35,6 +35,7 @@ def _pages(paid) -> list[str]:
         "/",
         "/registrants",
         "/registrants/B000000",
+        "/id-types",
         "/programs",
         f"/programs/{paid.program.id}",
         f"/programs/{paid.program.id}/manager",
@@ -79,12 +80,15 @@ def test_viewer_sees_no_action_buttons(world, as_user: Callable[[User], Browser]
     assert "Save settings" not in form
     assert "Test connection" not in form
     assert "Import registrants" not in viewer.get("/registrants").text
+    assert "Create ID type" not in viewer.get("/id-types").text
     assert "Send this batch" not in viewer.get(f"/batches/{paid.batches[0].id}").text
 
 
 def _actions(paid) -> list[tuple[str, dict[str, str]]]:
     cycle, program = paid.cycle.id, paid.program.id
     return [
+        ("/id-types", {"name": "Viewer's ID"}),
+        ("/id-types/National ID/disable", {}),
         ("/programs", {"name": "Viewer's program", "currency": "KES"}),
         (f"/programs/{program}/cycles", {"name": "X", "start": "2027-01-01", "end": "2027-01-31"}),
         (f"/programs/{program}/enrol", {}),
