@@ -16,6 +16,7 @@ from g2p_payment_phee.users.models import User
 from tests import factories
 from tests.integration.web.pages.builders import phee_settings
 from tests.integration.web.pages.conftest import Browser
+from tests.integration.web.pages.test_bidi_names import RLO, _isolated
 
 
 def test_a_manager_creates_and_disables_id_types(
@@ -111,3 +112,13 @@ def test_the_manager_form_offers_the_enabled_id_types(
         "Passport",
     ]
     assert '<option value="Passport" selected>' in select_.group(1)
+
+
+def test_names_and_patterns_are_isolated_in_bdi(
+    as_user: Callable[[User], Browser], manager: User, session: Session
+) -> None:
+    name, pattern = f"ID{RLO}DI", f"[0-9]{RLO}+"
+    service.create_id_type(session, manager, name=name, validation_regex=pattern)
+    page = as_user(manager).get("/id-types").text
+    assert _isolated(page, name) == 1
+    assert _isolated(page, pattern) == 1
