@@ -31,6 +31,8 @@ from g2p_payment_phee.payments.config_service import configure_manager
 from g2p_payment_phee.payments.overview import CycleBatchTotals, cycle_payment_totals
 from g2p_payment_phee.payments.prepare import PreparationReport
 from g2p_payment_phee.payments.reports import SendOutcome
+from g2p_payment_phee.phee.csvfile import wire_phone
+from g2p_payment_phee.phee.settings import MsisdnFormat
 from g2p_payment_phee.programs import service as programs
 from g2p_payment_phee.programs.models import Cycle, Entitlement, ManagerKind, TargetType
 from g2p_payment_phee.registry import service as registry
@@ -194,7 +196,7 @@ def _failing_phones(session: Session, cycle_id: uuid.UUID) -> tuple[dict[str, st
         .where(Entitlement.cycle_id == cycle_id)
         .order_by(Phone.number)
     ).all()
-    chosen = numbers[::50]
+    chosen = [wire_phone(n, MsisdnFormat.DIGITS) for n in numbers[::50]]  # as the file has it
     closed = dict.fromkeys(chosen[::2], "Payee account closed")
     unavailable = dict.fromkeys(chosen[1::2], "Payee FSP temporarily unavailable")
     return closed, unavailable

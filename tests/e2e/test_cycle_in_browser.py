@@ -132,7 +132,7 @@ def test_a_cycle_from_registry_to_reconciliation(
         numbers = sorted(session.scalars(select(Phone.number)))
     payable = len(numbers)  # the generated rows without a phone get no payment
     assert 0 < payable < 24
-    closed, unavailable = numbers[0], numbers[1]
+    closed, unavailable = numbers[0][1:], numbers[1][1:]  # the CSV writes phones as digits
     emulator.set_outcomes(
         {
             "failing_payees": {

@@ -8,6 +8,7 @@ encrypted; nothing ever shows them back.
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from pathlib import Path
 from string import Formatter
 from typing import Annotated
@@ -24,6 +25,18 @@ NOTE_TEMPLATE = "Program: {program}. Cycle ID - {cycle}"
 NOTE_FIELDS = frozenset({"program", "cycle"})
 _HEADER_SAFE = re.compile(r"^[^\r\n]*$")
 _PREFIX_SAFE = re.compile(r"^[A-Za-z0-9_.-]{0,50}$")
+
+
+class MsisdnFormat(StrEnum):
+    """How a phone payee is written in the PHEE file (SPEC 3.1).
+
+    ``digits``: E.164 without the ``+`` (``254712000101``), as in PHEE's own fixtures and the
+    mobile-money connectors behind it. ``e164``: with the ``+`` (``+254712000101``), what
+    managers configured before this setting existed keep writing (migration 0011).
+    """
+
+    DIGITS = "digits"
+    E164 = "e164"
 
 
 def note_template_parts(template: str) -> list[tuple[str, str | None]]:
@@ -85,6 +98,7 @@ class PheeSettings(BaseModel):
     payee_id_type: PayeeOption
     reg_id_type_for_payee_id: str | None = None
     payee_id_type_to_send: str = ""
+    msisdn_format: MsisdnFormat = MsisdnFormat.DIGITS
     batch_type_header: str = "csv"
     batch_purpose_header: str = "G2P Payment"
     file_name_prefix: str = "ph_ee_"

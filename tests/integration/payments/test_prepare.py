@@ -52,12 +52,13 @@ def test_the_csv_byte_for_byte(
     payments = list(session.scalars(select(Payment).order_by(Payment.batch_row)))
     assert [p.entitlement_id for p in payments] == sorted(p.entitlement_id for p in payments)
     expected = [HEADER] + [
-        f"{i},{p.id},mojaloop,ACCOUNT_ID,001122,MSISDN,{p.payee_id_value},1500,KES,"
+        f"{i},{p.id},mojaloop,ACCOUNT_ID,001122,MSISDN,{p.payee_id_value[1:]},1500,KES,"
         f"Program: Cash Transfer. Cycle ID - {cycle.name}"
         for i, p in enumerate(payments)
     ]
     data = _file(session, admin, batch)
     assert data == "\n".join(expected).encode()
+    assert b",MSISDN,254700000000,1500," in data  # phones as digits (msisdn_format default)
     assert not data.endswith(b"\n")
     assert b"\r" not in data
     assert not data.startswith(b"\xef\xbb\xbf")
@@ -76,14 +77,15 @@ def test_the_csv_byte_for_byte(
     [
         ({"payee_id_type": "bank_acc_no"}, "ACCOUNT_ID", "0000000000"),
         ({"payee_id_type": "bank_acc_iban"}, "IBAN", "DE"),
-        ({"payee_id_type": "phone"}, "MSISDN", "+254700000000"),
+        ({"payee_id_type": "phone"}, "MSISDN", "254700000000"),
+        ({"payee_id_type": "phone", "msisdn_format": "e164"}, "MSISDN", "+254700000000"),
         ({"payee_id_type": "email"}, "EMAIL", "person0@example.org"),
         (
             {"payee_id_type": "reg_id", "reg_id_type_for_payee_id": "National ID"},
             "National ID",
             "00000000",
         ),
-        ({"payee_id_type": "phone", "payee_id_type_to_send": "PHONE"}, "PHONE", "+254700000000"),
+        ({"payee_id_type": "phone", "payee_id_type_to_send": "PHONE"}, "PHONE", "254700000000"),
     ],
 )
 def test_each_payee_option(
