@@ -149,6 +149,9 @@ class ProcessingConfig(_Model):
     payment_modes: dict[str, ModeType] = Field(default_factory=_default_modes)
     deduplication: bool = True
     channel_idempotency: bool = False
+    # In PAYMENT modes (mojaloop, gsma, ...: mobile-money connectors), a row whose payee type
+    # is MSISDN and whose payee is not digits only (``+254…``) fails with a reason.
+    msisdn_digits_only: bool = True
     max_file_bytes: int = Field(default=100_000, ge=1)
     max_multipart_bytes: int = Field(default=1_048_576, ge=1)
     max_raw_bytes: int = Field(default=8_388_608, ge=1)

@@ -3,8 +3,10 @@
 Order of stages (phee-api.md 5.1): deduplicate, split into sub-batches of ``sub_batch_size``
 rows in file order, route each sub-batch by its first row's payment mode, hand each row to the
 channel. Rows that never reach the channel (duplicates, unknown mode, bad amount, reused
-request_id with channel idempotency on, malformed row) fail at once; the others complete or fail
-after the configured delay. Failure draws are a hash of the seed and the row, so the same upload
+request_id with channel idempotency on, malformed row) fail at once, and so does a row whose
+payee MSISDN is not digits only when its sub-batch goes to a PAYMENT mode (the mobile-money
+connectors behind PHEE refuse ``+254…``); the others complete or fail after the configured
+delay. Failure draws are a hash of the seed and the row, so the same upload
 always gets the same outcomes whatever the order of arrival.
 """
 
@@ -17,13 +19,22 @@ from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from .config import EmulatorConfig
+from .config import EmulatorConfig, ModeType
 from .csvfile import Table
 from .models import BatchRecord, Chunk, Outcome, Tally
 
 DUPLICATE = "Duplicate transaction."
 MODE_NOT_CONFIGURED = "Payment mode not configured"
 INVALID_DATA = "Invalid data in file"
+MSISDN_TYPE = "msisdn"
+
+
+def invalid_msisdn(value: str) -> str:
+    """The failure reason of a payee MSISDN that is not digits only."""
+    return (
+        f"Invalid payee MSISDN '{value}': the payment connector takes digits only "
+        "(country code and number without '+', spaces or dashes, e.g. 254712000101)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +126,14 @@ class _Plan:
         self.amounts = _amounts(raw_amounts)
         self.problems = _problems(table, raw_amounts, self.amounts)
         self.duplicates = _duplicates(table, raw_amounts) if config.processing.deduplication else []
-        self.known_modes = {mode.lower() for mode in config.processing.payment_modes}
+        processing = config.processing
+        self.known_modes = {mode.lower() for mode in processing.payment_modes}
+        self.msisdn_modes = {
+            mode.lower()
+            for mode, kind in processing.payment_modes.items()
+            if kind is ModeType.PAYMENT
+        }
+        self.bad_msisdns = _bad_msisdns(table, self.payees) if processing.msisdn_digits_only else {}
         self.outcome_config = config.outcomes
         self.used = used
         self.salt = f"{config.seed}|{intake.tenant}|{intake.correlation_id}|"
@@ -139,8 +157,11 @@ class _Plan:
     def route(self, number: int, chunk: Chunk, members: Sequence[int]) -> None:
         """Hand a (sub-)batch to its payment mode, or fail it when the mode is unknown."""
         tally = chunk.tally
-        configured = chunk.mode.lower() in self.known_modes
-        if configured and self.plain and isinstance(members, range) and not self.problems:
+        mode = chunk.mode.lower()
+        configured = mode in self.known_modes
+        bad_msisdns = self.bad_msisdns if mode in self.msisdn_modes else {}
+        unusual = self.problems or bad_msisdns
+        if configured and self.plain and isinstance(members, range) and not unusual:
             # The common case: contiguous rows, nothing unusual; no per-row Python work.
             self.row_chunks[members.start : members.stop] = array("i", [number]) * len(members)
             tally.paid += len(members)
@@ -151,7 +172,7 @@ class _Plan:
             if not configured:
                 self.reject(index, MODE_NOT_CONFIGURED, tally)
                 continue
-            problem = self.problems.get(index) or self._reused(index)
+            problem = self.problems.get(index) or bad_msisdns.get(index) or self._reused(index)
             if problem is not None:
                 self.reject(index, problem, tally)
                 continue
@@ -206,6 +227,18 @@ def _problems(table: Table, raw_amounts: list[str], amounts: list[int]) -> dict[
                 index, f"Invalid amount '{raw_amounts[index]}': must be a whole number"
             )
     return problems
+
+
+def _bad_msisdns(table: Table, payees: list[str]) -> dict[int, str]:
+    """Rows whose payee type is MSISDN (any case) and whose payee is not digits only."""
+    if _all_digits(payees):
+        return {}
+    types = table.column("payee_identifier_type")
+    return {
+        index: invalid_msisdn(value)
+        for index, (kind, value) in enumerate(zip(types, payees, strict=True))
+        if kind.lower() == MSISDN_TYPE and not (value.isascii() and value.isdigit())
+    }
 
 
 def _duplicates(table: Table, raw_amounts: list[str]) -> list[int]:
