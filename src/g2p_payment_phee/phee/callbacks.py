@@ -56,6 +56,8 @@ MAX_TOKEN_LENGTH = 200
 FINAL_BATCH_STATES = frozenset({BatchState.COMPLETED, BatchState.REJECTED})
 CALLBACK_ACTION = AuditAction.BATCH_CALLBACK
 REPLAY = "replay: nothing to do"
+API_PREFIX = "/api/v1"  # where the web application serves its API, the callback route too
+CALLBACK_PATH = f"{API_PREFIX}/phee/callback"
 
 
 def callback_key() -> bytes:
@@ -68,6 +70,19 @@ def callback_token(batch_id: uuid.UUID, key: bytes | None = None) -> str:
     (``callback_key()`` unless given, for many batches at once)."""
     digest = hmac.new(key or callback_key(), f"phee-callback:{batch_id}".encode(), hashlib.sha256)
     return base64.urlsafe_b64encode(digest.digest()).decode("ascii").rstrip("=")
+
+
+def callback_url(base_url: str, batch_id: uuid.UUID) -> str:
+    """The ``X-CallbackURL`` of a batch: ``<application>/api/v1/phee/callback/<token>``.
+
+    ``base_url`` is the application's address as the operator typed it, with or without a
+    trailing ``/`` or ``/api/v1`` (``https://g2p.example.org``, ``https://x/g2p/api/v1/``):
+    the API's prefix is added once, where the callback route is served.
+    """
+    base = base_url.rstrip("/")
+    if base.endswith(API_PREFIX):
+        base = base[: -len(API_PREFIX)]
+    return f"{base}{CALLBACK_PATH}/{callback_token(batch_id)}"
 
 
 def callback_token_hash(batch_id: uuid.UUID, key: bytes | None = None) -> str:

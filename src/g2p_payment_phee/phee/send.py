@@ -61,7 +61,12 @@ from g2p_payment_phee.payments.states import (
     move_each_batch,
     note_loaded_batches,
 )
-from g2p_payment_phee.phee.callbacks import callback_key, callback_token, callback_token_hash
+from g2p_payment_phee.phee.callbacks import (
+    callback_key,
+    callback_token,
+    callback_token_hash,
+    callback_url,
+)
 from g2p_payment_phee.phee.client import PheeClient
 from g2p_payment_phee.phee.errors import PheeError, PheeRejected
 from g2p_payment_phee.phee.send_leases import DatabaseThread, LeaseKeeper
@@ -626,4 +631,4 @@ def _callback_url(manager: PheeManager, batch_id: uuid.UUID) -> str | None:
     base = manager.settings.callback_base_url
     if not base:
         return None
-    return f"{base}/phee/callback/{callback_token(batch_id)}"
+    return callback_url(base, batch_id)
