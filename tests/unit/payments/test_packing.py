@@ -13,7 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from itertools import pairwise
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from g2p_payment_phee.payments.default_manager import ManualCsvFormat
@@ -54,6 +54,8 @@ def _names() -> Callable[[], str]:
     return lambda: str(uuid.UUID(int=next(counter)))
 
 
+# Timing says nothing here, and this machine is shared: no deadline, no slowness check.
+relaxed = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 limits = st.tuples(st.integers(1, 12), st.integers(150, 2500))  # rows, bytes
 
 
@@ -83,6 +85,7 @@ def _fields(parsed: list[str], fmt: BatchFileFormat) -> tuple[str, str, str, str
     return (parsed[1], parsed[2], parsed[3], parsed[4], parsed[5])
 
 
+@relaxed
 @given(payment_rows(), st.sampled_from(FORMATS), limits)
 def test_every_payment_is_in_one_batch_in_order_and_the_files_parse_back(
     rows: list[PackRow], fmt: BatchFileFormat, limit: tuple[int, int]
@@ -99,6 +102,7 @@ def test_every_payment_is_in_one_batch_in_order_and_the_files_parse_back(
     assert all(batch.count for batch in batches)
 
 
+@relaxed
 @given(payment_rows(), st.sampled_from(FORMATS), limits)
 def test_batches_keep_their_limits_and_know_their_size(
     rows: list[PackRow], fmt: BatchFileFormat, limit: tuple[int, int]
@@ -110,6 +114,7 @@ def test_batches_keep_their_limits_and_know_their_size(
         assert batch.size <= max_bytes or batch.count == 1  # a line too long on its own
 
 
+@relaxed
 @given(payment_rows(), st.sampled_from(FORMATS), limits)
 def test_no_batch_is_closed_while_the_next_payment_fits(
     rows: list[PackRow], fmt: BatchFileFormat, limit: tuple[int, int]
@@ -129,6 +134,7 @@ def test_no_batch_is_closed_while_the_next_payment_fits(
         assert following.currency == nxt.currency
 
 
+@relaxed
 @given(payment_rows(), st.sampled_from(FORMATS), limits, st.integers(0, 1000))
 def test_totals_per_batch_and_per_currency_are_the_sums_of_the_payments(
     rows: list[PackRow], fmt: BatchFileFormat, limit: tuple[int, int], last_sequence: int
@@ -162,6 +168,7 @@ def test_totals_per_batch_and_per_currency_are_the_sums_of_the_payments(
     assert per_currency == expected
 
 
+@relaxed
 @given(
     payment_rows(),
     st.sampled_from(FORMATS),
