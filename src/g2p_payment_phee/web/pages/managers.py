@@ -45,7 +45,7 @@ GROUPS: list[tuple[str, list[str]]] = [
                                   "verify_tls", "ca_bundle"]),
     ("Tenant and sign-in", ["tenant_id", "username", "grant_type"]),
     ("Payer and payees", ["payment_mode", "payer_id_type", "payer_id", "payee_id_type",
-                          "reg_id_type_for_payee_id", "payee_id_type_to_send"]),
+                          "reg_id_type_for_payee_id", "payee_id_type_to_send", "msisdn_format"]),
     ("Headers", ["batch_type_header", "batch_purpose_header", "registering_institution_id",
                  "program_id_header"]),
 ]  # fmt: skip
@@ -58,6 +58,7 @@ HELP = {
     "file_name_prefix": "File name is <prefix><batch name>.csv",
     "amount_format": "PHEE parses amounts as integers",
     "note_template": "May use {program} and {cycle}",
+    "msisdn_format": "Phones as digits only (what PHEE's connectors read) or E.164 with +",
     "auth_endpoint_url": "PHEE operations app /oauth/token; empty sends no bearer token",
     "payment_endpoint_url": "Bulk processor /batchtransactions",
     "status_endpoint_url": "Batch summary: GET <url>/<PHEE batch id>",
