@@ -4,12 +4,12 @@ It runs every ``G2P_SWEEP_SECONDS``: in the embedded mode on a thread of the ser
 (``InProcessRunner``), in the scale mode as a Celery beat task. Each step is harmless to
 repeat (every run claims its job, and send claims its batches):
 
-1. jobs left ``running`` whose heartbeat stopped (their process died) are requeued; jobs still
-   ``queued`` a while after they were created (their dispatch was lost) are dispatched again;
-   uploaded import files no job will read are deleted;
-2. ``sending`` claims whose lease lapsed (their process died) are released: a batch whose
+1. ``sending`` claims whose lease lapsed (their process died) are released: a batch whose
    upload may have started becomes ``outcome_unknown``, one whose upload never started goes
    back to ``prepared``;
+2. jobs left ``running`` whose heartbeat stopped (their process died) are requeued; jobs still
+   ``queued`` a while after they were created (their dispatch was lost) are dispatched again;
+   uploaded import files no job will read are deleted;
 3. those, and every ``outcome_unknown`` batch whose quiet period is over, are sent again by a
    send job as the user who last sent their cycle: the send looks each up at the hub first and
    resends only what the hub provably does not hold;
@@ -53,10 +53,11 @@ SWEEP_BATCH_LIMIT = 1000
 
 def sweep(factory: sessionmaker[Session], runner: JobRunner) -> dict[str, int]:
     """One pass of the whole sweep (see the module); what it did, as counts."""
-    jobs = sweep_jobs(factory, runner)
+    # Claims first: a dead run's batches are settled before its job is handed out again.
     with unit_of_work(factory) as session:
         released = release_lapsed_claims(session, None)
         again = [(b.id, b.cycle_id) for b in released if b.state is BatchState.PREPARED]
+    jobs = sweep_jobs(factory, runner)
     resending = _send_unknown(factory, again)
     with unit_of_work(factory) as session:
         cycles = session.scalars(
