@@ -26,6 +26,11 @@ class AmountFormat(StrEnum):
     INTEGER = "integer"
     DECIMAL = "decimal"
 
+    @property
+    def label(self) -> str:
+        """This choice for people: "Integer" or "Decimal"."""
+        return self.value.capitalize()
+
 
 @lru_cache(maxsize=1)
 def _currencies() -> frozenset[str]:

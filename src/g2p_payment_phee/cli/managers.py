@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from typing import Annotated, Any, get_args
 
 import typer
+from pydantic.fields import FieldInfo
 from rich.table import Table
 
 from g2p_payment_phee.cli.context import console, state
@@ -98,9 +100,30 @@ def test_connection(ctx: typer.Context, program: str) -> None:
 
 
 def _print(description: dict[str, Any]) -> None:
-    table = Table("setting", "value", title=f"{description['kind']} payment manager")
+    """Each setting with its label (the settings model's title) and its value; an enum value
+    also with its choice's label."""
+    spec = kind_spec(ManagerKind(description["kind"]))
+    fields = spec.settings_model.model_fields
+    secret_fields = spec.secrets_model.model_fields
+    table = Table("setting", "label", "value", title=f"{description['kind']} payment manager")
     for key, value in description["settings"].items():
-        table.add_row(key, "" if value is None else str(value))
+        info = fields.get(key)
+        table.add_row(key, (info.title or "") if info else "", _shown_value(info, value))
     for key, value in description["secrets"].items():
-        table.add_row(f"{key} (secret)", value)
+        secret = secret_fields.get(key)
+        table.add_row(f"{key} (secret)", (secret.title or "") if secret else "", value)
     console.print(table)
+
+
+def _shown_value(info: FieldInfo | None, value: Any) -> str:
+    if value is None:
+        return ""
+    annotation = info.annotation if info else None
+    if isinstance(annotation, type) and issubclass(annotation, StrEnum):
+        try:
+            label = getattr(annotation(value), "label", None)
+        except ValueError:
+            label = None
+        if label and label != str(value):
+            return f"{value} ({label})"
+    return str(value)

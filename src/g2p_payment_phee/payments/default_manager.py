@@ -59,14 +59,48 @@ class DefaultSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: Annotated[str, Field(min_length=1, max_length=200)] = "Manual payment"
-    create_batch: bool = True
-    max_batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 500
-    payee_id_type: PayeeOption = PayeeOption.BANK_ACCOUNT
-    reg_id_type_for_payee_id: str | None = None
-    payee_id_type_to_send: str = ""
-    file_name_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{0,50}$")] = "payments_"
-    amount_format: AmountFormat = AmountFormat.DECIMAL
+    name: Annotated[
+        str, Field(min_length=1, max_length=200, title="Name", description="Shown in lists")
+    ] = "Manual payment"
+    create_batch: Annotated[
+        bool,
+        Field(
+            title="Automatically Create Batch",
+            description="Automatically create batches at prepare",
+        ),
+    ] = True
+    max_batch_size: Annotated[
+        int,
+        Field(ge=1, le=1_000_000, title="Max Batch Size", description="Payments per batch"),
+    ] = 500
+    payee_id_type: Annotated[
+        PayeeOption, Field(title="Payee ID Field", description="Which registrant identifier pays")
+    ] = PayeeOption.BANK_ACCOUNT
+    reg_id_type_for_payee_id: Annotated[
+        str | None,
+        Field(
+            title="Payee DFSP ID Type",
+            description="The ID type, when the Payee ID Field is Registrant ID",
+        ),
+    ] = None
+    payee_id_type_to_send: Annotated[
+        str,
+        Field(
+            title="Payee ID Type Rewritten",
+            description="Empty: ACCOUNT_ID, IBAN, MSISDN, EMAIL or the ID type's name",
+        ),
+    ] = ""
+    file_name_prefix: Annotated[
+        str,
+        Field(
+            pattern=r"^[A-Za-z0-9_.-]{0,50}$",
+            title="Filename Prefix",
+            description="File name is <prefix><batch name>.csv",
+        ),
+    ] = "payments_"
+    amount_format: Annotated[
+        AmountFormat, Field(title="Amount Format", description="How amounts are written")
+    ] = AmountFormat.DECIMAL
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,19 @@ class PayeeOption(StrEnum):
     EMAIL = "email"
     REGISTRANT_ID = "reg_id"
 
+    @property
+    def label(self) -> str:
+        """The upstream module's label of this choice ("Bank Account Number" …)."""
+        return PAYEE_OPTION_LABELS[self]
+
+
+PAYEE_OPTION_LABELS = {
+    PayeeOption.BANK_ACCOUNT: "Bank Account Number",
+    PayeeOption.IBAN: "IBAN",
+    PayeeOption.PHONE: "Phone",
+    PayeeOption.EMAIL: "Email",
+    PayeeOption.REGISTRANT_ID: "Registrant ID",
+}
 
 DEFAULT_TYPE_TO_SEND = {
     PayeeOption.BANK_ACCOUNT: "ACCOUNT_ID",

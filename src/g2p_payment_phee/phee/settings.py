@@ -38,6 +38,11 @@ class MsisdnFormat(StrEnum):
     DIGITS = "digits"
     E164 = "e164"
 
+    @property
+    def label(self) -> str:
+        """This choice for people."""
+        return "Digits only" if self is MsisdnFormat.DIGITS else "E.164 with +"
+
 
 def note_template_parts(template: str) -> list[tuple[str, str | None]]:
     """The template as (literal text, field) pairs; only ``{program}`` and ``{cycle}`` allowed.
@@ -81,36 +86,151 @@ class PheeSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: Annotated[str, Field(min_length=1, max_length=200)] = "Payment Hub EE"
-    create_batch: bool = True
-    max_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 500
-    max_file_bytes: Annotated[int, Field(ge=1_000, le=PHEE_MAX_FILE_BYTES)] = PHEE_MAX_FILE_BYTES
-    auth_endpoint_url: str | None = f"{EMULATOR_BASE_URL}/oauth/token"
-    payment_endpoint_url: str = f"{EMULATOR_BASE_URL}/batchtransactions"
-    status_endpoint_url: str = f"{EMULATOR_BASE_URL}/api/v1/batch"
-    details_endpoint_url: str = f"{EMULATOR_BASE_URL}/api/v1/batch/detail"
-    tenant_id: Annotated[str, Field(min_length=1, max_length=100)]
-    username: str = ""
-    grant_type: str = "password"
-    payment_mode: Annotated[str, Field(min_length=1, max_length=50)] = "mojaloop"
-    payer_id_type: str = ""
-    payer_id: str = ""
-    payee_id_type: PayeeOption
-    reg_id_type_for_payee_id: str | None = None
-    payee_id_type_to_send: str = ""
-    msisdn_format: MsisdnFormat = MsisdnFormat.DIGITS
-    batch_type_header: str = "csv"
-    batch_purpose_header: str = "G2P Payment"
-    file_name_prefix: str = "ph_ee_"
-    batch_request_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
-    make_csv_at_prepare: bool = True
-    callback_base_url: str | None = None
-    registering_institution_id: str = ""
-    program_id_header: str = ""
-    verify_tls: bool = True
-    ca_bundle: str | None = None
-    amount_format: AmountFormat = AmountFormat.INTEGER
-    note_template: str = NOTE_TEMPLATE
+    name: Annotated[
+        str, Field(min_length=1, max_length=200, title="Name", description="Shown in lists")
+    ] = "Payment Hub EE"
+    create_batch: Annotated[
+        bool,
+        Field(
+            title="Automatically Create Batch",
+            description="Automatically create batches at prepare (off sends nothing)",
+        ),
+    ] = True
+    max_batch_size: Annotated[
+        int,
+        Field(
+            ge=1, le=100_000, title="Max Batch Size", description="Payments per batch, at least 1"
+        ),
+    ] = 500
+    max_file_bytes: Annotated[
+        int,
+        Field(
+            ge=1_000,
+            le=PHEE_MAX_FILE_BYTES,
+            title="Max File Size (bytes)",
+            description="PHEE refuses files over 100,000 bytes; batches are split earlier",
+        ),
+    ] = PHEE_MAX_FILE_BYTES
+    auth_endpoint_url: Annotated[
+        str | None,
+        Field(
+            title="Authentication Endpoint URL",
+            description="PHEE operations app /oauth/token; empty sends no bearer token",
+        ),
+    ] = f"{EMULATOR_BASE_URL}/oauth/token"
+    payment_endpoint_url: Annotated[
+        str, Field(title="Payment Endpoint URL", description="Bulk processor /batchtransactions")
+    ] = f"{EMULATOR_BASE_URL}/batchtransactions"
+    status_endpoint_url: Annotated[
+        str,
+        Field(title="Status Endpoint URL", description="Batch summary: GET <url>/<PHEE batch id>"),
+    ] = f"{EMULATOR_BASE_URL}/api/v1/batch"
+    details_endpoint_url: Annotated[
+        str, Field(title="Details Endpoint URL", description="Per-transfer status, paged")
+    ] = f"{EMULATOR_BASE_URL}/api/v1/batch/detail"
+    tenant_id: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=100,
+            title="Tenant ID",
+            description="Platform-TenantId on every request",
+        ),
+    ]
+    username: Annotated[str, Field(title="Username", description="User of the token request")] = ""
+    grant_type: Annotated[
+        str, Field(title="Grant Type", description="grant_type of the token request")
+    ] = "password"
+    payment_mode: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=50,
+            title="Payment Mode",
+            description="One mode per batch (e.g. mojaloop)",
+        ),
+    ] = "mojaloop"
+    payer_id_type: Annotated[
+        str, Field(title="Payer ID Type", description="How the hub identifies the payer")
+    ] = ""
+    payer_id: Annotated[str, Field(title="Payer ID", description="The payer's identifier")] = ""
+    payee_id_type: Annotated[
+        PayeeOption, Field(title="Payee ID Field", description="Which registrant identifier pays")
+    ]
+    reg_id_type_for_payee_id: Annotated[
+        str | None,
+        Field(
+            title="Payee DFSP ID Type",
+            description="The ID type, when the Payee ID Field is Registrant ID",
+        ),
+    ] = None
+    payee_id_type_to_send: Annotated[
+        str,
+        Field(
+            title="Payee ID Type Rewritten",
+            description="Empty: ACCOUNT_ID, IBAN, MSISDN, EMAIL or the ID type's name",
+        ),
+    ] = ""
+    msisdn_format: Annotated[
+        MsisdnFormat,
+        Field(
+            title="Phone Number Format",
+            description="Phones as digits only (what PHEE's connectors read) or E.164 with +",
+        ),
+    ] = MsisdnFormat.DIGITS
+    batch_type_header: Annotated[
+        str, Field(title="Batch Transaction Type Header", description="PHEE accepts only csv")
+    ] = "csv"
+    batch_purpose_header: Annotated[
+        str,
+        Field(
+            title="Batch Transaction Purpose Header",
+            description="Purpose header of every batch request",
+        ),
+    ] = "G2P Payment"
+    file_name_prefix: Annotated[
+        str, Field(title="Filename Prefix", description="File name is <prefix><batch name>.csv")
+    ] = "ph_ee_"
+    batch_request_timeout: Annotated[
+        float, Field(gt=0, le=600, title="Batch Request Timeout", description="Seconds")
+    ] = 10.0
+    make_csv_at_prepare: Annotated[
+        bool,
+        Field(
+            title="Make CSV At Prepare",
+            description="When off, the CSV is rendered (and stored) at send time",
+        ),
+    ] = True
+    callback_base_url: Annotated[
+        str | None,
+        Field(title="Callback Base URL", description="When set, X-CallbackURL is sent"),
+    ] = None
+    registering_institution_id: Annotated[
+        str,
+        Field(
+            title="Registering Institution ID",
+            description="X-Registering-Institution-ID, when set",
+        ),
+    ] = ""
+    program_id_header: Annotated[
+        str, Field(title="Program ID Header", description="X-Program-ID, when set")
+    ] = ""
+    verify_tls: Annotated[
+        bool,
+        Field(
+            title="Verify TLS",
+            description="Keep on; give a CA file for a self-signed hub certificate",
+        ),
+    ] = True
+    ca_bundle: Annotated[
+        str | None, Field(title="CA Bundle", description="Path of a CA file on the server")
+    ] = None
+    amount_format: Annotated[
+        AmountFormat, Field(title="Amount Format", description="PHEE parses amounts as integers")
+    ] = AmountFormat.INTEGER
+    note_template: Annotated[
+        str, Field(title="Note Template", description="May use {program} and {cycle}")
+    ] = NOTE_TEMPLATE
 
     @field_validator("auth_endpoint_url", "callback_base_url")
     @classmethod
@@ -180,9 +300,23 @@ class PheeSecrets(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    password: str | None = None
-    authorization: str | None = None
-    signing_private_key: str | None = None
+    password: Annotated[
+        str | None, Field(title="Password", description="Password of the token request")
+    ] = None
+    authorization: Annotated[
+        str | None,
+        Field(
+            title="Authorization",
+            description="Authorization header of the token request (Basic …)",
+        ),
+    ] = None
+    signing_private_key: Annotated[
+        str | None,
+        Field(
+            title="Signing Private Key",
+            description="RSA private key (PEM); when set, X-SIGNATURE is sent",
+        ),
+    ] = None
 
     @field_validator("authorization")
     @classmethod

@@ -64,9 +64,23 @@ def test_set_values_are_read_as_each_setting_s_type(cli) -> None:
         "--set", "callback_base_url=",
     )  # fmt: skip
     shown = cli("managers", "show", "Grant")
-    assert re.search(r"payer_id\s+│\s+1010101010", shown), shown
-    assert re.search(r"max_batch_size\s+│\s+250", shown), shown
-    assert re.search(r"create_batch\s+│\s+False", shown), shown
+    assert re.search(r"payer_id\s+│[^│\n]*│\s+1010101010", shown), shown
+    assert re.search(r"max_batch_size\s+│[^│\n]*│\s+250", shown), shown
+    assert re.search(r"create_batch\s+│[^│\n]*│\s+False", shown), shown
+
+
+def test_show_prints_the_seed_s_label_beside_each_key(cli) -> None:
+    cli(
+        "managers", "configure", "Grant", "--kind", "phee",
+        "--set", "tenant_id=gorilla", "--set", "payee_id_type=bank_acc_no",
+    )  # fmt: skip
+    shown = cli("managers", "show", "Grant")
+    assert re.search(r"create_batch\s+│\s+Automatically Create Batch\s+│\s+True", shown), shown
+    assert re.search(
+        r"payee_id_type\s+│\s+Payee ID Field\s+│\s+bank_acc_no \(Bank Account Number\)", shown
+    ), shown
+    assert re.search(r"reg_id_type_for_payee_id\s+│\s+Payee DFSP ID Type\s+│", shown), shown
+    assert re.search(r"password \(secret\)\s+│\s+Password\s+│\s+not set", shown), shown
 
 
 def test_prepare_dry_run_then_prepare_then_export(cli, session: Session, tmp_path: Path) -> None:

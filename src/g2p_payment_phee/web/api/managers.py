@@ -7,10 +7,12 @@ null one is kept), every answer shows each only as "set" / "not set".
 from __future__ import annotations
 
 import uuid
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
+from pydantic.fields import FieldInfo
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.errors import ConfigurationError, NotFound
@@ -19,7 +21,8 @@ from g2p_payment_phee.payments.config_service import (
     configure_manager,
     describe_manager,
 )
-from g2p_payment_phee.phee.settings import PheeSecrets, PheeSettings
+from g2p_payment_phee.payments.manager import kind_spec
+from g2p_payment_phee.phee.settings import PheeSecrets
 from g2p_payment_phee.programs.models import ManagerKind, Program
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission, authorize
@@ -31,11 +34,25 @@ router = APIRouter(prefix="/programs", tags=["payment manager"])
 
 def _settings_help() -> str:
     lines = ["Settings to change (merged with the stored ones, then validated as a whole)."]
-    lines.append("For a `phee` manager:")
-    for name, info in PheeSettings.model_fields.items():
-        default = "required" if info.is_required() else f"default `{info.default!r}`"
-        lines.append(f"- `{name}` ({default})")
+    for kind in (ManagerKind.PHEE, ManagerKind.DEFAULT):
+        lines.append("")
+        lines.append(f"For a `{kind.value}` manager:")
+        for name, info in kind_spec(kind).settings_model.model_fields.items():
+            lines.append(_field_help(name, info))
     return "\n".join(lines)
+
+
+def _field_help(name: str, info: FieldInfo) -> str:
+    """``- `key` — Label (default …): description; choices …`` from the settings model."""
+    default = "required" if info.is_required() else f"default `{info.default!r}`"
+    line = f"- `{name}` — {info.title or name} ({default})"
+    if info.description:
+        line += f": {info.description}"
+    annotation = info.annotation
+    if isinstance(annotation, type) and issubclass(annotation, StrEnum):
+        shown = [f"`{m.value}` ({getattr(m, 'label', m.value)})" for m in annotation]
+        line += "; choices " + ", ".join(shown)
+    return line
 
 
 SecretValue = Annotated[str | None, Field(max_length=20_000)]

@@ -50,46 +50,15 @@ GROUPS: list[tuple[str, list[str]]] = [
                  "program_id_header"]),
 ]  # fmt: skip
 
-HELP = {
-    "create_batch": "Automatically create batches at prepare (off sends nothing)",
-    "max_batch_size": "Payments per batch, at least 1",
-    "max_file_bytes": "PHEE refuses files over 100,000 bytes; batches are split earlier",
-    "make_csv_at_prepare": "When off, the CSV is rendered (and stored) at send time",
-    "file_name_prefix": "File name is <prefix><batch name>.csv",
-    "amount_format": "PHEE parses amounts as integers",
-    "note_template": "May use {program} and {cycle}",
-    "msisdn_format": "Phones as digits only (what PHEE's connectors read) or E.164 with +",
-    "auth_endpoint_url": "PHEE operations app /oauth/token; empty sends no bearer token",
-    "payment_endpoint_url": "Bulk processor /batchtransactions",
-    "status_endpoint_url": "Batch summary: GET <url>/<PHEE batch id>",
-    "details_endpoint_url": "Per-transfer status, paged",
-    "callback_base_url": "When set, X-CallbackURL is sent",
-    "batch_request_timeout": "Seconds",
-    "verify_tls": "Keep on; give a CA file for a self-signed hub certificate",
-    "ca_bundle": "Path of a CA file on the server",
-    "tenant_id": "Platform-TenantId on every request",
-    "payment_mode": "One mode per batch (e.g. mojaloop)",
-    "payee_id_type": "Which registrant identifier pays",
-    "reg_id_type_for_payee_id": "The ID type, when the payee ID field is reg_id",
-    "payee_id_type_to_send": "Empty: ACCOUNT_ID, IBAN, MSISDN, EMAIL or the ID type's name",
-    "batch_type_header": "PHEE accepts only csv",
-    "registering_institution_id": "X-Registering-Institution-ID, when set",
-    "program_id_header": "X-Program-ID, when set",
-}
-SECRET_HELP = {
-    "password": "Password of the token request",
-    "authorization": "Authorization header of the token request (Basic …)",
-    "signing_private_key": "RSA private key (PEM); when set, X-SIGNATURE is sent",
-}
-
 
 @dataclass(frozen=True)
 class Setting:
-    """One field of the form: its name, widget, choices and help."""
+    """One field of the form: its name, label, widget, choices and help (all from the model)."""
 
     name: str
+    title: str
     widget: str  # text | number | checkbox | select
-    choices: list[str]
+    choices: list[tuple[str, str]]  # (value, label)
     help: str
     required: bool
     nullable: bool  # a blank field means "not set" (None), not an empty text
@@ -97,20 +66,22 @@ class Setting:
 
 def _setting(name: str, info: FieldInfo) -> Setting:
     annotation = info.annotation
-    widget, choices = "text", list[str]()
+    widget, choices = "text", list[tuple[str, str]]()
     if annotation is bool:
         widget = "checkbox"
     elif annotation in (int, float):
         widget = "number"
     elif isinstance(annotation, type) and issubclass(annotation, StrEnum):
-        widget, choices = "select", [member.value for member in annotation]
+        widget = "select"
+        choices = [(member.value, getattr(member, "label", member.value)) for member in annotation]
     required = info.is_required()
     nullable = not required and info.default is None
-    return Setting(name, widget, choices, HELP.get(name, ""), required, nullable)
+    title = info.title or name
+    return Setting(name, title, widget, choices, info.description or "", required, nullable)
 
 
 SETTINGS = {name: _setting(name, info) for name, info in PheeSettings.model_fields.items()}
-SECRETS = list(PheeSecrets.model_fields)
+SECRETS = {name: _setting(name, info) for name, info in PheeSecrets.model_fields.items()}
 ID_TYPE_SETTING = "reg_id_type_for_payee_id"
 assert sorted(n for _, names in GROUPS for n in names) == sorted(SETTINGS), "every setting shown"
 
@@ -159,7 +130,7 @@ def _page(
         "values": {k: ("" if v is None else v) for k, v in shown.items()},
         "secrets": {n: current["secrets"].get(n, "not set") if is_phee and current else "not set"
                     for n in SECRETS},
-        "secret_help": SECRET_HELP,
+        "secret_settings": SECRETS,
         "current_kind": current["kind"] if current else None,
         "errors": errors or {},
         "message": message,
@@ -176,7 +147,8 @@ def _id_type_choice(session: Session, visitor: Visitor, shown: dict[str, Any]) -
     stored = shown.get(ID_TYPE_SETTING)
     if isinstance(stored, str) and stored and stored not in names:
         names.append(stored)
-    return replace(SETTINGS[ID_TYPE_SETTING], widget="select", choices=names)
+    choices = [(name, name) for name in names]
+    return replace(SETTINGS[ID_TYPE_SETTING], widget="select", choices=choices)
 
 
 @router.get("/programs/{program_id}/manager")

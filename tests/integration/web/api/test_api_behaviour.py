@@ -150,3 +150,15 @@ def test_amount_text(value: str, text: str) -> None:
     from g2p_payment_phee.web.api.schemas import amount_text
 
     assert amount_text(Decimal(value)) == text
+
+
+def test_openapi_describes_manager_settings_with_the_seed_s_labels(api: Api) -> None:
+    """The JSON keys stay the code names; the description gives each its label and choices."""
+    schema = api.ok("GET", V1 + "/openapi.json", None)
+    described = schema["components"]["schemas"]["ManagerUpdate"]["properties"]["settings"]
+    text = described["description"]
+    assert "`create_batch` — Automatically Create Batch" in text
+    assert "`payee_id_type` — Payee ID Field" in text
+    assert "`bank_acc_no` (Bank Account Number)" in text
+    assert "`reg_id_type_for_payee_id` — Payee DFSP ID Type" in text
+    assert "For a `default` manager:" in text

@@ -158,7 +158,7 @@ def test_manager_form_secrets_are_write_only(
     )
     assert invalid.status_code == 422
     assert HUB_SECRET not in invalid.text  # not even echoed back into the form
-    assert re.search(r"tenant id \*.*?field-error", invalid.text, re.S)
+    assert re.search(r"Tenant ID \*.*?field-error", invalid.text, re.S)
     assert "is not an http(s) URL" in invalid.text
     saved = browser.post(url, {**form, "password": HUB_SECRET, "authorization": AUTHORIZATION})
     assert saved.status_code == 303
