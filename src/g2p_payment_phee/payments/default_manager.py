@@ -28,7 +28,12 @@ from g2p_payment_phee.money import AmountFormat, parse_amount
 from g2p_payment_phee.payments.files import BatchFileFormat, safe_text
 from g2p_payment_phee.payments.manager import ManagerKindSpec, NoSecrets, register_kind
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
-from g2p_payment_phee.payments.payee_rules import rule_for
+from g2p_payment_phee.payments.payee_rules import (
+    PayeeDfspIdType,
+    PayeeIdField,
+    PayeeIdTypeRewritten,
+    rule_for,
+)
 from g2p_payment_phee.payments.payees import PayeeOption
 from g2p_payment_phee.payments.prepare import PreparationReport, PrepareSpec, prepare_payments
 from g2p_payment_phee.payments.reconcile import Outcome, reconcile_payments, refresh_batches
@@ -73,23 +78,9 @@ class DefaultSettings(BaseModel):
         int,
         Field(ge=1, le=1_000_000, title="Max Batch Size", description="Payments per batch"),
     ] = 500
-    payee_id_type: Annotated[
-        PayeeOption, Field(title="Payee ID Field", description="Which registrant identifier pays")
-    ] = PayeeOption.BANK_ACCOUNT
-    reg_id_type_for_payee_id: Annotated[
-        str | None,
-        Field(
-            title="Payee DFSP ID Type",
-            description="The ID type, when the Payee ID Field is Registrant ID",
-        ),
-    ] = None
-    payee_id_type_to_send: Annotated[
-        str,
-        Field(
-            title="Payee ID Type Rewritten",
-            description="Empty: ACCOUNT_ID, IBAN, MSISDN, EMAIL or the ID type's name",
-        ),
-    ] = ""
+    payee_id_type: PayeeIdField = PayeeOption.BANK_ACCOUNT
+    reg_id_type_for_payee_id: PayeeDfspIdType = None
+    payee_id_type_to_send: PayeeIdTypeRewritten = ""
     file_name_prefix: Annotated[
         str,
         Field(

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Annotated, Protocol
 
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.errors import ConfigurationError
 from g2p_payment_phee.payments.payees import PayeeOption, PayeeRule
 from g2p_payment_phee.registry.models import IdType
+
+# The payee settings' fields, declared once for every manager kind's settings model (the
+# seed's labels are their titles).
+PayeeIdField = Annotated[
+    PayeeOption, Field(title="Payee ID Field", description="Which registrant identifier pays")
+]
+PayeeDfspIdType = Annotated[
+    str | None,
+    Field(
+        title="Payee DFSP ID Type",
+        description="The ID type, when the Payee ID Field is Registrant ID",
+    ),
+]
+PayeeIdTypeRewritten = Annotated[
+    str,
+    Field(
+        title="Payee ID Type Rewritten",
+        description="Empty: ACCOUNT_ID, IBAN, MSISDN, EMAIL or the ID type's name",
+    ),
+]
 
 
 class PayeeSettings(Protocol):

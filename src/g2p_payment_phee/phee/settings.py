@@ -17,6 +17,11 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from g2p_payment_phee.money import AmountFormat
+from g2p_payment_phee.payments.payee_rules import (
+    PayeeDfspIdType,
+    PayeeIdField,
+    PayeeIdTypeRewritten,
+)
 from g2p_payment_phee.payments.payees import CSV_UNSAFE, PayeeOption
 
 EMULATOR_BASE_URL = "http://127.0.0.1:8080"
@@ -154,23 +159,9 @@ class PheeSettings(BaseModel):
         str, Field(title="Payer ID Type", description="How the hub identifies the payer")
     ] = ""
     payer_id: Annotated[str, Field(title="Payer ID", description="The payer's identifier")] = ""
-    payee_id_type: Annotated[
-        PayeeOption, Field(title="Payee ID Field", description="Which registrant identifier pays")
-    ]
-    reg_id_type_for_payee_id: Annotated[
-        str | None,
-        Field(
-            title="Payee DFSP ID Type",
-            description="The ID type, when the Payee ID Field is Registrant ID",
-        ),
-    ] = None
-    payee_id_type_to_send: Annotated[
-        str,
-        Field(
-            title="Payee ID Type Rewritten",
-            description="Empty: ACCOUNT_ID, IBAN, MSISDN, EMAIL or the ID type's name",
-        ),
-    ] = ""
+    payee_id_type: PayeeIdField
+    reg_id_type_for_payee_id: PayeeDfspIdType = None
+    payee_id_type_to_send: PayeeIdTypeRewritten = ""
     msisdn_format: Annotated[
         MsisdnFormat,
         Field(
