@@ -12,6 +12,7 @@ def load_models() -> None:
     import g2p_payment_phee.import_jobs.models
     import g2p_payment_phee.jobs.models
     import g2p_payment_phee.payments.models
+    import g2p_payment_phee.phee.models
     import g2p_payment_phee.programs.models
     import g2p_payment_phee.registry.models
     import g2p_payment_phee.users.models  # noqa: F401

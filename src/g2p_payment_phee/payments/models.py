@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -38,8 +39,17 @@ IS_LIVE = text("payments.live")
 IS_FAILED = text("NOT payments.live")
 
 
+class CheckResult(StrEnum):
+    """How a manager's last test connection ended."""
+
+    OK = "ok"
+    WARNING = "warning"  # reached, but something in the settings will not work
+    FAILED = "failed"
+
+
 class PaymentManagerConfig(Base):
-    """The one payment manager of a program: its kind, settings and encrypted secrets."""
+    """The one payment manager of a program: its kind, settings and encrypted secrets, and
+    what its last test connection found."""
 
     __tablename__ = "payment_manager_configs"
 
@@ -49,6 +59,9 @@ class PaymentManagerConfig(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     secrets_encrypted: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    checked_at: Mapped[datetime | None]
+    check_result: Mapped[CheckResult | None] = mapped_column(StrEnumType(CheckResult))
+    check_message: Mapped[str | None] = mapped_column(Text)
 
 
 class PaymentBatch(Base):
