@@ -88,6 +88,7 @@ class AuditAction(StrEnum):
     PAYMENT_PAID_TWICE = "payment.paid_twice"
     PAYMENTS_PREPARED = "payments.prepared"
     PAYMENTS_RESULTS_IMPORTED = "payments.results_imported"
+    PHEE_DEFAULTS_CHANGED = "phee_defaults.changed"
     PROGRAM_CREATED = "program.created"
     PROGRAM_ENROLLED = "program.enrolled"
     REGISTRANT_BANK_ACCOUNT_ADDED = "registrant.bank_account_added"

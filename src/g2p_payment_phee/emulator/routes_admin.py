@@ -40,6 +40,20 @@ async def patch_config(request: Request, patch: dict[str, Any]) -> Response:
     return json_response(state.config.model_dump(mode="json"))
 
 
+@router.get("/payment-modes")
+async def payment_modes(request: Request) -> Response:
+    """The payment modes this hub routes (a real PHEE lists none: it fails each row of an
+    unknown mode "Payment mode not configured" while processing)."""
+    modes = state_of(request).config.processing.payment_modes
+    return json_response(
+        {
+            "paymentModes": [
+                {"mode": mode, "type": kind.value} for mode, kind in sorted(modes.items())
+            ]
+        }
+    )
+
+
 @router.get("/faults")
 async def get_faults(request: Request) -> Response:
     """Fault settings and how often each rule fired."""

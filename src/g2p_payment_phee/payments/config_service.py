@@ -1,5 +1,8 @@
-"""Configure a program's payment manager; show its settings; build the manager to use.
+"""Configure a program's payment manager; show its settings; test it; list every program's;
+build the manager to use.
 
+A manager configured for the first time (or switched to another kind) starts from its kind's
+defaults (the hub-wide PHEE defaults for ``phee``) for each setting and secret not given.
 Settings are validated as a whole on every save (a partial update is merged first). Secrets are
 write-only: a new value replaces the stored one, an empty string clears it, ``None`` keeps it;
 they are stored encrypted and shown back only as "set" / "not set".
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -18,9 +22,10 @@ from sqlalchemy.orm import Session
 from g2p_payment_phee import audit
 from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.config import get_settings
+from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import ConfigurationError, FieldError, G2PError, ValidationFailed
 from g2p_payment_phee.payments.manager import ManagerKindSpec, PaymentManager, kind_spec
-from g2p_payment_phee.payments.models import PaymentManagerConfig
+from g2p_payment_phee.payments.models import CheckResult, PaymentManagerConfig
 from g2p_payment_phee.programs.models import ManagerKind, Program
 from g2p_payment_phee.security import decrypt_secret, encrypt_secret
 from g2p_payment_phee.users.models import User
@@ -41,10 +46,15 @@ def configure_manager(
     authorize(actor, Permission.MANAGE_SETTINGS)
     spec = kind_spec(kind)
     row = _config_row(session, program)
-    merged = dict(row.settings) if row is not None and row.kind is kind else {}
+    if row is not None and row.kind is kind:
+        merged, stored, from_defaults = dict(row.settings), _stored_secrets(row), []
+    else:  # a new manager of this kind starts from the kind's defaults
+        merged, stored = spec.defaults(session) if spec.defaults else ({}, {})
+        taken = [name for name in merged if name not in settings]
+        taken += [name for name in stored if (secrets or {}).get(name) is None]
+        from_defaults = sorted(taken)
     merged.update(settings)
     valid = _validated(spec.settings_model, merged, "settings")
-    stored = _stored_secrets(row) if row is not None and row.kind is kind else {}
     changes = _apply_secret_changes(stored, secrets or {}, spec)
     _validated(spec.secrets_model, stored, "secrets")
     spec.build(program, valid, spec.secrets_model.model_validate(stored)).validate_configuration(
@@ -66,35 +76,97 @@ def configure_manager(
         actor,
         AuditAction.MANAGER_CONFIGURED,
         program,
-        {"kind": kind, "changed": changed, "secrets": changes},
+        {"kind": kind, "changed": changed, "secrets": changes, "from_defaults": from_defaults},
     )
     return row
 
 
 @dataclass(frozen=True)
 class ConnectionCheck:
-    """What testing a program's connection found: ``message`` either way, ``error`` (with its
-    own HTTP status and exit code) when it failed."""
+    """What testing a program's connection found: ``result`` ok, warning (the hub answered but
+    a setting will not work there; ``warnings`` say which) or failed; ``message`` either way,
+    ``error`` (with its own HTTP status and exit code) when it failed."""
 
-    ok: bool
+    result: CheckResult
     message: str
+    warnings: tuple[str, ...] = ()
     error: G2PError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The hub answered as it should (warnings aside)."""
+        return self.error is None
 
 
 def check_connection(session: Session, actor: User, program: Program) -> ConnectionCheck:
-    """Test the program's manager with its saved settings (a token and a harmless read at a
-    hub), as an admin; audited either way. The read transaction is ended first: no database
-    transaction stays open while the hub is called."""
+    """Test the program's manager with its saved settings (a token and harmless reads at a
+    hub), as an admin; the result is kept on the manager (``list_managers`` shows it) and
+    audited either way. The read transaction is ended first: no database transaction stays
+    open while the hub is called."""
     authorize(actor, Permission.MANAGE_SETTINGS)
     manager = load_manager(session, program)
     session.commit()
     try:
-        found = ConnectionCheck(True, manager.test_connection())
+        report = manager.test_connection()
     except G2PError as error:
-        found = ConnectionCheck(False, error.message, error)
-    details = {"ok": found.ok, "error": found.error.code if found.error else None}
+        found = ConnectionCheck(CheckResult.FAILED, error.message, error=error)
+    else:
+        result = CheckResult.WARNING if report.warnings else CheckResult.OK
+        found = ConnectionCheck(result, report.summary, report.warnings)
+    row = _require_row(session, program)
+    row.checked_at = utcnow()
+    row.check_result = found.result
+    row.check_message = "; ".join((*found.warnings, found.message))
+    details = {
+        "ok": found.ok,
+        "result": found.result,
+        "warnings": list(found.warnings),
+        "error": found.error.code if found.error else None,
+    }
     audit.record(session, actor, AuditAction.MANAGER_CONNECTION_TESTED, program, details)
     return found
+
+
+@dataclass(frozen=True)
+class ManagerSummary:
+    """One program's payment manager in the list of every program's: its kind (and the kind's
+    label), the hub it pays through (None: nowhere, or not configured), its last test."""
+
+    program: Program
+    kind: ManagerKind
+    label: str
+    configured: bool
+    hub: str | None
+    checked_at: datetime | None
+    check_result: CheckResult | None
+    check_message: str | None
+
+
+def list_managers(session: Session, actor: User) -> list[ManagerSummary]:
+    """Every program's payment manager, by program name (one query)."""
+    authorize(actor, Permission.VIEW)
+    query = (
+        select(Program, PaymentManagerConfig)
+        .outerjoin(PaymentManagerConfig, PaymentManagerConfig.program_id == Program.id)
+        .order_by(Program.name)
+    )
+    return [_summary(program, row) for program, row in session.execute(query).tuples()]
+
+
+def _summary(program: Program, row: PaymentManagerConfig | None) -> ManagerSummary:
+    kind = row.kind if row is not None else program.manager_kind
+    spec = kind_spec(kind)
+    hub = spec.hub(row.settings) if row is not None and spec.hub else None
+    return ManagerSummary(
+        program=program,
+        kind=kind,
+        label=spec.label,
+        configured=row is not None,
+        hub=hub,
+        checked_at=row.checked_at if row is not None else None,
+        check_result=row.check_result if row is not None else None,
+        check_message=row.check_message if row is not None else None,
+    )
 
 
 def describe_manager(session: Session, actor: User, program: Program) -> dict[str, Any]:
@@ -117,7 +189,7 @@ def load_manager(session: Session, program: Program) -> PaymentManager:
     except ValidationError as error:
         raise ConfigurationError(
             f"the stored {row.kind} manager settings of {program.name!r} are no longer valid: "
-            f"{_errors(error, 'settings')[0]}; configure the manager again"
+            f"{field_errors(error, 'settings')[0]}; configure the manager again"
         ) from None
     manager = spec.build(program, settings, secrets)
     manager.validate_configuration(session)
@@ -143,13 +215,14 @@ def _validated(model: type[BaseModel], values: dict[str, Any], what: str) -> Bas
     try:
         return model.model_validate(values)
     except ValidationError as error:
-        errors = _errors(error, what)
+        errors = field_errors(error, what)
         raise ValidationFailed(
             f"invalid manager {what}: " + "; ".join(map(str, errors)), errors
         ) from None
 
 
-def _errors(error: ValidationError, what: str) -> list[FieldError]:
+def field_errors(error: ValidationError, what: str) -> list[FieldError]:
+    """Each problem pydantic found, as the field it is in and why (``what`` for the whole)."""
     found = []
     for problem in error.errors():
         name = ".".join(str(p) for p in problem["loc"]) or what

@@ -26,7 +26,12 @@ from g2p_payment_phee.errors import ValidationFailed
 from g2p_payment_phee.imports import Format, ImportReport, guess_format, iter_rows, read_source
 from g2p_payment_phee.money import AmountFormat, parse_amount
 from g2p_payment_phee.payments.files import BatchFileFormat, safe_text
-from g2p_payment_phee.payments.manager import ManagerKindSpec, NoSecrets, register_kind
+from g2p_payment_phee.payments.manager import (
+    ConnectionReport,
+    ManagerKindSpec,
+    NoSecrets,
+    register_kind,
+)
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.payee_rules import (
     PayeeDfspIdType,
@@ -128,9 +133,9 @@ class DefaultManager:
         """The payee rule must be buildable (e.g. the reg-ID type must exist)."""
         rule_for(session, self.settings)
 
-    def test_connection(self) -> str:
+    def test_connection(self) -> ConnectionReport:
         """Nothing to reach: payments are made by hand."""
-        return f"{self.program.name} pays manually: there is no hub to test"
+        return ConnectionReport(f"{self.program.name} pays manually: there is no hub to test")
 
     @property
     def amount_format(self) -> AmountFormat:

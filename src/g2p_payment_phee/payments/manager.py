@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import entry_points
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
@@ -58,7 +58,7 @@ class PaymentManager(Protocol):
         hub calls nothing back."""
         ...
 
-    def test_connection(self) -> str:
+    def test_connection(self) -> ConnectionReport:
         """Make a harmless call to whatever the manager pays through; what it found, or a
         G2PError saying exactly what failed (a manager with nothing to reach says so)."""
         ...
@@ -97,6 +97,15 @@ class PaymentManager(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ConnectionReport:
+    """What a test connection found: a summary for people, and warnings when the hub answered
+    but a setting will not work there (a payment mode the hub does not know)."""
+
+    summary: str
+    warnings: tuple[str, ...] = ()
+
+
 class NoSecrets(BaseModel):
     """A manager kind without secrets."""
 
@@ -111,6 +120,11 @@ class ManagerKindSpec:
     secrets_model: type[BaseModel]
     build: Callable[[Program, BaseModel, BaseModel], PaymentManager]
     secret_fields: tuple[str, ...] = ()
+    # What a new manager of the kind starts from where a setting or secret is not given
+    # (settings, secrets): the hub-wide defaults an admin keeps, read when it is configured.
+    defaults: Callable[[Session], tuple[dict[str, Any], dict[str, str]]] | None = None
+    # Where the manager's settings say it pays through (a hub's URL), for lists; None: nowhere.
+    hub: Callable[[Mapping[str, Any]], str | None] | None = None
 
 
 _KINDS: dict[ManagerKind, ManagerKindSpec] = {}

@@ -348,6 +348,23 @@ class PheeClient:
         reports.append(self._bulk_health())
         return "; ".join(reports)
 
+    def payment_modes(self) -> list[str] | None:
+        """The payment modes the hub routes, when it lists them (the bundled emulator does, at
+        ``_emulator/payment-modes`` beside the bulk endpoint); None when it does not (a real
+        PHEE has no such listing: it fails each row of an unknown mode while processing).
+        One plain GET without a token; any failure means "not listed"."""
+        url = _sibling(self._settings.payment_endpoint_url, "_emulator/payment-modes")
+        try:
+            response = self._call(self._http.build_request("GET", url), "payment modes", auth=False)
+        except PheeError:
+            return None
+        data = _json_or_none(response)
+        listed = data.get("paymentModes") if isinstance(data, dict) else None
+        if not isinstance(listed, list):
+            return None
+        modes = [item.get("mode") if isinstance(item, dict) else item for item in listed]
+        return [mode for mode in modes if isinstance(mode, str) and mode]
+
     def _call_token(self, request: httpx.Request) -> httpx.Response:
         try:
             return self._http.send(request, auth=None)

@@ -7,13 +7,14 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.money import AmountFormat
 from g2p_payment_phee.payments.files import BatchFileFormat
-from g2p_payment_phee.payments.manager import ManagerKindSpec, register_kind
+from g2p_payment_phee.payments.manager import ConnectionReport, ManagerKindSpec, register_kind
 from g2p_payment_phee.payments.payee_rules import rule_for
 from g2p_payment_phee.payments.payees import PayeeRule
 from g2p_payment_phee.payments.prepare import PreparationReport, PrepareSpec, prepare_payments
@@ -21,6 +22,7 @@ from g2p_payment_phee.payments.reports import SendReport, SyncReport
 from g2p_payment_phee.phee.callbacks import callback_key, callback_token_hash
 from g2p_payment_phee.phee.client import PheeClient
 from g2p_payment_phee.phee.csvfile import PheeCsvFormat
+from g2p_payment_phee.phee.defaults import new_manager_defaults
 from g2p_payment_phee.phee.send import send_batches
 from g2p_payment_phee.phee.settings import PheeSecrets, PheeSettings
 from g2p_payment_phee.phee.sync import sync_batches
@@ -110,10 +112,13 @@ class PheeManager:
             client = clients[key] = self.client()
         return client
 
-    def test_connection(self) -> str:
-        """Fetch a token and make a harmless read; the exact failure is raised as a PheeError."""
+    def test_connection(self) -> ConnectionReport:
+        """Fetch a token and make harmless reads; the exact failure is raised as a PheeError.
+        Warns when the hub lists its payment modes and ours is not one of them."""
         with self.client() as hub:
-            return hub.test_connection()
+            summary = hub.test_connection()
+            modes = hub.payment_modes()
+        return payment_mode_report(summary, self.settings.payment_mode, modes)
 
     def send(
         self,
@@ -146,6 +151,34 @@ def _build(program: Program, settings: BaseModel, secrets: BaseModel) -> PheeMan
     return PheeManager(program, settings, secrets)
 
 
+MODES_NOT_LISTED = (
+    "the hub does not list its payment modes; "
+    "a real PHEE refuses an unknown mode per row at processing"
+)
+
+
+def payment_mode_report(summary: str, mode: str, modes: list[str] | None) -> ConnectionReport:
+    """The connection summary with what the hub says of the payment mode: its modes when it
+    lists them, and a warning when ``mode`` is not among them (the hub matches them without
+    regard to case), since every row would then fail "Payment mode not configured"."""
+    if modes is None:
+        return ConnectionReport(f"{summary}; {MODES_NOT_LISTED}")
+    listed = ", ".join(modes) or "none"
+    summary = f"{summary}; payment modes at the hub: {listed}"
+    if mode.lower() in {known.lower() for known in modes}:
+        return ConnectionReport(summary)
+    warning = (
+        f"payment mode {mode!r} is not one the hub knows ({listed}): "
+        "every payment would fail with 'Payment mode not configured'"
+    )
+    return ConnectionReport(summary, (warning,))
+
+
+def _hub(settings: Mapping[str, Any]) -> str | None:
+    url = settings.get("payment_endpoint_url")
+    return url if isinstance(url, str) and url else None
+
+
 register_kind(
     ManagerKindSpec(
         kind=ManagerKind.PHEE,
@@ -154,5 +187,7 @@ register_kind(
         secrets_model=PheeSecrets,
         build=_build,
         secret_fields=("password", "authorization", "signing_private_key"),
+        defaults=new_manager_defaults,
+        hub=_hub,
     )
 )

@@ -71,7 +71,8 @@ def note_template_parts(template: str) -> list[tuple[str, str | None]]:
     return parts
 
 
-def _check_url(value: str | None, *, required: bool) -> str | None:
+def check_url(value: str | None, *, required: bool) -> str | None:
+    """A hub URL as stored (no trailing slash); ValueError saying what is wrong with it."""
     if not value:
         if required:
             raise ValueError("a URL is required")
@@ -84,6 +85,20 @@ def _check_url(value: str | None, *, required: bool) -> str | None:
     if parts.query or parts.fragment:
         raise ValueError("the URL must not carry a query or fragment")
     return value.rstrip("/")
+
+
+def check_csv_safe(value: str) -> str:
+    """A value written into a CSV cell as it is; ValueError if it would break the row."""
+    if CSV_UNSAFE.search(value):
+        raise ValueError("must not contain a comma, a double quote or a line break")
+    return value
+
+
+def check_header_safe(value: str) -> str:
+    """A value sent as an HTTP header; ValueError if it holds a line break."""
+    if not _HEADER_SAFE.match(value):
+        raise ValueError("must not contain a line break (it is sent as an HTTP header)")
+    return value
 
 
 class PheeSettings(BaseModel):
@@ -226,28 +241,24 @@ class PheeSettings(BaseModel):
     @field_validator("auth_endpoint_url", "callback_base_url")
     @classmethod
     def _optional_url(cls, value: str | None) -> str | None:
-        return _check_url(value, required=False)
+        return check_url(value, required=False)
 
     @field_validator("payment_endpoint_url", "status_endpoint_url", "details_endpoint_url")
     @classmethod
     def _required_url(cls, value: str) -> str:
-        return str(_check_url(value, required=True))
+        return str(check_url(value, required=True))
 
     @field_validator("payment_mode", "payer_id_type", "payer_id", "payee_id_type_to_send")
     @classmethod
     def _csv_safe(cls, value: str) -> str:
-        if CSV_UNSAFE.search(value):
-            raise ValueError("must not contain a comma, a double quote or a line break")
-        return value
+        return check_csv_safe(value)
 
     @field_validator(
         "tenant_id", "batch_purpose_header", "registering_institution_id", "program_id_header"
     )
     @classmethod
     def _header_safe(cls, value: str) -> str:
-        if not _HEADER_SAFE.match(value):
-            raise ValueError("must not contain a line break (it is sent as an HTTP header)")
-        return value
+        return check_header_safe(value)
 
     @field_validator("batch_type_header")
     @classmethod
