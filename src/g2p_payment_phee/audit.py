@@ -46,6 +46,7 @@ class AuditAction(StrEnum):
     API_TOKEN_CREATED = "api_token.created"  # noqa: S105 (an action, not a secret)
     API_TOKEN_REVOKED = "api_token.revoked"  # noqa: S105 (an action, not a secret)
     BATCH_CALLBACK = "batch.callback"
+    BATCH_CANCELLED = "batch.cancelled"
     BATCH_COMPLETED = "batch.completed"
     BATCH_DUPLICATED_AT_HUB = "batch.duplicated_at_hub"
     BATCH_FILE_RENDERED = "batch.file_rendered"
@@ -86,6 +87,8 @@ class AuditAction(StrEnum):
     MANAGER_CONFIGURED = "manager.configured"
     MANAGER_CONNECTION_TESTED = "manager.connection_tested"
     PAYMENT_PAID_TWICE = "payment.paid_twice"
+    PAYMENTS_BATCHED = "payments.batched"
+    PAYMENTS_CANCELLED = "payments.cancelled"
     PAYMENTS_PREPARED = "payments.prepared"
     PAYMENTS_RESULTS_IMPORTED = "payments.results_imported"
     PHEE_DEFAULTS_CHANGED = "phee_defaults.changed"

@@ -158,8 +158,15 @@ class DefaultManager:
     ) -> PreparationReport:
         """prepare_payments, files without a byte limit."""
         authorize(actor, Permission.PREPARE_PAYMENTS)
+        spec = self.prepare_spec(session, cycle, only_failed=only_failed)
+        return prepare_payments(session, actor, cycle, spec, dry_run=dry_run, progress=progress)
+
+    def prepare_spec(
+        self, session: Session, cycle: Cycle, *, only_failed: bool = False
+    ) -> PrepareSpec:
+        """This program's payee rule and batch size; files without a byte limit."""
         s = self.settings
-        spec = PrepareSpec(
+        return PrepareSpec(
             payee=rule_for(session, s),
             file_format=self.file_format(cycle),
             create_batch=s.create_batch,
@@ -169,7 +176,6 @@ class DefaultManager:
             amount_format=s.amount_format,
             only_failed=only_failed,
         )
-        return prepare_payments(session, actor, cycle, spec, dry_run=dry_run, progress=progress)
 
     def callback_token_hashes(self, batch_ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, str]:
         """None: batches paid by hand are not called back."""

@@ -44,6 +44,7 @@ HELD_IN: dict[PaymentState, tuple[BatchState, ...]] = {
         BatchState.OUTCOME_UNKNOWN,
     ),
     PaymentState.SENT: (BatchState.SUBMITTED,),
+    PaymentState.CANCELLED: (BatchState.CANCELLED,),
 }
 # More candidate batches than this (one bound value each; old SQLite takes 999): the plain
 # filter is as good, since the payments it looks for are then common enough to fill a page fast.
@@ -112,7 +113,8 @@ def _only_holding_batches(
     if len(ids) > PRUNE_MAX_BATCHES:
         return query
     holding: ColumnElement[bool] = Payment.batch_id.in_(ids)
-    if state is PaymentState.ISSUED:  # prepared without batches (create_batch off)
+    # waiting for a batch (create_batch off), or cancelled out of a batch never sent
+    if state in (PaymentState.ISSUED, PaymentState.CANCELLED):
         holding = or_(holding, Payment.batch_id.is_(None))
     return query.where(holding)
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from g2p_payment_phee.errors import ConfigurationError
 from g2p_payment_phee.money import AmountFormat
 from g2p_payment_phee.payments.files import BatchFileFormat
-from g2p_payment_phee.payments.prepare import PreparationReport
+from g2p_payment_phee.payments.prepare import PreparationReport, PrepareSpec
 from g2p_payment_phee.payments.reports import SendReport, SyncReport
 from g2p_payment_phee.programs.models import Cycle, ManagerKind, Program
 from g2p_payment_phee.users.models import User
@@ -50,6 +50,14 @@ class PaymentManager(Protocol):
     ) -> PreparationReport:
         """Turn the cycle's approved entitlements into payments and batches (SPEC 3.2);
         ``only_failed``: only entitlements whose every payment failed (retry)."""
+        ...
+
+    def prepare_spec(
+        self, session: Session, cycle: Cycle, *, only_failed: bool = False
+    ) -> PrepareSpec:
+        """How this manager's payments are made and batched for the cycle (its payee rule, file
+        format and limits): what ``prepare`` uses, and what batching payments issued without a
+        batch uses (``payments.batching``)."""
         ...
 
     def callback_token_hashes(self, batch_ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, str]:

@@ -25,13 +25,16 @@ from g2p_payment_phee.db import Base, Money, StrEnumType, utcnow
 from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
 from g2p_payment_phee.programs.models import Cycle, ManagerKind
 
-# An entitlement has at most one payment that is not "reconciled as failed" (SPEC 2.3). The
-# unique index's predicate reads only ``live``, a column that changes once in a payment's life
-# (when it fails for good), and a check keeps ``live`` true to state and status. So the frequent
+# An entitlement has at most one payment that is not "reconciled as failed" or cancelled (SPEC
+# 2.3). The unique index's predicate reads only ``live``, a column that changes at most once in a
+# payment's life (when it fails for good or is cancelled), and a check keeps ``live`` true to
+# state and status. So the frequent
 # updates (issued → sent → paid) change no indexed column and PostgreSQL can make them HOT
 # updates (no index writes), helped by the table's fillfactor (migrations 0004 and 0006).
 LIVE_PAYMENT = "live"
-LIVE_MATCHES_STATUS = "live = (status IS NULL OR status <> 'failed')"
+LIVE_MATCHES_STATUS = (
+    "live = (state <> 'cancelled' AND (status IS NULL OR status <> 'failed'))"  # migration 0013
+)
 FAILED_PAYMENT = "NOT live"
 # For queries: the very terms of the index predicates (SQLite uses a partial index only when the
 # query repeats its predicate; SQLAlchemy would write a boolean column as ``live = 1`` there).
@@ -118,8 +121,12 @@ class PaymentBatch(Base):
 
 
 def _is_live(context: Any) -> bool:
-    """A new payment is live unless it is written already failed."""
-    return str(context.get_current_parameters().get("status")) != PaymentStatus.FAILED.value
+    """A new payment is live unless it is written already failed (or cancelled)."""
+    values = context.get_current_parameters()
+    return (
+        str(values.get("status")) != PaymentStatus.FAILED.value
+        and str(values.get("state")) != PaymentState.CANCELLED.value
+    )
 
 
 class Payment(Base):

@@ -76,6 +76,8 @@ def cycle_summary(session: Session, actor: User, cycle_id: uuid.UUID) -> CycleSu
     for row in rows:
         values: tuple[Any, ...] = tuple(row)[2:]
         batches[row[0]] = int(row[1])
+        if row[0] is BatchState.CANCELLED:  # its payments are cancelled: nothing to pay
+            continue
         for index in range(4):
             counts[index] += int(values[2 * index])
             amounts[index] += Decimal(values[2 * index + 1])
@@ -120,6 +122,8 @@ def cycle_payment_totals(session: Session, cycle: Cycle) -> CycleBatchTotals:
     ).tuples()
     for row in rows:
         batches[row[0]] = int(row[1])
+        if row[0] is BatchState.CANCELLED:
+            continue
         values: tuple[Any, ...] = tuple(row)[2:]
         for index, key in enumerate(keys):
             counts[key] += int(values[2 * index])
@@ -135,7 +139,7 @@ def cycle_payment_totals(session: Session, cycle: Cycle) -> CycleBatchTotals:
     amounts["sent"] += Decimal(open_issued or 0)
     unbatched = session.execute(
         select(p.state, p.status, func.count(), func.sum(p.amount_issued), func.sum(p.amount_paid))
-        .where(p.cycle_id == cycle.id, p.batch_id.is_(None))
+        .where(p.cycle_id == cycle.id, p.batch_id.is_(None), p.state != PaymentState.CANCELLED)
         .group_by(p.state, p.status)
     ).tuples()
     for payment_state, status, count, issued, paid in unbatched:

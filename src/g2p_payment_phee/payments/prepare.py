@@ -17,23 +17,27 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
 from g2p_payment_phee.audit import AuditAction
-from g2p_payment_phee.bulk import RowWriter, bulk_insert
+from g2p_payment_phee.bulk import RowWriter
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import BusinessRuleViolation
 from g2p_payment_phee.ids import new_id_texts
 from g2p_payment_phee.money import AmountFormat, format_amount, is_whole
 from g2p_payment_phee.payments import prepare_readers as readers
+from g2p_payment_phee.payments.batch_store import (
+    CallbackTokenHashes,
+    lock_approved_cycle,
+    store_batches,
+)
 from g2p_payment_phee.payments.files import BatchFileFormat, check_room
-from g2p_payment_phee.payments.models import Payment, PaymentBatch
+from g2p_payment_phee.payments.models import Payment
 from g2p_payment_phee.payments.packing import BatchPacker, PackedBatch
 from g2p_payment_phee.payments.payees import PayeeRule
 from g2p_payment_phee.payments.prepare_readers import payable_count
-from g2p_payment_phee.payments.states import BatchState, PaymentState
+from g2p_payment_phee.payments.states import PaymentState
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.programs.states import CycleState
 from g2p_payment_phee.users.models import User
@@ -55,16 +59,6 @@ PAYMENT_COLUMNS = (
     "amount_issued", "payment_fee", "currency", "payee_id_value",
 )  # fmt: skip
 UNBATCHED_PAYMENT_COLUMNS = tuple(c for c in PAYMENT_COLUMNS if c not in {"batch_id", "batch_row"})
-BATCH_COLUMNS = (
-    "id", "sequence", "name", "correlation_id", "currency", "file_name", "csv_data",
-    "csv_sha256", "csv_size", "issued_count", "issued_amount", "callback_token_hash",
-)  # fmt: skip
-ZERO_BATCH_COUNTERS = {
-    "sent_count": 0, "sent_amount": Decimal(0), "paid_count": 0, "paid_amount": Decimal(0),
-    "failed_count": 0, "failed_amount": Decimal(0), "send_attempts": 0,
-}  # fmt: skip
-
-CallbackTokenHashes = Callable[[Sequence[uuid.UUID]], Mapping[uuid.UUID, str]]
 
 
 def _no_callback_tokens(batch_ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, str]:
@@ -144,7 +138,7 @@ def prepare_payments(
     check_room(spec.file_format, spec.max_file_bytes)
     read_aside = readers.sees_only_committed_data(session)
     if not dry_run:
-        _lock_cycle(session, cycle)
+        lock_approved_cycle(session, cycle)
     report = PreparationReport(cycle=cycle.name, dry_run=dry_run)
     report.already_paid = readers.count_already_paid(session, cycle)
     with (
@@ -191,19 +185,6 @@ def _sqlite_cache(session: Session) -> Iterator[None]:
         yield
     finally:
         connection.exec_driver_sql(f"PRAGMA cache_size = {int(before or -2000)}")
-
-
-def _lock_cycle(session: Session, cycle: Cycle) -> None:
-    """Serialise prepares of one cycle: a row lock on PostgreSQL, the write lock on SQLite."""
-    session.execute(
-        update(Cycle)
-        .where(Cycle.id == cycle.id)
-        .values(state=Cycle.state)
-        .execution_options(synchronize_session=False)
-    )
-    state = session.scalar(select(Cycle.state).where(Cycle.id == cycle.id))
-    if state is not CycleState.APPROVED:
-        raise BusinessRuleViolation(f"cycle {cycle.name!r} became {state} meanwhile")
 
 
 def _decimal(value: Any) -> Decimal:
@@ -348,28 +329,18 @@ class _Preparation:
         for batch in batches:
             self.report.batches += 1
             self.report.file_bytes += batch.size
-        if self.dry_run or not batches:
+        if self.dry_run:
             return
-        ids = [uuid.UUID(batch.name) for batch in batches]
-        tokens = self.spec.callback_token_hashes(ids)
-        rows = []
-        for batch_id, batch in zip(ids, batches, strict=True):
-            data, sha256 = None, None
-            if self.spec.make_file_at_prepare:
-                stored = batch.rendered()
-                data, sha256 = stored.data, stored.sha256
-            rows.append(
-                (batch.name, batch.sequence, batch.name, str(uuid.uuid4()), batch.currency,
-                 f"{self.spec.file_name_prefix}{batch.name}.csv", data, sha256, batch.size,
-                 batch.count, batch.amount, tokens.get(batch_id))
-            )  # fmt: skip
-        fixed = {
-            "created_at": self.now,
-            "cycle_id": self.cycle.id,
-            "state": BatchState.PREPARED,
-            **ZERO_BATCH_COUNTERS,
-        }
-        bulk_insert(self.session, PaymentBatch.__table__, BATCH_COLUMNS, rows, fixed=fixed)
+        spec = self.spec
+        store_batches(
+            self.session,
+            self.cycle,
+            batches,
+            now=self.now,
+            file_name_prefix=spec.file_name_prefix,
+            store_file=spec.make_file_at_prepare,
+            token_hashes=spec.callback_token_hashes,
+        )
 
     def _totals(self) -> None:
         """The report's totals, from how often each (amount, fee, currency) was paid."""

@@ -18,6 +18,8 @@ from g2p_payment_phee import audit
 from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.db import unit_of_work
 from g2p_payment_phee.errors import BusinessRuleViolation, NotFound
+from g2p_payment_phee.payments import batching
+from g2p_payment_phee.payments.batching import BatchingReport, check_max_size
 from g2p_payment_phee.payments.config_service import load_manager
 from g2p_payment_phee.payments.duplicates import refuse_unacknowledged
 from g2p_payment_phee.payments.files import RenderedFile, render_stored_batch
@@ -67,6 +69,25 @@ def retry_failed(
     if report.created == 0 and not report.skipped_count:
         report.message = "nothing to retry: no entitlement has only failed payments"
     return report
+
+
+def add_to_batches(
+    session: Session,
+    actor: User,
+    cycle: Cycle,
+    *,
+    max_size: int | None = None,
+    progress: Progress | None = None,
+) -> BatchingReport:
+    """Put the cycle's payments issued without a batch into new batches, with the program's
+    manager's file format and limits (``max_size``: payments per batch, else the manager's)."""
+    authorize(actor, Permission.PREPARE_PAYMENTS)
+    check_max_size(max_size)
+    manager = load_manager(session, cycle.program)
+    spec = manager.prepare_spec(session, cycle)
+    return batching.add_to_batches(
+        session, actor, cycle, spec, max_size=max_size, progress=progress
+    )
 
 
 def get_batch(session: Session, actor: User, name_or_id: str) -> PaymentBatch:

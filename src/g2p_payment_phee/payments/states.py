@@ -1,10 +1,12 @@
 """Payment and batch state machines (SPEC 2.3), with their only writers.
 
 A payment goes ``issued → sent → reconciled`` and, once reconciled, carries a final ``status``
-(``paid`` or ``failed``) that nothing changes again. A batch goes
+(``paid`` or ``failed``) that nothing changes again; an issued payment that cannot have reached
+the hub may instead be ``cancelled`` (final too: its entitlement is payable again). A batch goes
 ``prepared → sending → submitted → completed``; ``rejected`` (PHEE refused it: it may be sent
 again once fixed) and ``outcome_unknown`` (it may or may not have reached PHEE: it is looked up
-before anything else is done) branch off ``sending``.
+before anything else is done) branch off ``sending``; a batch that never reached the hub may be
+``cancelled`` (``payments.cancel``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class PaymentState(StrEnum):
     ISSUED = "issued"
     SENT = "sent"
     RECONCILED = "reconciled"
+    CANCELLED = "cancelled"
 
 
 class PaymentStatus(StrEnum):
@@ -54,22 +57,26 @@ class BatchState(StrEnum):
     COMPLETED = "completed"
     REJECTED = "rejected"
     OUTCOME_UNKNOWN = "outcome_unknown"
+    CANCELLED = "cancelled"
 
 
 _P = PaymentState
 PAYMENT_MACHINE = StateMachine[PaymentState](
     "payment",
-    {_P.ISSUED: frozenset({_P.SENT, _P.RECONCILED}), _P.SENT: frozenset({_P.RECONCILED})},
+    {
+        _P.ISSUED: frozenset({_P.SENT, _P.RECONCILED, _P.CANCELLED}),
+        _P.SENT: frozenset({_P.RECONCILED}),
+    },
 )
 
 _B = BatchState
 BATCH_MACHINE = StateMachine[BatchState](
     "payment batch",
     {
-        _B.PREPARED: frozenset({_B.SENDING, _B.COMPLETED}),
+        _B.PREPARED: frozenset({_B.SENDING, _B.COMPLETED, _B.CANCELLED}),
         # back to prepared: a lapsed claim whose upload never started
         _B.SENDING: frozenset({_B.SUBMITTED, _B.REJECTED, _B.OUTCOME_UNKNOWN, _B.PREPARED}),
-        _B.REJECTED: frozenset({_B.SENDING, _B.COMPLETED}),
+        _B.REJECTED: frozenset({_B.SENDING, _B.COMPLETED, _B.CANCELLED}),
         _B.OUTCOME_UNKNOWN: frozenset({_B.SENDING, _B.SUBMITTED, _B.REJECTED}),
         _B.SUBMITTED: frozenset({_B.COMPLETED}),
     },

@@ -71,8 +71,15 @@ class PheeManager:
     ) -> PreparationReport:
         """prepare_payments with this manager's batching, payee and file settings."""
         authorize(actor, Permission.PREPARE_PAYMENTS)
+        spec = self.prepare_spec(session, cycle, only_failed=only_failed)
+        return prepare_payments(session, actor, cycle, spec, dry_run=dry_run, progress=progress)
+
+    def prepare_spec(
+        self, session: Session, cycle: Cycle, *, only_failed: bool = False
+    ) -> PrepareSpec:
+        """This program's payee rule, PHEE file, batch limits and callback tokens."""
         s = self.settings
-        spec = PrepareSpec(
+        return PrepareSpec(
             payee=self._payee(session),
             file_format=self.file_format(cycle),
             create_batch=s.create_batch,
@@ -84,7 +91,6 @@ class PheeManager:
             only_failed=only_failed,
             callback_token_hashes=self.callback_token_hashes,
         )
-        return prepare_payments(session, actor, cycle, spec, dry_run=dry_run, progress=progress)
 
     def callback_token_hashes(self, batch_ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, str]:
         """Each batch's PHEE callback token hash (``phee.callbacks``), with one read of the key."""

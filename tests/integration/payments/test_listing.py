@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from g2p_payment_phee.errors import PermissionDenied, ValidationFailed
 from g2p_payment_phee.pagination import encode_cursor
 from g2p_payment_phee.payments import listing, service
+from g2p_payment_phee.payments.cancel import cancel_payments
 from g2p_payment_phee.payments.listing import list_cycle_batches, list_payments
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.reconcile import Outcome, reconcile_payments, refresh_batches
@@ -166,7 +167,7 @@ def test_state_filters_find_every_unreconciled_payment_wherever_its_batch_is(
     phee(max_batch_size=3)
     cycle = factories.approved_cycle(session, admin, approver, program, beneficiaries=12)
     service.prepare_cycle(session, admin, cycle)
-    submitted, unknown, completed, _prepared = session.scalars(
+    submitted, unknown, completed, prepared = session.scalars(
         select(PaymentBatch)
         .where(PaymentBatch.cycle_id == cycle.id)
         .order_by(PaymentBatch.sequence)
@@ -184,6 +185,10 @@ def test_state_filters_find_every_unreconciled_payment_wherever_its_batch_is(
     phee(create_batch=False)  # a second cycle's payments are in no batch
     other = factories.approved_cycle(session, admin, approver, program, beneficiaries=2, start=50)
     service.prepare_cycle(session, admin, other)
+    # cancelled: a whole batch never sent, and one payment waiting for a batch
+    cancel_payments(session, admin, cycle, batch=prepared, reason="wrong amounts")
+    first = session.scalars(select(Payment.id).where(Payment.cycle_id == other.id)).first()
+    cancel_payments(session, admin, other, payment_id=first, reason="registrant moved away")
     session.commit()
 
     for state in PaymentState:
@@ -195,4 +200,9 @@ def test_state_filters_find_every_unreconciled_payment_wherever_its_batch_is(
                 truth = truth.where(Payment.cycle_id == cycle_id)
             assert listed == sorted(session.scalars(truth).all()), (state, cycle_id)
     counts = {s: len(list_payments(session, admin, state=s, limit=500).items) for s in PaymentState}
-    assert counts == {PaymentState.ISSUED: 20, PaymentState.SENT: 3, PaymentState.RECONCILED: 3}
+    assert counts == {
+        PaymentState.ISSUED: 16,
+        PaymentState.SENT: 3,
+        PaymentState.RECONCILED: 3,
+        PaymentState.CANCELLED: 4,
+    }
