@@ -1,4 +1,5 @@
-"""``g2p-phee managers configure|show PROGRAM``: a program's payment manager."""
+"""``g2p-phee managers …``: a program's payment manager (configure, show, test-connection),
+every program's (list), and the hub-wide PHEE defaults a new one starts from (defaults)."""
 
 from __future__ import annotations
 
@@ -8,33 +9,45 @@ from typing import Annotated, Any, get_args
 
 import typer
 from pydantic.fields import FieldInfo
+from rich.markup import escape
 from rich.table import Table
 
 from g2p_payment_phee.cli.context import console, state
 from g2p_payment_phee.payments.config_service import (
+    ConnectionCheck,
     check_connection,
     configure_manager,
     describe_manager,
+    list_managers,
 )
 from g2p_payment_phee.payments.manager import kind_spec
+from g2p_payment_phee.phee import defaults as phee_defaults
 from g2p_payment_phee.programs import service as programs
 from g2p_payment_phee.programs.models import ManagerKind
 
 app = typer.Typer(help="Payment managers (settings; secrets are write-only).", no_args_is_help=True)
+defaults_app = typer.Typer(
+    help="Hub-wide PHEE defaults a new PHEE manager starts from (admins).", no_args_is_help=True
+)
+app.add_typer(defaults_app, name="defaults")
+NOT_TESTED = "never tested"
 
 
-def _parse_settings(pairs: list[str], kind: ManagerKind) -> dict[str, Any]:
+def _parse_settings(pairs: list[str], kind: ManagerKind | None) -> dict[str, Any]:
     """``KEY=VALUE`` pairs as text, the way a form sends them: the manager's settings model
     reads each as its own type (``500`` for a number, ``true`` for a flag, ``1010101010`` for
-    a text setting such as ``payer_id``); an empty value clears an optional setting."""
-    fields = kind_spec(kind).settings_model.model_fields
+    a text setting such as ``payer_id``); an empty value clears an optional setting (every
+    one of the PHEE defaults, ``kind`` None)."""
+    fields = kind_spec(kind).settings_model.model_fields if kind else {}
     settings: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         key, value = key.strip(), value.strip()
         if not sep or not key:
             raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--set")
-        optional = key in fields and type(None) in get_args(fields[key].annotation)
+        optional = kind is None or (
+            key in fields and type(None) in get_args(fields[key].annotation)
+        )
         settings[key] = None if optional and not value else value
     return settings
 
@@ -96,7 +109,81 @@ def test_connection(ctx: typer.Context, program: str) -> None:
         result = check_connection(session, cli.actor(session), found)
     if result.error is not None:
         raise result.error
-    console.print(result.message)
+    _print_check(result)
+
+
+def _print_check(result: ConnectionCheck) -> None:
+    """The summary, then each warning (the hub answered, but a setting will not work)."""
+    console.print(result.message, markup=False, soft_wrap=True)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
+
+
+@app.command("list")
+def list_all(ctx: typer.Context) -> None:
+    """Every program's payment manager: its kind, hub and last test connection."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        found = list_managers(session, cli.actor(session))
+    table = Table("program", "kind", "hub", "last test", "tested at", "message")
+    for m in found:
+        kind = m.label if m.configured else f"{m.label} (not configured)"
+        tested = m.check_result.value if m.check_result else NOT_TESTED
+        when = f"{m.checked_at:%Y-%m-%d %H:%M} UTC" if m.checked_at else ""
+        table.add_row(
+            escape(m.program.name),
+            kind,
+            escape(m.hub or "—"),
+            tested,
+            when,
+            escape(m.check_message or ""),
+        )
+    console.print(table)
+
+
+@defaults_app.command("show")
+def defaults_show(ctx: typer.Context) -> None:
+    """The hub-wide PHEE defaults; secrets only as set / not set."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        _print_defaults(phee_defaults.show_defaults(session, cli.actor(session)))
+
+
+@defaults_app.command("set")
+def defaults_set(
+    ctx: typer.Context,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="KEY=VALUE (repeat), e.g. tenant_id=gorilla; KEY= unsets a default"
+        ),
+    ] = None,
+    secret: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="password or authorization: read from G2P_SECRET_<NAME> or prompted (repeat)"
+        ),
+    ] = None,
+    clear_secret: Annotated[list[str] | None, typer.Option(help="Secret to clear (repeat)")] = None,
+) -> None:
+    """Change the defaults a PHEE manager takes when it is configured for the first time
+    (existing managers keep their settings); each bad setting is named, nothing is saved."""
+    cli = state(ctx)
+    with cli.unit_of_work() as session:
+        actor = cli.actor(session)
+        values = _parse_settings(settings or [], None)
+        changes = _read_secrets(secret or [], clear_secret or [])
+        _print_defaults(phee_defaults.set_defaults(session, actor, values, changes))
+
+
+def _print_defaults(description: dict[str, Any]) -> None:
+    table = Table("setting", "label", "value", title="Payment Hub EE defaults")
+    for key, value in description["settings"].items():
+        shown = "" if value is None else str(value)
+        table.add_row(key, phee_defaults.setting_title(key), escape(shown))
+    for key, value in description["secrets"].items():
+        table.add_row(f"{key} (secret)", phee_defaults.secret_title(key), value)
+    console.print(table)
 
 
 def _print(description: dict[str, Any]) -> None:

@@ -166,6 +166,9 @@ CASES = [
     Case("managers configure", ("{program}", "--set", "max_batch_size=100"), V.MANAGE_SETTINGS),
     _reads("managers show", "{program}"),
     Case("managers test-connection", ("{program}",), V.MANAGE_SETTINGS),
+    _reads("managers list"),
+    Case("managers defaults show", (), V.MANAGE_SETTINGS),  # admins only, though it reads
+    Case("managers defaults set", ("--set", "tenant_id=gorilla"), V.MANAGE_SETTINGS),
     # payments
     Case("prepare", ("{cycle}", "--dry-run"), V.PREPARE_PAYMENTS),
     Case("prepare", ("{cycle}",), V.PREPARE_PAYMENTS),

@@ -1,12 +1,15 @@
-"""``/programs/{id}/manager``: the program's payment manager (SPEC 3.1).
+"""``/programs/{id}/manager``: the program's payment manager (SPEC 3.1); ``/managers``: every
+program's, with its last test connection.
 
 Secrets are write-only: ``PUT`` takes new values (an empty string clears one, a missing or
-null one is kept), every answer shows each only as "set" / "not set".
+null one is kept), every answer shows each only as "set" / "not set". A program's first PHEE
+manager starts from the hub-wide defaults (``/phee-defaults``) for what it is not given.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -20,8 +23,10 @@ from g2p_payment_phee.payments.config_service import (
     check_connection,
     configure_manager,
     describe_manager,
+    list_managers,
 )
 from g2p_payment_phee.payments.manager import kind_spec
+from g2p_payment_phee.payments.models import CheckResult
 from g2p_payment_phee.phee.settings import PheeSecrets
 from g2p_payment_phee.programs.models import ManagerKind, Program
 from g2p_payment_phee.users.models import User
@@ -29,7 +34,7 @@ from g2p_payment_phee.users.permissions import Permission, authorize
 from g2p_payment_phee.web.api.programs import load_program
 from g2p_payment_phee.web.deps import ApiUser, DbSession
 
-router = APIRouter(prefix="/programs", tags=["payment manager"])
+router = APIRouter(tags=["payment manager"])
 
 
 def _settings_help() -> str:
@@ -82,10 +87,34 @@ class ManagerPublic(BaseModel):
 
 
 class ConnectionTestPublic(BaseModel):
-    """Whether the hub answered as it should; the exact failure otherwise."""
+    """Whether the hub answered as it should (``ok``); ``result`` ``warning`` when it did but a
+    setting will not work there (``warnings`` say which); the exact failure otherwise."""
 
     ok: bool
+    result: CheckResult
     message: str
+    warnings: list[str]
+
+
+class ManagerListItem(BaseModel):
+    """One program's payment manager: its kind, the hub it pays through (null: none, or not
+    configured yet) and its last test connection (null: never tested)."""
+
+    program_id: uuid.UUID
+    program_name: str
+    kind: ManagerKind
+    kind_label: str
+    configured: bool
+    hub: str | None
+    checked_at: datetime | None
+    check_result: CheckResult | None
+    check_message: str | None
+
+
+class ManagerList(BaseModel):
+    """Every program's payment manager, by program name."""
+
+    items: list[ManagerListItem]
 
 
 def _described(session: Session, user: User, program: Program) -> ManagerPublic:
@@ -95,14 +124,14 @@ def _described(session: Session, user: User, program: Program) -> ManagerPublic:
         raise NotFound(error.message) from None
 
 
-@router.get("/{program_id}/manager")
+@router.get("/programs/{program_id}/manager")
 def read_manager(program_id: uuid.UUID, user: ApiUser, session: DbSession) -> ManagerPublic:
     """The program's payment manager settings (secrets as set / not set)."""
     authorize(user, Permission.VIEW)
     return _described(session, user, load_program(session, program_id))
 
 
-@router.put("/{program_id}/manager")
+@router.put("/programs/{program_id}/manager")
 def update_manager(
     program_id: uuid.UUID, body: ManagerUpdate, user: ApiUser, session: DbSession
 ) -> ManagerPublic:
@@ -113,11 +142,33 @@ def update_manager(
     return _described(session, user, program)
 
 
-@router.post("/{program_id}/manager/test-connection")
+@router.post("/programs/{program_id}/manager/test-connection")
 def test_connection(
     program_id: uuid.UUID, user: ApiUser, session: DbSession
 ) -> ConnectionTestPublic:
     """Fetch a token and make a harmless read at the hub (admins): success, or the exact
     failure with endpoint and status."""
     result = check_connection(session, user, load_program(session, program_id))
-    return ConnectionTestPublic(ok=result.ok, message=result.message)
+    return ConnectionTestPublic(
+        ok=result.ok, result=result.result, message=result.message, warnings=list(result.warnings)
+    )
+
+
+@router.get("/managers")
+def list_all_managers(user: ApiUser, session: DbSession) -> ManagerList:
+    """Every program's payment manager: kind, hub and last test connection (anyone)."""
+    items = [
+        ManagerListItem(
+            program_id=m.program.id,
+            program_name=m.program.name,
+            kind=m.kind,
+            kind_label=m.label,
+            configured=m.configured,
+            hub=m.hub,
+            checked_at=m.checked_at,
+            check_result=m.check_result,
+            check_message=m.check_message,
+        )
+        for m in list_managers(session, user)
+    ]
+    return ManagerList(items=items)

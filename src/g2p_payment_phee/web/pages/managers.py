@@ -2,8 +2,10 @@
 
 Secrets are write-only: the form shows whether each is set, a blank field keeps the stored
 value, "clear" removes it, and no secret is ever written into a page (not even back into the
-form after a validation error).  "Test connection" fetches a token and reports the exact
-failure.  Everyone may read the settings; only an admin may change or test them.
+form after a validation error).  A program without a PHEE manager yet is shown what a new one
+starts from: the hub-wide PHEE defaults.  "Test connection" fetches a token and reports the
+exact failure, or a warning (a payment mode the hub does not know).  Everyone may read the
+settings; only an admin may change or test them.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from starlette.datastructures import FormData
 
 from g2p_payment_phee.errors import ConfigurationError, ValidationFailed
 from g2p_payment_phee.payments.config_service import (
+    NOT_SET,
     check_connection,
     configure_manager,
     describe_manager,
 )
+from g2p_payment_phee.phee.defaults import new_manager_defaults
 from g2p_payment_phee.phee.settings import PheeSecrets, PheeSettings
 from g2p_payment_phee.programs.models import ManagerKind, Program
 from g2p_payment_phee.registry.service import list_id_types
@@ -83,6 +87,7 @@ def _setting(name: str, info: FieldInfo) -> Setting:
 SETTINGS = {name: _setting(name, info) for name, info in PheeSettings.model_fields.items()}
 SECRETS = {name: _setting(name, info) for name, info in PheeSecrets.model_fields.items()}
 ID_TYPE_SETTING = "reg_id_type_for_payee_id"
+FROM_DEFAULTS = "set by the hub defaults"
 assert sorted(n for _, names in GROUPS for n in names) == sorted(SETTINGS), "every setting shown"
 
 
@@ -102,10 +107,20 @@ def _current(session: Session, visitor: Visitor, program: Program) -> dict[str, 
 
 
 def _shown_values(session: Session, visitor: Visitor, program: Program) -> dict[str, Any]:
-    """The stored settings over the defaults (a program paid manually shows the defaults)."""
+    """The stored settings over the defaults; a program without a PHEE manager yet shows what
+    a new one starts from: the hub-wide PHEE defaults over the settings' own."""
     current = _current(session, visitor, program)
-    stored = current["settings"] if current and current["kind"] == ManagerKind.PHEE.value else {}
-    return {**_defaults(), **stored}
+    if current and current["kind"] == ManagerKind.PHEE.value:
+        return {**_defaults(), **current["settings"]}
+    return {**_defaults(), **new_manager_defaults(session)[0]}
+
+
+def _secrets_shown(session: Session, current: dict[str, Any] | None) -> dict[str, str]:
+    """Each secret as set / not set; a new manager's as the hub-wide defaults would set it."""
+    if current is not None and current["kind"] == ManagerKind.PHEE.value:
+        return {name: current["secrets"].get(name, NOT_SET) for name in SECRETS}
+    hub = new_manager_defaults(session)[1]
+    return {name: FROM_DEFAULTS if hub.get(name) else NOT_SET for name in SECRETS}
 
 
 def _page(
@@ -121,15 +136,13 @@ def _page(
     status: int = 200,
 ) -> Response:
     current = _current(session, visitor, program)
-    is_phee = current is not None and current["kind"] == ManagerKind.PHEE.value
     shown = values if values is not None else _shown_values(session, visitor, program)
     shown_settings = {**SETTINGS, ID_TYPE_SETTING: _id_type_choice(session, visitor, shown)}
     context = {
         "program": program,
         "groups": [(title, [shown_settings[n] for n in names]) for title, names in GROUPS],
         "values": {k: ("" if v is None else v) for k, v in shown.items()},
-        "secrets": {n: current["secrets"].get(n, "not set") if is_phee and current else "not set"
-                    for n in SECRETS},
+        "secrets": _secrets_shown(session, current),
         "secret_settings": SECRETS,
         "current_kind": current["kind"] if current else None,
         "errors": errors or {},
@@ -221,5 +234,5 @@ def test_connection(
     """Fetch a token from the hub with the saved settings; say exactly what failed."""
     program = load_program(session, program_id)
     result = check_connection(session, visitor.user, program)
-    outcome = "ok" if result.ok else "failed"
-    return _page(request, session, visitor, program, message=result.message, outcome=outcome)
+    message = "; ".join((*result.warnings, result.message))
+    return _page(request, session, visitor, program, message=message, outcome=result.result)

@@ -39,6 +39,7 @@ def _pages(paid) -> list[str]:
         "/programs",
         f"/programs/{paid.program.id}",
         f"/programs/{paid.program.id}/manager",
+        "/managers",
         f"/cycles/{paid.cycle.id}",
         f"/cycles/{paid.cycle.id}/batches",
         f"/cycles/{paid.cycle.id}/entitlements",
@@ -65,6 +66,11 @@ def test_every_role_reads_every_page(world, as_user: Callable[[User], Browser], 
         refused = browser.get("/users")
         assert refused.status_code == 403
         assert "may not manage users" in refused.text
+        refused = browser.get("/phee-defaults")
+        assert refused.status_code == 403
+        assert "may not manage settings" in refused.text
+    else:
+        assert browser.get("/phee-defaults").status_code == 200
 
 
 def test_viewer_sees_no_action_buttons(world, as_user: Callable[[User], Browser]) -> None:
@@ -94,6 +100,7 @@ def _actions(paid) -> list[tuple[str, dict[str, str]]]:
         (f"/programs/{program}/enrol", {}),
         (f"/programs/{program}/manager", {"tenant_id": "t", "payee_id_type": "phone"}),
         (f"/programs/{program}/manager/test", {}),
+        ("/phee-defaults", {"tenant_id": "viewers-tenant"}),
         (f"/cycles/{cycle}/submit", {}),
         (f"/cycles/{cycle}/approve", {}),
         (f"/cycles/{cycle}/prepare", {}),
@@ -133,6 +140,9 @@ def test_viewer_is_refused_every_action_and_nothing_changes(
         ("manager", lambda p: f"/programs/{p.program.id}/manager", False),
         ("approver", lambda p: f"/programs/{p.program.id}/manager", False),
         ("admin", lambda p: f"/programs/{p.program.id}/manager", True),
+        ("manager", lambda p: "/phee-defaults", False),
+        ("approver", lambda p: "/phee-defaults", False),
+        ("admin", lambda p: "/phee-defaults", True),
         ("approver", lambda p: f"/cycles/{p.cycle.id}/prepare", False),
         ("manager", lambda p: f"/cycles/{p.cycle.id}/send", False),
         ("manager", lambda p: f"/cycles/{p.cycle.id}/sync", False),
