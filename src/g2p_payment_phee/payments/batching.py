@@ -38,7 +38,7 @@ from g2p_payment_phee.programs.states import CycleState
 from g2p_payment_phee.users.models import User
 
 PAGE_ROWS = 20_000
-MAX_BATCH_SIZE = 100_000
+MAX_BATCH_SIZE = 1_000_000  # the default manager's own limit
 
 
 @dataclass

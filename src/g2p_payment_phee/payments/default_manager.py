@@ -76,7 +76,7 @@ class DefaultSettings(BaseModel):
         bool,
         Field(
             title="Automatically Create Batch",
-            description="Automatically create batches at prepare",
+            description="Create batches at prepare (off: add payments to batches later)",
         ),
     ] = True
     max_batch_size: Annotated[
@@ -315,6 +315,9 @@ def _outcome(
     state, _batch, issued = known[pid]
     if state is PaymentState.RECONCILED:
         report.reject(number, "request_id", f"payment {pid} is already reconciled (final)")
+        return None
+    if state is PaymentState.CANCELLED:
+        report.reject(number, "request_id", f"payment {pid} was cancelled before it was sent")
         return None
     try:
         status = PaymentStatus(str(values.get("status") or "").strip().lower())

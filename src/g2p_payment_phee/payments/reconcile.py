@@ -116,7 +116,8 @@ def _reconcile_chunk(
         update(payments)
         .where(
             payments.c.id == incoming.c.id,
-            payments.c.state != PaymentState.RECONCILED.value,
+            # not final yet: a cancelled payment never reached the hub and stays cancelled
+            payments.c.state.in_([PaymentState.ISSUED.value, PaymentState.SENT.value]),
         )
         .values(
             state=PaymentState.RECONCILED.value,

@@ -331,16 +331,15 @@ def _sync(
 def mark_distributed(session: Session, actor: User, cycle: Cycle) -> None:
     """Mark a cycle distributed once every payment is final and no batch is still open."""
     authorize(actor, Permission.SEND_PAYMENTS)
-    open_payments = session.scalar(
-        select(func.count()).where(
-            Payment.cycle_id == cycle.id, Payment.state != PaymentState.RECONCILED
-        )
-    )
+    open_payments = _open_payments(session, cycle)
     if open_payments:
         raise BusinessRuleViolation(
             f"cycle {cycle.name!r} still has {open_payments} payments that are not final"
         )
-    if not session.scalar(select(func.count()).where(Payment.cycle_id == cycle.id)):
+    reconciled = select(func.count()).where(
+        Payment.cycle_id == cycle.id, Payment.state == PaymentState.RECONCILED
+    )
+    if not session.scalar(reconciled):
         raise BusinessRuleViolation(f"cycle {cycle.name!r} has no payments yet")
     refuse_unacknowledged(session, cycle)
     set_cycle_state(session, actor, cycle, CycleState.DISTRIBUTED)
@@ -351,11 +350,7 @@ def end_cycle(session: Session, actor: User, cycle: Cycle) -> None:
     (no payment still open, no approved entitlement without a payment). Audited."""
     authorize(actor, Permission.MANAGE_PROGRAMS)
     if cycle.state is CycleState.APPROVED:
-        open_payments = session.scalar(
-            select(func.count()).where(
-                Payment.cycle_id == cycle.id, Payment.state != PaymentState.RECONCILED
-            )
-        )
+        open_payments = _open_payments(session, cycle)
         unpaid = payable_count(session, cycle)
         if open_payments or unpaid:
             raise BusinessRuleViolation(
@@ -363,6 +358,14 @@ def end_cycle(session: Session, actor: User, cycle: Cycle) -> None:
                 "entitlements to pay; mark it distributed once they are final, or cancel it"
             )
     set_cycle_state(session, actor, cycle, CycleState.ENDED)
+
+
+def _open_payments(session: Session, cycle: Cycle) -> int:
+    """The cycle's payments not final yet (issued or sent; not reconciled, not cancelled)."""
+    query = select(func.count()).where(
+        Payment.cycle_id == cycle.id, Payment.state.in_([PaymentState.ISSUED, PaymentState.SENT])
+    )
+    return int(session.scalar(query) or 0)
 
 
 def _cycle(session: Session, cycle_id: uuid.UUID) -> Cycle:

@@ -113,7 +113,7 @@ class PheeSettings(BaseModel):
         bool,
         Field(
             title="Automatically Create Batch",
-            description="Automatically create batches at prepare (off sends nothing)",
+            description="Create batches at prepare (off: add payments to batches later)",
         ),
     ] = True
     max_batch_size: Annotated[

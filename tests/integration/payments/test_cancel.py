@@ -32,7 +32,6 @@ from g2p_payment_phee.programs.models import Cycle, Program
 from g2p_payment_phee.users.models import User
 from tests import factories
 
-
 _why_unknown = "it may have reached the hub (its upload's outcome is unknown)"
 
 
@@ -100,7 +99,7 @@ def test_one_payment_leaves_its_batch_whose_file_is_made_again(
         Decimal(100),
     )
     after = service.batch_file(session, admin, batch).data.decode().split("\n")
-    assert len(before) == 3 and len(after) == 2
+    assert (len(before), len(after)) == (3, 2)
     assert after[1].startswith(f"0,{kept.id},")  # rows numbered again from 0
     session.expire_all()
     gone = session.get_one(Payment, gone.id)
