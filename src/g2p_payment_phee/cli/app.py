@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from g2p_payment_phee.cli import id_types, managers, payments, programs, users, workers
+from g2p_payment_phee.cli import batching, id_types, managers, payments, programs, users, workers
 from g2p_payment_phee.cli.context import CliState, console, state
 from g2p_payment_phee.cli.demo import demo
 from g2p_payment_phee.cli.emulator import emulator
@@ -33,6 +33,8 @@ app.command("serve")(serve)
 app.command("worker")(workers.worker), app.command("beat")(workers.beat)
 app.add_typer(managers.app, name="managers")
 app.add_typer(payments.batches_app, name="batches")
+payments.batches_app.command("create")(batching.create)
+app.add_typer(batching.payments_app, name="payments")
 app.command("prepare")(payments.prepare)
 app.command("retry-failed")(payments.retry_failed)
 app.command("reconcile-import")(payments.reconcile_import)

@@ -20,6 +20,7 @@ from g2p_payment_phee.cli.paid_twice import paid_twice_error, print_paid_twice
 from g2p_payment_phee.errors import HubIncomplete, ValidationFailed
 from g2p_payment_phee.money import display
 from g2p_payment_phee.payments import service
+from g2p_payment_phee.payments.batching import waiting_count
 from g2p_payment_phee.payments.default_manager import import_results
 from g2p_payment_phee.payments.duplicates import PaidTwice, paid_twice
 from g2p_payment_phee.payments.models import DuplicatePayment, PaymentBatch
@@ -38,7 +39,8 @@ ProgramOpt = Annotated[str | None, typer.Option("--program", "-p", help="Program
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Report only; write nothing")]
 
 
-def _cycle(session: Session, cycle: str, program: str | None) -> Cycle:
+def cycle_named(session: Session, cycle: str, program: str | None) -> Cycle:
+    """The cycle a command names (by name or id; ``program`` when names repeat)."""
     found = programs.get_program(session, program) if program else None
     return programs.get_cycle(session, cycle, found)
 
@@ -73,7 +75,7 @@ def _prepare(
 ) -> None:
     cli = state(ctx)
     with cli.unit_of_work() as session:
-        found = _cycle(session, cycle, program)
+        found = cycle_named(session, cycle, program)
         actor = cli.actor(session)
         with _progress() as bar:
             task = bar.add_task(
@@ -127,7 +129,7 @@ def list_batches(
     """A cycle's batches with state, counts and amounts."""
     cli = state(ctx)
     with cli.unit_of_work() as session:
-        found = _cycle(session, cycle, program)
+        found = cycle_named(session, cycle, program)
         table = Table(
             "#", "batch", "state", "payments", "amount", "paid", "failed", "PHEE id", "file"
         )
@@ -217,7 +219,7 @@ def status(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
     wait, and why. Exit code 12 while payments PHEE paid twice are not acknowledged."""
     cli = state(ctx)
     with cli.unit_of_work() as session:
-        found = _cycle(session, cycle, program)
+        found = cycle_named(session, cycle, program)
         actor = cli.actor(session)
         totals = cycle_payment_totals(session, found)
         overdue = overdue_payments(session, actor, found.id, older_than=cli.settings.overdue_after)
@@ -230,6 +232,12 @@ def status(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
             table.add_row(f"payments {key}", str(count), display(amount, currency))
         table.add_row(f"payments overdue (sent > {overdue.hours} h ago)", str(overdue.payments), "")
         console.print(table)
+        waiting = waiting_count(session, found)
+        if waiting:
+            console.print(
+                f"{waiting} issued payments wait for a batch: "
+                f"`g2p-phee batches create {found.name}`"
+            )
         print_overdue(overdue)
         print_waiting(waiting_batches(session, found.id))
         twice = [(found, paid_twice(session, found.id))]
@@ -269,7 +277,7 @@ def send(
             one = service.get_batch(session, actor, batch)
             cycle_id, ids = one.cycle_id, [one.id]
         else:
-            found = _cycle(session, str(cycle), program)
+            found = cycle_named(session, str(cycle), program)
             cycle_id, ids = found.id, service.sendable_batches(session, actor, found.id)
     with _progress() as bar:
         task = bar.add_task("sending", total=len(ids))
@@ -313,7 +321,7 @@ def sync(
     factory = cli.session_factory()
     with cli.unit_of_work() as session:
         actor = cli.actor(session)
-        cycle_id = _cycle(session, cycle, program).id if cycle else None
+        cycle_id = cycle_named(session, cycle, program).id if cycle else None
     with _progress() as bar:
         task = bar.add_task("syncing", total=None)
 
@@ -394,7 +402,7 @@ def end(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
     """Close a cycle for good: a distributed one, or an approved one with nothing to pay."""
     cli = state(ctx)
     with cli.unit_of_work() as session:
-        found = _cycle(session, cycle, program)
+        found = cycle_named(session, cycle, program)
         service.end_cycle(session, cli.actor(session), found)
         console.print(f"cycle {found.name} is {found.state}")
 
@@ -403,6 +411,6 @@ def distribute(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> No
     """Mark a cycle distributed (every payment final)."""
     cli = state(ctx)
     with cli.unit_of_work() as session:
-        found = _cycle(session, cycle, program)
+        found = cycle_named(session, cycle, program)
         service.mark_distributed(session, cli.actor(session), found)
         console.print(f"cycle {found.name} is {found.state}")

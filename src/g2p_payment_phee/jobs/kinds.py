@@ -27,6 +27,7 @@ class JobKind(StrEnum):
 
     PREPARE_CYCLE = "prepare_cycle"
     RETRY_FAILED = "retry_failed"
+    BATCH_PAYMENTS = "batch_payments"
     SEND_CYCLE = "send_cycle"
     SYNC_CYCLE = "sync_cycle"
     SYNC_BATCH = "sync_batch"
@@ -81,6 +82,14 @@ KINDS: dict[str, KindSpec] = {  # by JobKind (a str)
         "cycle",
         "cycle_id",
         payment_tasks.retry_failed,
+    ),
+    JobKind.BATCH_PAYMENTS: KindSpec(
+        Permission.PREPARE_PAYMENTS,
+        payment_tasks.batching_params,
+        _cycle_key(JobKind.BATCH_PAYMENTS),
+        "cycle",
+        "cycle_id",
+        payment_tasks.add_to_batches,
     ),
     JobKind.SEND_CYCLE: KindSpec(
         Permission.SEND_PAYMENTS,

@@ -1,4 +1,5 @@
-"""The bodies of the payment jobs (prepare, retry failed, send, sync) and their parameters.
+"""The bodies of the payment jobs (prepare, retry failed, add to batches, send, sync) and
+their parameters.
 
 Each body calls the same use case the CLI and the API call (``payments.service``); it adds only
 progress, the JSON result, and, for send and sync, chunks for helpers when the runner has any
@@ -25,6 +26,7 @@ from g2p_payment_phee.db import unit_of_work
 from g2p_payment_phee.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
 from g2p_payment_phee.money import AmountFormat, format_amount
 from g2p_payment_phee.payments import service
+from g2p_payment_phee.payments.batching import check_batchable, check_max_size, waiting_count
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.prepare import PreparationReport, payable_count
 from g2p_payment_phee.payments.reports import TROUBLE, SendOutcome, SendReport, SyncReport
@@ -175,6 +177,43 @@ def preparation_result(report: PreparationReport) -> dict[str, Any]:
             for currency, t in report.totals.items()
         },
         "message": report.message or f"{report.created} payments in {report.batches} batches",
+    }
+
+
+def batching_params(session: Session, params: dict[str, Any]) -> dict[str, Any]:
+    """Adding payments to batches: the cycle, and the payments per batch (None: the
+    manager's)."""
+    cycle_id = _existing_cycle(session, params)
+    max_size = params.get("max_size")
+    if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int)):
+        raise ValidationFailed(
+            "invalid job parameters: max_size", [FieldError("max_size", "a whole number")]
+        )
+    check_max_size(max_size)
+    check_batchable(session, _cycle(session, cycle_id))
+    return {"cycle_id": str(cycle_id), "max_size": max_size}
+
+
+def add_to_batches(work: Work) -> dict[str, Any]:
+    """Put a cycle's payments issued without a batch into new batches."""
+    actor = _need_actor(work)
+    with unit_of_work(work.factory) as session:
+        cycle = _cycle(session, work.uuid("cycle_id"))
+        work.progress(0, waiting_count(session, cycle), "adding payments to batches", flush=True)
+    with unit_of_work(work.factory) as session:
+        cycle = _cycle(session, work.uuid("cycle_id"))
+        report = service.add_to_batches(
+            session, actor, cycle, max_size=work.params.get("max_size"), progress=work.progress
+        )
+    return {
+        "cycle": report.cycle,
+        "batched": report.batched,
+        "batches": len(report.batches),
+        "file_bytes": report.file_bytes,
+        "amounts": {
+            c: format_amount(a, c, AmountFormat.DECIMAL) for c, a in report.amounts.items()
+        },
+        "message": f"{report.batched} payments in {len(report.batches)} new batches",
     }
 
 

@@ -174,6 +174,8 @@ CASES = [
     Case("prepare", ("{cycle}",), V.PREPARE_PAYMENTS),
     Case("retry-failed", ("{cycle}", "--dry-run"), V.PREPARE_PAYMENTS),
     Case("retry-failed", ("{cycle}",), V.PREPARE_PAYMENTS),
+    Case("batches create", ("{cycle}",), V.PREPARE_PAYMENTS),  # none waits: refused after
+    Case("payments cancel", ("{cycle}", "--reason", "wrong list"), V.PREPARE_PAYMENTS),
     _reads("batches list", "{cycle}"),
     _reads("batches show", "{batch}"),
     _reads("batches export-csv", "{batch}", "--output", "{tmp}/batch.csv"),

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from g2p_payment_phee.web.api import (
     audit_events,
     batches,
+    batching,
     callbacks,
     cycles,
     id_types,
@@ -35,6 +36,7 @@ for module in (
     phee_defaults,
     cycles,
     payment_runs,
+    batching,
     batches,
     payments,
     jobs,

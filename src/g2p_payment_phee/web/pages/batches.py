@@ -9,11 +9,13 @@ from fastapi.responses import Response
 from g2p_payment_phee.jobs import service as jobs
 from g2p_payment_phee.jobs.kinds import JobKind
 from g2p_payment_phee.payments import service as payments
+from g2p_payment_phee.payments.cancel import why_not_cancellable
 from g2p_payment_phee.payments.listing import list_payments
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.resend import SENDABLE, why_waiting
 from g2p_payment_phee.payments.states import PaymentState, PaymentStatus
 from g2p_payment_phee.programs.models import Cycle
+from g2p_payment_phee.programs.states import CycleState
 from g2p_payment_phee.users.permissions import Permission
 from g2p_payment_phee.web.deps import DbSession
 from g2p_payment_phee.web.pages.access import Acting, SignedIn
@@ -51,6 +53,9 @@ def batch_page(
         "status": status,
         "waiting": why_waiting(batch),
         "sendable": batch.state in SENDABLE and visitor.can(Permission.SEND_PAYMENTS),
+        "cancellable": visitor.can(Permission.PREPARE_PAYMENTS)
+        and batch.cycle.state is CycleState.APPROVED
+        and why_not_cancellable(session, batch) is None,
     }
     return render(request, "batches/detail.html", context)
 

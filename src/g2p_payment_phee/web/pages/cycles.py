@@ -29,6 +29,7 @@ from g2p_payment_phee.errors import (
 from g2p_payment_phee.import_jobs.kinds import ImportKind
 from g2p_payment_phee.payments import duplicates
 from g2p_payment_phee.payments import service as payments
+from g2p_payment_phee.payments.batching import waiting_count
 from g2p_payment_phee.payments.listing import list_cycle_batches
 from g2p_payment_phee.payments.overdue import overdue_payments
 from g2p_payment_phee.payments.overview import cycle_summary
@@ -95,6 +96,7 @@ def show_cycle(
         "batches": batches,
         "paid_twice": duplicates.paid_twice(session, cycle.id),
         "waiting": waiting_batches(session, cycle.id),
+        "to_batch": waiting_count(session, cycle),
         "submitted_by": _username(session, cycle.submitted_by_id),
         "approved_by": _username(session, cycle.approved_by_id),
         "error": error,
@@ -108,7 +110,7 @@ def _username(session: Session, user_id: Any) -> str:
     return user.username if user is not None else ""
 
 
-def _act(
+def act_on_cycle(
     request: Request,
     session: Session,
     visitor: Visitor,
@@ -172,7 +174,9 @@ def add_entitlements(
             raise
         return f"{added} entitlements added."
 
-    return _act(request, session, visitor, cycle_id, Permission.MANAGE_PROGRAMS, work, "amount")
+    return act_on_cycle(
+        request, session, visitor, cycle_id, Permission.MANAGE_PROGRAMS, work, "amount"
+    )
 
 
 @router.post("/cycles/{cycle_id}/entitlements/import")
@@ -209,7 +213,7 @@ def submit(request: Request, session: DbSession, visitor: Acting, cycle_id: str)
         count = programs.submit_cycle(session, user, cycle)
         return f"Submitted for approval with {count} entitlements; another user must approve it."
 
-    return _act(request, session, visitor, cycle_id, Permission.MANAGE_PROGRAMS, work)
+    return act_on_cycle(request, session, visitor, cycle_id, Permission.MANAGE_PROGRAMS, work)
 
 
 @router.post("/cycles/{cycle_id}/approve")
@@ -220,7 +224,7 @@ def approve(request: Request, session: DbSession, visitor: Acting, cycle_id: str
         count = programs.approve_cycle(session, user, cycle)
         return f"Approved: {count} entitlements."
 
-    return _act(request, session, visitor, cycle_id, Permission.APPROVE, work)
+    return act_on_cycle(request, session, visitor, cycle_id, Permission.APPROVE, work)
 
 
 @router.post("/cycles/{cycle_id}/return")
@@ -233,7 +237,7 @@ def send_back(
         programs.return_cycle_to_draft(session, user, cycle, reason)
         return "Sent back to draft."
 
-    return _act(request, session, visitor, cycle_id, Permission.APPROVE, work, "reason")
+    return act_on_cycle(request, session, visitor, cycle_id, Permission.APPROVE, work, "reason")
 
 
 @router.post("/cycles/{cycle_id}/cancel")
@@ -246,7 +250,9 @@ def cancel(
         programs.cancel_cycle(session, user, cycle, reason.strip())
         return "Cycle cancelled."
 
-    return _act(request, session, visitor, cycle_id, Permission.MANAGE_PROGRAMS, work, "reason")
+    return act_on_cycle(
+        request, session, visitor, cycle_id, Permission.MANAGE_PROGRAMS, work, "reason"
+    )
 
 
 @router.post("/cycles/{cycle_id}/paid-twice/acknowledge")
@@ -260,7 +266,7 @@ def acknowledge_paid_twice(
         count = duplicates.acknowledge_paid_twice(session, user, cycle, reason)
         return f"Acknowledged {count} payments paid more than once."
 
-    return _act(request, session, visitor, cycle_id, Permission.APPROVE, work)
+    return act_on_cycle(request, session, visitor, cycle_id, Permission.APPROVE, work)
 
 
 @router.post("/cycles/{cycle_id}/distribute")
@@ -271,7 +277,7 @@ def distribute(request: Request, session: DbSession, visitor: Acting, cycle_id: 
         payments.mark_distributed(session, user, cycle)
         return "Cycle marked distributed."
 
-    return _act(request, session, visitor, cycle_id, Permission.SEND_PAYMENTS, work)
+    return act_on_cycle(request, session, visitor, cycle_id, Permission.SEND_PAYMENTS, work)
 
 
 @router.post("/cycles/{cycle_id}/end")
@@ -282,7 +288,7 @@ def end(request: Request, session: DbSession, visitor: Acting, cycle_id: str) ->
         payments.end_cycle(session, user, cycle)
         return "Cycle ended."
 
-    return _act(request, session, visitor, cycle_id, Permission.MANAGE_PROGRAMS, work)
+    return act_on_cycle(request, session, visitor, cycle_id, Permission.MANAGE_PROGRAMS, work)
 
 
 @router.get("/cycles/{cycle_id}/batches")

@@ -104,6 +104,8 @@ CASES = [
     Case("POST", "/cycles/{cycle}/prepare", MAKERS),
     Case("POST", "/cycles/{cycle}/retry-failed?dry_run=true", MAKERS),
     Case("POST", "/cycles/{cycle}/retry-failed", MAKERS),
+    Case("POST", "/cycles/{cycle}/batches", MAKERS),  # none waits: 409 after the role check
+    Case("POST", "/cycles/{cycle}/payments/cancel", MAKERS, json={"reason": "wrong list"}),
     Case("POST", "/cycles/{cycle}/send", CHECKERS, json={"batch_ids": ["{batch}"]}),
     Case("POST", "/cycles/{cycle}/sync", CHECKERS),
     Case("GET", "/cycles/{cycle}/batches", ALL),

@@ -112,6 +112,9 @@ def _actions(paid) -> list[tuple[str, dict[str, str]]]:
         (f"/cycles/{cycle}/cancel", {"reason": "no"}),
         (f"/cycles/{cycle}/entitlements/E-ANY/reject", {"reason": "no"}),
         (f"/batches/{paid.batches[0].id}/send", {}),
+        (f"/batches/{paid.batches[0].id}/cancel", {"reason": "no"}),
+        (f"/cycles/{cycle}/batches", {}),
+        (f"/cycles/{cycle}/payments/cancel", {"reason": "no"}),
         ("/users", {"username": "mallory", "role": "admin", "password": "x" * 20}),
         ("/users/admin/disable", {}),
     ]
@@ -147,6 +150,9 @@ def test_viewer_is_refused_every_action_and_nothing_changes(
         ("manager", lambda p: f"/cycles/{p.cycle.id}/send", False),
         ("manager", lambda p: f"/cycles/{p.cycle.id}/sync", False),
         ("manager", lambda p: f"/batches/{p.batches[0].id}/send", False),
+        ("approver", lambda p: f"/batches/{p.batches[0].id}/cancel", False),
+        ("approver", lambda p: f"/cycles/{p.cycle.id}/batches", False),
+        ("approver", lambda p: f"/cycles/{p.cycle.id}/payments/cancel", False),
         ("approver", lambda p: "/programs", False),
     ],
 )
