@@ -216,3 +216,18 @@ class DuplicatePayment(Base):
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[uuid.UUID | None]
     acknowledged_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class UnpayableEntitlement(Base):
+    """An approved entitlement the latest prepare of its cycle could not pay, and why (no valid
+    payee identifier, an amount the hub cannot take): kept so that the cycle's outcomes name
+    these people after the preparation too. Replaced when the entitlement is skipped again;
+    outdated once it has a payment (outcomes then read the payment)."""
+
+    __tablename__ = "unpayable_entitlements"
+    __table_args__ = (Index("ix_unpayable_entitlements_cycle", "cycle_id"),)
+
+    entitlement_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    cycle_id: Mapped[uuid.UUID]
+    registrant_id: Mapped[uuid.UUID]
+    reason: Mapped[str] = mapped_column(Text)

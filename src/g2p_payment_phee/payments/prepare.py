@@ -38,6 +38,7 @@ from g2p_payment_phee.payments.packing import BatchPacker, PackedBatch
 from g2p_payment_phee.payments.payees import PayeeRule
 from g2p_payment_phee.payments.prepare_readers import payable_count
 from g2p_payment_phee.payments.states import PaymentState
+from g2p_payment_phee.payments.unpayable import forget_paid_unpayable, keep_unpayable
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.programs.states import CycleState
 from g2p_payment_phee.users.models import User
@@ -229,6 +230,7 @@ class _Preparation:
         self.amounts: dict[tuple[Any, Any, str], _Money] = {}
         self.ids: list[str] = []
         self.skips: list[tuple[str, Any, str]] = []
+        self.unpayable: list[tuple[Any, Any, str]] = []  # (entitlement, registrant, reason)
         self.packer: BatchPacker | None = None
         self.payments: RowWriter | None = None
         if spec.create_batch:
@@ -272,7 +274,7 @@ class _Preparation:
         """One payable entitlement (a ``prepare_readers.PayableRow``)."""
         value, reason = self.check(raw_payee)
         if value is None:
-            self._skip(code, rid, reason or "no payee identifier")
+            self._skip(eid, code, rid, reason or "no payee identifier")
             return
         money = self.amounts.get((amount_raw, fee_raw, currency))
         if money is None:
@@ -280,7 +282,7 @@ class _Preparation:
                 amount_raw, fee_raw, currency
             )
         if money.refused:
-            self._skip(code, rid, money.refused)
+            self._skip(eid, code, rid, money.refused)
             return
         money.count += 1
         request_id = self._new_id()
@@ -315,6 +317,9 @@ class _Preparation:
         if self.packer is not None:
             self._add_batches(self.packer.take_closed())
         self._report_skips()
+        if self.unpayable:
+            keep_unpayable(self.session, self.cycle, self.unpayable, self.now)
+            self.unpayable = []
 
     def finish(self) -> None:
         """The last batch closed and written; the report's totals."""
@@ -323,6 +328,7 @@ class _Preparation:
             self._add_batches(self.packer.finish())
         self._totals()
         if not self.dry_run:
+            forget_paid_unpayable(self.session, self.cycle)
             self.session.expire_all()
 
     def _add_batches(self, batches: list[PackedBatch]) -> None:
@@ -355,8 +361,11 @@ class _Preparation:
             total.fees += money.fee * money.count
             self.report.created += money.count
 
-    def _skip(self, code: str, rid: Any, reason: str) -> None:
-        """Skipped; reported with the registrant's reference at the end of the page."""
+    def _skip(self, eid: Any, code: str, rid: Any, reason: str) -> None:
+        """Skipped; reported with the registrant's reference at the end of the page, and kept
+        (``unpayable``) unless this is a dry run."""
+        if not self.dry_run:
+            self.unpayable.append((eid, rid, reason))
         if len(self.report.skipped) + len(self.skips) < SKIPPED_KEPT:
             self.skips.append((code, rid, reason))
         else:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from g2p_payment_phee.bulk import raw
 from g2p_payment_phee.payments.models import IS_FAILED, IS_LIVE, Payment, PaymentBatch
 from g2p_payment_phee.payments.payees import PayeeOption, PayeeRule
+from g2p_payment_phee.payments.states import PaymentStatus
 from g2p_payment_phee.programs.models import Cycle, Entitlement
 from g2p_payment_phee.programs.states import EntitlementState
 from g2p_payment_phee.registry.models import (
@@ -90,7 +91,12 @@ def payable_pages(
     while True:
         query = _payable_query(cycle_id, rule, after)
         if only_failed:
-            failed = exists().where(Payment.entitlement_id == Entitlement.id, IS_FAILED)
+            # failed, not cancelled (both are not live; a cancelled one waits for prepare)
+            failed = exists().where(
+                Payment.entitlement_id == Entitlement.id,
+                IS_FAILED,
+                Payment.status == PaymentStatus.FAILED,
+            )
             query = query.where(failed)
         if after is not None:
             query = query.where(Entitlement.id > after)
