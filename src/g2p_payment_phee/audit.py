@@ -78,6 +78,7 @@ class AuditAction(StrEnum):
     ENTITLEMENTS_IMPORTED = "entitlements.imported"
     ENTITLEMENTS_PENDING_VALIDATION = "entitlements.pending_validation"
     ENTITLEMENTS_REJECTED = "entitlements.rejected"
+    EXPORT_WRITTEN = "export.written"
     ID_TYPE_CREATED = "id_type.created"
     ID_TYPE_DISABLED = "id_type.disabled"
     JOB_FAILED = "job.failed"

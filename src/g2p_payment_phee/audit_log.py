@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.audit import AuditEvent
@@ -32,15 +32,9 @@ def list_events(
     """One page of audit events, newest first; every filter is an exact match."""
     authorize(actor, Permission.VIEW)
     check_limit(limit)
-    query = select(AuditEvent)
-    if action:
-        query = query.where(AuditEvent.action == action)
-    if actor_name:
-        query = query.where(AuditEvent.actor_name == actor_name.strip().lower())
-    if subject_type:
-        query = query.where(AuditEvent.subject_type == subject_type)
-    if subject_id is not None:
-        query = query.where(AuditEvent.subject_id == subject_id)
+    query = select(AuditEvent).where(
+        *event_conditions(action, actor_name, subject_type, subject_id)
+    )
     key = read_cursor(cursor, as_utc, as_uuid)
     if key is not None:
         moment, last_id = key
@@ -54,3 +48,22 @@ def list_events(
     order = (AuditEvent.created_at.desc(), AuditEvent.id.desc())
     rows = session.scalars(query.order_by(*order).limit(limit + 1)).all()
     return page_from_rows(rows, limit, lambda e: [e.created_at.isoformat(), str(e.id)])
+
+
+def event_conditions(
+    action: str | None,
+    actor_name: str | None,
+    subject_type: str | None,
+    subject_id: uuid.UUID | None,
+) -> list[ColumnElement[bool]]:
+    """The filters of the audit log, shared with its export; each an exact match."""
+    conditions: list[ColumnElement[bool]] = []
+    if action:
+        conditions.append(AuditEvent.action == action)
+    if actor_name:
+        conditions.append(AuditEvent.actor_name == actor_name.strip().lower())
+    if subject_type:
+        conditions.append(AuditEvent.subject_type == subject_type)
+    if subject_id is not None:
+        conditions.append(AuditEvent.subject_id == subject_id)
+    return conditions

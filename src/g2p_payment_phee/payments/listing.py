@@ -68,7 +68,7 @@ def list_payments(
     ``status`` filter implies ``state = reconciled``."""
     authorize(actor, Permission.VIEW)
     check_limit(limit)
-    query = _payment_filters(select(Payment), cycle_id, batch_id, state, status)
+    query = select(Payment).where(*payment_conditions(cycle_id, batch_id, state, status))
     if batch_id is not None:
         return _batch_payments(session, query, cursor, limit)
     if status is None and state in HELD_IN:
@@ -80,23 +80,25 @@ def list_payments(
     return page_from_rows(rows, limit, lambda p: [str(p.id)])
 
 
-def _payment_filters(
-    query: Select[tuple[Payment]],
+def payment_conditions(
     cycle_id: uuid.UUID | None,
     batch_id: uuid.UUID | None,
     state: PaymentState | None,
     status: PaymentStatus | None,
-) -> Select[tuple[Payment]]:
+) -> list[ColumnElement[bool]]:
+    """The filters of the payments list, shared with its export: a ``status`` implies
+    ``state = reconciled``."""
+    conditions: list[ColumnElement[bool]] = []
     if cycle_id is not None:
-        query = query.where(Payment.cycle_id == cycle_id)
+        conditions.append(Payment.cycle_id == cycle_id)
     if batch_id is not None:
-        query = query.where(Payment.batch_id == batch_id)
+        conditions.append(Payment.batch_id == batch_id)
     if status is not None:
-        state_wanted = state or PaymentState.RECONCILED
-        query = query.where(Payment.state == state_wanted, Payment.status == status)
+        conditions.append(Payment.state == (state or PaymentState.RECONCILED))
+        conditions.append(Payment.status == status)
     elif state is not None:
-        query = query.where(Payment.state == state)
-    return query
+        conditions.append(Payment.state == state)
+    return conditions
 
 
 def _only_holding_batches(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, joinedload
 
 from g2p_payment_phee.keyset import as_uuid, page_from_rows, read_cursor
@@ -34,12 +34,20 @@ def list_entitlements(
     query = (
         select(Entitlement)
         .options(joinedload(Entitlement.registrant))
-        .where(Entitlement.cycle_id == cycle_id)
+        .where(*entitlement_conditions(cycle_id, state))
     )
-    if state is not None:
-        query = query.where(Entitlement.state == state)
     key = read_cursor(cursor, as_uuid)
     if key is not None:
         query = query.where(Entitlement.id > key[0])
     rows = session.scalars(query.order_by(Entitlement.id).limit(limit + 1)).all()
     return page_from_rows(rows, limit, lambda e: [str(e.id)])
+
+
+def entitlement_conditions(
+    cycle_id: uuid.UUID, state: EntitlementState | None
+) -> list[ColumnElement[bool]]:
+    """The filters of a cycle's entitlements list, shared with its export."""
+    conditions = [Entitlement.cycle_id == cycle_id]
+    if state is not None:
+        conditions.append(Entitlement.state == state)
+    return conditions

@@ -4,7 +4,7 @@ page costs the same at the end of a million-row registry as at its start."""
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.keyset import as_str, page_from_rows, read_cursor
@@ -28,14 +28,23 @@ def list_registrants(
     name containing it, an exact ID value or phone number)."""
     authorize(actor, Permission.VIEW)
     check_limit(limit)
-    statement = select(Registrant)
-    text = (query or "").strip()
-    if text:
-        statement = statement.where(or_(*_matches(text)))
-    if kind is not None:
-        statement = statement.where(Registrant.kind == kind)
+    statement = select(Registrant).where(*registrant_conditions(query, kind))
     key = read_cursor(cursor, as_str)
     if key is not None:
         statement = statement.where(Registrant.reference > key[0])
     rows = session.scalars(statement.order_by(Registrant.reference).limit(limit + 1)).all()
     return page_from_rows(rows, limit, lambda r: [r.reference])
+
+
+def registrant_conditions(
+    query: str | None, kind: RegistrantKind | None
+) -> list[ColumnElement[bool]]:
+    """The filters of the registrants list, shared with its export: ``query`` matched as a
+    reference prefix, part of the name, an exact ID value or phone number; ``kind`` exactly."""
+    conditions: list[ColumnElement[bool]] = []
+    text = (query or "").strip()
+    if text:
+        conditions.append(or_(*_matches(text)))
+    if kind is not None:
+        conditions.append(Registrant.kind == kind)
+    return conditions
