@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from g2p_payment_phee.errors import FieldError, ValidationFailed
@@ -56,6 +56,11 @@ def as_utc(value: Any) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("naive timestamp in a cursor")
     return moment.astimezone(UTC)
+
+
+def as_date(value: Any) -> date:
+    """A calendar-date part of a key (ISO text)."""
+    return date.fromisoformat(as_str(value))
 
 
 def _fail() -> Any:
