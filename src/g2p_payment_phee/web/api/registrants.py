@@ -11,12 +11,22 @@ from pydantic import BaseModel
 
 from g2p_payment_phee.import_jobs.kinds import ImportKind
 from g2p_payment_phee.pagination import DEFAULT_LIMIT
+from g2p_payment_phee.payments.history import Outcome, registrant_history
+from g2p_payment_phee.payments.states import PaymentState, PaymentStatus
+from g2p_payment_phee.programs.states import EntitlementState
 from g2p_payment_phee.registry import service
 from g2p_payment_phee.registry.importer import import_registrants
 from g2p_payment_phee.registry.listing import list_registrants
 from g2p_payment_phee.registry.models import Gender, IdStatus, Registrant, RegistrantKind
 from g2p_payment_phee.web.api.jobs import JOB_ACCEPTED, job_accepted
-from g2p_payment_phee.web.api.schemas import Cursor, Limit, Paginated, PublicModel, page_of
+from g2p_payment_phee.web.api.schemas import (
+    Amount,
+    Cursor,
+    Limit,
+    Paginated,
+    PublicModel,
+    page_of,
+)
 from g2p_payment_phee.web.api.uploads import (
     UPLOAD_OPENAPI,
     ApiUpload,
@@ -90,6 +100,50 @@ class RegistrantDetailPublic(RegistrantPublic):
     bank_accounts: list[BankAccountPublic]
 
 
+class PaymentAttemptPublic(PublicModel):
+    """One payment of an entitlement; ``outcome``: paid, failed, pending_at_the_hub,
+    not_sent_yet or cancelled."""
+
+    request_id: str
+    state: PaymentState
+    status: PaymentStatus | None
+    outcome: Outcome
+    amount_issued: Amount
+    amount_paid: Amount | None
+    currency: str
+    created_at: datetime
+    sent_at: datetime | None
+    settled_at: datetime | None
+    failure_reason: str | None
+    phee_transaction_id: str | None
+    batch_id: uuid.UUID | None
+    batch_name: str | None
+    batch_sequence: int | None
+
+
+class EntitlementHistoryPublic(PublicModel):
+    """One entitlement of the registrant with every payment made for it (oldest first);
+    ``outcome`` sums them up (``rejected`` at approval, ``no_payment_yet`` when none)."""
+
+    entitlement_id: uuid.UUID
+    code: str
+    program_id: uuid.UUID
+    program_name: str
+    cycle_id: uuid.UUID
+    cycle_name: str
+    cycle_start_date: date
+    amount: Amount
+    currency: str
+    state: EntitlementState
+    outcome: Outcome
+    attempts: int
+    payments: list[PaymentAttemptPublic]
+
+
+class RegistrantPaymentsPublic(Paginated[EntitlementHistoryPublic]):
+    """A page of a registrant's entitlements, newest cycle first."""
+
+
 @router.get("")
 def search(
     user: ApiUser,
@@ -139,6 +193,21 @@ def read_registrant(reference: str, user: ApiUser, session: DbSession) -> Regist
     """One registrant by reference, with IDs, phones and bank accounts."""
     registrant = service.get_registrant(session, user, reference)
     return _detail(registrant)
+
+
+@router.get("/{reference}/payments")
+def payment_history(
+    reference: str,
+    user: ApiUser,
+    session: DbSession,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> RegistrantPaymentsPublic:
+    """The registrant's entitlements in every program, newest cycle first, each with its
+    payments (failed and cancelled attempts too) and its outcome."""
+    registrant = service.get_registrant(session, user, reference)
+    page = registrant_history(session, user, registrant.id, cursor=cursor, limit=limit)
+    return RegistrantPaymentsPublic.model_validate(page_of(EntitlementHistoryPublic, page))
 
 
 def _detail(registrant: Registrant) -> RegistrantDetailPublic:

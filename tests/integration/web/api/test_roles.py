@@ -57,6 +57,7 @@ CASES = [
     ),
     Case("GET", "/registrants", ALL),
     Case("GET", "/registrants/{registrant}", ALL),
+    Case("GET", "/registrants/{registrant}/payments", ALL),
     Case("POST", "/registrants/import", MAKERS, files={"file": ("people.csv", REGISTRANTS_CSV)}),
     Case("GET", "/id-types", ALL),
     Case("POST", "/id-types", MAKERS, json={"name": "Passport", "validation_regex": "[A-Z][0-9]+"}),
