@@ -3,22 +3,26 @@ with filters (cycle, batch, state, status), a keyset page at a time."""
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from g2p_payment_phee.jobs import service as jobs
 from g2p_payment_phee.jobs.kinds import JobKind
+from g2p_payment_phee.pagination import Page
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.cancel import why_not_cancellable
 from g2p_payment_phee.payments.listing import list_payments
-from g2p_payment_phee.payments.models import PaymentBatch
+from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.resend import SENDABLE, why_waiting
 from g2p_payment_phee.payments.states import PaymentState, PaymentStatus
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.programs.states import CycleState
+from g2p_payment_phee.registry.service import RegistrantName, registrant_names
 from g2p_payment_phee.users.permissions import Permission
 from g2p_payment_phee.web.deps import DbSession
-from g2p_payment_phee.web.pages.access import Acting, SignedIn
+from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
 from g2p_payment_phee.web.pages.forms import choice, path_id
 from g2p_payment_phee.web.pages.rendering import SECURITY_HEADERS, redirect, render
 
@@ -50,6 +54,7 @@ def batch_page(
         "batch": batch,
         "cycle": batch.cycle,
         "page": page,
+        "registrants": _payees(session, visitor, page),
         "status": status,
         "waiting": why_waiting(batch),
         "sendable": batch.state in SENDABLE and visitor.can(Permission.SEND_PAYMENTS),
@@ -110,6 +115,7 @@ def payment_list(
     )
     context = {
         "page": page,
+        "registrants": _payees(session, visitor, page),
         "cycle": session.get(Cycle, cycle_id) if cycle_id else None,
         "batch": batch_row,
         "filters": {"cycle": cycle, "batch": batch, "state": state, "status": status},
@@ -117,6 +123,13 @@ def payment_list(
         "statuses": list(PaymentStatus),
     }
     return render(request, "batches/payments.html", context)
+
+
+def _payees(
+    session: DbSession, visitor: Visitor, page: Page[Payment]
+) -> dict[uuid.UUID, RegistrantName]:
+    """The reference and name of the page's payees: one query for the whole page."""
+    return registrant_names(session, visitor.user, (p.registrant_id for p in page.items))
 
 
 def _batch(session: DbSession, text: str) -> PaymentBatch | None:

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from g2p_payment_phee.errors import ValidationFailed
 from g2p_payment_phee.import_jobs.kinds import ImportKind
+from g2p_payment_phee.payments.history import registrant_history
 from g2p_payment_phee.registry.importer import import_registrants
 from g2p_payment_phee.registry.listing import list_registrants
 from g2p_payment_phee.registry.models import RegistrantKind
@@ -22,6 +23,7 @@ from g2p_payment_phee.web.pages.rendering import redirect, render
 
 router = APIRouter()
 REPORT_ROWS_SHOWN = 500
+HISTORY_PAGE_SIZE = 20  # entitlements, each with its payments
 
 
 @router.get("/registrants")
@@ -92,11 +94,21 @@ def import_file(
 
 
 @router.get("/registrants/{reference}")
-def detail(request: Request, session: DbSession, visitor: SignedIn, reference: str) -> Response:
-    """One registrant: IDs, phones, bank accounts (and members, for a group)."""
+def detail(
+    request: Request,
+    session: DbSession,
+    visitor: SignedIn,
+    reference: str,
+    cursor: str | None = None,
+) -> Response:
+    """One registrant: IDs, phones, bank accounts (and members, for a group), and the payment
+    history: entitlements in every program, newest cycle first, with every payment."""
     registrant = get_registrant(session, visitor.user, reference)
     members = []
     if registrant.kind is RegistrantKind.GROUP:
         members = list_group_members(session, visitor.user, registrant.reference)
-    context = {"registrant": registrant, "members": members}
+    history = registrant_history(
+        session, visitor.user, registrant.id, cursor=cursor, limit=HISTORY_PAGE_SIZE
+    )
+    context = {"registrant": registrant, "members": members, "history": history}
     return render(request, "registrants/detail.html", context)
