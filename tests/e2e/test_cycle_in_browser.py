@@ -195,6 +195,19 @@ def test_a_cycle_from_registry_to_reconciliation(
     expect(checker.locator("#failed-count")).to_have_text("3")  # attempts: 2 then 1 again
     assert emulator.inspect()["accepted_more_than_once"] == []
 
+    # the dashboard draws the cycle, the reasons and the money, within the page's CSP
+    refused: list[str] = []
+    admin.on("console", lambda message: refused.append(message.text))
     admin.goto(f"{live_app.base_url}/")
     expect(admin.get_by_role("heading", name="Recent batches")).to_be_visible()
+    outcomes = admin.get_by_role("img", name="What became of the beneficiaries of Cash for Work")
+    expect(outcomes).to_be_visible()
+    cycles = admin.locator("#cycles-being-paid")
+    expect(cycles).to_contain_text(f"paid: {payable - 1}")
+    expect(cycles).to_contain_text("failed: 1")
+    expect(admin.locator("#failure-reasons-card")).to_contain_text("Payee account closed: 1")
+    expect(admin.get_by_role("img", name=re.compile("^Money paid per day in KES"))).to_be_visible()
+    paid_total = f"{(payable - 1) * 1500:,}.00 KES"
+    expect(admin.locator("#money-per-day tr").last).to_contain_text(paid_total)
     admin.screenshot(path=str(screenshots / "dashboard.png"), full_page=True)
+    assert [text for text in refused if "Content Security Policy" in text] == []
