@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from g2p_payment_phee.cli import batching, id_types, managers, payments, programs, users, workers
+from g2p_payment_phee.cli import (
+    batching,
+    exports,
+    id_types,
+    managers,
+    payments,
+    programs,
+    users,
+    workers,
+)
 from g2p_payment_phee.cli.context import CliState, console, state
 from g2p_payment_phee.cli.demo import demo
 from g2p_payment_phee.cli.emulator import emulator
@@ -43,6 +52,7 @@ app.command("send")(payments.send)
 app.command("sync")(payments.sync)
 programs.cycles_app.command("distribute")(payments.distribute)
 programs.cycles_app.command("end")(payments.end)
+app.add_typer(exports.app, name="export")
 
 
 @app.callback()

@@ -155,6 +155,11 @@ CASES = [
     Case("id-types create", ("Passport", "--pattern", "[A-Z][0-9]+"), V.MANAGE_REGISTRY),
     _reads("id-types list"),
     Case("id-types disable", ("Voter card",), V.MANAGE_REGISTRY, setup=_voter_card),
+    # exports (each audited, so not read-only)
+    Case("export registrants", ("--output", "{tmp}/people.xlsx"), V.VIEW),
+    Case("export entitlements", ("{cycle}", "--state", "approved", "-o", "{tmp}/e.csv"), V.VIEW),
+    Case("export payments", ("--cycle", "{cycle}", "-o", "{tmp}/payments.csv"), V.VIEW),
+    Case("export audit", ("--action", "cycle.approved", "-o", "{tmp}/audit.csv"), V.VIEW),
     # imports
     Case("import registrants", ("{tmp}/people.csv",), V.MANAGE_REGISTRY),
     Case(

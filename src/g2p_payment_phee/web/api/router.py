@@ -10,6 +10,7 @@ from g2p_payment_phee.web.api import (
     batching,
     callbacks,
     cycles,
+    exports,
     id_types,
     jobs,
     managers,
@@ -41,6 +42,7 @@ for module in (
     payments,
     jobs,
     audit_events,
+    exports,
 ):
     api_router.include_router(
         module.router, responses=ERROR_RESPONSES, dependencies=[Depends(reject_nul_text)]

@@ -15,6 +15,7 @@ from g2p_payment_phee.web.pages import (
     cycles,
     dashboard,
     entitlements,
+    exports,
     id_types,
     jobs,
     manager_list,
@@ -46,6 +47,7 @@ for area in (
     batches,
     jobs,
     audit,
+    exports,
     account,
 ):
     pages_router.include_router(area.router)

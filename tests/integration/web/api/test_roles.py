@@ -117,6 +117,10 @@ CASES = [
     Case("GET", "/jobs", ALL),
     Case("GET", "/jobs/{job}", ALL),
     Case("GET", "/audit-events", ALL),
+    Case("GET", "/exports/registrants?format=xlsx", ALL),
+    Case("GET", "/exports/entitlements?cycle_id={cycle}", ALL),
+    Case("GET", "/exports/payments?cycle_id={cycle}&status=failed", ALL),
+    Case("GET", "/exports/audit?action=cycle.approved", ALL),
 ]
 
 

@@ -51,6 +51,10 @@ def _pages(paid) -> list[str]:
         "/jobs",
         "/audit",
         "/audit?action=cycle.approved",
+        "/exports/registrants.csv?q=B",
+        f"/exports/entitlements.xlsx?cycle={paid.cycle.id}",
+        f"/exports/payments.csv?cycle={paid.cycle.id}&state=issued",
+        "/exports/audit.xlsx?action=cycle.approved",
         "/account/tokens",
     ]
 
