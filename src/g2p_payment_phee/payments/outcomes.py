@@ -25,7 +25,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import case, exists, func, select
+from sqlalchemy import case, exists, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.payments.models import (
@@ -184,7 +184,11 @@ def _live(session: Session, cycle: Cycle) -> dict[str, People]:
 
 def _no_live_payment() -> Any:
     live = Payment.__table__.alias("live_payment")
-    return ~exists().where(live.c.entitlement_id == Payment.entitlement_id, live.c.live)
+    # the live-payment index's very predicate (as IS_LIVE): SQLite would read ``live = 1`` as
+    # another condition and scan every payment for each one that is no longer live
+    return ~exists().where(
+        live.c.entitlement_id == Payment.entitlement_id, literal_column("live_payment.live")
+    )
 
 
 def _not_unpayable(entitlement_id: Any) -> Any:

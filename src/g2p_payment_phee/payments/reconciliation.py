@@ -154,7 +154,7 @@ def reconciliation_rows(
             page = _page(session, cycle.id, state, after, page_size)
             if not page:
                 break
-            attempts = _attempts(session, cycle.id, [row.eid for row in page])
+            attempts = _attempts(session, [row.eid for row in page])
             for row in page:
                 yield _row(row, attempts.get(row.eid))
             if len(page) < page_size:
@@ -214,9 +214,7 @@ class _Attempts:
         self.last: Any = None  # the last failed payment's row
 
 
-def _attempts(
-    session: Session, cycle_id: uuid.UUID, entitlement_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, _Attempts]:
+def _attempts(session: Session, entitlement_ids: list[uuid.UUID]) -> dict[uuid.UUID, _Attempts]:
     p, b = Payment, PaymentBatch
     rows = session.execute(
         select(
@@ -230,7 +228,8 @@ def _attempts(
             b.phee_batch_id,
         )
         .outerjoin(b, b.id == p.batch_id)
-        .where(p.entitlement_id.in_(entitlement_ids), IS_FAILED, p.cycle_id == cycle_id)
+        # by the partial index of payments no longer live (the entitlements are the cycle's)
+        .where(p.entitlement_id.in_(entitlement_ids), IS_FAILED)
         # payments' ids are time-ordered: the last failed one comes last
         .order_by(p.entitlement_id, p.id)
     )
