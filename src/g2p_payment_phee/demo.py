@@ -28,6 +28,7 @@ from g2p_payment_phee.errors import BusinessRuleViolation, PermissionDenied
 from g2p_payment_phee.imports import ImportReport
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.config_service import configure_manager
+from g2p_payment_phee.payments.outcomes import CycleOutcomes, cycle_outcomes
 from g2p_payment_phee.payments.overview import CycleBatchTotals, cycle_payment_totals
 from g2p_payment_phee.payments.prepare import PreparationReport
 from g2p_payment_phee.payments.reports import SendOutcome
@@ -57,6 +58,9 @@ INVALID_ROWS = (
 )
 
 
+UNPAID_REASON = "the registry team fixes their phone numbers and accounts for the next cycle"
+
+
 @dataclass
 class DemoResult:
     """What the demo built, for the summary table."""
@@ -76,6 +80,7 @@ class DemoResult:
     preparation: PreparationReport | None = None
     retry: PreparationReport | None = None
     totals: CycleBatchTotals | None = None
+    outcomes: CycleOutcomes | None = None
     failure_reasons: dict[str, int] = field(default_factory=dict)
     accepted_twice: int = -1
     sync_rounds: int = 0
@@ -265,9 +270,13 @@ def _reconcile(
         for failed in payments.failed_payments(session, cycle, limit=10_000):
             reason = failed.failure_reason or "?"
             result.failure_reasons[reason] = result.failure_reasons.get(reason, 0) + 1
+        checker = users.get_user(session, "checker")
+        result.outcomes = cycle_outcomes(session, checker, cycle)
         open_payments = sum(result.totals.payments.get(k, (0, 0))[0] for k in ("issued", "sent"))
         if open_payments == 0:
-            payments.mark_distributed(session, users.get_user(session, "checker"), cycle)
+            if result.outcomes.unpaid:
+                say(f"distribute: {payments.unpaid_text(result.outcomes)}")
+            payments.mark_distributed(session, checker, cycle, unpaid_reason=UNPAID_REASON)
         result.cycle_state_final = cycle.state
     inspection = hub.inspect()
     result.accepted_twice = len(inspection["accepted_more_than_once"])

@@ -19,6 +19,7 @@ from g2p_payment_phee.demo import (
     run_demo,
 )
 from g2p_payment_phee.money import display
+from g2p_payment_phee.payments.outcomes import CycleOutcomes, Outcome
 
 
 def demo(
@@ -72,6 +73,20 @@ def _serve(result: DemoResult, seed: int, host: str, port: int) -> None:
         run_server(factory, host, port)
 
 
+def _people(outcomes: CycleOutcomes) -> list[tuple[str, str, str]]:
+    """People first: each beneficiary once, by the outcome of their entitlement."""
+    rows = []
+    for outcome in Outcome:
+        people = outcomes.people.get(outcome)
+        if people is not None:
+            amount = outcomes.amount_paid if outcome is Outcome.PAID else people.amount
+            label = f"beneficiaries {outcome.label}"
+            rows.append((label, str(people.count), display(amount, CURRENCY)))
+    for reason, count in outcomes.reasons:
+        rows.append((f"  not paid: {reason}", str(count), ""))
+    return rows
+
+
 def _summary(result: DemoResult) -> None:
     table = Table("demo", "count", "amount", title="g2p-payment-phee demo: final reconciliation")
     rows: list[tuple[str, str, str]] = [
@@ -90,17 +105,18 @@ def _summary(result: DemoResult) -> None:
         rows.append(("entitlements skipped at prepare", str(prep.skipped_count), ""))
         rows.append(("payments prepared (first round)", str(prep.created), ""))
         rows.append(("batches (first round)", str(prep.batches), ""))
+    if result.outcomes is not None:
+        rows += _people(result.outcomes)
     if result.retry is not None:
-        rows.append(("payments retried", str(result.retry.created), ""))
+        rows.append(("payment attempts retried", str(result.retry.created), ""))
     if result.totals is not None:
         for batch_state, count in sorted(result.totals.batches.items()):
             rows.append((f"batches {batch_state}", str(count), ""))
         for key in ("paid", "failed", "sent", "issued"):
             count, amount = result.totals.payments.get(key, (0, Decimal(0)))
-            label = "payment attempts failed" if key == "failed" else f"payments {key}"
-            rows.append((label, str(count), display(amount, CURRENCY)))
+            rows.append((f"payment attempts {key}", str(count), display(amount, CURRENCY)))
     for reason, count in sorted(result.failure_reasons.items()):
-        rows.append((f"  failed: {reason}", str(count), ""))
+        rows.append((f"  attempts failed: {reason}", str(count), ""))
     rows.append(("request_ids accepted twice by PHEE", str(result.accepted_twice), ""))
     rows.append(("cycle state", result.cycle_state_final or result.cycle_state, ""))
     for row in rows:

@@ -24,6 +24,7 @@ from g2p_payment_phee.payments.batching import waiting_count
 from g2p_payment_phee.payments.default_manager import import_results
 from g2p_payment_phee.payments.duplicates import PaidTwice, paid_twice
 from g2p_payment_phee.payments.models import DuplicatePayment, PaymentBatch
+from g2p_payment_phee.payments.outcomes import CycleOutcomes, Outcome, cycle_outcomes
 from g2p_payment_phee.payments.overdue import OverdueReport, overdue_payments
 from g2p_payment_phee.payments.overview import cycle_payment_totals
 from g2p_payment_phee.payments.prepare import PreparationReport, payable_count
@@ -90,6 +91,24 @@ def _prepare(
                 progress=lambda n: bar.update(task, completed=n),
             )
     print_preparation(report)
+
+
+def print_people(outcomes: CycleOutcomes) -> None:
+    """Beneficiaries by outcome (each counted once, whatever the attempts), with amounts."""
+    currency = outcomes.currency
+    table = Table("beneficiaries", "people", "amount")
+    approved = outcomes.approved
+    table.add_row("approved", str(approved.count), display(approved.amount, currency))
+    for outcome in Outcome:
+        people = outcomes.people.get(outcome)
+        if people is None and outcome not in (Outcome.PAID, Outcome.FAILED):
+            continue
+        count, amount = (people.count, people.amount) if people else (0, Decimal(0))
+        table.add_row(outcome.label, str(count), display(amount, currency))
+    console.print(table)
+    if outcomes.reasons:
+        reasons = "; ".join(f"{reason} ({count})" for reason, count in outcomes.reasons)
+        console.print(f"why not paid: {reasons}")
 
 
 def print_preparation(report: PreparationReport, *, limit: int = 20) -> None:
@@ -224,7 +243,8 @@ def status(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
         totals = cycle_payment_totals(session, found)
         overdue = overdue_payments(session, actor, found.id, older_than=cli.settings.overdue_after)
         currency = found.program.currency
-        table = Table(f"cycle {found.name} ({found.state})", "count", "amount")
+        print_people(cycle_outcomes(session, actor, found))
+        table = Table(f"payment attempts of {found.name} ({found.state})", "count", "amount")
         for batch_state, count in sorted(totals.batches.items()):
             table.add_row(f"batches {batch_state}", str(count), "")
         for key in ("issued", "sent", "paid", "failed"):
@@ -407,10 +427,25 @@ def end(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
         console.print(f"cycle {found.name} is {found.state}")
 
 
-def distribute(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
-    """Mark a cycle distributed (every payment final)."""
+def distribute(
+    ctx: typer.Context,
+    cycle: str,
+    program: ProgramOpt = None,
+    unpaid_reason: Annotated[
+        str,
+        typer.Option(
+            "--unpaid-reason",
+            help="Needed when some beneficiaries were not paid: what happens to them (audited)",
+        ),
+    ] = "",
+) -> None:
+    """Mark a cycle distributed (every payment final); says who was not paid, and why."""
     cli = state(ctx)
     with cli.unit_of_work() as session:
         found = cycle_named(session, cycle, program)
-        service.mark_distributed(session, cli.actor(session), found)
+        actor = cli.actor(session)
+        service.mark_distributed(session, actor, found, unpaid_reason=unpaid_reason)
+        outcomes = cycle_outcomes(session, actor, found)
         console.print(f"cycle {found.name} is {found.state}")
+        if outcomes.unpaid:
+            console.print(f"{service.unpaid_text(outcomes)}; reason given: {unpaid_reason}")

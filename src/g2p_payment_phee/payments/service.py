@@ -24,6 +24,7 @@ from g2p_payment_phee.payments.config_service import load_manager
 from g2p_payment_phee.payments.duplicates import refuse_unacknowledged
 from g2p_payment_phee.payments.files import RenderedFile, render_stored_batch
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
+from g2p_payment_phee.payments.outcomes import CycleOutcomes, Outcome, cycle_outcomes
 from g2p_payment_phee.payments.prepare import PreparationReport, payable_count
 from g2p_payment_phee.payments.reports import BatchSendResult, SendOutcome, SendReport, SyncReport
 from g2p_payment_phee.payments.resend import SENDABLE, release_lapsed_claims, syncable, why_waiting
@@ -328,8 +329,13 @@ def _sync(
     return report
 
 
-def mark_distributed(session: Session, actor: User, cycle: Cycle) -> None:
-    """Mark a cycle distributed once every payment is final and no batch is still open."""
+def mark_distributed(
+    session: Session, actor: User, cycle: Cycle, *, unpaid_reason: str = ""
+) -> None:
+    """Mark a cycle distributed once every payment is final and no batch is still open. When
+    some approved beneficiaries were not paid (failed, not payable, cancelled, never sent), it
+    takes ``unpaid_reason`` — what happens to them — kept in the audit event with their
+    numbers; without one it is refused, naming how many and why."""
     authorize(actor, Permission.SEND_PAYMENTS)
     open_payments = _open_payments(session, cycle)
     if open_payments:
@@ -342,7 +348,32 @@ def mark_distributed(session: Session, actor: User, cycle: Cycle) -> None:
     if not session.scalar(reconciled):
         raise BusinessRuleViolation(f"cycle {cycle.name!r} has no payments yet")
     refuse_unacknowledged(session, cycle)
-    set_cycle_state(session, actor, cycle, CycleState.DISTRIBUTED)
+    outcomes = cycle_outcomes(session, actor, cycle)
+    data: dict[str, Any] = {}
+    if outcomes.unpaid:
+        reason = unpaid_reason.strip()
+        if not reason:
+            raise BusinessRuleViolation(
+                f"cycle {cycle.name!r}: {unpaid_text(outcomes)}; mark it distributed with a "
+                "reason saying what happens to them"
+            )
+        data = {
+            "unpaid": {o.value: p.count for o, p in outcomes.people.items() if o in UNPAID},
+            "unpaid_reason": reason[:2000],
+        }
+    set_cycle_state(session, actor, cycle, CycleState.DISTRIBUTED, data)
+
+
+UNPAID = (Outcome.FAILED, Outcome.NOT_PAYABLE, Outcome.CANCELLED, Outcome.NOT_SENT)
+
+
+def unpaid_text(outcomes: CycleOutcomes) -> str:
+    """``"3 of 120 beneficiaries were not paid (2 failed, 1 not payable)"``."""
+    parts = [f"{outcomes.count(o)} {o.label}" for o in UNPAID if outcomes.count(o)]
+    return (
+        f"{outcomes.unpaid} of {outcomes.approved.count} approved beneficiaries were not paid"
+        f" ({', '.join(parts)})"
+    )
 
 
 def end_cycle(session: Session, actor: User, cycle: Cycle) -> None:

@@ -18,6 +18,7 @@ from g2p_payment_phee.pagination import DEFAULT_LIMIT
 from g2p_payment_phee.payments import duplicates
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.duplicates import MAX_REASON, PaidTwice
+from g2p_payment_phee.payments.outcomes import CycleOutcomes, cycle_outcomes
 from g2p_payment_phee.payments.overdue import OverdueReport, overdue_payments
 from g2p_payment_phee.payments.overview import cycle_payment_totals
 from g2p_payment_phee.payments.resend import BatchWait, waiting_batches
@@ -159,14 +160,46 @@ class WaitingBatchPublic(BaseModel):
     until: datetime | None
 
 
+class ReasonCount(BaseModel):
+    """A reason beneficiaries were not paid, and how many."""
+
+    reason: str
+    people: int
+
+
+class PeoplePublic(BaseModel):
+    """The cycle's beneficiaries by outcome, each counted once whatever the attempts."""
+
+    approved: CountAmount
+    outcomes: dict[str, CountAmount] = Field(
+        description="paid, failed, pending (at the hub), not_sent, not_payable, cancelled, "
+        "rejected: people and the amount approved for them"
+    )
+    amount_paid: Amount
+    not_paid: int = Field(description="Approved beneficiaries not paid, whatever the reason")
+    reasons: list[ReasonCount] = Field(description="Why people were not paid, the top five")
+
+
+class AttemptsPublic(BaseModel):
+    """Payments made (each attempt once; a retry is a second attempt for one person)."""
+
+    made: int
+    failed: int
+
+
 class CycleDetailPublic(CyclePublic):
-    """A cycle with its entitlements by state, its payments by outcome and batches by state,
-    the payments the hub paid twice and the batches that wait."""
+    """A cycle with its entitlements by state, its beneficiaries by outcome, its payment
+    attempts by state and batches by state, the payments the hub paid twice and the batches
+    that wait."""
 
     program_name: str
     currency: str
     entitlements: dict[str, CountAmount]
-    payments: dict[str, CountAmount]
+    people: PeoplePublic
+    attempts: AttemptsPublic
+    payments: dict[str, CountAmount] = Field(
+        description="Payment attempts by state (issued, sent, paid, failed), with amounts"
+    )
     batches: dict[str, int]
     overdue: OverduePublic
     paid_twice: PaidTwicePublic
@@ -266,6 +299,7 @@ def read_cycle(cycle_id: uuid.UUID, user: ApiUser, session: DbSession) -> CycleD
     entitlements = service.cycle_totals(session, cycle)
     paid = cycle_payment_totals(session, cycle)
     overdue = overdue_payments(session, user, cycle.id, older_than=get_settings().overdue_after)
+    outcomes = cycle_outcomes(session, user, cycle)
     return CycleDetailPublic(
         **cycle_public(cycle).model_dump(),
         program_name=cycle.program.name,
@@ -274,11 +308,26 @@ def read_cycle(cycle_id: uuid.UUID, user: ApiUser, session: DbSession) -> CycleD
             str(state): CountAmount(count=count, amount=entitlements.amounts[state])
             for state, count in entitlements.counts.items()
         },
+        people=_people(outcomes),
+        attempts=AttemptsPublic(made=outcomes.attempts, failed=outcomes.failed_attempts),
         payments={k: CountAmount(count=c, amount=a) for k, (c, a) in paid.payments.items()},
         batches={str(state): count for state, count in paid.batches.items()},
         overdue=_overdue(overdue),
         paid_twice=paid_twice_public(duplicates.paid_twice(session, cycle.id)),
         waiting_batches=[_waiting(wait) for wait in waiting_batches(session, cycle.id)],
+    )
+
+
+def _people(outcomes: CycleOutcomes) -> PeoplePublic:
+    approved = outcomes.approved
+    return PeoplePublic(
+        approved=CountAmount(count=approved.count, amount=approved.amount),
+        outcomes={
+            o.value: CountAmount(count=p.count, amount=p.amount) for o, p in outcomes.people.items()
+        },
+        amount_paid=outcomes.amount_paid,
+        not_paid=outcomes.unpaid,
+        reasons=[ReasonCount(reason=r, people=n) for r, n in outcomes.reasons],
     )
 
 
@@ -453,12 +502,27 @@ def acknowledge_paid_twice(
     return PaidTwiceAcknowledged(acknowledged=count, paid_twice=paid_twice_public(report))
 
 
+class DistributeRequest(BaseModel):
+    """What happens to the beneficiaries who were not paid (needed when there are any)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    unpaid_reason: str = Field(default="", max_length=2000)
+
+
 @router.post("/{cycle_id}/distribute")
-def distribute(cycle_id: uuid.UUID, user: ApiUser, session: DbSession) -> CycleActionPublic:
-    """Mark the cycle distributed once every payment is final."""
+def distribute(
+    cycle_id: uuid.UUID, user: ApiUser, session: DbSession, body: DistributeRequest | None = None
+) -> CycleActionPublic:
+    """Mark the cycle distributed once every payment is final. When approved beneficiaries
+    were not paid, 409 says how many and why unless ``unpaid_reason`` says what happens to
+    them (audited)."""
     cycle = load_cycle(session, cycle_id)
-    payments.mark_distributed(session, user, cycle)
-    return _action(cycle, "cycle distributed")
+    reason = body.unpaid_reason if body else ""
+    payments.mark_distributed(session, user, cycle, unpaid_reason=reason)
+    outcomes = cycle_outcomes(session, user, cycle)
+    unpaid = f": {payments.unpaid_text(outcomes)}" if outcomes.unpaid else ""
+    return _action(cycle, f"cycle distributed{unpaid}")
 
 
 @router.post("/{cycle_id}/end")

@@ -31,6 +31,7 @@ from g2p_payment_phee.payments import duplicates
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.batching import waiting_count
 from g2p_payment_phee.payments.listing import list_cycle_batches
+from g2p_payment_phee.payments.outcomes import Outcome, cycle_outcomes
 from g2p_payment_phee.payments.overdue import overdue_payments
 from g2p_payment_phee.payments.overview import cycle_summary
 from g2p_payment_phee.payments.resend import waiting_batches
@@ -85,11 +86,15 @@ def show_cycle(
     """The cycle page, optionally with the reason the last action was refused."""
     user = visitor.user
     batches = list_cycle_batches(session, user, cycle.id, limit=BATCHES_ON_CYCLE_PAGE)
+    outcomes = cycle_outcomes(session, user, cycle)
     context: dict[str, Any] = {
         "cycle": cycle,
         "program": cycle.program,
         "entitlements": programs.cycle_totals(session, cycle),
         "summary": cycle_summary(session, user, cycle.id),
+        "outcomes": outcomes,
+        "unpaid_text": payments.unpaid_text(outcomes) if outcomes.unpaid else "",
+        "outcome_list": list(Outcome),
         "overdue": overdue_payments(
             session, user, cycle.id, older_than=get_settings().overdue_after
         ),
@@ -270,14 +275,23 @@ def acknowledge_paid_twice(
 
 
 @router.post("/cycles/{cycle_id}/distribute")
-def distribute(request: Request, session: DbSession, visitor: Acting, cycle_id: str) -> Response:
-    """Mark the cycle distributed once every payment is final."""
+def distribute(
+    request: Request,
+    session: DbSession,
+    visitor: Acting,
+    cycle_id: str,
+    unpaid_reason: str = Form(""),
+) -> Response:
+    """Mark the cycle distributed once every payment is final; when some beneficiaries were
+    not paid, only with a reason saying what happens to them."""
 
     def work(user: User, cycle: Cycle) -> str:
-        payments.mark_distributed(session, user, cycle)
+        payments.mark_distributed(session, user, cycle, unpaid_reason=unpaid_reason)
         return "Cycle marked distributed."
 
-    return act_on_cycle(request, session, visitor, cycle_id, Permission.SEND_PAYMENTS, work)
+    return act_on_cycle(
+        request, session, visitor, cycle_id, Permission.SEND_PAYMENTS, work, "unpaid_reason"
+    )
 
 
 @router.post("/cycles/{cycle_id}/end")
