@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, or_, select, union_all
@@ -27,31 +26,19 @@ from sqlalchemy.orm import Session, aliased
 from g2p_payment_phee.keyset import as_date, as_uuid, page_from_rows, read_cursor
 from g2p_payment_phee.pagination import DEFAULT_LIMIT, Page, check_limit
 from g2p_payment_phee.payments.models import IS_FAILED, IS_LIVE, Payment, PaymentBatch
+from g2p_payment_phee.payments.outcomes import Outcome
 from g2p_payment_phee.payments.states import PaymentState, PaymentStatus
 from g2p_payment_phee.programs.models import Cycle, Entitlement, Program
 from g2p_payment_phee.programs.states import EntitlementState
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission, authorize
 
-
-class Outcome(StrEnum):
-    """How a payment, or an entitlement with all its payments, stands for the person paid."""
-
-    PAID = "paid"
-    PENDING_AT_THE_HUB = "pending_at_the_hub"  # sent, no final status yet
-    NOT_SENT_YET = "not_sent_yet"  # issued, not handed to the hub
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    REJECTED = "rejected"  # the entitlement, at approval
-    NO_PAYMENT_YET = "no_payment_yet"
-
-
 # An entitlement's outcome is that of its most telling payment, in this order: one paid
 # payment is what matters; a failed attempt followed by a cancelled retry still failed.
 _PRECEDENCE = (
     Outcome.PAID,
-    Outcome.PENDING_AT_THE_HUB,
-    Outcome.NOT_SENT_YET,
+    Outcome.PENDING,
+    Outcome.NOT_SENT,
     Outcome.FAILED,
     Outcome.CANCELLED,
 )
@@ -82,9 +69,9 @@ class PaymentAttempt:
         if self.status is not None:
             return Outcome(self.status.value)
         return {
-            PaymentState.SENT: Outcome.PENDING_AT_THE_HUB,
+            PaymentState.SENT: Outcome.PENDING,
             PaymentState.CANCELLED: Outcome.CANCELLED,
-        }.get(self.state, Outcome.NOT_SENT_YET)
+        }.get(self.state, Outcome.NOT_SENT)
 
 
 @dataclass(frozen=True)
@@ -118,14 +105,16 @@ class EntitlementHistory:
 def entitlement_outcome(state: EntitlementState, payments: Sequence[PaymentAttempt]) -> Outcome:
     """``rejected`` for an entitlement rejected at approval; otherwise the first of paid,
     pending at the hub, not sent yet, failed, cancelled that one of its payments is; a
-    cancelled entitlement never paid is ``cancelled``; else ``no payment yet``."""
+    cancelled entitlement never paid is ``cancelled``; else ``not sent yet`` (no payment yet).
+    The same rules as ``payments.outcomes``, but for the not payable ones, which the history
+    shows as not sent yet."""
     if state is EntitlementState.REJECTED:
         return Outcome.REJECTED
     found = {payment.outcome for payment in payments}
     for outcome in _PRECEDENCE:
         if outcome in found:
             return outcome
-    return Outcome.CANCELLED if state is EntitlementState.CANCELLED else Outcome.NO_PAYMENT_YET
+    return Outcome.CANCELLED if state is EntitlementState.CANCELLED else Outcome.NOT_SENT
 
 
 def registrant_history(

@@ -12,7 +12,8 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.errors import PermissionDenied, ValidationFailed
-from g2p_payment_phee.payments.history import EntitlementHistory, Outcome, registrant_history
+from g2p_payment_phee.payments.history import EntitlementHistory, registrant_history
+from g2p_payment_phee.payments.outcomes import Outcome
 from g2p_payment_phee.payments.states import PaymentState, PaymentStatus
 from g2p_payment_phee.programs.states import EntitlementState
 from g2p_payment_phee.users.models import Role, User
@@ -94,7 +95,7 @@ def test_cancelled_payments_and_only_the_registrants_own_are_listed(
     assert len(request_ids) == len(set(request_ids)) == 4
     neighbour = registrant_history(session, viewer, world.neighbour.id, limit=50).items
     assert [h.outcome for h in neighbour] == [
-        Outcome.NO_PAYMENT_YET,  # April: approved, never prepared
+        Outcome.NOT_SENT,  # April: approved, never prepared
         Outcome.CANCELLED,
         Outcome.PAID,
         Outcome.PAID,

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from g2p_payment_phee.payments.history import Outcome, PaymentAttempt, entitlement_outcome
+from g2p_payment_phee.payments.history import PaymentAttempt, entitlement_outcome
+from g2p_payment_phee.payments.outcomes import Outcome
 from g2p_payment_phee.payments.states import PaymentState, PaymentStatus
 from g2p_payment_phee.programs.states import EntitlementState
 
@@ -43,13 +44,13 @@ def _attempt(state: PaymentState, status: PaymentStatus | None) -> PaymentAttemp
     [
         ([PAID], Outcome.PAID),
         ([FAILED, PAID], Outcome.PAID),
-        ([FAILED, SENT], Outcome.PENDING_AT_THE_HUB),
-        ([FAILED, ISSUED], Outcome.NOT_SENT_YET),
-        ([CANCELLED, ISSUED], Outcome.NOT_SENT_YET),
+        ([FAILED, SENT], Outcome.PENDING),
+        ([FAILED, ISSUED], Outcome.NOT_SENT),
+        ([CANCELLED, ISSUED], Outcome.NOT_SENT),
         ([FAILED, FAILED], Outcome.FAILED),
         ([FAILED, CANCELLED], Outcome.FAILED),  # the retry was cancelled: it still failed
         ([CANCELLED, CANCELLED], Outcome.CANCELLED),
-        ([], Outcome.NO_PAYMENT_YET),
+        ([], Outcome.NOT_SENT),
     ],
 )
 def test_an_approved_entitlement_is_what_its_most_telling_payment_is(
@@ -62,7 +63,7 @@ def test_an_approved_entitlement_is_what_its_most_telling_payment_is(
 def test_rejected_and_cancelled_entitlements_say_so() -> None:
     assert entitlement_outcome(EntitlementState.REJECTED, []) is Outcome.REJECTED
     assert entitlement_outcome(EntitlementState.CANCELLED, []) is Outcome.CANCELLED
-    assert entitlement_outcome(EntitlementState.PENDING_VALIDATION, []) is Outcome.NO_PAYMENT_YET
+    assert entitlement_outcome(EntitlementState.PENDING_VALIDATION, []) is Outcome.NOT_SENT
 
 
 def test_each_payment_has_its_own_outcome() -> None:
@@ -70,7 +71,7 @@ def test_each_payment_has_its_own_outcome() -> None:
     assert outcomes == [
         Outcome.PAID,
         Outcome.FAILED,
-        Outcome.PENDING_AT_THE_HUB,
-        Outcome.NOT_SENT_YET,
+        Outcome.PENDING,
+        Outcome.NOT_SENT,
         Outcome.CANCELLED,
     ]

@@ -11,7 +11,8 @@ from pydantic import BaseModel
 
 from g2p_payment_phee.import_jobs.kinds import ImportKind
 from g2p_payment_phee.pagination import DEFAULT_LIMIT
-from g2p_payment_phee.payments.history import Outcome, registrant_history
+from g2p_payment_phee.payments.history import registrant_history
+from g2p_payment_phee.payments.outcomes import Outcome
 from g2p_payment_phee.payments.states import PaymentState, PaymentStatus
 from g2p_payment_phee.programs.states import EntitlementState
 from g2p_payment_phee.registry import service
@@ -101,8 +102,8 @@ class RegistrantDetailPublic(RegistrantPublic):
 
 
 class PaymentAttemptPublic(PublicModel):
-    """One payment of an entitlement; ``outcome``: paid, failed, pending_at_the_hub,
-    not_sent_yet or cancelled."""
+    """One payment of an entitlement; ``outcome``: paid, failed, pending (at the hub),
+    not_sent (yet) or cancelled."""
 
     request_id: str
     state: PaymentState
@@ -123,7 +124,7 @@ class PaymentAttemptPublic(PublicModel):
 
 class EntitlementHistoryPublic(PublicModel):
     """One entitlement of the registrant with every payment made for it (oldest first);
-    ``outcome`` sums them up (``rejected`` at approval, ``no_payment_yet`` when none)."""
+    ``outcome`` sums them up (``rejected`` at approval, ``not_sent`` when none yet)."""
 
     entitlement_id: uuid.UUID
     code: str
