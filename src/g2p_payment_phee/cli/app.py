@@ -14,6 +14,7 @@ from g2p_payment_phee.cli import (
     managers,
     payments,
     programs,
+    reports,
     users,
     workers,
 )
@@ -53,6 +54,7 @@ app.command("sync")(payments.sync)
 programs.cycles_app.command("distribute")(payments.distribute)
 programs.cycles_app.command("end")(payments.end)
 app.add_typer(exports.app, name="export")
+app.add_typer(reports.app, name="reports")
 
 
 @app.callback()

@@ -190,6 +190,8 @@ CASES = [
     Case("sync", ("{cycle}",), V.SEND_PAYMENTS),
     Case("sync", (), V.SEND_PAYMENTS),
     Case("reconcile-import", ("{program}", "{tmp}/results.csv"), V.SEND_PAYMENTS),
+    # reports (audited, so not read-only)
+    Case("reports cycle", ("{cycle}", "--format", "csv", "--output", "{tmp}/report.csv"), V.VIEW),
 ]
 
 

@@ -20,6 +20,7 @@ from g2p_payment_phee.web.api import (
     phee_defaults,
     programs,
     registrants,
+    reports,
     users,
 )
 from g2p_payment_phee.web.api.guards import reject_nul_text
@@ -36,6 +37,7 @@ for module in (
     managers,
     phee_defaults,
     cycles,
+    reports,
     payment_runs,
     batching,
     batches,

@@ -24,13 +24,14 @@ from g2p_payment_phee.web.pages import (
     phee_defaults,
     programs,
     registrants,
+    reports,
 )
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 pages_router = APIRouter(include_in_schema=False)
-# cycles and entitlements before payment_jobs: its /cycles/{id}/{step} must not shadow the
-# cycle's own pages
+# cycles, entitlements and reports before payment_jobs: its /cycles/{id}/{step} must not
+# shadow the cycle's own pages
 for area in (
     auth,
     dashboard,
@@ -42,6 +43,7 @@ for area in (
     phee_defaults,
     cycles,
     entitlements,
+    reports,
     batching,
     payment_jobs,
     batches,

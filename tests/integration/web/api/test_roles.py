@@ -110,6 +110,7 @@ CASES = [
     Case("POST", "/cycles/{cycle}/send", CHECKERS, json={"batch_ids": ["{batch}"]}),
     Case("POST", "/cycles/{cycle}/sync", CHECKERS),
     Case("GET", "/cycles/{cycle}/batches", ALL),
+    Case("GET", "/cycles/{cycle}/report?format=csv", ALL),
     Case("GET", "/batches/{batch}", ALL),
     Case("GET", "/batches/{batch}/csv", ALL),
     Case("GET", "/payments?cycle_id={cycle}", ALL),

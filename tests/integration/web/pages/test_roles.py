@@ -44,6 +44,8 @@ def _pages(paid) -> list[str]:
         f"/cycles/{paid.cycle.id}/batches",
         f"/cycles/{paid.cycle.id}/entitlements",
         f"/cycles/{paid.cycle.id}/entitlements?state=approved",
+        f"/cycles/{paid.cycle.id}/report.xlsx",
+        f"/cycles/{paid.cycle.id}/report.csv",
         f"/batches/{batch.id}",
         f"/batches/{batch.id}/file",
         f"/payments?cycle={paid.cycle.id}",
