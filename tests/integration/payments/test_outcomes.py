@@ -4,6 +4,7 @@ rejected — with the amounts approved, and attempts counted apart."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from g2p_payment_phee.payments.models import Payment, PaymentBatch, UnpayableEnt
 from g2p_payment_phee.payments.outcomes import Outcome, People, cycle_outcomes
 from g2p_payment_phee.payments.reconcile import Outcome as Result
 from g2p_payment_phee.payments.reconcile import reconcile_payments, refresh_batches
+from g2p_payment_phee.payments.reconciliation import outcomes_of
 from g2p_payment_phee.payments.states import (
     BatchState,
     PaymentStatus,
@@ -113,6 +115,14 @@ def test_people_are_counted_once_by_the_outcome_of_their_entitlement(
     assert (seen.attempts, seen.failed_attempts) == (6, 3)  # cancelled ones are not attempts
     assert seen.unpaid == 5
     assert seen.reasons == [("Closed", 1), ("no enabled phone number", 1)]
+    # each entitlement's own outcome, as lists show it, adds up to the same people
+    every = session.scalars(select(Entitlement).where(Entitlement.cycle_id == cycle.id)).all()
+    each = outcomes_of(session, every)
+    counted = Counter(o.outcome for o in each.values())
+    assert counted == Counter({o: p.count for o, p in seen.people.items()})
+    reasons = {o.reason for o in each.values() if o.outcome is Outcome.NOT_PAYABLE}
+    assert reasons == {"no enabled phone number"}
+    assert max(o.attempts for o in each.values()) == 2  # failed, retried, paid
 
     # prepare again: the cancelled ones, the one failed and the unpayable one (its phone fixed)
     phone.disabled_at = None

@@ -18,9 +18,10 @@ from g2p_payment_phee.pagination import DEFAULT_LIMIT
 from g2p_payment_phee.payments import duplicates
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.duplicates import MAX_REASON, PaidTwice
-from g2p_payment_phee.payments.outcomes import CycleOutcomes, cycle_outcomes
+from g2p_payment_phee.payments.outcomes import CycleOutcomes, Outcome, cycle_outcomes
 from g2p_payment_phee.payments.overdue import OverdueReport, overdue_payments
 from g2p_payment_phee.payments.overview import cycle_payment_totals
+from g2p_payment_phee.payments.reconciliation import EntitlementOutcome, outcomes_of
 from g2p_payment_phee.payments.resend import BatchWait, waiting_batches
 from g2p_payment_phee.payments.states import BatchState
 from g2p_payment_phee.programs import service
@@ -247,6 +248,15 @@ class EntitlementPublic(BaseModel):
     valid_from: date | None
     valid_until: date | None
     state: EntitlementState
+    outcome: Outcome | None = Field(
+        default=None,
+        description="What became of it: paid, failed, pending (at the hub), not_sent, "
+        "not_payable, cancelled, rejected (none before approval)",
+    )
+    attempts: int = Field(default=0, description="Payments made for it (a retry is another)")
+    not_paid_reason: str | None = Field(
+        default=None, description="Failed: the last attempt's reason; not payable: why"
+    )
 
 
 class EntitlementsPublic(Paginated[EntitlementPublic]):
@@ -375,12 +385,16 @@ def read_entitlements(
     authorize(user, Permission.VIEW)
     cycle = load_cycle(session, cycle_id)
     page = list_entitlements(session, user, cycle.id, state=state, cursor=cursor, limit=limit)
-    items = [_entitlement(e) for e in page.items]
+    outcomes = outcomes_of(session, page.items)
+    items = [_entitlement(e, outcomes.get(e.id)) for e in page.items]
     return EntitlementsPublic(items=items, next_cursor=page.next_cursor)
 
 
-def _entitlement(row: Entitlement) -> EntitlementPublic:
+def _entitlement(row: Entitlement, outcome: EntitlementOutcome | None = None) -> EntitlementPublic:
     return EntitlementPublic(
+        outcome=outcome.outcome if outcome else None,
+        attempts=outcome.attempts if outcome else 0,
+        not_paid_reason=outcome.reason if outcome else None,
         id=row.id,
         code=row.code,
         registrant_id=row.registrant_id,

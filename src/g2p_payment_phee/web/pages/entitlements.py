@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.errors import G2PError, ValidationFailed, http_status_for
+from g2p_payment_phee.payments.reconciliation import outcomes_of
 from g2p_payment_phee.programs import service as programs
 from g2p_payment_phee.programs.listing import list_entitlements
 from g2p_payment_phee.programs.models import Cycle
@@ -87,6 +88,7 @@ def _show(
     context = {
         "cycle": cycle,
         "page": page,
+        "outcomes": outcomes_of(session, page.items),
         "state": state,
         "states": list(EntitlementState),
         "can_reject": cycle.state is CycleState.TO_APPROVE and visitor.can(Permission.APPROVE),

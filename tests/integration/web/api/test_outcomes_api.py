@@ -60,6 +60,13 @@ def test_people_attempts_and_distribution_with_a_reason(
     assert people["reasons"] == [{"reason": "Blocked", "people": 1}]
     assert answer["attempts"] == {"made": 3, "failed": 1}
 
+    listed = api.ok("GET", f"/api/v1/cycles/{cycle.id}/entitlements", "viewer")["items"]
+    assert sorted((e["outcome"], e["attempts"], e["not_paid_reason"]) for e in listed) == [
+        ("failed", 1, "Blocked"),
+        ("paid", 1, None),
+        ("paid", 1, None),
+    ]
+
     url = f"/api/v1/cycles/{cycle.id}/distribute"
     refused = api.post(url, "approver")
     assert refused.status_code == 409

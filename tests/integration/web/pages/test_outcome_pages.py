@@ -52,6 +52,12 @@ def test_people_first_and_distribution_with_a_reason(
     assert 'id="distribute-unpaid"' in page
     assert "1 of 2 approved beneficiaries were not paid (1 failed)" in page
 
+    listed = checker.get(f"{url}/entitlements").text
+    assert listed.count('<td class="outcome"><span class="badge s-paid">') == 1
+    assert '<span class="badge s-failed">failed</span><br><span class="muted">Payee account' in (
+        listed
+    )
+
     refused = checker.post(f"{url}/distribute", {"unpaid_reason": " "}, page=url)
     assert refused.status_code == 409
     assert "mark it distributed with a reason" in refused.text
