@@ -158,7 +158,11 @@ def test_a_cycle_from_registry_to_reconciliation(
     checker.goto(cycle_url)
     expect(checker.locator("#paid-count")).to_have_text(str(payable - 2))
     expect(checker.locator("#failed-count")).to_have_text("2")
+    # people first: each beneficiary once; the skipped ones are named, not lost
+    expect(checker.locator("#people-paid")).to_have_text(str(payable - 2))
+    expect(checker.locator("#people-failed")).to_have_text("2")
     checker.screenshot(path=str(screenshots / "cycle-with-batches.png"), full_page=True)
+    checker.screenshot(path=str(screenshots / "cycle-before-retry.png"), full_page=True)
 
     checker.goto(f"{live_app.base_url}/payments?cycle={cycle_url.rsplit('/', 1)[1]}&status=failed")
     expect(checker.locator("table")).to_contain_text("Payee account closed")
@@ -193,6 +197,10 @@ def test_a_cycle_from_registry_to_reconciliation(
     checker.goto(cycle_url)
     expect(checker.locator("#paid-count")).to_have_text(str(payable - 1))
     expect(checker.locator("#failed-count")).to_have_text("3")  # attempts: 2 then 1 again
+    expect(checker.locator("#people-paid")).to_have_text(str(payable - 1))
+    expect(checker.locator("#people-failed")).to_have_text("1")  # people: one still unpaid
+    expect(checker.locator("#unpaid-reasons")).to_contain_text("Payee account closed (1)")
+    checker.screenshot(path=str(screenshots / "cycle-after-retry.png"), full_page=True)
     assert emulator.inspect()["accepted_more_than_once"] == []
 
     # the dashboard draws the cycle, the reasons and the money, within the page's CSP
