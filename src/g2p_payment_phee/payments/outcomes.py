@@ -128,7 +128,8 @@ def cycle_outcomes(
         if entitlements.counts.get(state):
             people[outcome] = People(entitlements.counts[state], entitlements.amounts[state])
     live = _live(session, cycle)
-    failed, cancelled = _not_live(session, cycle)
+    not_live = _not_live(session, cycle)
+    failed, cancelled = not_live.failed, not_live.cancelled
     unpayable = _unpayable(session, cycle)
     parts = {
         Outcome.PAID: live["paid"],
@@ -158,7 +159,7 @@ def cycle_outcomes(
         amount_paid=paid_amount,
         attempts=attempts,
         failed_attempts=failed_attempts,
-        reasons=failure_reasons(session, cycle, reasons),
+        reasons=_top_reasons(session, cycle, not_live.reasons, reasons),
     )
 
 
@@ -195,32 +196,59 @@ def _not_unpayable(entitlement_id: Any) -> Any:
     return ~exists().where(UnpayableEntitlement.entitlement_id == entitlement_id)
 
 
-def _not_live(session: Session, cycle: Cycle) -> tuple[People, People]:
-    """Beneficiaries with no live payment: every payment failed (some failed), or only
-    cancelled ones — with their approved amounts."""
-    any_failed = func.max(case((Payment.status == PaymentStatus.FAILED, 1), else_=0))
-    per_entitlement = (
-        select(Payment.entitlement_id.label("eid"), any_failed.label("failed"))
+@dataclass
+class _NotLive:
+    """Beneficiaries with no live payment and no unpayable row: every payment failed (at least
+    one failed), or only cancelled ones; and the reason of each failed one's latest attempt."""
+
+    failed: People = People()
+    cancelled: People = People()
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def _not_live(session: Session, cycle: Cycle) -> _NotLive:
+    """The cycle's payments that are no longer live (failed and cancelled: the partial index
+    holds only those), one per beneficiary — the latest failed one, else the latest cancelled
+    one — counted by whether any failed and by reason. A payment's amount is its
+    entitlement's (prepare copies it), so no join is needed; the database does the grouping,
+    and a few rows come back whatever the failures."""
+    failed = case((Payment.status == PaymentStatus.FAILED, 1), else_=0)
+    per_payment = (
+        select(
+            func.max(failed).over(partition_by=Payment.entitlement_id).label("any_failed"),
+            func.row_number()
+            .over(partition_by=Payment.entitlement_id, order_by=(failed.desc(), Payment.id.desc()))
+            .label("rank"),
+            Payment.failure_reason.label("reason"),
+            Payment.amount_issued.label("amount"),
+        )
         .where(
             Payment.cycle_id == cycle.id,
             IS_FAILED,
             _no_live_payment(),
             _not_unpayable(Payment.entitlement_id),
         )
-        .group_by(Payment.entitlement_id)
         .subquery()
     )
     rows = session.execute(
         select(
-            per_entitlement.c.failed,
+            per_payment.c.any_failed,
+            per_payment.c.reason,
             func.count(),
-            func.coalesce(func.sum(Entitlement.initial_amount), 0),
+            func.coalesce(func.sum(per_payment.c.amount), 0),
         )
-        .join(Entitlement, Entitlement.id == per_entitlement.c.eid)
-        .group_by(per_entitlement.c.failed)
+        .where(per_payment.c.rank == 1)
+        .group_by(per_payment.c.any_failed, per_payment.c.reason)
     ).tuples()
-    found = {int(f): People(int(n), Decimal(a)) for f, n, a in rows}
-    return found.get(1, People()), found.get(0, People())
+    found = _NotLive()
+    for any_failed, reason, count, amount in rows:
+        if int(any_failed):
+            found.failed = People(found.failed.count + count, found.failed.amount + amount)
+            text = reason or "no reason given"
+            found.reasons[text] = found.reasons.get(text, 0) + int(count)
+        else:
+            found.cancelled = People(found.cancelled.count + count, found.cancelled.amount + amount)
+    return found
 
 
 def _unpayable(session: Session, cycle: Cycle) -> People:
@@ -252,40 +280,17 @@ def _attempts(session: Session, cycle: Cycle) -> tuple[int, int, Decimal]:
     return int(made) + int(waiting or 0), int(failed), Decimal(paid)
 
 
-def failure_reasons(session: Session, cycle: Cycle, limit: int = 5) -> list[tuple[str, int]]:
-    """The most frequent reasons of the beneficiaries whose every payment failed (each
-    counted once, by the reason of their latest attempt); unpayable ones by their reason."""
-    latest = (
-        select(
-            Payment.entitlement_id.label("eid"),
-            func.max(Payment.settled_at).label("at"),
-        )
-        .where(
-            Payment.cycle_id == cycle.id,
-            IS_FAILED,
-            Payment.status == PaymentStatus.FAILED,
-            _no_live_payment(),
-            _not_unpayable(Payment.entitlement_id),
-        )
-        .group_by(Payment.entitlement_id)
-        .subquery()
-    )
-    reason = func.coalesce(Payment.failure_reason, "no reason given")
-    failed = session.execute(
-        select(reason, func.count(func.distinct(Payment.entitlement_id)))
-        .join(
-            latest,
-            (Payment.entitlement_id == latest.c.eid) & (Payment.settled_at == latest.c.at),
-        )
-        .where(Payment.cycle_id == cycle.id, IS_FAILED)
-        .group_by(reason)
-    ).tuples()
+def _top_reasons(
+    session: Session, cycle: Cycle, failed: dict[str, int], limit: int
+) -> list[tuple[str, int]]:
+    """The most frequent reasons people were not paid: the failed ones by their latest
+    attempt's reason, the unpayable ones by theirs; each person counted once."""
     u = UnpayableEntitlement
     skipped = session.execute(
         select(u.reason, func.count()).where(u.cycle_id == cycle.id).group_by(u.reason)
     ).tuples()
-    counts: dict[str, int] = {}
-    for text, count in [*failed, *skipped]:
+    counts = dict(failed)
+    for text, count in skipped:
         counts[str(text)] = counts.get(str(text), 0) + int(count)
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     return ranked[:limit]

@@ -130,13 +130,17 @@ def cycle_payment_totals(session: Session, cycle: Cycle) -> CycleBatchTotals:
             amounts[key] += Decimal(values[2 * index + 1])
     # Batches partly paid with payments still open: their paid amount is what was paid, so the
     # amount issued of the open ones is read from those payments (a few batches, by index).
-    partly_paid = select(b.id).where(b.cycle_id == cycle.id, b.paid_count > 0, still_open > 0)
-    open_issued = session.scalar(
-        select(func.coalesce(func.sum(p.amount_issued), 0)).where(
-            p.batch_id.in_(partly_paid), p.state == PaymentState.SENT
+    # (their ids first: with none, as when a cycle is settled, nothing more is read)
+    partly_paid = session.scalars(
+        select(b.id).where(b.cycle_id == cycle.id, b.paid_count > 0, still_open > 0)
+    ).all()
+    for start in range(0, len(partly_paid), 500):
+        open_issued = session.scalar(
+            select(func.coalesce(func.sum(p.amount_issued), 0)).where(
+                p.batch_id.in_(partly_paid[start : start + 500]), p.state == PaymentState.SENT
+            )
         )
-    )
-    amounts["sent"] += Decimal(open_issued or 0)
+        amounts["sent"] += Decimal(open_issued or 0)
     unbatched = session.execute(
         select(p.state, p.status, func.count(), func.sum(p.amount_issued), func.sum(p.amount_paid))
         .where(p.cycle_id == cycle.id, p.batch_id.is_(None), p.state != PaymentState.CANCELLED)
