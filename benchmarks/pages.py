@@ -33,6 +33,7 @@ from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.security import hash_password
+from g2p_payment_phee.users.auth import create_api_token
 from g2p_payment_phee.users.models import Role, User
 from g2p_payment_phee.web.app import create_app
 
@@ -118,6 +119,13 @@ def signed_in(client: TestClient) -> None:
     assert answer.status_code == 303, answer.text
 
 
+def api_token(engine: Any) -> str:
+    """A personal API token of the viewer, for the API's answers."""
+    with unit_of_work(make_session_factory(engine)) as session:
+        viewer = session.scalars(select(User).where(User.username == "viewer")).one()
+        return create_api_token(session, viewer, "bench").token
+
+
 def measure(client: TestClient, url: str, repeats: int) -> list[float]:
     answer = client.get(url)
     assert answer.status_code == 200, (url, answer.status_code, answer.text[:300])
@@ -160,10 +168,16 @@ def run(n: int, repeats: int) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         with TestClient(create_app(make_session_factory(engine))) as client:
             signed_in(client)
+            bearer = {"Authorization": f"Bearer {api_token(engine)}"}
             pages: list[tuple[str, Callable[[], str]]] = [
                 ("baseline: /healthz (no database)", lambda: "/healthz"),
                 ("dashboard", lambda: "/"),
                 ("cycle page", lambda: f"/cycles/{cycle}"),
+                ("API: the cycle's answer (people, attempts)", lambda: f"/api/v1/cycles/{cycle}"),
+                (
+                    "API: the cycle's entitlements (outcomes)",
+                    lambda: f"/api/v1/cycles/{cycle}/entitlements",
+                ),
                 ("cycle's batches, first page", lambda: f"/cycles/{cycle}/batches"),
                 (
                     "cycle's batches, 15th page",
@@ -199,6 +213,9 @@ def run(n: int, repeats: int) -> list[dict[str, Any]]:
                 ("payments of one batch", lambda: f"/payments?batch={last}"),
             ]
             for label, address in pages:
+                client.headers.update(bearer if label.startswith("API") else {})
+                if not label.startswith("API"):
+                    client.headers.pop("Authorization", None)
                 runs = measure(client, address(), repeats)
                 rows.append({"page": label, "median": statistics.median(runs), "max": max(runs)})
         engine.dispose()
