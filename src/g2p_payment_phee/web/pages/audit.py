@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from g2p_payment_phee.audit_log import list_events
+from g2p_payment_phee.web import audit_words
 from g2p_payment_phee.web.deps import DbSession
 from g2p_payment_phee.web.pages.access import SignedIn
 from g2p_payment_phee.web.pages.forms import path_id
@@ -37,4 +38,14 @@ def audit_log(
         limit=100,
     )
     filters = {"action": action, "user": user, "subject_type": subject_type, "subject": subject}
-    return render(request, "audit.html", {"page": page, "filters": filters})
+    rows = [
+        {
+            "event": e,
+            "sentence": audit_words.sentence(e.action, e.data),
+            "subject": audit_words.subject(e.subject_type, e.subject_id),
+            "details": audit_words.details(e.data),
+        }
+        for e in page.items
+    ]
+    context = {"page": page, "rows": rows, "filters": filters}
+    return render(request, "audit.html", context)
