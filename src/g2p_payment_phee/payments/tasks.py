@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.background import Work
 from g2p_payment_phee.config import get_settings
-from g2p_payment_phee.db import unit_of_work
+from g2p_payment_phee.db import unit_of_work, utcnow
 from g2p_payment_phee.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
 from g2p_payment_phee.money import AmountFormat, format_amount
 from g2p_payment_phee.payments import service
@@ -343,7 +344,7 @@ def sync_cycle(work: Work) -> dict[str, Any]:
     if helped:
         ids = ids[::-1]
     work.progress(0, len(ids), f"syncing {len(ids)} batches", flush=True)
-    result = sync_result(_sync(work, ids))
+    result = sync_result(_sync(work, ids), _processing(work.factory, ids))
     if helped:
         result.update(helpers=helped, states=_batch_states(work.factory, ids))
     return result
@@ -360,7 +361,7 @@ def sync_batch(work: Work) -> dict[str, Any]:
     if state is not BatchState.SUBMITTED:
         return {**sync_result(SyncReport()), "message": f"batch is {state}: nothing to sync"}
     work.progress(0, 1, "syncing 1 batch", flush=True)
-    return sync_result(_sync(work, [batch_id]))
+    return sync_result(_sync(work, [batch_id]), _processing(work.factory, [batch_id]))
 
 
 def _sync(work: Work, ids: Sequence[uuid.UUID]) -> SyncReport:
@@ -370,16 +371,39 @@ def _sync(work: Work, ids: Sequence[uuid.UUID]) -> SyncReport:
     return service.sync_batches(work.factory, work.actor, ids, progress=told)
 
 
-def sync_result(report: SyncReport) -> dict[str, Any]:
-    """A sync report as JSON: payments reconciled, batches completed, errors."""
+def _processing(factory: sessionmaker[Session], ids: Sequence[uuid.UUID]) -> int:
+    """Payments of these batches the hub holds with no final outcome yet."""
+    with unit_of_work(factory) as session:
+        left = PaymentBatch.issued_count - PaymentBatch.paid_count - PaymentBatch.failed_count
+        total = session.scalar(
+            select(func.coalesce(func.sum(left), 0)).where(
+                PaymentBatch.id.in_(ids), PaymentBatch.state == BatchState.SUBMITTED
+            )
+        )
+        return int(total or 0)
+
+
+def sync_result(report: SyncReport, processing: int = 0) -> dict[str, Any]:
+    """A sync report as JSON: payments reconciled, batches completed, errors, and the payments
+    the hub is still processing (``processing``: read after the sync). A sync that made nothing
+    final says when the sweep looks again, so nobody takes it for a stuck hub."""
     errors = [{"batch": r.batch, "error": r.error} for r in report.results if r.error]
     paid = sum(r.paid for r in report.results)
     failed = sum(r.failed for r in report.results)
+    message = f"{paid} paid, {failed} failed in {len(report.results)} batches"
+    if processing and not (paid or failed or errors):
+        every = get_settings().sweep_seconds
+        next_at = (utcnow() + timedelta(seconds=every)).strftime("%H:%M UTC")
+        message = (
+            f"nothing final yet: the hub is still processing {processing} payments; "
+            f"the sweep looks again every {every} seconds (next around {next_at})"
+        )
     return {
         "batches": len(report.results),
         "completed": sum(1 for r in report.results if r.completed),
         "paid": paid,
         "failed": failed,
+        "processing": processing,
         "errors": errors[:LISTED],
-        "message": f"{paid} paid, {failed} failed in {len(report.results)} batches",
+        "message": message,
     }

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from g2p_payment_phee.jobs import service as jobs
 from g2p_payment_phee.jobs.models import ACTIVE_JOB_STATES, JobState
 from g2p_payment_phee.programs.models import Cycle
+from g2p_payment_phee.web import job_words
 from g2p_payment_phee.web.deps import DbSession
 from g2p_payment_phee.web.pages.access import SignedIn
 from g2p_payment_phee.web.pages.forms import choice
@@ -53,5 +54,11 @@ def job_page(request: Request, session: DbSession, visitor: SignedIn, job_id: st
         except ValueError:
             cycle = None
     running = job.state in ACTIVE_JOB_STATES
-    context = {"job": job, "cycle": cycle, "refresh": REFRESH_SECONDS if running else 0}
+    cycle_href = f"/cycles/{cycle.id}" if cycle is not None else None
+    context = {
+        "job": job,
+        "cycle": cycle,
+        "words": None if running else job_words.describe(job.kind, job.result, cycle_href),
+        "refresh": REFRESH_SECONDS if running else 0,
+    }
     return render(request, "jobs/detail.html", context)

@@ -3,11 +3,19 @@ their number in the cycle, the import template to download."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy.orm import Session
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
 
+from g2p_payment_phee.config import get_settings
+from g2p_payment_phee.jobs.models import Job, JobState
+from g2p_payment_phee.payments import tasks
+from g2p_payment_phee.payments.models import PaymentBatch
+from g2p_payment_phee.payments.reports import SyncReport
+from g2p_payment_phee.payments.states import BatchState
 from g2p_payment_phee.users.models import User
 from tests.integration.web.pages.builders import PaidCycle, prepared_cycle
 from tests.integration.web.pages.conftest import Browser
@@ -29,3 +37,37 @@ def test_the_audit_log_speaks_in_sentences(
     assert f'<a href="/cycles/{paid.cycle.id}">cycle</a>' in page
     assert '<th scope="row">To</th><td>approved</td>' in page
     assert "from=" not in page  # no Python dicts
+
+
+def test_a_sync_that_finds_nothing_final_says_when_the_sweep_looks_again(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    paid: PaidCycle,
+    viewer: User,
+    as_user: Callable[[User], Browser],
+) -> None:
+    ids = [batch.id for batch in paid.batches]
+    session.execute(
+        update(PaymentBatch).where(PaymentBatch.id.in_(ids)).values(state=BatchState.SUBMITTED)
+    )
+    session.commit()
+    result = tasks.sync_result(SyncReport(), tasks._processing(session_factory, ids))
+    assert result["processing"] == 3
+    job = Job(
+        kind="sync_cycle",
+        dedupe_key="sync_cycle:test",
+        state=JobState.SUCCEEDED,
+        subject_type="cycle",
+        subject_id=str(paid.cycle.id),
+        result=result,
+    )
+    session.add(job)
+    session.commit()
+    page = as_user(viewer).get(f"/jobs/{job.id}").text
+    every = get_settings().sweep_seconds
+    assert re.search(
+        r'<p id="job-words">nothing final yet: the hub is still processing 3 payments; '
+        rf"the sweep looks again every {every} seconds \(next around \d\d:\d\d UTC\)</p>",
+        page,
+    ), page
+    assert f'<p id="next-step"><a href="/cycles/{paid.cycle.id}">Back to the cycle »' in page
