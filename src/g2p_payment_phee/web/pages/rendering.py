@@ -54,6 +54,12 @@ def _label(value: object) -> str:
     return str(getattr(value, "value", value) or "").replace("_", " ")
 
 
+def _batch_name(batch: Any, cycle_name: str) -> str:
+    """A batch as people call it: its number in its cycle (``Batch 3 of 2027-01``); the page
+    shows its id beside, small."""
+    return f"Batch {batch.sequence} of {cycle_name}"
+
+
 def _query(request: Request, **changes: object) -> str:
     """The current URL's query with some parameters changed (None drops one)."""
     params = dict(request.query_params)
@@ -68,6 +74,7 @@ def _query(request: Request, **changes: object) -> str:
 templates.env.filters["money"] = _money
 templates.env.filters["when"] = _when
 templates.env.filters["label"] = _label
+templates.env.filters["batch_name"] = _batch_name
 templates.env.globals["Permission"] = Permission
 templates.env.globals["query"] = _query
 

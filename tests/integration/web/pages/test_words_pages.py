@@ -71,3 +71,18 @@ def test_a_sync_that_finds_nothing_final_says_when_the_sweep_looks_again(
         page,
     ), page
     assert f'<p id="next-step"><a href="/cycles/{paid.cycle.id}">Back to the cycle »' in page
+
+
+def test_batches_are_named_by_their_number_in_the_cycle(
+    paid: PaidCycle, viewer: User, as_user: Callable[[User], Browser]
+) -> None:
+    browser = as_user(viewer)
+    first = paid.batches[0]
+    name = f"Batch 1 of {paid.cycle.name}"
+    short = f'<span class="mono small">…{first.name[-8:]}</span>'
+    cycle_page = browser.get(f"/cycles/{paid.cycle.id}").text
+    assert f'<a href="/batches/{first.id}"><bdi>{name}</bdi></a> {short}' in cycle_page
+    batch_page = browser.get(f"/batches/{first.id}").text
+    assert f"<title>{name}" in batch_page
+    assert f"<h1><bdi>{name}</bdi>" in batch_page
+    assert f"<bdi>{name}</bdi></a> {short}" in browser.get("/").text
