@@ -97,7 +97,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout, PostgreSQL a
     connect timeout and TCP keepalives."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1].split("?", 1)[0]
+        _, has_path, rest = url.partition(":///")  # "sqlite://" alone is in memory
+        path = rest.split("?", 1)[0] if has_path else ""
         if path and path != ":memory:" and not path.startswith("file:"):
             from pathlib import Path
 

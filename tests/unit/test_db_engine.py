@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -33,3 +34,17 @@ def test_connecting_to_a_silent_server_gives_up(
         connection.execute(text("SELECT 1"))
     assert time.monotonic() - started < 15  # without the timeout libpq waits forever
     engine.dispose()
+
+
+def test_an_in_memory_sqlite_url_creates_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = db.make_engine("sqlite://")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT 1")).scalar() == 1
+    engine.dispose()
+    assert list(tmp_path.iterdir()) == []  # not a file named "sqlite:" in the working folder
+    on_disk = db.make_engine(f"sqlite:///{tmp_path / 'data' / 'g2p.sqlite3'}")
+    assert (tmp_path / "data" / "g2p.sqlite3").stat().st_mode & 0o777 == 0o600
+    on_disk.dispose()
