@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from g2p_payment_phee.errors import ValidationFailed
+from g2p_payment_phee.errors import NotFound, ValidationFailed
 from g2p_payment_phee.import_jobs.kinds import ImportKind
 from g2p_payment_phee.payments.history import registrant_history
+from g2p_payment_phee.registry.import_template import template_csv, template_xlsx
 from g2p_payment_phee.registry.importer import import_registrants
 from g2p_payment_phee.registry.listing import list_registrants
 from g2p_payment_phee.registry.models import RegistrantKind
@@ -19,11 +20,12 @@ from g2p_payment_phee.web.api.uploads import ReceivedUpload, import_job, receive
 from g2p_payment_phee.web.deps import DbSession
 from g2p_payment_phee.web.pages.access import Acting, SignedIn
 from g2p_payment_phee.web.pages.forms import choice, field_errors
-from g2p_payment_phee.web.pages.rendering import redirect, render
+from g2p_payment_phee.web.pages.rendering import SECURITY_HEADERS, redirect, render
 
 router = APIRouter()
 REPORT_ROWS_SHOWN = 500
 HISTORY_PAGE_SIZE = 20  # entitlements, each with its payments
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @router.get("/registrants")
@@ -46,6 +48,18 @@ def search(
     )
     context = {"page": page, "q": q, "kind": kind, "kinds": list(RegistrantKind)}
     return render(request, "registrants/list.html", context)
+
+
+@router.get("/registrants/import/template.{fmt}")
+def import_template(visitor: SignedIn, fmt: str) -> Response:
+    """The import template (every column of docs/import.md, one example row), CSV or XLSX."""
+    templates = {"csv": (template_csv, "text/csv; charset=utf-8"), "xlsx": (template_xlsx, XLSX)}
+    if fmt not in templates:
+        raise NotFound(f"no import template as {fmt}: csv or xlsx")
+    write, media_type = templates[fmt]
+    disposition = f'attachment; filename="registrants-template.{fmt}"'
+    headers = {**SECURITY_HEADERS, "Content-Disposition": disposition}
+    return Response(write(), media_type=media_type, headers=headers)
 
 
 @router.get("/registrants/import")

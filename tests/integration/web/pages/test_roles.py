@@ -35,6 +35,8 @@ def _pages(paid) -> list[str]:
         "/",
         "/registrants",
         "/registrants/B000000",
+        "/registrants/import/template.csv",
+        "/registrants/import/template.xlsx",
         "/id-types",
         "/programs",
         f"/programs/{paid.program.id}",

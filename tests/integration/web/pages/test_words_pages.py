@@ -16,6 +16,7 @@ from g2p_payment_phee.payments import tasks
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.reports import SyncReport
 from g2p_payment_phee.payments.states import BatchState
+from g2p_payment_phee.registry.importer import import_registrants
 from g2p_payment_phee.users.models import User
 from tests.integration.web.pages.builders import PaidCycle, prepared_cycle
 from tests.integration.web.pages.conftest import Browser
@@ -86,3 +87,22 @@ def test_batches_are_named_by_their_number_in_the_cycle(
     assert f"<title>{name}" in batch_page
     assert f"<h1><bdi>{name}</bdi>" in batch_page
     assert f"<bdi>{name}</bdi></a> {short}" in browser.get("/").text
+
+
+def test_the_import_template_downloads_and_imports_as_it_is(
+    paid: PaidCycle, session: Session, manager: User, as_user: Callable[[User], Browser]
+) -> None:
+    """The example row passes every check (the paid cycle made the "National ID" type)."""
+    browser = as_user(manager)
+    form = browser.get("/registrants/import").text
+    assert '<a href="/registrants/import/template.csv">CSV</a>' in form
+    assert '<a href="/registrants/import/template.xlsx">XLSX</a>' in form
+    sheet = browser.get("/registrants/import/template.xlsx")
+    assert sheet.status_code == 200
+    assert sheet.content.startswith(b"PK")  # a zip: an XLSX workbook
+    assert 'filename="registrants-template.xlsx"' in sheet.headers["content-disposition"]
+    answer = browser.get("/registrants/import/template.csv")
+    assert answer.headers["content-type"] == "text/csv; charset=utf-8"
+    report = import_registrants(session, manager, answer.content, fmt="csv", dry_run=True)
+    assert (report.rows, report.created, report.rejected) == (1, 1, 0), report.errors
+    assert browser.get("/registrants/import/template.pdf").status_code == 404
