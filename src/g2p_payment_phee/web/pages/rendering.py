@@ -23,6 +23,8 @@ from fastapi.templating import Jinja2Templates
 
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.money import display
+from g2p_payment_phee.payments.manager import kind_spec
+from g2p_payment_phee.programs.models import ManagerKind
 from g2p_payment_phee.users.permissions import Permission
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -60,6 +62,15 @@ def _batch_name(batch: Any, cycle_name: str) -> str:
     return f"Batch {batch.sequence} of {cycle_name}"
 
 
+def _manager_kind(kind: object) -> str:
+    """A payment manager kind by the name its spec gives it ("Payment Hub EE", "Manual
+    payment"), the same in every list and form."""
+    try:
+        return kind_spec(ManagerKind(str(getattr(kind, "value", kind)))).label
+    except ValueError:
+        return _label(kind)
+
+
 def _query(request: Request, **changes: object) -> str:
     """The current URL's query with some parameters changed (None drops one)."""
     params = dict(request.query_params)
@@ -75,6 +86,7 @@ templates.env.filters["money"] = _money
 templates.env.filters["when"] = _when
 templates.env.filters["label"] = _label
 templates.env.filters["batch_name"] = _batch_name
+templates.env.filters["manager_kind"] = _manager_kind
 templates.env.globals["Permission"] = Permission
 templates.env.globals["query"] = _query
 

@@ -106,3 +106,16 @@ def test_the_import_template_downloads_and_imports_as_it_is(
     report = import_registrants(session, manager, answer.content, fmt="csv", dry_run=True)
     assert (report.rows, report.created, report.rejected) == (1, 1, 0), report.errors
     assert browser.get("/registrants/import/template.pdf").status_code == 404
+
+
+def test_manager_kinds_have_one_name_everywhere(
+    paid: PaidCycle, manager: User, as_user: Callable[[User], Browser]
+) -> None:
+    browser = as_user(manager)
+    programs = browser.get("/programs").text
+    assert "<td>Payment Hub EE</td>" in programs
+    assert ">Manual payment</option>" in programs
+    assert "manual (default)" not in programs
+    assert "<td>phee</td>" not in programs
+    assert "<dd>Payment Hub EE</dd>" in browser.get(f"/programs/{paid.program.id}").text
+    assert "<td>Payment Hub EE</td>" in browser.get("/").text
