@@ -18,6 +18,12 @@ from g2p_payment_phee.errors import ValidationFailed
 MAX_AMOUNT = Decimal("1e15")
 _MAX_AMOUNT_TEXT = 40
 _PLAIN_AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+# What people type in a form: thousands grouped by commas (1,500.50) or by spaces, no-break
+# spaces included (1 500.50, or 1 500,50 where the comma can only be the decimal mark).
+_SPACES = "\u00a0\u202f "
+_COMMA_GROUPED = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")
+_SPACE_GROUPED = re.compile(rf"[0-9]{{1,3}}(?:[{_SPACES}][0-9]{{3}})+(?:[.,][0-9]+)?")
+_DECIMAL_COMMA = re.compile(r"[0-9]+,[0-9]+")
 
 
 class AmountFormat(StrEnum):
@@ -74,6 +80,27 @@ def decimal_of(value: object) -> Decimal:
             " decimal point (1500 or 12.50); no sign, exponent, separators or other digits"
         )
     return Decimal(text)
+
+
+def typed_amount(text: str) -> str:
+    """A form's amount as plain decimal text, its thousands grouping removed: ``1,500`` and
+    ``1 500.50`` (a space or no-break space) become ``1500`` and ``1500.50``; ``1 500,50``, where
+    the comma can only be the decimal mark, becomes ``1500.50``. An amount whose comma could be
+    either (``1,5``, ``12,50``) is refused with a message saying how to write it. Anything else
+    comes back as it was typed, for ``parse_amount`` to judge (API bodies and imported files
+    stay plain decimal text, as their docs say)."""
+    typed = text.strip(_SPACES + "\t")
+    if _COMMA_GROUPED.fullmatch(typed):
+        return typed.replace(",", "")
+    if _SPACE_GROUPED.fullmatch(typed):
+        return re.sub(f"[{_SPACES}]", "", typed).replace(",", ".")
+    if _DECIMAL_COMMA.fullmatch(typed):
+        plain = typed.replace(",", "")
+        raise ValidationFailed(
+            f"{typed!r} is unclear: write {typed.replace(',', '.')} for a decimal amount, or "
+            f"{plain} (digits only, or grouped by threes: 1,500) for a whole one"
+        )
+    return typed
 
 
 def _shown(value: object) -> str:

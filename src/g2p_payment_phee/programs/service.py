@@ -24,6 +24,7 @@ from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import (
     BusinessRuleViolation,
     Conflict,
+    FieldError,
     NotFound,
     ValidationFailed,
 )
@@ -312,9 +313,13 @@ def add_fixed_entitlements(
     require_draft(cycle)
     program = cycle.program
     value = parse_amount(amount)
-    fee = parse_amount(transfer_fee, allow_zero=True)
     check_precision(value, program.currency)
-    check_precision(fee, program.currency)
+    try:  # the fee's problems name the fee, not "amount"
+        fee = parse_amount(transfer_fee, allow_zero=True)
+        check_precision(fee, program.currency)
+    except ValidationFailed as error:
+        reason = "transfer fee: " + error.message.removeprefix("amount ")
+        raise ValidationFailed(reason, [FieldError("transfer_fee", reason)]) from None
     _check_validity(valid_from, valid_until)
     has_one = exists().where(
         Entitlement.cycle_id == cycle.id,

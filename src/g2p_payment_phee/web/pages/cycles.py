@@ -19,7 +19,6 @@ from g2p_payment_phee.errors import (
     BusinessRuleViolation,
     ConfigurationError,
     Conflict,
-    FieldError,
     G2PError,
     InvalidTransition,
     NotFound,
@@ -44,11 +43,26 @@ from g2p_payment_phee.users.permissions import Permission
 from g2p_payment_phee.web.api.uploads import import_job
 from g2p_payment_phee.web.deps import DbSession
 from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
+from g2p_payment_phee.web.pages.amounts import form_amount
 from g2p_payment_phee.web.pages.forms import choice, field_errors, path_id
 from g2p_payment_phee.web.pages.registrants import PageUpload
 from g2p_payment_phee.web.pages.rendering import redirect, render
 
 router = APIRouter()
+NONE_ADDED = (
+    "No entitlements added: every enrolled beneficiary already has one in this cycle, and an "
+    "existing entitlement keeps its amount. To change amounts, import a file of amounts below "
+    "(a row for someone who already has an entitlement updates it)."
+)
+
+
+class Caution(str):
+    """A message after an action that did nothing, shown as a warning rather than a success."""
+
+    __slots__ = ()
+    kind = "warn"
+
+
 REFUSALS = (
     BusinessRuleViolation,
     InvalidTransition,
@@ -132,7 +146,7 @@ def act_on_cycle(
     except REFUSALS as error:
         session.rollback()
         return _refused(request, session, visitor, cycle_id, error, field)
-    return redirect(f"/cycles/{cycle.id}", message)
+    return redirect(f"/cycles/{cycle.id}", message, kind=getattr(message, "kind", "ok"))
 
 
 def _refused(
@@ -168,15 +182,14 @@ def add_entitlements(
     """One entitlement of ``amount`` for every enrolled beneficiary without one."""
 
     def work(user: User, cycle: Cycle) -> str:
-        try:
-            added = programs.add_fixed_entitlements(
-                session, user, cycle, amount=amount.strip(), transfer_fee=fee.strip() or "0"
-            )
-        except ValidationFailed as error:
-            if not error.errors:
-                field = "fee" if "fee" in error.message else "amount"
-                raise ValidationFailed(error.message, [FieldError(field, error.message)]) from None
-            raise
+        currency = cycle.program.currency
+        each = form_amount(amount, "amount", "Amount each", currency)
+        charge = form_amount(fee or "0", "fee", "Transfer fee", currency, allow_zero=True)
+        added = programs.add_fixed_entitlements(
+            session, user, cycle, amount=each, transfer_fee=charge
+        )
+        if not added:
+            return Caution(NONE_ADDED)
         return f"{added} entitlements added."
 
     return act_on_cycle(

@@ -24,6 +24,7 @@ from g2p_payment_phee.programs.models import ManagerKind, Program, TargetType
 from g2p_payment_phee.users.permissions import Permission
 from g2p_payment_phee.web.deps import DbSession
 from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
+from g2p_payment_phee.web.pages.amounts import form_amount
 from g2p_payment_phee.web.pages.forms import choice, field_errors, path_id
 from g2p_payment_phee.web.pages.rendering import redirect, render
 
@@ -85,7 +86,9 @@ def create(
             currency=currency.strip().upper(),
             target_type=choice(TargetType, target_type, "target_type") or TargetType.INDIVIDUAL,
             manager_kind=choice(ManagerKind, manager_kind, "manager_kind") or ManagerKind.PHEE,
-            budget=budget.strip() or None,
+            budget=form_amount(budget, "budget", "Budget", allow_zero=True)
+            if budget.strip()
+            else None,
             maker_checker=bool(maker_checker),
         )
     except (ValidationFailed, Conflict) as error:
