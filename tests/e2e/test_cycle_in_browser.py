@@ -119,12 +119,15 @@ def test_a_cycle_from_registry_to_reconciliation(
     expect(maker.locator(".flash")).to_contain_text("24 entitlements added")
     maker.get_by_role("button", name="Submit for approval").click()
     expect(maker.locator("#submitted-by")).to_contain_text("maker")
-    expect(maker.get_by_role("button", name="Approve")).to_have_count(0)  # not the maker's role
+    expect(maker.get_by_role("link", name="Approve…")).to_have_count(0)  # not the maker's role
 
     # the checker approves
     checker = sign_in(browser, live_app, "checker")
     checker.goto(cycle_url)
-    checker.get_by_role("button", name="Approve").click()
+    checker.get_by_role("link", name="Approve…").click()  # a confirmation: people and money
+    expect(checker.locator("#approve-people")).to_have_text("24")
+    expect(checker.locator("#approve-amount")).to_have_text("36,000.00 KES")
+    checker.get_by_role("button", name="Approve 24 entitlements").click()
     expect(checker.locator("#approved-by")).to_contain_text("checker")
 
     # two payees will fail: one for good, one until the hub's outage ends

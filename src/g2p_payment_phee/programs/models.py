@@ -94,9 +94,10 @@ class Cycle(Base):
     submitted_at: Mapped[datetime | None]
     approved_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     approved_at: Mapped[datetime | None]
-    # The entitlements' counts and amounts per state, written at approval, after which nothing
-    # changes them ({state: [count, "amount"]}); None before (and for cycles approved before
-    # this column existed): they are then counted (see ``programs.service.cycle_totals``).
+    # The entitlements' counts, amounts and fees per state, written at approval, after which
+    # nothing changes them ({state: [count, "amount", "fees"]}; cycles approved before the fees
+    # were kept lack them); None before (and for cycles approved before this column existed):
+    # they are then counted (see ``programs.service.cycle_totals``).
     entitlement_totals: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     program: Mapped[Program] = relationship()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import TypeVar
@@ -243,10 +243,12 @@ def list_cycles(session: Session, actor: User, program: Program | None = None) -
 
 @dataclass(frozen=True)
 class CycleTotals:
-    """Counts and amounts of a cycle's entitlements by state."""
+    """Counts, amounts and transfer fees of a cycle's entitlements by state (the fees of a cycle
+    approved before fees were kept in its totals are unknown: absent)."""
 
     counts: dict[EntitlementState, int]
     amounts: dict[EntitlementState, Decimal]
+    fees: dict[EntitlementState, Decimal] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -260,7 +262,8 @@ def cycle_totals(session: Session, cycle: Cycle) -> CycleTotals:
     if fixed is not None:
         counts = {EntitlementState(k): int(v[0]) for k, v in fixed.items()}
         amounts = {EntitlementState(k): Decimal(v[1]) for k, v in fixed.items()}
-        return CycleTotals(counts, amounts)
+        fees = {EntitlementState(k): Decimal(v[2]) for k, v in fixed.items() if len(v) > 2}
+        return CycleTotals(counts, amounts, fees)
     return count_entitlements(session, cycle)
 
 
@@ -272,6 +275,7 @@ def count_entitlements(session: Session, cycle: Cycle) -> CycleTotals:
                 Entitlement.state,
                 func.count(),
                 func.coalesce(func.sum(Entitlement.initial_amount), 0),
+                func.coalesce(func.sum(Entitlement.transfer_fee), 0),
             )
             .where(Entitlement.cycle_id == cycle.id)
             .group_by(Entitlement.state)
@@ -281,17 +285,20 @@ def count_entitlements(session: Session, cycle: Cycle) -> CycleTotals:
     )
     counts: dict[EntitlementState, int] = {}
     amounts: dict[EntitlementState, Decimal] = {}
-    for state, count, amount in rows:
+    fees: dict[EntitlementState, Decimal] = {}
+    for state, count, amount, fee in rows:
         counts[state] = int(count)
         amounts[state] = Decimal(amount)
-    return CycleTotals(counts, amounts)
+        fees[state] = Decimal(fee)
+    return CycleTotals(counts, amounts, fees)
 
 
 def _fix_totals(session: Session, cycle: Cycle) -> None:
     """Write the approved cycle's entitlement totals on it (see ``Cycle.entitlement_totals``)."""
     totals = count_entitlements(session, cycle)
     cycle.entitlement_totals = {
-        str(state): [count, str(totals.amounts[state])] for state, count in totals.counts.items()
+        str(state): [count, str(totals.amounts[state]), str(totals.fees[state])]
+        for state, count in totals.counts.items()
     }
 
 

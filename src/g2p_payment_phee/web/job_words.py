@@ -53,6 +53,11 @@ def _prepared(result: Result, cycle_href: str | None) -> Words:
     if skipped:
         extra.append(f"{_plural(skipped, 'entitlement')} could not be paid (listed below)")
     tail = f" ({'; '.join(extra)})" if extra else ""
+    tail += "".join(
+        f", {t.get('amount')} {currency} plus {t.get('fees')} {currency} in fees"
+        for currency, t in (result.get("totals") or {}).items()
+        if isinstance(t, Mapping)
+    )
     lists = (("Entitlements that could not be paid", list(result.get("skipped") or [])),)
     if result.get("dry_run"):
         sentence = (

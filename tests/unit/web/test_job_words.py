@@ -25,12 +25,14 @@ def test_a_preparation_says_what_it_made_and_leads_to_sending() -> None:
     assert words.lists == (("Entitlements that could not be paid", [{"code": "E1"}]),)
 
 
-def test_a_dry_run_writes_nothing_and_says_so() -> None:
-    result = {"dry_run": True, "created": 1, "batches": 1}
+def test_a_dry_run_writes_nothing_and_says_so_with_its_money() -> None:
+    totals = {"KES": {"count": 1, "amount": "1500.00", "fees": "10.00"}}
+    result = {"dry_run": True, "created": 1, "batches": 1, "totals": totals}
     words = job_words.describe("prepare_cycle", result, CYCLE)
     assert words is not None
     assert words.sentence == (
-        "A dry run: preparing now would create 1 payment in 1 batch. Nothing was written."
+        "A dry run: preparing now would create 1 payment in 1 batch, 1500.00 KES plus 10.00 KES"
+        " in fees. Nothing was written."
     )
     assert words.step is None  # the page offers its own "Prepare payments now" button
 

@@ -8,6 +8,7 @@ back and shows the cycle again with the reason, so nothing is half-written.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
@@ -38,6 +39,7 @@ from g2p_payment_phee.payments.states import BatchState
 from g2p_payment_phee.programs import service as programs
 from g2p_payment_phee.programs.entitlement_import import import_entitlements
 from g2p_payment_phee.programs.models import Cycle
+from g2p_payment_phee.programs.states import EntitlementState
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission
 from g2p_payment_phee.web.api.uploads import import_job
@@ -232,6 +234,26 @@ def submit(request: Request, session: DbSession, visitor: Acting, cycle_id: str)
         return f"Submitted for approval with {count} entitlements; another user must approve it."
 
     return act_on_cycle(request, session, visitor, cycle_id, Permission.MANAGE_PROGRAMS, work)
+
+
+@router.get("/cycles/{cycle_id}/approve")
+def approve_confirmation(
+    request: Request, session: DbSession, visitor: SignedIn, cycle_id: str
+) -> Response:
+    """What approving commits the program to (people, amounts, fees) before the checker
+    confirms; the POST below stays one step for the API and the CLI."""
+    visitor.require(Permission.APPROVE)
+    cycle = load_cycle(session, cycle_id)
+    totals = programs.cycle_totals(session, cycle)
+    pending = EntitlementState.PENDING_VALIDATION
+    context = {
+        "cycle": cycle,
+        "program": cycle.program,
+        "people": totals.counts.get(pending, 0),
+        "amount": totals.amounts.get(pending, Decimal(0)),
+        "fees": totals.fees.get(pending, Decimal(0)),
+    }
+    return render(request, "cycles/approve.html", context)
 
 
 @router.post("/cycles/{cycle_id}/approve")
