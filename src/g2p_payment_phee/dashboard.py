@@ -6,7 +6,8 @@ small indexed queries."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from g2p_payment_phee.jobs.models import ACTIVE_JOB_STATES, Job
 from g2p_payment_phee.payments.models import DuplicatePayment, PaymentBatch
+from g2p_payment_phee.payments.next_steps import NextStep, next_steps
 from g2p_payment_phee.payments.outcomes import CycleOutcomes, cycle_outcomes
 from g2p_payment_phee.payments.overdue import DEFAULT_OVERDUE_AFTER, OverdueReport, overdue_payments
 from g2p_payment_phee.payments.states import BatchState
@@ -60,6 +62,7 @@ class Dashboard:
     overdue: OverdueReport
     paid_twice: list[PaidTwiceLine]
     figures: Figures
+    next_steps: dict[uuid.UUID, NextStep] = field(default_factory=dict)  # by open cycle
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,14 @@ def dashboard(
     overdue = overdue_payments(session, actor, older_than=overdue_after, listed=5)
     paid_twice = unacknowledged_paid_twice(session)
     return Dashboard(
-        programs, open_cycles, batches, jobs, overdue, paid_twice, figures(session, actor)
+        programs,
+        open_cycles,
+        batches,
+        jobs,
+        overdue,
+        paid_twice,
+        figures(session, actor),
+        next_steps(session, open_cycles),
     )
 
 

@@ -31,6 +31,7 @@ from g2p_payment_phee.payments import duplicates
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.batching import waiting_count
 from g2p_payment_phee.payments.listing import list_cycle_batches
+from g2p_payment_phee.payments.next_steps import next_steps
 from g2p_payment_phee.payments.outcomes import Outcome, cycle_outcomes
 from g2p_payment_phee.payments.overdue import overdue_payments
 from g2p_payment_phee.payments.overview import cycle_summary
@@ -109,6 +110,7 @@ def show_cycle(
         "entitlements": programs.cycle_totals(session, cycle),
         "summary": cycle_summary(session, user, cycle.id),
         "outcomes": outcomes,
+        "next_step": next_steps(session, [cycle]).get(cycle.id),
         "unpaid_text": payments.unpaid_text(outcomes) if outcomes.unpaid else "",
         "outcome_list": list(Outcome),
         "overdue": overdue_payments(
