@@ -14,6 +14,7 @@ from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import (
     Conflict,
+    FieldError,
     NotFound,
     PermissionDenied,
     ValidationFailed,
@@ -47,11 +48,9 @@ def create_user(
     if not bootstrap:
         authorize(actor, Permission.MANAGE_USERS)
     username = username.strip().lower()
-    if not USERNAME_RE.match(username):
-        raise ValidationFailed(
-            f"username {username!r} must be 2-150 characters of a-z, 0-9, '.', '_', '@', '-'"
-        )
-    check_new_password(password, username)
+    problems = new_user_problems(username, password)
+    if problems:
+        raise ValidationFailed("; ".join(problem.reason for problem in problems), problems)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user {username!r} already exists")
     user = User(
@@ -63,6 +62,20 @@ def create_user(
         session, actor, AuditAction.USER_CREATED, user, {"username": username, "role": role}
     )
     return user
+
+
+def new_user_problems(username: str, password: str) -> list[FieldError]:
+    """Everything wrong with a new user's name and password at once, so a form shows it all."""
+    username = username.strip().lower()
+    problems = []
+    if not USERNAME_RE.match(username):
+        reason = f"username {username!r} must be 2-150 characters of a-z, 0-9, '.', '_', '@', '-'"
+        problems.append(FieldError("username", reason))
+    try:
+        check_new_password(password, username)
+    except ValidationFailed as error:
+        problems.append(FieldError("password", error.message))
+    return problems
 
 
 def get_user(session: Session, username: str) -> User:

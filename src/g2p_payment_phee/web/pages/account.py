@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from g2p_payment_phee.errors import Conflict, ValidationFailed, WrongPassword
+from g2p_payment_phee.errors import Conflict, FieldError, ValidationFailed, WrongPassword
 from g2p_payment_phee.users import service as users
 from g2p_payment_phee.users.auth import (
     change_own_password,
@@ -145,8 +145,11 @@ def create_user(
     values = {"username": username, "full_name": full_name, "role": role}
     try:
         chosen = choice(Role, role, "role")
-        if chosen is None:
-            raise ValidationFailed("choose a role")
+        if chosen is None:  # the name and the password are checked too: every error at once
+            problems = users.new_user_problems(username, password)
+            raise ValidationFailed(
+                "choose a role", [*problems, FieldError("role", "choose a role")]
+            )
         created = users.create_user(
             session, user, username=username, password=password, role=chosen, full_name=full_name
         )

@@ -98,9 +98,11 @@ def show_cycle(
     *,
     error: str = "",
     errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    """The cycle page, optionally with the reason the last action was refused."""
+    """The cycle page, optionally with the reason the last action was refused and what the
+    refused form held (so nothing typed is lost)."""
     user = visitor.user
     batches = list_cycle_batches(session, user, cycle.id, limit=BATCHES_ON_CYCLE_PAGE)
     outcomes = cycle_outcomes(session, user, cycle)
@@ -124,6 +126,7 @@ def show_cycle(
         "approved_by": _username(session, cycle.approved_by_id),
         "error": error,
         "errors": errors or {},
+        "values": values or {},
     }
     return render(request, "cycles/detail.html", context, status_code=status)
 
@@ -141,15 +144,17 @@ def act_on_cycle(
     permission: Permission,
     work: Callable[[User, Cycle], str],
     field: str = "",
+    values: dict[str, str] | None = None,
 ) -> Response:
-    """Run one action on the cycle; on a refusal, roll back and show why."""
+    """Run one action on the cycle; on a refusal, roll back and show why (with ``values``,
+    what the form was sent)."""
     user = visitor.require(permission)
     cycle = load_cycle(session, cycle_id)
     try:
         message = work(user, cycle)
     except REFUSALS as error:
         session.rollback()
-        return _refused(request, session, visitor, cycle_id, error, field)
+        return _refused(request, session, visitor, cycle_id, error, field, values)
     return redirect(f"/cycles/{cycle.id}", message, kind=getattr(message, "kind", "ok"))
 
 
@@ -160,6 +165,7 @@ def _refused(
     cycle_id: str,
     error: G2PError,
     field: str = "",
+    values: dict[str, str] | None = None,
 ) -> Response:
     errors = field_errors(error, field) if isinstance(error, ValidationFailed) else {}
     cycle = load_cycle(session, cycle_id)
@@ -170,6 +176,7 @@ def _refused(
         cycle,
         error=error.message,
         errors=errors,
+        values=values,
         status=http_status_for(error),
     )
 
@@ -196,8 +203,9 @@ def add_entitlements(
             return Caution(NONE_ADDED)
         return f"{added} entitlements added."
 
+    typed = {"amount": amount, "fee": fee}
     return act_on_cycle(
-        request, session, visitor, cycle_id, Permission.MANAGE_PROGRAMS, work, "amount"
+        request, session, visitor, cycle_id, Permission.MANAGE_PROGRAMS, work, "amount", typed
     )
 
 

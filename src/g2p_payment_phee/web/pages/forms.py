@@ -36,11 +36,12 @@ def choice(cls: type[E], text: str | None, field: str) -> E | None:
 
 
 def field_errors(error: ValidationFailed, default: str = "") -> dict[str, str]:
-    """The error's problems by field name (for messages next to each field)."""
+    """The error's problems by field name (for messages next to each field); a field with
+    several problems shows them all."""
     found: dict[str, str] = {}
     for problem in error.errors:
         name = problem.field.split(".")[-1]
-        found.setdefault(name, problem.reason)
+        found[name] = f"{found[name]}; {problem.reason}" if name in found else problem.reason
     if not found and default:
         found[default] = error.message
     return found
