@@ -9,6 +9,7 @@ when it runs as root).
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.db import make_engine, make_session_factory, migrate
@@ -24,6 +26,7 @@ from g2p_payment_phee.emulator import EmulatorConfig, EmulatorServer
 from g2p_payment_phee.users.models import Role
 from g2p_payment_phee.web.app import create_app
 from tests import factories
+from tests.factories import PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -88,3 +91,23 @@ def emulator() -> Iterator[EmulatorServer]:
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture
+def browser(chromium_path: Path) -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(chromium_path))
+        yield launched
+        launched.close()
+
+
+def sign_in(browser: Browser, app: LiveApp, username: str) -> Page:
+    """A new browser context signed in as ``username`` (a user the live app was made with)."""
+    page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    page.goto(f"{app.base_url}/")
+    expect(page).to_have_url(re.compile(r"/login\?next=%2F$"))
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    return page

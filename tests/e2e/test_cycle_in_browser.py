@@ -6,11 +6,9 @@ Screenshots of the main pages go to var/test-artifacts/screenshots/."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from g2p_payment_phee.emulator import EmulatorServer
@@ -19,31 +17,11 @@ from g2p_payment_phee.registry import service as registry
 from g2p_payment_phee.registry.models import Phone
 from g2p_payment_phee.registry.sample_data import generate_registrants_csv
 from g2p_payment_phee.users.service import get_user
-from tests.e2e.conftest import LiveApp
-from tests.factories import PASSWORD
+from tests.e2e.conftest import LiveApp, sign_in
 
 HUB_PASSWORD = "password"
 HUB_AUTHORIZATION = "Basic Y2xpZW50Og=="
 JOB_TIMEOUT_MS = 60_000
-
-
-@pytest.fixture
-def browser(chromium_path: Path) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(chromium_path))
-        yield launched
-        launched.close()
-
-
-def sign_in(browser: Browser, app: LiveApp, username: str) -> Page:
-    page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
-    page.goto(f"{app.base_url}/")
-    expect(page).to_have_url(re.compile(r"/login\?next=%2F$"))
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-    return page
 
 
 def wait_for_job(page: Page) -> None:
