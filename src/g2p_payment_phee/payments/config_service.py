@@ -11,6 +11,7 @@ they are stored encrypted and shown back only as "set" / "not set".
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -221,12 +222,48 @@ def _validated(model: type[BaseModel], values: dict[str, Any], what: str) -> Bas
         ) from None
 
 
+# pydantic's messages ("Input should be greater than or equal to 1") in plain words, by type
+PLAIN_REASONS = {
+    "missing": "required",
+    "greater_than_equal": "must be at least {ge}",
+    "greater_than": "must be more than {gt}",
+    "less_than_equal": "must be at most {le}",
+    "less_than": "must be less than {lt}",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "decimal_parsing": "must be a number",
+    "bool_parsing": "must be yes or no",
+    "string_too_short": "must be at least {min_length} characters",
+    "string_too_long": "must be at most {max_length} characters",
+    "string_type": "must be text",
+    "literal_error": "must be one of: {expected}",
+    "enum": "must be one of: {expected}",
+    "url_parsing": "must be a web address such as https://hub.example.org",
+    "url_scheme": "must be a web address starting with {expected_schemes}",
+    "extra_forbidden": "not a setting of this kind",
+}
+
+
+def plain_reason(problem: Mapping[str, Any]) -> str:
+    """One pydantic problem in plain words (its own words when it has none here)."""
+    template = PLAIN_REASONS.get(str(problem.get("type", "")))
+    if template is None:
+        return str(problem.get("msg", "")).removeprefix("Value error, ")
+    try:
+        return template.format(**dict(problem.get("ctx") or {}))
+    except (KeyError, IndexError):
+        return str(problem.get("msg", ""))
+
+
 def field_errors(error: ValidationError, what: str) -> list[FieldError]:
-    """Each problem pydantic found, as the field it is in and why (``what`` for the whole)."""
+    """Each problem pydantic found, as the field it is in and why, in plain words (``what`` for
+    the whole)."""
     found = []
     for problem in error.errors():
         name = ".".join(str(p) for p in problem["loc"]) or what
-        found.append(FieldError(name, problem["msg"].removeprefix("Value error, ")))
+        found.append(FieldError(name, plain_reason(problem)))
     return found
 
 
