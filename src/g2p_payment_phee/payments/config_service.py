@@ -274,6 +274,12 @@ def _apply_secret_changes(
     unknown = sorted(set(changes) - set(spec.secret_fields))
     if unknown:
         raise ValidationFailed(f"unknown secret(s) for a {spec.kind} manager: {', '.join(unknown)}")
+    return merge_secret_changes(stored, changes)
+
+
+def merge_secret_changes(stored: dict[str, str], changes: dict[str, str | None]) -> dict[str, str]:
+    """Write-only secret changes into ``stored``, in place: None keeps a secret, "" clears it,
+    any other text sets it. Returns what happened to each ("set" / "cleared"), never a value."""
     happened: dict[str, str] = {}
     for name, value in changes.items():
         if value is None:

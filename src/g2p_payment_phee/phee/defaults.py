@@ -22,7 +22,12 @@ from g2p_payment_phee import audit
 from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.errors import FieldError, ValidationFailed
-from g2p_payment_phee.payments.config_service import NOT_SET, SET, field_errors
+from g2p_payment_phee.payments.config_service import (
+    NOT_SET,
+    SET,
+    field_errors,
+    merge_secret_changes,
+)
 from g2p_payment_phee.phee.models import HUB_SCOPE, PheeDefaults
 from g2p_payment_phee.phee.settings import (
     PheeSecrets,
@@ -175,16 +180,7 @@ def _apply_secrets(stored: dict[str, str], changes: dict[str, str | None]) -> di
             f"unknown default secret(s): {', '.join(unknown)} (the defaults keep {allowed})",
             [FieldError(name, f"not a default secret (one of {allowed})") for name in unknown],
         )
-    happened: dict[str, str] = {}
-    for name, value in changes.items():
-        if value is None:
-            continue
-        if value == "":
-            stored.pop(name, None)
-            happened[name] = "cleared"
-        else:
-            stored[name] = value
-            happened[name] = "set"
+    happened = merge_secret_changes(stored, changes)
     try:
         PheeSecrets.model_validate(stored)
     except ValidationError as error:
