@@ -230,7 +230,10 @@ def test_a_cycle_sync_is_fanned_out_to_the_other_workers(
     assert synced.state is JobState.SUCCEEDED, synced.error
     result = synced.result or {}
     assert result["helpers"] == 3
-    assert result["batches"] == 45  # the job saw every batch: synced it, or found it done
+    # The job went over every batch: it synced those still submitted and skipped those the
+    # helpers had completed first (how many each did depends on the machine's pace).
+    assert result["batches"] <= 45
+    assert result["states"] == {BatchState.COMPLETED.value: 45}
     wait_until(
         lambda: {b.state for b in p.batches(cycle)} == {BatchState.COMPLETED},
         "every batch completed",
