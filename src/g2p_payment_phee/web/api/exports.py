@@ -1,21 +1,13 @@
 """``/exports/{registrants,entitlements,payments,audit}``: a list as a CSV or XLSX download.
 
-The whole file is written first (to a private temporary folder), then streamed: an error (an
-XLSX too long, the database gone) is an error answer, never a download cut short, and the
-request's transaction, which records the export in the audit log, ends before the first byte.
-The file is unlinked as soon as it is open, so nothing is left on disk whatever happens to the
-download.
+The whole file is written first, then streamed (``downloads``): the export is recorded in the
+audit log by the request's transaction, which ends before the first byte.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
@@ -35,10 +27,10 @@ from g2p_payment_phee.payments.states import PaymentState, PaymentStatus
 from g2p_payment_phee.programs.states import EntitlementState
 from g2p_payment_phee.registry.models import RegistrantKind
 from g2p_payment_phee.users.models import User
+from g2p_payment_phee.web.api.downloads import attachment, written_file
 from g2p_payment_phee.web.deps import ApiUser, DbSession
 
 router = APIRouter(prefix="/exports", tags=["exports"])
-READ_BYTES = 256 * 1024
 
 FormatQuery = Annotated[
     ExportFormat, Query(alias="format", description="The file's format: csv or xlsx")
@@ -59,27 +51,14 @@ def download(
     headers: dict[str, str] | None = None,
 ) -> StreamingResponse:
     """The export as a download (for the API and the pages)."""
-    folder = Path(tempfile.mkdtemp(prefix="g2p-export-"))  # 0700: this process's user only
-    try:
-        result = export(session, user, filters, fmt, folder / f"export.{fmt}")
-        handle = result.path.open("rb")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)  # an open file lives on until it is closed
-    size = os.fstat(handle.fileno()).st_size
+    result, handle = written_file(
+        "g2p-export-",
+        lambda folder: export(session, user, filters, fmt, folder / f"export.{fmt}"),
+        lambda done: done.path,
+    )
     name = f"{result.kind}-{utcnow():%Y%m%d-%H%M%S}.{fmt}"
-    answer_headers = {
-        **(headers or {}),
-        "Content-Disposition": f'attachment; filename="{name}"',
-        "Content-Length": str(size),
-        "X-Export-Rows": str(result.rows),
-    }
-    return StreamingResponse(_read(handle), media_type=fmt.media_type, headers=answer_headers)
-
-
-def _read(handle: BinaryIO) -> Iterator[bytes]:
-    with handle:
-        while chunk := handle.read(READ_BYTES):
-            yield chunk
+    rows = {"X-Export-Rows": str(result.rows)}
+    return attachment(handle, name, fmt.media_type, {**(headers or {}), **rows})
 
 
 @router.get("/registrants", response_class=StreamingResponse, responses=FILE_ANSWER)

@@ -1,20 +1,13 @@
 """``/cycles/{id}/report``: a cycle's reconciliation report as an XLSX or CSV download.
 
-The whole file is written first, in a private temporary folder, then streamed: an error is an
-error answer, never a download cut short, and the request's transaction (which audits the
-report) ends before the first byte. The file is unlinked as soon as it is open, so nothing is
-left on disk whatever happens to the download.
+The whole file is written first, then streamed (``downloads``): the report is audited by the
+request's transaction, which ends before the first byte.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
@@ -25,10 +18,10 @@ from g2p_payment_phee.exports.formats import ExportFormat
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.web.api.cycles import load_cycle
+from g2p_payment_phee.web.api.downloads import attachment, written_file
 from g2p_payment_phee.web.deps import ApiUser, DbSession
 
 router = APIRouter(tags=["cycles"])
-READ_BYTES = 256 * 1024
 FILE_ANSWER: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The report, as an attachment (its header only when nobody is reported)",
@@ -45,29 +38,14 @@ def report_download(
     headers: dict[str, str] | None = None,
 ) -> StreamingResponse:
     """The cycle's reconciliation report as a download (for the API and the pages)."""
-    folder = Path(tempfile.mkdtemp(prefix="g2p-report-"))  # 0700: this process's user only
-    try:
-        result = cycle_report(session, user, cycle, fmt, folder / "report")
-        handle = result.path.open("rb")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)  # an open file lives on until it is closed
-    size = os.fstat(handle.fileno()).st_size
-    name = f"reconciliation-{cycle.id}.{result.fmt}"
-    answer_headers = {
-        **(headers or {}),
-        "Content-Disposition": f'attachment; filename="{name}"',
-        "Content-Length": str(size),
-        "X-Report-Rows": str(result.rows),
-    }
-    return StreamingResponse(
-        _read(handle), media_type=result.fmt.media_type, headers=answer_headers
+    result, handle = written_file(
+        "g2p-report-",
+        lambda folder: cycle_report(session, user, cycle, fmt, folder / "report"),
+        lambda done: done.path,
     )
-
-
-def _read(handle: BinaryIO) -> Iterator[bytes]:
-    with handle:
-        while chunk := handle.read(READ_BYTES):
-            yield chunk
+    name = f"reconciliation-{cycle.id}.{result.fmt}"
+    rows = {"X-Report-Rows": str(result.rows)}
+    return attachment(handle, name, result.fmt.media_type, {**(headers or {}), **rows})
 
 
 @router.get("/cycles/{cycle_id}/report", response_class=StreamingResponse, responses=FILE_ANSWER)
