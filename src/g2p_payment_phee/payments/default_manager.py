@@ -40,7 +40,12 @@ from g2p_payment_phee.payments.payee_rules import (
     rule_for,
 )
 from g2p_payment_phee.payments.payees import PayeeOption
-from g2p_payment_phee.payments.prepare import PreparationReport, PrepareSpec, prepare_payments
+from g2p_payment_phee.payments.prepare import (
+    CreateBatch,
+    PreparationReport,
+    PrepareSpec,
+    prepare_payments,
+)
 from g2p_payment_phee.payments.reconcile import Outcome, reconcile_payments, refresh_batches
 from g2p_payment_phee.payments.reports import (
     BatchSendResult,
@@ -72,13 +77,7 @@ class DefaultSettings(BaseModel):
     name: Annotated[
         str, Field(min_length=1, max_length=200, title="Name", description="Shown in lists")
     ] = "Manual payment"
-    create_batch: Annotated[
-        bool,
-        Field(
-            title="Automatically Create Batch",
-            description="Create batches at prepare (off: add payments to batches later)",
-        ),
-    ] = True
+    create_batch: CreateBatch = True
     max_batch_size: Annotated[
         int,
         Field(ge=1, le=1_000_000, title="Max Batch Size", description="Payments per batch"),

@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
@@ -44,6 +45,7 @@ from g2p_payment_phee.programs.states import CycleState
 from g2p_payment_phee.users.models import User
 
 __all__ = [
+    "CreateBatch",
     "CurrencyTotal",
     "PreparationReport",
     "PrepareSpec",
@@ -60,6 +62,16 @@ PAYMENT_COLUMNS = (
     "amount_issued", "payment_fee", "currency", "payee_id_value",
 )  # fmt: skip
 UNBATCHED_PAYMENT_COLUMNS = tuple(c for c in PAYMENT_COLUMNS if c not in {"batch_id", "batch_row"})
+
+
+# "Automatically Create Batch", declared once for every manager kind's settings model.
+CreateBatch = Annotated[
+    bool,
+    Field(
+        title="Automatically Create Batch",
+        description="Create batches at prepare (off: add payments to batches later)",
+    ),
+]
 
 
 def _no_callback_tokens(batch_ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, str]:

@@ -23,6 +23,7 @@ from g2p_payment_phee.payments.payee_rules import (
     PayeeIdTypeRewritten,
 )
 from g2p_payment_phee.payments.payees import CSV_UNSAFE, PayeeOption
+from g2p_payment_phee.payments.prepare import CreateBatch
 
 EMULATOR_BASE_URL = "http://127.0.0.1:8080"
 PHEE_MAX_FILE_BYTES = 100_000
@@ -109,13 +110,7 @@ class PheeSettings(BaseModel):
     name: Annotated[
         str, Field(min_length=1, max_length=200, title="Name", description="Shown in lists")
     ] = "Payment Hub EE"
-    create_batch: Annotated[
-        bool,
-        Field(
-            title="Automatically Create Batch",
-            description="Create batches at prepare (off: add payments to batches later)",
-        ),
-    ] = True
+    create_batch: CreateBatch = True
     max_batch_size: Annotated[
         int,
         Field(
