@@ -21,6 +21,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from g2p_payment_phee import i18n
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.money import display
 from g2p_payment_phee.payments.manager import kind_spec
@@ -37,6 +38,11 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+# {{ _("…") }}, {% trans %} and ngettext in templates read the request's language (i18n.py)
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    i18n.gettext, i18n.ngettext, newstyle=True
+)
 
 
 def _money(amount: Decimal | int | None, currency: str) -> str:
