@@ -5,6 +5,8 @@
                                  --serve then serves the web UI over it
     python3 dev.py test [ARGS]   the whole test suite (pytest ARGS)
     python3 dev.py lint          ruff check, ruff format --check, mypy, lint-imports
+    python3 dev.py i18n [AREA]   extract the messages of each area (web, cli, core, g2p_connect)
+                                 and update its French and Spanish catalogs
     python3 dev.py g2p-phee ...  any command of the product
 
 Each creates ``.venv`` on first use and reinstalls the project when pyproject.toml changes.
@@ -24,6 +26,82 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".installed-from"
 CHROMIUM = "/usr/bin/chromium"
+PACKAGE = ROOT / "src" / "g2p_payment_phee"
+LOCALE = PACKAGE / "locale"
+CATALOG_LANGUAGES = ("fr", "es")  # English is the source language: its messages are the msgids
+I18N_KEYWORDS = ("_", "gettext", "ngettext:1,2", "lazy_gettext")
+# Each area keeps its own catalog, locale/<lang>/LC_MESSAGES/<area>.po: (files, excluded). Paths
+# are relative to the package; "core" is every module no other area claims.
+I18N_AREAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "web": (("web/**/*.py", "web/templates/**/*.html"), ()),
+    "cli": (("cli/**/*.py",), ()),
+    "g2p_connect": (("g2p_connect/**/*.py",), ()),
+    "core": (("**/*.py",), ("web", "cli", "g2p_connect", "emulator", "migrations")),
+}
+
+
+def i18n_sources(area: str) -> list[Path]:
+    """The source files whose messages go to ``area``'s catalog, sorted."""
+    patterns, excluded = I18N_AREAS[area]
+    found = {
+        path
+        for pattern in patterns
+        for path in PACKAGE.glob(pattern)
+        if path.relative_to(PACKAGE).parts[0] not in excluded
+    }
+    return sorted(found)
+
+
+def i18n_extract(area: str, pot: Path, pybabel: str) -> int:
+    """``pybabel extract`` of ``area``'s sources into the template ``pot``."""
+    sources = [str(path.relative_to(ROOT)) for path in i18n_sources(area)]
+    if not sources:
+        return 0
+    keywords = [arg for keyword in I18N_KEYWORDS for arg in ("-k", keyword)]
+    return subprocess.run(
+        [
+            pybabel,
+            "-q",
+            "extract",
+            "-F",
+            str(ROOT / "babel.cfg"),
+            "--no-default-keywords",
+            *keywords,
+            "--project",
+            "g2p-payment-phee",
+            "-o",
+            str(pot),
+            *sources,
+        ],
+        cwd=ROOT,
+        check=False,
+    ).returncode
+
+
+def i18n(areas: list[str]) -> int:
+    """Extract each area's messages and update (or create) its French and Spanish catalogs."""
+    pybabel = str(BIN / "pybabel")
+    for area in areas or list(I18N_AREAS):
+        if area not in I18N_AREAS:
+            print(f"unknown area {area!r}; areas: {', '.join(I18N_AREAS)}", file=sys.stderr)
+            return 2
+        pot = LOCALE / f"{area}.pot"
+        try:
+            if i18n_extract(area, pot, pybabel) or not pot.exists():
+                return 1
+            for language in CATALOG_LANGUAGES:
+                po = LOCALE / language / "LC_MESSAGES" / f"{area}.po"
+                step = (
+                    ["update", "--no-fuzzy-matching", "--ignore-obsolete"]
+                    if po.exists()
+                    else ["init"]
+                )
+                command = [pybabel, "-q", *step, "-i", str(pot), "-d", str(LOCALE), "-D", area]
+                if run(*command, "-l", language):
+                    return 1
+        finally:
+            pot.unlink(missing_ok=True)
+    return 0
 
 
 def ensure_venv() -> None:
@@ -86,6 +164,8 @@ def main(argv: list[str]) -> int:
             [str(BIN / "lint-imports")],
         ]
         return max(run(*check) for check in checks)
+    if task == "i18n":
+        return i18n(rest)
     if task == "g2p-phee":
         return run(str(BIN / "g2p-phee"), *rest)
     print(f"unknown task {task!r}\n{__doc__}", file=sys.stderr)
