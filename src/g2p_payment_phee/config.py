@@ -72,6 +72,15 @@ class Settings(BaseSettings):
     cookie_secure: bool | None = None
     # addresses/CIDRs whose X-Forwarded-For/-Proto are believed (the TLS proxy); empty: nobody's
     trusted_proxies: str = ""
+    # times are shown in this zone (an IANA name) to users who chose none in their account
+    time_zone: str = "UTC"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone_known(cls, value: str) -> str:
+        from g2p_payment_phee.i18n import valid_zone
+
+        return valid_zone(value.strip())
 
     @field_validator("default_phone_region")
     @classmethod

@@ -140,6 +140,17 @@ def use(language: str | None = None, zone: str | None = None) -> Iterator[None]:
             variable.reset(token)
 
 
+def apply(language: str | None = None, zone: str | None = None) -> None:
+    """Make ``language`` and ``zone`` the ones in force for the rest of the current context.
+
+    For a request's dependencies once they know the user; whoever opened the context (the web
+    app's middleware, with :func:`use`) restores the previous values when it ends."""
+    if language is not None:
+        _language.set(supported_language(language) or SOURCE_LANGUAGE)
+    if zone is not None:
+        _zone.set(zone)
+
+
 def babel_locale() -> Locale:
     """The Babel locale of the language in force, for formatting numbers and dates."""
     return Locale.parse(_language.get())

@@ -143,13 +143,27 @@ def format_amount(amount: Decimal, currency: str, fmt: AmountFormat) -> str:
     """
     if fmt is AmountFormat.INTEGER:
         if not is_whole(amount):
-            raise ValidationFailed(f"{amount} {currency} has a fractional part")
+            raise ValidationFailed(
+                _("{amount} {currency} has a fractional part").format(
+                    amount=amount, currency=currency
+                )
+            )
         return str(int(amount))
     digits = minor_digits(currency)
     return f"{amount.quantize(Decimal(1).scaleb(-digits)):f}"
 
 
 def display(amount: Decimal, currency: str) -> str:
-    """For people: ``1,234.50 USD``."""
+    """For people, in the language in force, with the currency's digits: ``1,234.50 USD``;
+    ``1 234,50 USD`` in French (the locale's grouping and decimal sign)."""
+    from babel.numbers import format_decimal
+
+    from g2p_payment_phee.i18n import SOURCE_LANGUAGE, current_language
+
     digits = minor_digits(currency)
-    return f"{amount.quantize(Decimal(1).scaleb(-digits)):,f} {currency}"
+    exact = amount.quantize(Decimal(1).scaleb(-digits))
+    language = current_language()
+    if language == SOURCE_LANGUAGE:
+        return f"{exact:,f} {currency}"
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    return f"{format_decimal(exact, format=pattern, locale=language)} {currency}"

@@ -33,6 +33,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     disabled_at: Mapped[datetime | None]
+    # None: the language the browser asks for, and the deployment's zone (G2P_TIME_ZONE)
+    language: Mapped[str | None] = mapped_column(String(8))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
 
 
 class ApiToken(Base):

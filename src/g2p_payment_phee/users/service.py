@@ -210,3 +210,29 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     if not verify_password(user.password_hash, password) or not user.active:
         return None
     return user
+
+
+def set_preferences(
+    session: Session, user: User, *, language: str | None, time_zone: str | None
+) -> User:
+    """The user's own language and time zone; empty means the browser's language and the
+    deployment's zone. Both are checked before either is kept (every problem at once)."""
+    from g2p_payment_phee.i18n import LANGUAGES, _, valid_zone
+
+    problems = []
+    language = (language or "").strip() or None
+    time_zone = (time_zone or "").strip() or None
+    if language is not None and language not in LANGUAGES:
+        reason = _("choose one of: {languages}").format(languages=", ".join(LANGUAGES.values()))
+        problems.append(FieldError("language", reason))
+    if time_zone is not None:
+        try:
+            valid_zone(time_zone)
+        except ValueError:
+            reason = _("{zone} is not a time zone: write its IANA name, e.g. Africa/Nairobi")
+            problems.append(FieldError("time_zone", reason.format(zone=time_zone)))
+    if problems:
+        raise ValidationFailed("; ".join(problem.reason for problem in problems), problems)
+    user.language, user.time_zone = language, time_zone
+    session.flush()
+    return user

@@ -22,6 +22,7 @@ from g2p_payment_phee.web.api.router import api_router
 from g2p_payment_phee.web.errors import install_api_error_handlers
 from g2p_payment_phee.web.headers import SecurityHeaders
 from g2p_payment_phee.web.limits import BodyLimits
+from g2p_payment_phee.web.locale import RequestLocale
 from g2p_payment_phee.web.pages.errors import install_page_error_handlers
 from g2p_payment_phee.web.pages.router import STATIC_DIR, pages_router
 
@@ -49,6 +50,7 @@ def create_app(factory: sessionmaker[Session]) -> FastAPI:
     install_page_error_handlers(app)
     app.add_middleware(BodyLimits)  # authentication and size before any body is read
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestLocale)  # outermost: error answers are in the request's language
     app.include_router(api_router)
     app.include_router(pages_router)
     install_api_docs(app)

@@ -17,6 +17,7 @@ from g2p_payment_phee.db import unit_of_work
 from g2p_payment_phee.errors import NotAuthenticated
 from g2p_payment_phee.users.auth import session_user, token_user
 from g2p_payment_phee.users.models import User, UserSession
+from g2p_payment_phee.web.locale import apply_user_preferences
 
 SESSION_COOKIE = "g2p_session"
 
@@ -52,7 +53,14 @@ def api_user(request: Request, session: DbSession) -> User:
     return token_user(session, token.strip())
 
 
-ApiUser = Annotated[User, Depends(api_user)]
+async def api_user_in_language(request: Request, user: Annotated[User, Depends(api_user)]) -> User:
+    """The API user, their language and zone applied to the answer's messages (async: a
+    context variable set in a worker thread would not reach the route)."""
+    apply_user_preferences(user, request)
+    return user
+
+
+ApiUser = Annotated[User, Depends(api_user_in_language)]
 
 
 def browser_session(request: Request, session: DbSession) -> UserSession:

@@ -19,6 +19,7 @@ from g2p_payment_phee.users.auth import csrf_token, csrf_token_matches
 from g2p_payment_phee.users.models import Role, User
 from g2p_payment_phee.users.permissions import GRANTS, Permission, authorize
 from g2p_payment_phee.web.deps import SESSION_COOKIE, BrowserSession
+from g2p_payment_phee.web.locale import apply_user_preferences
 
 CSRF_FIELD = "csrf_token"
 
@@ -44,10 +45,13 @@ class Visitor:
         return authorize(self.user, permission)
 
 
-def signed_in(request: Request, browser: BrowserSession) -> Visitor:
-    """The visitor of a page; NotAuthenticated (→ the sign-in page) without a live session."""
+async def signed_in(request: Request, browser: BrowserSession) -> Visitor:
+    """The visitor of a page; NotAuthenticated (→ the sign-in page) without a live session.
+
+    Async so that the user's language and zone, applied here, reach the route."""
     token = request.cookies.get(SESSION_COOKIE, "")
     user = browser.user
+    apply_user_preferences(user, request)
     visitor = Visitor(user, csrf_token(get_settings().secret(), token), user.username, user.role)
     request.state.visitor = visitor
     return visitor

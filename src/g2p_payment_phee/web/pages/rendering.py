@@ -11,12 +11,14 @@ import base64
 import hashlib
 import hmac
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from babel.dates import format_date, format_time, get_datetime_format
+from babel.numbers import format_decimal
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -49,12 +51,27 @@ def _money(amount: Decimal | int | None, currency: str) -> str:
     return "" if amount is None else display(Decimal(amount), currency)
 
 
-def _when(value: datetime | date | None) -> str:
+def number(value: int | Decimal | None) -> str:
+    """A count or number grouped as the language writes it: ``12,345``, ``12 345``."""
     if value is None:
         return ""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M UTC")
-    return value.isoformat()
+    return format_decimal(value, locale=i18n.babel_locale())
+
+
+def when(value: datetime | date | None) -> str:
+    """A time in the zone in force, with the zone's name: ``Dec 8, 2026, 2:05 PM EAT``,
+    ``8 déc. 2026, 14:05 EAT``; a date alone as ``Dec 8, 2026``. Naive times are UTC."""
+    if value is None:
+        return ""
+    locale = i18n.babel_locale()
+    if not isinstance(value, datetime):
+        return format_date(value, "medium", locale=locale)
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    local = aware.astimezone(i18n.current_zone())
+    shown = str(get_datetime_format("medium", locale=locale)).format(
+        format_time(local, "short", locale=locale), format_date(local, "medium", locale=locale)
+    )
+    return f"{shown} {local.strftime('%Z')}"
 
 
 def _label(value: object) -> str:
@@ -65,7 +82,7 @@ def _label(value: object) -> str:
 def _batch_name(batch: Any, cycle_name: str) -> str:
     """A batch as people call it: its number in its cycle (``Batch 3 of 2027-01``); the page
     shows its id beside, small."""
-    return f"Batch {batch.sequence} of {cycle_name}"
+    return i18n.gettext("Batch {number} of {cycle}").format(number=batch.sequence, cycle=cycle_name)
 
 
 def _manager_kind(kind: object) -> str:
@@ -89,12 +106,15 @@ def _query(request: Request, **changes: object) -> str:
 
 
 templates.env.filters["money"] = _money
-templates.env.filters["when"] = _when
+templates.env.filters["when"] = when
+templates.env.filters["number"] = number
 templates.env.filters["label"] = _label
 templates.env.filters["batch_name"] = _batch_name
 templates.env.filters["manager_kind"] = _manager_kind
 templates.env.globals["Permission"] = Permission
 templates.env.globals["query"] = _query
+templates.env.globals["current_language"] = i18n.current_language
+templates.env.globals["languages"] = i18n.LANGUAGES
 
 
 def render(

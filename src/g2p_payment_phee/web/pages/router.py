@@ -22,6 +22,7 @@ from g2p_payment_phee.web.pages import (
     managers,
     payment_jobs,
     phee_defaults,
+    preferences,
     programs,
     registrants,
     reports,
@@ -51,5 +52,6 @@ for area in (
     audit,
     exports,
     account,
+    preferences,
 ):
     pages_router.include_router(area.router)

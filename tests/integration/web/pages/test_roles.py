@@ -60,6 +60,7 @@ def _pages(paid) -> list[str]:
         f"/exports/payments.csv?cycle={paid.cycle.id}&state=issued",
         "/exports/audit.xlsx?action=cycle.approved",
         "/account/tokens",
+        "/account/preferences",
     ]
 
 
