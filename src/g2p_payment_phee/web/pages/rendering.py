@@ -29,6 +29,7 @@ from g2p_payment_phee.money import display
 from g2p_payment_phee.payments.manager import kind_spec
 from g2p_payment_phee.programs.models import ManagerKind
 from g2p_payment_phee.users.permissions import Permission
+from g2p_payment_phee.web.words import target_plural, word
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 FLASH_COOKIE = "g2p_flash"
@@ -75,8 +76,9 @@ def when(value: datetime | date | None) -> str:
 
 
 def _label(value: object) -> str:
-    """An enum value or setting name for people: ``to_approve`` → ``to approve``."""
-    return str(getattr(value, "value", value) or "").replace("_", " ")
+    """An enum value or setting name for people, in their language: ``to_approve`` → "to
+    approve" (see web/words.py)."""
+    return word(value)
 
 
 def _batch_name(batch: Any, cycle_name: str) -> str:
@@ -109,6 +111,7 @@ templates.env.filters["money"] = _money
 templates.env.filters["when"] = when
 templates.env.filters["number"] = number
 templates.env.filters["label"] = _label
+templates.env.filters["target_plural"] = target_plural
 templates.env.filters["batch_name"] = _batch_name
 templates.env.filters["manager_kind"] = _manager_kind
 templates.env.globals["Permission"] = Permission

@@ -37,7 +37,7 @@ def test_a_manager_creates_and_disables_id_types(
     assert disabled.status_code == 303
     page = maker.get("/id-types").text
     assert "ID type National ID disabled: it takes no new IDs." in page
-    assert re.search(r"<td>disabled 20\d\d-", page)
+    assert re.search(r"<td>disabled [A-Z][a-z]{2} \d{1,2}, 20\d\d,", page)
     assert "/id-types/National%20ID/disable" not in page  # no button for a disabled type
 
 
