@@ -10,6 +10,7 @@ def load_models() -> None:
     """Import every models module so ``Base.metadata`` knows all tables (Alembic, tests)."""
     import g2p_payment_phee.audit
     import g2p_payment_phee.g2p_connect.models
+    import g2p_payment_phee.g2p_connect.outbox_models
     import g2p_payment_phee.import_jobs.models
     import g2p_payment_phee.jobs.models
     import g2p_payment_phee.payments.models
