@@ -15,7 +15,9 @@ repeat (every run claims its job, and send claims its batches):
    resends only what the hub provably does not hold;
 4. every cycle with batches to sync gets a sync job (joining the one under way), so payments
    become paid or failed with nobody clicking Sync;
-5. overdue payments are reported in the log (a warning when their number grew).
+5. overdue payments are reported in the log (a warning when their number grew);
+6. G2P Connect callbacks: each record whose status changed since its sender was last told is
+   written to the outbox, and the due callbacks are delivered (``g2p_connect.callback_tasks``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.db import unit_of_work, utcnow
 from g2p_payment_phee.errors import NotFound
+from g2p_payment_phee.g2p_connect.callback_tasks import sweep_callbacks
 from g2p_payment_phee.import_jobs.files import discard_orphans
 from g2p_payment_phee.jobs import states
 from g2p_payment_phee.jobs.kinds import JobKind
@@ -71,6 +74,7 @@ def sweep(factory: sessionmaker[Session], runner: JobRunner) -> dict[str, int]:
         "resending": resending,
         "syncing_cycles": len(cycles),
         "overdue_payments": _report_overdue(factory),
+        **sweep_callbacks(factory),
     }
     log.info("sweep: %s", counts)
     return counts
