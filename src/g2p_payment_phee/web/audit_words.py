@@ -13,93 +13,99 @@ from dataclasses import dataclass
 from typing import Any
 
 from g2p_payment_phee.audit import AuditAction
+from g2p_payment_phee.i18n import _, lazy_gettext
 
 _A = AuditAction
 
-SENTENCES: dict[AuditAction, str] = {
-    _A.API_TOKEN_CREATED: "created the API token “{name}”",
-    _A.API_TOKEN_REVOKED: "revoked the API token “{name}”",
-    _A.BATCH_CALLBACK: "received the hub's callback for the batch",
-    _A.BATCH_CANCELLED: "cancelled the batch",
-    _A.BATCH_COMPLETED: "saw the batch complete at the hub",
-    _A.BATCH_DUPLICATED_AT_HUB: "found the batch held more than once at the hub",
-    _A.BATCH_FILE_RENDERED: "wrote the batch's payment file",
-    _A.BATCH_OUTCOME_UNKNOWN: "could not tell whether the hub received the batch",
-    _A.BATCH_PREPARED: "prepared the batch",
-    _A.BATCH_REJECTED: "saw the hub reject the batch",
-    _A.BATCH_SENDING: "started sending the batch",
-    _A.BATCH_SUBMITTED: "submitted the batch to the hub",
-    _A.BATCH_SYNCED: "synced the batch: {paid} paid, {failed} failed",
-    _A.CYCLE_APPROVED: "approved the cycle",
-    _A.CYCLE_CANCELLED: "cancelled the cycle",
-    _A.CYCLE_CREATED: "created the cycle ({start} to {end})",
-    _A.CYCLE_DISTRIBUTED: "marked the cycle distributed",
-    _A.CYCLE_DRAFT: "sent the cycle back to draft",
-    _A.CYCLE_ENDED: "ended the cycle",
-    _A.CYCLE_PAID_TWICE_ACKNOWLEDGED: "acknowledged {payments} payments paid twice",
-    _A.CYCLE_TO_APPROVE: "submitted the cycle for approval",
-    _A.ENTITLEMENT_APPROVED: "approved the entitlement",
-    _A.ENTITLEMENT_CANCELLED: "cancelled the entitlement",
-    _A.ENTITLEMENT_DRAFT: "sent the entitlement back to draft",
-    _A.ENTITLEMENT_EXPIRED: "marked the entitlement expired",
-    _A.ENTITLEMENT_PENDING_VALIDATION: "submitted the entitlement for validation",
-    _A.ENTITLEMENT_REJECTED: "rejected the entitlement",
-    _A.ENTITLEMENTS_APPROVED: "approved {count} entitlements",
-    _A.ENTITLEMENTS_CANCELLED: "cancelled {count} entitlements",
-    _A.ENTITLEMENTS_DRAFT: "sent {count} entitlements back to draft",
-    _A.ENTITLEMENTS_EXPIRED: "marked {count} entitlements expired",
-    _A.ENTITLEMENTS_GENERATED: "added {count} entitlements of {amount} each",
-    _A.ENTITLEMENTS_IMPORTED: "imported entitlements from {file}",
-    _A.ENTITLEMENTS_PENDING_VALIDATION: "submitted {count} entitlements for validation",
-    _A.ENTITLEMENTS_REJECTED: "rejected {count} entitlements",
-    _A.EXPORT_WRITTEN: "exported {rows} rows ({kind}, {format})",
-    _A.ID_TYPE_CREATED: "created the ID type “{name}”",
-    _A.ID_TYPE_DISABLED: "disabled the ID type “{name}”",
-    _A.JOB_FAILED: "saw the job fail",
-    _A.JOB_REQUEUED: "put the job back in the queue",
-    _A.JOB_SUBMITTED: "started a job",
-    _A.JOB_SUCCEEDED: "saw the job succeed",
-    _A.MANAGER_CONFIGURED: "changed the program's payment manager settings",
-    _A.MANAGER_CONNECTION_TESTED: "tested the connection to the payment manager",
-    _A.PAYMENT_PAID_TWICE: "found the payment paid {times_paid} times",
-    _A.PAYMENTS_BATCHED: "added {batched} payments to {batches} batches",
-    _A.PAYMENTS_CANCELLED: "cancelled payments of the cycle",
-    _A.PAYMENTS_PREPARED: "prepared {created} payments in {batches} batches",
-    _A.PAYMENTS_RESULTS_IMPORTED: "imported payment results from {file}",
-    _A.PHEE_DEFAULTS_CHANGED: "changed the Payment Hub EE defaults",
-    _A.PROGRAM_CREATED: "created the program",
-    _A.PROGRAM_ENROLLED: "enrolled {count} registrants in the program",
-    _A.REGISTRANT_BANK_ACCOUNT_ADDED: "added a bank account",
-    _A.REGISTRANT_CREATED: "registered {reference}",
-    _A.REGISTRANT_ID_SET: "set the registrant's {id_type}",
-    _A.REGISTRANT_MEMBER_ADDED: "added {member} to the group",
-    _A.REGISTRANT_PHONE_ADDED: "added the phone {number}",
-    _A.REGISTRANT_PHONE_DISABLED: "disabled the phone {number}",
-    _A.REGISTRANT_PHONE_ENABLED: "enabled the phone {number}",
-    _A.REGISTRANT_UPDATED: "updated the registrant",
-    _A.REGISTRY_IMPORTED: "imported registrants from {file}",
-    _A.USER_CREATED: "created the user {username}",
-    _A.USER_DISABLED: "disabled the user",
-    _A.USER_ENABLED: "enabled the user",
-    _A.USER_PASSWORD_CHANGED: "changed their password",
-    _A.USER_PASSWORD_RESET: "reset the user's password",
-    _A.USER_SIGNED_IN: "signed in",
-    _A.USER_SIGNED_OUT: "signed out",
+SENTENCES: dict[AuditAction, Any] = {
+    _A.API_TOKEN_CREATED: lazy_gettext("created the API token “{name}”"),
+    _A.API_TOKEN_REVOKED: lazy_gettext("revoked the API token “{name}”"),
+    _A.BATCH_CALLBACK: lazy_gettext("received the hub's callback for the batch"),
+    _A.BATCH_CANCELLED: lazy_gettext("cancelled the batch"),
+    _A.BATCH_COMPLETED: lazy_gettext("saw the batch complete at the hub"),
+    _A.BATCH_DUPLICATED_AT_HUB: lazy_gettext("found the batch held more than once at the hub"),
+    _A.BATCH_FILE_RENDERED: lazy_gettext("wrote the batch's payment file"),
+    _A.BATCH_OUTCOME_UNKNOWN: lazy_gettext("could not tell whether the hub received the batch"),
+    _A.BATCH_PREPARED: lazy_gettext("prepared the batch"),
+    _A.BATCH_REJECTED: lazy_gettext("saw the hub reject the batch"),
+    _A.BATCH_SENDING: lazy_gettext("started sending the batch"),
+    _A.BATCH_SUBMITTED: lazy_gettext("submitted the batch to the hub"),
+    _A.BATCH_SYNCED: lazy_gettext("synced the batch: {paid} paid, {failed} failed"),
+    _A.CYCLE_APPROVED: lazy_gettext("approved the cycle"),
+    _A.CYCLE_CANCELLED: lazy_gettext("cancelled the cycle"),
+    _A.CYCLE_CREATED: lazy_gettext("created the cycle ({start} to {end})"),
+    _A.CYCLE_DISTRIBUTED: lazy_gettext("marked the cycle distributed"),
+    _A.CYCLE_DRAFT: lazy_gettext("sent the cycle back to draft"),
+    _A.CYCLE_ENDED: lazy_gettext("ended the cycle"),
+    _A.CYCLE_PAID_TWICE_ACKNOWLEDGED: lazy_gettext("acknowledged {payments} payments paid twice"),
+    _A.CYCLE_TO_APPROVE: lazy_gettext("submitted the cycle for approval"),
+    _A.ENTITLEMENT_APPROVED: lazy_gettext("approved the entitlement"),
+    _A.ENTITLEMENT_CANCELLED: lazy_gettext("cancelled the entitlement"),
+    _A.ENTITLEMENT_DRAFT: lazy_gettext("sent the entitlement back to draft"),
+    _A.ENTITLEMENT_EXPIRED: lazy_gettext("marked the entitlement expired"),
+    _A.ENTITLEMENT_PENDING_VALIDATION: lazy_gettext("submitted the entitlement for validation"),
+    _A.ENTITLEMENT_REJECTED: lazy_gettext("rejected the entitlement"),
+    _A.ENTITLEMENTS_APPROVED: lazy_gettext("approved {count} entitlements"),
+    _A.ENTITLEMENTS_CANCELLED: lazy_gettext("cancelled {count} entitlements"),
+    _A.ENTITLEMENTS_DRAFT: lazy_gettext("sent {count} entitlements back to draft"),
+    _A.ENTITLEMENTS_EXPIRED: lazy_gettext("marked {count} entitlements expired"),
+    _A.ENTITLEMENTS_GENERATED: lazy_gettext("added {count} entitlements of {amount} each"),
+    _A.ENTITLEMENTS_IMPORTED: lazy_gettext("imported entitlements from {file}"),
+    _A.ENTITLEMENTS_PENDING_VALIDATION: lazy_gettext(
+        "submitted {count} entitlements for validation"
+    ),
+    _A.ENTITLEMENTS_REJECTED: lazy_gettext("rejected {count} entitlements"),
+    _A.EXPORT_WRITTEN: lazy_gettext("exported {rows} rows ({kind}, {format})"),
+    _A.G2P_CONNECT_DISBURSE_RECEIVED: "received the G2P Connect transaction “{transaction_id}”",
+    _A.G2P_CONNECT_SENDER_CREATED: "registered the G2P Connect sender “{sender_id}”",
+    _A.G2P_CONNECT_SENDER_DISABLED: "disabled the G2P Connect sender “{sender_id}”",
+    _A.ID_TYPE_CREATED: lazy_gettext("created the ID type “{name}”"),
+    _A.ID_TYPE_DISABLED: lazy_gettext("disabled the ID type “{name}”"),
+    _A.JOB_FAILED: lazy_gettext("saw the job fail"),
+    _A.JOB_REQUEUED: lazy_gettext("put the job back in the queue"),
+    _A.JOB_SUBMITTED: lazy_gettext("started a job"),
+    _A.JOB_SUCCEEDED: lazy_gettext("saw the job succeed"),
+    _A.MANAGER_CONFIGURED: lazy_gettext("changed the program's payment manager settings"),
+    _A.MANAGER_CONNECTION_TESTED: lazy_gettext("tested the connection to the payment manager"),
+    _A.PAYMENT_PAID_TWICE: lazy_gettext("found the payment paid {times_paid} times"),
+    _A.PAYMENTS_BATCHED: lazy_gettext("added {batched} payments to {batches} batches"),
+    _A.PAYMENTS_CANCELLED: lazy_gettext("cancelled payments of the cycle"),
+    _A.PAYMENTS_PREPARED: lazy_gettext("prepared {created} payments in {batches} batches"),
+    _A.PAYMENTS_RESULTS_IMPORTED: lazy_gettext("imported payment results from {file}"),
+    _A.PHEE_DEFAULTS_CHANGED: lazy_gettext("changed the Payment Hub EE defaults"),
+    _A.PROGRAM_CREATED: lazy_gettext("created the program"),
+    _A.PROGRAM_ENROLLED: lazy_gettext("enrolled {count} registrants in the program"),
+    _A.REGISTRANT_BANK_ACCOUNT_ADDED: lazy_gettext("added a bank account"),
+    _A.REGISTRANT_CREATED: lazy_gettext("registered {reference}"),
+    _A.REGISTRANT_ID_SET: lazy_gettext("set the registrant's {id_type}"),
+    _A.REGISTRANT_MEMBER_ADDED: lazy_gettext("added {member} to the group"),
+    _A.REGISTRANT_PHONE_ADDED: lazy_gettext("added the phone {number}"),
+    _A.REGISTRANT_PHONE_DISABLED: lazy_gettext("disabled the phone {number}"),
+    _A.REGISTRANT_PHONE_ENABLED: lazy_gettext("enabled the phone {number}"),
+    _A.REGISTRANT_UPDATED: lazy_gettext("updated the registrant"),
+    _A.REGISTRY_IMPORTED: lazy_gettext("imported registrants from {file}"),
+    _A.USER_CREATED: lazy_gettext("created the user {username}"),
+    _A.USER_DISABLED: lazy_gettext("disabled the user"),
+    _A.USER_ENABLED: lazy_gettext("enabled the user"),
+    _A.USER_PASSWORD_CHANGED: lazy_gettext("changed their password"),
+    _A.USER_PASSWORD_RESET: lazy_gettext("reset the user's password"),
+    _A.USER_SIGNED_IN: lazy_gettext("signed in"),
+    _A.USER_SIGNED_OUT: lazy_gettext("signed out"),
 }
 
-SUBJECTS: dict[str, tuple[str, str | None]] = {
+SUBJECTS: dict[str, tuple[Any, str | None]] = {
     # table name → (what people call it, the page it has)
-    "api_tokens": ("API token", None),
-    "cycles": ("cycle", "/cycles/{id}"),
-    "entitlements": ("entitlement", None),
-    "id_types": ("ID type", None),
-    "jobs": ("job", "/jobs/{id}"),
-    "payment_batches": ("batch", "/batches/{id}"),
-    "payments": ("payment", None),
-    "phee_defaults": ("Payment Hub EE defaults", None),
-    "programs": ("program", "/programs/{id}"),
-    "registrants": ("registrant", None),
-    "users": ("user", None),
+    "api_tokens": (lazy_gettext("API token"), None),
+    "cycles": (lazy_gettext("cycle"), "/cycles/{id}"),
+    "entitlements": (lazy_gettext("entitlement"), None),
+    "id_types": (lazy_gettext("ID type"), None),
+    "jobs": (lazy_gettext("job"), "/jobs/{id}"),
+    "payment_batches": (lazy_gettext("batch"), "/batches/{id}"),
+    "payments": (lazy_gettext("payment"), None),
+    "phee_defaults": (lazy_gettext("Payment Hub EE defaults"), None),
+    "programs": (lazy_gettext("program"), "/programs/{id}"),
+    "registrants": (lazy_gettext("registrant"), None),
+    "users": (lazy_gettext("user"), None),
 }
 
 MISSING = "…"
@@ -120,7 +126,7 @@ def sentence(action: str, data: Mapping[str, Any] | None = None) -> str:
         template = SENTENCES[AuditAction(action)]
     except ValueError:
         return action.replace("_", " ").replace(".", ": ")
-    return _Lenient().format(template, **dict(data or {}))
+    return _Lenient().format(str(template), **dict(data or {}))
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,7 @@ def subject(subject_type: str | None, subject_id: object) -> Subject | None:
     if not subject_type:
         return None
     kind, page = SUBJECTS.get(subject_type, (subject_type.replace("_", " "), None))
-    return Subject(kind, page.format(id=subject_id) if page and subject_id else None)
+    return Subject(str(kind), page.format(id=subject_id) if page and subject_id else None)
 
 
 def label(key: str) -> str:
@@ -150,13 +156,13 @@ def value_text(value: Any) -> str:
     if value is None or value == "":
         return "—"
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, Mapping):
         if not value:
-            return "none"
+            return _("none")
         return "; ".join(f"{label(str(k)).lower()}: {value_text(v)}" for k, v in value.items())
     if isinstance(value, list | tuple):
-        return ", ".join(value_text(v) for v in value) if value else "none"
+        return ", ".join(value_text(v) for v in value) if value else _("none")
     return str(value)
 
 

@@ -17,7 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from babel.numbers import format_percent
 from markupsafe import Markup
+
+from g2p_payment_phee.i18n import _, babel_locale, ngettext
 
 WIDTH = 600  # the viewBox's width; the SVG scales to its container
 BAR_HEIGHT = 28
@@ -132,12 +135,16 @@ def columns(chart_id: str, title: str, parts: Sequence[Part], *, total: str, emp
             tip = f"{part.label}: {part.text}"
             shapes.append(_rect(chart_id, part, step * i + 1, height - tall, step - 2, tall, tip))
     biggest = max(parts, key=lambda p: Decimal(p.value))
-    shapes.append(_text(f"highest: {biggest.text}", Decimal(0), Decimal(12)))
+    shapes.append(_text(_("highest: {value}").format(value=biggest.text), Decimal(0), Decimal(12)))
     shapes.append(_text(parts[0].label, Decimal(0), Decimal(height + 16), muted=True))
     shapes.append(
         _text(parts[-1].label, Decimal(WIDTH), Decimal(height + 16), anchor="end", muted=True)
     )
-    summary = f"{len(parts)} days from {parts[0].label} to {parts[-1].label}; total {total}"
+    summary = ngettext(
+        "{count} day from {first} to {last}; total {total}",
+        "{count} days from {first} to {last}; total {total}",
+        len(parts),
+    ).format(count=len(parts), first=parts[0].label, last=parts[-1].label, total=total)
     svg = _svg(chart_id, title, summary, height + 22, parts[:1], Markup("").join(shapes))
     rows = Markup("").join(
         Markup('<tr><td>{}</td><td class="num">{}</td></tr>').format(p.label, p.text)
@@ -145,10 +152,10 @@ def columns(chart_id: str, title: str, parts: Sequence[Part], *, total: str, emp
         if p.value > 0
     )
     return Markup(
-        '<figure class="chart">{}<table class="chart-figures"><tr><th>Day</th>'
-        '<th class="num">Paid</th></tr>{}<tr><th>Total</th><th class="num">{}</th></tr>'
+        '<figure class="chart">{}<table class="chart-figures"><tr><th>{}</th>'
+        '<th class="num">{}</th></tr>{}<tr><th>{}</th><th class="num">{}</th></tr>'
         "</table></figure>"
-    ).format(svg, rows, total)
+    ).format(svg, _("Day"), _("Paid"), rows, _("Total"), total)
 
 
 def _svg(
@@ -231,7 +238,9 @@ def _empty(message: str) -> Markup:
 
 def _share(value: Decimal, total: Decimal) -> str:
     share = value * 100 / total
-    return f"{share:.0f} %" if share >= 1 or share == 0 else "under 1 %"
+    if 0 < share < 1:
+        return _("under 1 %")
+    return format_percent(share / 100, locale=babel_locale())
 
 
 def _cut(text: str) -> str:

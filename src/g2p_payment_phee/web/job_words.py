@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from g2p_payment_phee.i18n import _, ngettext
+
 Result = Mapping[str, Any]
 
 
@@ -36,50 +38,73 @@ def _n(result: Result, key: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _plural(count: int, one: str, many: str | None = None) -> str:
-    return f"{count} {one if count == 1 else (many or one + 's')}"
+def _entitlements(count: int) -> str:
+    return ngettext("{count} entitlement", "{count} entitlements", count).format(count=count)
+
+
+def _payments(count: int) -> str:
+    return ngettext("{count} payment", "{count} payments", count).format(count=count)
+
+
+def _batches(count: int) -> str:
+    return ngettext("{count} batch", "{count} batches", count).format(count=count)
+
+
+def _rows(count: int) -> str:
+    return ngettext("{count} row", "{count} rows", count).format(count=count)
 
 
 def _cycle_step(cycle_href: str | None, text: str) -> Step | None:
     return Step(text, cycle_href) if cycle_href else None
 
 
-def _prepared(result: Result, cycle_href: str | None) -> Words:
-    created, batches = _n(result, "created"), _n(result, "batches")
-    skipped, paid = _n(result, "skipped_count"), _n(result, "already_paid")
+def _prepared_tail(result: Result) -> str:
+    paid, skipped = _n(result, "already_paid"), _n(result, "skipped_count")
     extra = []
     if paid:
-        extra.append(f"{_plural(paid, 'entitlement')} already paid")
+        extra.append(_("{entitlements} already paid").format(entitlements=_entitlements(paid)))
     if skipped:
-        extra.append(f"{_plural(skipped, 'entitlement')} could not be paid (listed below)")
-    tail = f" ({'; '.join(extra)})" if extra else ""
-    tail += "".join(
-        f", {t.get('amount')} {currency} plus {t.get('fees')} {currency} in fees"
-        for currency, t in (result.get("totals") or {}).items()
-        if isinstance(t, Mapping)
-    )
-    lists = (("Entitlements that could not be paid", list(result.get("skipped") or [])),)
-    if result.get("dry_run"):
-        sentence = (
-            f"A dry run: preparing now would create {_plural(created, 'payment')} "
-            f"in {_plural(batches, 'batch', 'batches')}{tail}. Nothing was written."
+        extra.append(
+            _("{entitlements} could not be paid (listed below)").format(
+                entitlements=_entitlements(skipped)
+            )
         )
+    tail = f" ({'; '.join(extra)})" if extra else ""
+    for currency, totals in (result.get("totals") or {}).items():
+        if isinstance(totals, Mapping):
+            tail += _(", {amount} {currency} plus {fees} {currency} in fees").format(
+                amount=totals.get("amount"), fees=totals.get("fees"), currency=currency
+            )
+    return tail
+
+
+def _prepared(result: Result, cycle_href: str | None) -> Words:
+    created, batches = _n(result, "created"), _n(result, "batches")
+    tail = _prepared_tail(result)
+    lists = ((_("Entitlements that could not be paid"), list(result.get("skipped") or [])),)
+    if result.get("dry_run"):
+        sentence = _(
+            "A dry run: preparing now would create {payments} in {batches}{details}. "
+            "Nothing was written."
+        ).format(payments=_payments(created), batches=_batches(batches), details=tail)
         return Words(sentence, None, lists)
     if not created:
-        message = str(result.get("message") or "nothing to prepare")
-        return Words(f"No payments were prepared: {message}.", None, lists)
-    sentence = (
-        f"{_plural(created, 'payment')} prepared in {_plural(batches, 'batch', 'batches')}{tail}."
+        message = str(result.get("message") or _("nothing to prepare"))
+        return Words(_("No payments were prepared: {reason}.").format(reason=message), None, lists)
+    sentence = _("{payments} prepared in {batches}{details}.").format(
+        payments=_payments(created), batches=_batches(batches), details=tail
     )
-    return Words(sentence, _cycle_step(cycle_href, "Send the batches from the cycle page"), lists)
+    step = _cycle_step(cycle_href, _("Send the batches from the cycle page"))
+    return Words(sentence, step, lists)
 
 
 def _batched(result: Result, cycle_href: str | None) -> Words:
     batched, batches = _n(result, "batched"), _n(result, "batches")
-    sentence = (
-        f"{_plural(batched, 'payment')} added to {_plural(batches, 'new batch', 'new batches')}."
+    new_batches = ngettext("{count} new batch", "{count} new batches", batches)
+    sentence = _("{payments} added to {batches}.").format(
+        payments=_payments(batched), batches=new_batches.format(count=batches)
     )
-    return Words(sentence, _cycle_step(cycle_href, "Send the new batches from the cycle page"))
+    return Words(sentence, _cycle_step(cycle_href, _("Send the new batches from the cycle page")))
 
 
 def _sent(result: Result, cycle_href: str | None) -> Words:
@@ -87,48 +112,62 @@ def _sent(result: Result, cycle_href: str | None) -> Words:
     total = _n(result, "batches")
     done = sum(int(states.get(s, 0)) for s in ("submitted", "completed"))
     problems = list(result.get("problems") or [])
-    sentence = f"{done} of {_plural(total, 'batch', 'batches')} submitted to the hub."
+    sentence = _("{done} of {batches} submitted to the hub.").format(
+        done=done, batches=_batches(total)
+    )
     if problems:
-        sentence += f" {_plural(len(problems), 'batch', 'batches')} did not go through (below)."
-        step = _cycle_step(cycle_href, "See the batches on the cycle page and send again")
+        sentence += " " + _("{batches} did not go through (below).").format(
+            batches=_batches(len(problems))
+        )
+        step = _cycle_step(cycle_href, _("See the batches on the cycle page and send again"))
     else:
-        sentence += " The hub pays them now; syncing reads the outcomes."
-        step = _cycle_step(cycle_href, "Follow the payments on the cycle page")
-    return Words(sentence, step, (("Batches that did not go through", problems),))
+        sentence += " " + _("The hub pays them now; syncing reads the outcomes.")
+        step = _cycle_step(cycle_href, _("Follow the payments on the cycle page"))
+    return Words(sentence, step, ((_("Batches that did not go through"), problems),))
 
 
 def _synced(result: Result, cycle_href: str | None) -> Words:
     paid, failed = _n(result, "paid"), _n(result, "failed")
     errors = list(result.get("errors") or [])
-    lists = (("Batches that could not be synced", errors),)
+    lists = ((_("Batches that could not be synced"), errors),)
     if paid or failed or errors:
-        batches = _plural(_n(result, "batches"), "batch", "batches")
-        completed = _plural(_n(result, "completed"), "batch", "batches")
-        sentence = f"{paid} paid and {failed} failed in {batches}; {completed} complete."
-        text = "Retry the failed payments from the cycle page" if failed else "Back to the cycle"
+        sentence = _("{paid} paid and {failed} failed in {batches}; {completed} complete.").format(
+            paid=paid,
+            failed=failed,
+            batches=_batches(_n(result, "batches")),
+            completed=_batches(_n(result, "completed")),
+        )
+        text = (
+            _("Retry the failed payments from the cycle page") if failed else _("Back to the cycle")
+        )
         return Words(sentence, _cycle_step(cycle_href, text), lists)
     return Words(
-        str(result.get("message") or "Nothing final yet."),
-        _cycle_step(cycle_href, "Back to the cycle"),
+        str(result.get("message") or _("Nothing final yet.")),
+        _cycle_step(cycle_href, _("Back to the cycle")),
         lists,
     )
 
 
 def _imported(result: Result, cycle_href: str | None) -> Words:
     rows, rejected = _n(result, "rows"), _n(result, "rejected")
-    created, updated = _n(result, "created"), _n(result, "updated")
-    what = f"{created} created, {updated} updated"
-    refused = f"; {_plural(rejected, 'row')} refused (listed below)" if rejected else ""
-    lists = (("Rows refused", list(result.get("errors") or [])),)
+    what = _("{created} created, {updated} updated").format(
+        created=_n(result, "created"), updated=_n(result, "updated")
+    )
+    refused = ""
+    if rejected:
+        refused = _("; {rows} refused (listed below)").format(rows=_rows(rejected))
+    lists = ((_("Rows refused"), list(result.get("errors") or [])),)
     if result.get("dry_run"):
-        sentence = (
-            f"A check of {_plural(rows, 'row')}: {what} if imported{refused}. Nothing was written."
-        )
+        sentence = _(
+            "A check of {rows}: {counts} if imported{refused}. Nothing was written."
+        ).format(rows=_rows(rows), counts=what, refused=refused)
         return Words(sentence, None, lists)
-    sentence = f"{_plural(rows, 'row')} read: {what}{refused}."
+    sentence = _("{rows} read: {counts}{refused}.").format(
+        rows=_rows(rows), counts=what, refused=refused
+    )
     if cycle_href:
-        return Words(sentence, Step("See the entitlements on the cycle page", cycle_href), lists)
-    return Words(sentence, Step("See the registrants", "/registrants"), lists)
+        return Words(sentence, Step(_("See the entitlements on the cycle page"), cycle_href), lists)
+    return Words(sentence, Step(_("See the registrants"), "/registrants"), lists)
 
 
 DESCRIBERS: dict[str, Callable[[Result, str | None], Words]] = {
@@ -150,5 +189,5 @@ def describe(kind: str, result: Result | None, cycle_href: str | None = None) ->
         return None
     describer = DESCRIBERS.get(kind)
     if describer is None:
-        return Words(str(result.get("message") or "Done."))
+        return Words(str(result.get("message") or _("Done.")))
     return describer(result, cycle_href)

@@ -45,8 +45,8 @@ def test_stacked_bar_parts_are_as_wide_as_their_share_and_fill_the_bar() -> None
 
 def test_stacked_bar_lists_each_number_with_its_share_and_leaves_zeros_out() -> None:
     chart = stacked_bar("c", "Cycle", _parts(paid=3, failed=1, not_payable=0), empty="none")
-    assert "paid: <strong>3</strong> (75 %)" in chart
-    assert "failed: <strong>1</strong> (25 %)" in chart
+    assert "paid: <strong>3</strong> (75%)" in chart
+    assert "failed: <strong>1</strong> (25%)" in chart
     assert "not payable" not in chart
     assert "part-not_payable" not in chart
 

@@ -10,13 +10,14 @@ from markupsafe import Markup
 
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.dashboard import CYCLES_DRAWN, CycleFigures, Figures, PaidPerDay, dashboard
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.money import display
 from g2p_payment_phee.payments.outcomes import Outcome
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.web import charts
 from g2p_payment_phee.web.deps import DbSession
 from g2p_payment_phee.web.pages.access import SignedIn
-from g2p_payment_phee.web.pages.rendering import render
+from g2p_payment_phee.web.pages.rendering import number, render, when
 
 router = APIRouter()
 # Rejected entitlements were never going to be paid: they are not drawn.
@@ -51,14 +52,14 @@ def home(request: Request, session: DbSession, visitor: SignedIn) -> Response:
 
 def draw(figures: Figures) -> Pictures:
     """The charts of the dashboard's figures."""
-    reasons = [charts.Part("reason", text, n, f"{n:,}") for text, n in figures.reasons]
+    reasons = [charts.Part("reason", text, n, number(n)) for text, n in figures.reasons]
     return Pictures(
         [(line.cycle, _outcomes_chart(i, line)) for i, line in enumerate(figures.cycles)],
         charts.ranked_bars(
             "failure-reasons",
-            "Why beneficiaries were not paid: the most frequent reasons",
+            _("Why beneficiaries were not paid: the most frequent reasons"),
             reasons,
-            empty="No beneficiary failed or was not payable in these cycles.",
+            empty=_("No beneficiary failed or was not payable in these cycles."),
         ),
         [(money, _money_chart(i, money)) for i, money in enumerate(figures.paid_per_day)],
     )
@@ -66,28 +67,34 @@ def draw(figures: Figures) -> Pictures:
 
 def _outcomes_chart(index: int, line: CycleFigures) -> Markup:
     parts = [
-        charts.Part(o.value, o.label, n, f"{n:,}")
+        charts.Part(o.value, o.label, n, number(n))
         for o in DRAWN_OUTCOMES
         if (n := line.outcomes.count(o))
     ]
-    name = f"{line.cycle.program.name}, cycle {line.cycle.name}"
+    title = _("What became of the beneficiaries of {program}, cycle {cycle}").format(
+        program=line.cycle.program.name, cycle=line.cycle.name
+    )
     return charts.stacked_bar(
         f"cycle-{index}",
-        f"What became of the beneficiaries of {name}",
+        title,
         parts,
-        empty="No approved beneficiaries in this cycle.",
+        empty=_("No approved beneficiaries in this cycle."),
     )
 
 
 def _money_chart(index: int, money: PaidPerDay) -> Markup:
     parts = [
-        charts.Part("money", day.isoformat(), amount, display(amount, money.currency))
+        charts.Part("money", when(day), amount, display(amount, money.currency))
         for day, amount in money.days
     ]
     return charts.columns(
         f"paid-per-day-{index}",
-        f"Money paid per day in {money.currency}, last {len(parts)} days",
+        _("Money paid per day in {currency}, last {days} days").format(
+            currency=money.currency, days=len(parts)
+        ),
         parts,
         total=display(money.total, money.currency),
-        empty=f"No batch paying {money.currency} completed in the last {len(parts)} days.",
+        empty=_("No batch paying {currency} completed in the last {days} days.").format(
+            currency=money.currency, days=len(parts)
+        ),
     )

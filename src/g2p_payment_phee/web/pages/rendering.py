@@ -91,7 +91,7 @@ def _manager_kind(kind: object) -> str:
     """A payment manager kind by the name its spec gives it ("Payment Hub EE", "Manual
     payment"), the same in every list and form."""
     try:
-        return kind_spec(ManagerKind(str(getattr(kind, "value", kind)))).label
+        return i18n.gettext(kind_spec(ManagerKind(str(getattr(kind, "value", kind)))).label)
     except ValueError:
         return _label(kind)
 
