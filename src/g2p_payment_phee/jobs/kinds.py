@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from g2p_payment_phee.background import Work
 from g2p_payment_phee.errors import FieldError, ValidationFailed
+from g2p_payment_phee.g2p_connect import tasks as g2p_connect_tasks
 from g2p_payment_phee.import_jobs.kinds import ImportKind, import_params
 from g2p_payment_phee.import_jobs.tasks import run_import
 from g2p_payment_phee.payments import tasks as payment_tasks
@@ -33,6 +34,7 @@ class JobKind(StrEnum):
     SYNC_BATCH = "sync_batch"
     IMPORT_REGISTRANTS = "import_registrants"
     IMPORT_ENTITLEMENTS = "import_entitlements"
+    G2P_CONNECT_INTAKE = "g2p_connect_intake"
 
 
 Body = Callable[[Work], dict[str, Any]]
@@ -134,6 +136,17 @@ KINDS: dict[str, KindSpec] = {  # by JobKind (a str)
         "cycle",
         "cycle_id",
         partial(run_import, ImportKind.ENTITLEMENTS),
+    ),
+    # A G2P Connect sender's transaction taken into the domain: started by the product (the
+    # receiving API, after the request committed), never by a person.
+    JobKind.G2P_CONNECT_INTAKE: KindSpec(
+        Permission.MANAGE_PROGRAMS,
+        g2p_connect_tasks.intake_params,
+        lambda p: f"g2p_connect_intake:{p['txn_id']}",
+        "g2p_connect_transaction",
+        "txn_id",
+        g2p_connect_tasks.take_in,
+        system=True,
     ),
 }
 

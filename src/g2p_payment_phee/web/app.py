@@ -18,6 +18,7 @@ from g2p_payment_phee.jobs.runner import (
     stop_job_runner,
 )
 from g2p_payment_phee.web.api.docs import install_api_docs
+from g2p_payment_phee.web.api.g2p_connect import router as g2p_connect_router
 from g2p_payment_phee.web.api.router import api_router
 from g2p_payment_phee.web.errors import install_api_error_handlers
 from g2p_payment_phee.web.headers import SecurityHeaders
@@ -52,6 +53,7 @@ def create_app(factory: sessionmaker[Session]) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestLocale)  # outermost: error answers are in the request's language
     app.include_router(api_router)
+    app.include_router(g2p_connect_router)  # its own bearer tokens (senders), not users'
     app.include_router(pages_router)
     install_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

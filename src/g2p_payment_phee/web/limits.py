@@ -36,6 +36,9 @@ API_PREFIX = "/api/v1/"
 CALLBACK_PREFIX = "/api/v1/phee/callback/"
 CALLBACK_LIMIT = 64 * 1024
 BODY_LIMIT = 1024 * 1024
+# The G2P Connect API checks a sender's token, then reads up to its own cap (a disburse
+# of 10,000 records is a few MB): web/api/g2p_connect.py.
+G2P_CONNECT_PREFIX = "/g2p-connect/"
 MAX_JSON_DEPTH = 64
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -63,6 +66,9 @@ class BodyLimits:
             await self.app(scope, receive, send)
             return
         limit = CALLBACK_LIMIT if path.startswith(CALLBACK_PREFIX) else BODY_LIMIT
+        if path.startswith(G2P_CONNECT_PREFIX):
+            await self.app(scope, receive, send)
+            return
         try:
             body = await _read_capped(scope, receive, limit)
         except BodyTooLarge:
