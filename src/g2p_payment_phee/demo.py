@@ -23,8 +23,10 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.db import make_engine, make_session_factory, migrate, unit_of_work
+from g2p_payment_phee.demo_g2p_connect import pay_through_g2p_connect
 from g2p_payment_phee.emulator import EmulatorConfig, EmulatorServer
 from g2p_payment_phee.errors import BusinessRuleViolation, PermissionDenied
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.imports import ImportReport
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.config_service import configure_manager
@@ -130,6 +132,12 @@ def run_demo(
         _count(session, result)
     with EmulatorServer(EmulatorConfig(seed=seed)) as hub:
         _pay(factory, hub, cycle.id, result, say)
+        told = pay_through_g2p_connect(factory, hub, PROGRAM, CURRENCY, say)
+        say(
+            _("paid through G2P Connect: {succ} succ, {rjct} rjct").format(
+                succ=told["succ"], rjct=told["rjct"]
+            )
+        )
     engine.dispose()
     return result
 
@@ -244,7 +252,7 @@ def _send_and_settle(
         checker = users.get_user(session, "checker")
     sent = payments.send_cycle(factory, checker, cycle_id)
     say(f"send: {sent.count(SendOutcome.SUBMITTED)} batches accepted by PHEE")
-    for _ in range(SYNC_ROUNDS):
+    for _round in range(SYNC_ROUNDS):
         result.sync_rounds += 1
         report = payments.sync_cycle(factory, checker, cycle_id)
         with unit_of_work(factory) as session:

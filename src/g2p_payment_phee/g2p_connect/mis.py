@@ -104,7 +104,9 @@ class MisStandIn:
     """The MIS's HTTP side on ``host:port`` (0: a free port), started with ``with``.
 
     ``client_id``/``client_secret`` are the credentials our product must present to the MIS's
-    token endpoint (registered with the sender); ``answers`` script its replies to callbacks.
+    token endpoint (registered with the sender); ``answers`` script its replies to callbacks;
+    without ``require_token`` a callback with no token (a sender registered without a token
+    endpoint) is taken too.
     """
 
     def __init__(
@@ -113,10 +115,12 @@ class MisStandIn:
         client_id: str = "g2p-payment-phee",
         client_secret: str | None = None,
         answers: Sequence[str] = (),
+        require_token: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.client_id = client_id
+        self.require_token = require_token
         self.client_secret = client_secret or secrets.token_urlsafe(24)
         self.host = host
         self.port = port
@@ -203,7 +207,8 @@ class MisStandIn:
         data = _json_or_none(body)
         with self._known.condition:
             authorized = authorization.startswith("Bearer ") and token in self._known.tokens
-            answer = "401" if not authorized else self._next_answer()
+            refused = self.require_token and not authorized
+            answer = "401" if refused else self._next_answer()
             self._known.callbacks.append(ReceivedCallback(authorized, answer, data))
             if answer == "ACK" and data is not None:
                 self._accept(data)
