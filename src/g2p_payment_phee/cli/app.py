@@ -10,6 +10,7 @@ import typer
 from g2p_payment_phee.cli import (
     batching,
     exports,
+    g2p_connect,
     id_types,
     managers,
     payments,
@@ -55,6 +56,7 @@ programs.cycles_app.command("distribute")(payments.distribute)
 programs.cycles_app.command("end")(payments.end)
 app.add_typer(exports.app, name="export")
 app.add_typer(reports.app, name="reports")
+app.add_typer(g2p_connect.app, name="g2p-connect")
 
 
 @app.callback()

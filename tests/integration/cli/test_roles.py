@@ -106,6 +106,18 @@ def _voter_card(session: Session, world: World) -> None:
     session.commit()
 
 
+def _old_sender(session: Session, world: World) -> None:
+    """A G2P Connect sender for ``g2p-connect senders disable`` to disable."""
+    from g2p_payment_phee.g2p_connect.models import G2PConnectSender
+
+    session.add(
+        G2PConnectSender(
+            sender_id="old-mis", program_id=uuid.UUID(world.program), client_secret_hash="0" * 64
+        )
+    )
+    session.commit()
+
+
 def _reads(command: str, *args: str) -> Case:
     return Case(command, args, Permission.VIEW, read_only=True)
 
@@ -155,6 +167,10 @@ CASES = [
     Case("id-types create", ("Passport", "--pattern", "[A-Z][0-9]+"), V.MANAGE_REGISTRY),
     _reads("id-types list"),
     Case("id-types disable", ("Voter card",), V.MANAGE_REGISTRY, setup=_voter_card),
+    # G2P Connect senders (admins; the list is admins-only too: it names credentials' owners)
+    Case("g2p-connect senders add", ("new-mis", "--program", "{program}"), V.MANAGE_SETTINGS),
+    Case("g2p-connect senders list", (), V.MANAGE_SETTINGS),
+    Case("g2p-connect senders disable", ("old-mis",), V.MANAGE_SETTINGS, setup=_old_sender),
     # exports (each audited, so not read-only)
     Case("export registrants", ("--output", "{tmp}/people.xlsx"), V.VIEW),
     Case("export entitlements", ("{cycle}", "--state", "approved", "-o", "{tmp}/e.csv"), V.VIEW),

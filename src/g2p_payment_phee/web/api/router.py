@@ -11,6 +11,7 @@ from g2p_payment_phee.web.api import (
     callbacks,
     cycles,
     exports,
+    g2p_connect_senders,
     id_types,
     jobs,
     managers,
@@ -45,6 +46,7 @@ for module in (
     jobs,
     audit_events,
     exports,
+    g2p_connect_senders,
 ):
     api_router.include_router(
         module.router, responses=ERROR_RESPONSES, dependencies=[Depends(reject_nul_text)]

@@ -62,6 +62,9 @@ CASES = [
     Case("GET", "/id-types", ALL),
     Case("POST", "/id-types", MAKERS, json={"name": "Passport", "validation_regex": "[A-Z][0-9]+"}),
     Case("POST", "/id-types/{id_type}/disable", MAKERS),
+    Case("GET", "/g2p-connect/senders", ADMIN),
+    Case("POST", "/g2p-connect/senders", ADMIN, json={"sender_id": "mis", "program": "{program}"}),
+    Case("POST", "/g2p-connect/senders/{sender}/disable", ADMIN),  # none: 404 after the check
     Case("GET", "/programs", ALL),
     Case("POST", "/programs", MAKERS, json={"name": "Another", "currency": "KES"}),
     Case("GET", "/programs/{program}", ALL),
@@ -152,6 +155,7 @@ def test_the_matrix_covers_every_route() -> None:
         "{draft_cycle}": "{cycle_id}",
         "{entitlement}": "{code}",
         "{id_type}": "{name}",
+        "{sender}": "{sender_id}",
     }
     names |= {
         "{" + n + "}": "{" + n + "_id}" for n in ("program", "cycle", "batch", "payment", "job")
@@ -175,6 +179,7 @@ def test_route_roles(api: Api, world: World, case: Case) -> None:
     job = api.ok("POST", f"/api/v1/cycles/{world.cycle}/sync", "approver")
     api.wait(job)
     ids = {**world.__dict__, "job": job["id"], "own_token": str(uuid.uuid4()), "id_type": "Visa"}
+    ids["sender"] = "no-such-mis"
     for who in ("unknown", "revoked", None):
         answer = api.call(case.method, "/api/v1" + _fill(case.path, ids), who)
         assert answer.status_code == 401, (who, answer.text)
