@@ -1,21 +1,29 @@
 """Reading the audit log: pages of events, newest first, with filters (API and pages).
 
-Ordered by ``(created_at, id)`` descending; the created_at index serves the order and the
-cursor bound, the action and subject indexes serve those filters.
+Ordered by ``(created_at, id)``, newest first or oldest first, a table page at a time
+(``tables.py``); the created_at index serves the order and the cursor bound, the action and
+subject indexes serve those filters. Nothing else sorts: the log grows without end and holds
+no other index that keeps its order.
 """
 
 from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.audit import AuditEvent
-from g2p_payment_phee.keyset import as_utc, as_uuid, page_from_rows, read_cursor
-from g2p_payment_phee.pagination import DEFAULT_LIMIT, Page, check_limit
+from g2p_payment_phee.keyset import as_utc, as_uuid
+from g2p_payment_phee.pagination import DEFAULT_LIMIT
+from g2p_payment_phee.tables import Order, PageRequest, Sorting, TablePage, read_page
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission, authorize
+
+AUDIT_SORTING = Sorting(
+    orders=(Order("created", (AuditEvent.created_at, AuditEvent.id), (as_utc, as_uuid)),),
+    default="-created",
+)
 
 
 def list_events(
@@ -26,28 +34,18 @@ def list_events(
     actor_name: str | None = None,
     subject_type: str | None = None,
     subject_id: uuid.UUID | None = None,
+    page: PageRequest | None = None,
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
-) -> Page[AuditEvent]:
-    """One page of audit events, newest first; every filter is an exact match."""
+) -> TablePage[AuditEvent]:
+    """One page of audit events, newest first unless asked otherwise, with their count; every
+    filter is an exact match."""
     authorize(actor, Permission.VIEW)
-    check_limit(limit)
-    query = select(AuditEvent).where(
-        *event_conditions(action, actor_name, subject_type, subject_id)
-    )
-    key = read_cursor(cursor, as_utc, as_uuid)
-    if key is not None:
-        moment, last_id = key
-        query = query.where(
-            AuditEvent.created_at <= moment,
-            or_(
-                AuditEvent.created_at < moment,
-                and_(AuditEvent.created_at == moment, AuditEvent.id < last_id),
-            ),
-        )
-    order = (AuditEvent.created_at.desc(), AuditEvent.id.desc())
-    rows = session.scalars(query.order_by(*order).limit(limit + 1)).all()
-    return page_from_rows(rows, limit, lambda e: [e.created_at.isoformat(), str(e.id)])
+    request = page or PageRequest(cursor=cursor, limit=limit)
+    conditions = event_conditions(action, actor_name, subject_type, subject_id)
+    query = select(AuditEvent).where(*conditions)
+    count = select(AuditEvent.id).where(*conditions)
+    return read_page(session, query, AUDIT_SORTING, request, count=count)
 
 
 def event_conditions(

@@ -42,6 +42,7 @@ class Job(Base):
             postgresql_where=text("state IN ('queued', 'running')"),
         ),
         Index("ix_jobs_state_created", "state", "created_at"),
+        Index("ix_jobs_created", "created_at", "id"),  # the jobs list, newest first
     )
 
     kind: Mapped[str] = mapped_column(String(60))

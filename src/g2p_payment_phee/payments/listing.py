@@ -1,10 +1,11 @@
 """Pages of payments and batches for the API and the pages: keyset-paginated, fast at 1,000,000.
 
-No page makes the database skip rows (no OFFSET) and no page counts the whole list. Each list
-is ordered by a unique key that an index serves:
+No page makes the database skip rows (no OFFSET) and no page counts the whole list (counts
+stop at ``tables.COUNT_CAP``). Each list is ordered, both ways, by a unique key an index serves:
 
 - a batch's payments in file order, ``(batch_id, batch_row)``: ``ix_payments_batch_row``;
-- other payment lists by ``id`` (the payment UUID): the primary key, with the cycle filter
+- other payment lists by ``id`` (the payment UUID, time-ordered, so also the order payments
+  were made in): the primary key, with the cycle filter
   from the cycle index (PostgreSQL walks the primary key and stops after one page while the
   cycle holds most rows, or reads the cycle's rows and keeps the top of them when it is small);
 - a cycle's batches by ``sequence``: the unique ``(cycle_id, sequence)`` constraint.
@@ -17,12 +18,15 @@ state filter that matches few of a million payments would read them all. Unrecon
 are only ever in a few batch states (``HELD_IN``): ``issued`` ones are in no batch or in a batch
 not handed over yet, ``sent`` ones in a submitted batch. When there are few such batches they are
 looked up first and the payments read through the batch index.
+
+Payments sort by nothing else: an index on a column that changes (sent, settled) would stop
+updates being HOT, and amounts within a cycle are mostly equal. A search goes through
+``ix_payments_registrant`` from the registrants it names (``registry.listing``).
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
@@ -31,6 +35,9 @@ from g2p_payment_phee.keyset import as_int, as_uuid, page_from_rows, read_cursor
 from g2p_payment_phee.pagination import DEFAULT_LIMIT, Page, check_limit
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.states import BatchState, PaymentState, PaymentStatus
+from g2p_payment_phee.programs.models import Entitlement
+from g2p_payment_phee.registry.listing import registrants_matching
+from g2p_payment_phee.tables import Order, PageRequest, Sorting, TablePage, read_page
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission, authorize
 
@@ -51,6 +58,17 @@ HELD_IN: dict[PaymentState, tuple[BatchState, ...]] = {
 PRUNE_MAX_BATCHES = 900
 
 
+PAYMENT_SORTING = Sorting(
+    orders=(Order("created", (Payment.id,), (as_uuid,)),),  # ids are time-ordered (ids.py)
+    default="created",
+)
+# a batch's payments in file order: ``ix_payments_batch_row``
+BATCH_PAYMENT_SORTING = Sorting(
+    orders=(Order("row", (Payment.batch_row, Payment.id), (as_int, as_uuid)),),
+    default="row",
+)
+
+
 def list_payments(
     session: Session,
     actor: User,
@@ -59,25 +77,51 @@ def list_payments(
     batch_id: uuid.UUID | None = None,
     state: PaymentState | None = None,
     status: PaymentStatus | None = None,
+    search: str | None = None,
+    page: PageRequest | None = None,
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
-) -> Page[Payment]:
-    """One page of payments, filtered by cycle, batch, state and final status.
+) -> TablePage[Payment]:
+    """One page of payments, filtered by cycle, batch, state, final status and a search (a
+    registrant's name, reference, phone or ID number; an entitlement code; a payment id),
+    with their count.
 
-    Within a batch the order is the file's row order; otherwise it is the payment id. A
-    ``status`` filter implies ``state = reconciled``."""
+    Within a batch the order is the file's row order; otherwise it is the payment id (the
+    order they were made in). A ``status`` filter implies ``state = reconciled``."""
     authorize(actor, Permission.VIEW)
-    check_limit(limit)
-    query = select(Payment).where(*payment_conditions(cycle_id, batch_id, state, status))
+    request = page or PageRequest(cursor=cursor, limit=limit)
+    conditions = payment_conditions(cycle_id, batch_id, state, status)
+    if search and search.strip():
+        conditions.append(payment_search(session, search))
+    query = select(Payment).where(*conditions)
+    count = select(Payment.id).where(*conditions)
     if batch_id is not None:
-        return _batch_payments(session, query, cursor, limit)
+        return read_page(session, query, BATCH_PAYMENT_SORTING, request, count=count)
     if status is None and state in HELD_IN:
         query = _only_holding_batches(session, query, cycle_id, state)
-    key = read_cursor(cursor, as_uuid)
-    if key is not None:
-        query = query.where(Payment.id > key[0])
-    rows = session.scalars(query.order_by(Payment.id).limit(limit + 1)).all()
-    return page_from_rows(rows, limit, lambda p: [str(p.id)])
+    return read_page(session, query, PAYMENT_SORTING, request, count=count)
+
+
+def payment_search(session: Session, text: str) -> ColumnElement[bool]:
+    """The payments ``text`` names, found through indexes: a payment or registrant id; an
+    entitlement code (that entitlement's payments); else a registrant's name (its start),
+    reference, phone or ID number (``ix_payments_registrant``)."""
+    text = text.strip()
+    try:
+        named = uuid.UUID(text)
+    except ValueError:
+        pass
+    else:
+        return or_(Payment.id == named, Payment.registrant_id == named)
+    entitlement = session.execute(
+        select(Entitlement.id, Entitlement.registrant_id).where(Entitlement.code == text)
+    ).first()
+    if entitlement is not None:
+        return and_(
+            Payment.registrant_id == entitlement.registrant_id,
+            Payment.entitlement_id == entitlement.id,
+        )
+    return Payment.registrant_id.in_(registrants_matching(text))
 
 
 def payment_conditions(
@@ -119,24 +163,6 @@ def _only_holding_batches(
     if state in (PaymentState.ISSUED, PaymentState.CANCELLED):
         holding = or_(holding, Payment.batch_id.is_(None))
     return query.where(holding)
-
-
-def _batch_payments(
-    session: Session, query: Select[tuple[Payment]], cursor: str | None, limit: int
-) -> Page[Payment]:
-    key = read_cursor(cursor, as_int, as_uuid)
-    if key is not None:
-        row, last_id = key
-        query = query.where(
-            Payment.batch_row >= row,
-            or_(Payment.batch_row > row, and_(Payment.batch_row == row, Payment.id > last_id)),
-        )
-    rows = session.scalars(query.order_by(Payment.batch_row, Payment.id).limit(limit + 1)).all()
-    return page_from_rows(rows, limit, _batch_key)
-
-
-def _batch_key(payment: Payment) -> list[Any]:
-    return [payment.batch_row if payment.batch_row is not None else -1, str(payment.id)]
 
 
 def list_cycle_batches(

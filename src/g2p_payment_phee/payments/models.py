@@ -150,6 +150,8 @@ class Payment(Base):
         ),
         Index("ix_payments_batch_row", "batch_id", "batch_row"),
         Index("ix_payments_cycle", "cycle_id"),
+        # a person's payments (search by name, phone, ID); never updated, so HOT is kept
+        Index("ix_payments_registrant", "registrant_id"),
         Index(
             "ix_payments_failed_entitlement",
             "entitlement_id",

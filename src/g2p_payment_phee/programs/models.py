@@ -117,6 +117,8 @@ class Entitlement(Base):
         ),
         # (cycle, state, id): prepare reads a cycle's approved entitlements in id order, in pages
         Index("ix_entitlements_cycle_state", "cycle_id", "state", "id"),
+        # a cycle's entitlements sorted by code (the list's sortable reference)
+        Index("ix_entitlements_cycle_code", "cycle_id", "code"),
     )
 
     code: Mapped[str] = mapped_column(String(64), unique=True)

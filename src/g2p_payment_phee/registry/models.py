@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from g2p_payment_phee.db import Base, StrEnumType, utcnow
@@ -58,6 +58,16 @@ class Registrant(Base):
     """A person or a household, identified externally by a stable ``reference``."""
 
     __tablename__ = "registrants"
+    __table_args__ = (
+        # searches by the start of a name, whatever its case (lists of payments, entitlements);
+        # text_pattern_ops lets PostgreSQL serve ``LIKE 'abc%'`` in any collation. PostgreSQL
+        # only: SQLite cannot report an index on an expression back (the schema check).
+        Index(
+            "ix_registrants_name_prefix",
+            func.lower(text("name")).label("lower_name"),
+            postgresql_ops={"lower_name": "text_pattern_ops"},
+        ).ddl_if(dialect="postgresql"),
+    )
 
     reference: Mapped[str] = mapped_column(String(100), unique=True)
     kind: Mapped[RegistrantKind] = mapped_column(StrEnumType(RegistrantKind))
@@ -125,6 +135,7 @@ class Phone(Base):
     __table_args__ = (
         UniqueConstraint("registrant_id", "number"),
         Index("ix_phones_registrant_sequence", "registrant_id", "sequence"),
+        Index("ix_phones_number", "number"),  # search by phone number
     )
 
     registrant_id: Mapped[uuid.UUID] = mapped_column(

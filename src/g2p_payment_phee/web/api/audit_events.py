@@ -10,7 +10,8 @@ from fastapi import APIRouter, Query
 
 from g2p_payment_phee.audit_log import list_events
 from g2p_payment_phee.pagination import DEFAULT_LIMIT
-from g2p_payment_phee.web.api.schemas import Cursor, Limit, Paginated, PublicModel, page_of
+from g2p_payment_phee.web.api.schemas import Limit, PublicModel
+from g2p_payment_phee.web.api.tables import Paging, TablePublic, table_of
 from g2p_payment_phee.web.deps import ApiUser, DbSession
 
 router = APIRouter(prefix="/audit-events", tags=["audit"])
@@ -29,22 +30,22 @@ class AuditEventPublic(PublicModel):
     data: dict[str, Any]
 
 
-class AuditEventsPublic(Paginated[AuditEventPublic]):
-    """A page of audit events, newest first."""
+class AuditEventsPublic(TablePublic[AuditEventPublic]):
+    """A page of audit events, newest first (``sort=created``: oldest first)."""
 
 
 @router.get("")
 def search_events(
     user: ApiUser,
     session: DbSession,
+    paging: Paging,
     action: str | None = Query(None, max_length=100, examples=["batch.submitted"]),
     actor: str | None = Query(None, max_length=150, description="The acting user's name"),
     subject_type: str | None = Query(None, max_length=60, examples=["cycles"]),
     subject_id: uuid.UUID | None = None,
-    cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> AuditEventsPublic:
-    """A page of audit events (every filter is an exact match)."""
+    """A page of audit events with their count (every filter is an exact match)."""
     page = list_events(
         session,
         user,
@@ -52,7 +53,7 @@ def search_events(
         actor_name=actor,
         subject_type=subject_type,
         subject_id=subject_id,
-        cursor=cursor,
-        limit=limit,
+        page=paging.sized(limit),
     )
-    return AuditEventsPublic.model_validate(page_of(AuditEventPublic, page))
+    items = [AuditEventPublic.model_validate(e) for e in page.items]
+    return AuditEventsPublic.model_validate(table_of(items, page))

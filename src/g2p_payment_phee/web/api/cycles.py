@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session
 
@@ -34,11 +34,10 @@ from g2p_payment_phee.web.api.jobs import JOB_ACCEPTED, job_accepted
 from g2p_payment_phee.web.api.schemas import (
     Amount,
     AmountIn,
-    Cursor,
     Limit,
-    Paginated,
     PublicModel,
 )
+from g2p_payment_phee.web.api.tables import Paging, TablePublic, table_of
 from g2p_payment_phee.web.api.uploads import (
     UPLOAD_OPENAPI,
     ApiUpload,
@@ -259,8 +258,8 @@ class EntitlementPublic(BaseModel):
     )
 
 
-class EntitlementsPublic(Paginated[EntitlementPublic]):
-    """A page of a cycle's entitlements, by id."""
+class EntitlementsPublic(TablePublic[EntitlementPublic]):
+    """A page of a cycle's entitlements, by id (the order they were made in) or ``sort=code``."""
 
 
 class FixedEntitlementsCreate(BaseModel):
@@ -377,17 +376,25 @@ def read_entitlements(
     cycle_id: uuid.UUID,
     user: ApiUser,
     session: DbSession,
+    paging: Paging,
     state: EntitlementState | None = None,
-    cursor: Cursor = None,
+    q: str | None = Query(
+        None,
+        max_length=200,
+        description="An entitlement code; a registrant's name (its start), reference, phone "
+        "or ID number",
+    ),
     limit: Limit = DEFAULT_LIMIT,
 ) -> EntitlementsPublic:
-    """A page of the cycle's entitlements."""
+    """A page of the cycle's entitlements, with their count."""
     authorize(user, Permission.VIEW)
     cycle = load_cycle(session, cycle_id)
-    page = list_entitlements(session, user, cycle.id, state=state, cursor=cursor, limit=limit)
+    page = list_entitlements(
+        session, user, cycle.id, state=state, search=q, page=paging.sized(limit)
+    )
     outcomes = outcomes_of(session, page.items)
     items = [_entitlement(e, outcomes.get(e.id)) for e in page.items]
-    return EntitlementsPublic(items=items, next_cursor=page.next_cursor)
+    return EntitlementsPublic.model_validate(table_of(items, page))
 
 
 def _entitlement(row: Entitlement, outcome: EntitlementOutcome | None = None) -> EntitlementPublic:

@@ -11,10 +11,11 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from g2p_payment_phee.jobs import service
+from g2p_payment_phee.jobs import listing, service
 from g2p_payment_phee.jobs.models import Job, JobState
 from g2p_payment_phee.pagination import DEFAULT_LIMIT
-from g2p_payment_phee.web.api.schemas import Cursor, Limit
+from g2p_payment_phee.web.api.schemas import Limit
+from g2p_payment_phee.web.api.tables import Paging, TablePublic, table_of
 from g2p_payment_phee.web.deps import ApiUser, DbSession
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -43,11 +44,8 @@ class JobPublic(BaseModel):
     finished_at: datetime | None
 
 
-class JobsPublic(BaseModel):
-    """A page of jobs, newest first."""
-
-    items: list[JobPublic]
-    next_cursor: str | None = None
+class JobsPublic(TablePublic[JobPublic]):
+    """A page of jobs, newest first (``sort=created``: oldest first)."""
 
 
 def job_public(job: Job) -> JobPublic:
@@ -70,16 +68,17 @@ def job_accepted(job: Job) -> JSONResponse:
 def list_jobs(
     user: ApiUser,
     session: DbSession,
+    paging: Paging,
     state: JobState | None = None,
     subject_id: str | None = Query(None, max_length=64),
-    cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> JobsPublic:
-    """Jobs, newest first; filter by state or by the cycle/batch they work on."""
-    page = service.list_jobs(
-        session, user, state=state, subject_id=subject_id, limit=limit, cursor=cursor
+    """Jobs, newest first, with their count; filter by state or by the cycle/batch they work
+    on."""
+    page = listing.list_jobs(
+        session, user, state=state, subject_id=subject_id, page=paging.sized(limit)
     )
-    return JobsPublic(items=[job_public(j) for j in page.items], next_cursor=page.next_cursor)
+    return JobsPublic.model_validate(table_of([job_public(j) for j in page.items], page))
 
 
 @router.get("/{job_id}")

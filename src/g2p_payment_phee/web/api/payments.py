@@ -1,19 +1,22 @@
-"""``/payments``: payments with filters (cycle, batch, state, final status) and their outcome."""
+"""``/payments``: payments with filters (cycle, batch, state, final status), a search, sorted,
+counted and paged both ways (``web/api/tables.py``), and each with its outcome."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from g2p_payment_phee.errors import NotFound
 from g2p_payment_phee.pagination import DEFAULT_LIMIT
 from g2p_payment_phee.payments.listing import list_payments
 from g2p_payment_phee.payments.models import Payment
 from g2p_payment_phee.payments.states import PaymentState, PaymentStatus
+from g2p_payment_phee.programs.listing import find_cycle
 from g2p_payment_phee.users.permissions import Permission, authorize
-from g2p_payment_phee.web.api.schemas import Amount, Cursor, Limit, Paginated, PublicModel, page_of
+from g2p_payment_phee.web.api.schemas import Amount, Limit, PublicModel
+from g2p_payment_phee.web.api.tables import Paging, TablePublic, table_of
 from g2p_payment_phee.web.deps import ApiUser, DbSession
 
 router = APIRouter(prefix="/payments", tags=["payments"])
@@ -43,22 +46,33 @@ class PaymentPublic(PublicModel):
     created_at: datetime
 
 
-class PaymentsPublic(Paginated[PaymentPublic]):
-    """A page of payments: in file order within a batch, by id otherwise."""
+class PaymentsPublic(TablePublic[PaymentPublic]):
+    """A page of payments: in file order within a batch, by id (the order they were made in)
+    otherwise; ``sort=-created`` (or ``-row`` in a batch) reverses it."""
 
 
 @router.get("")
 def search_payments(
     user: ApiUser,
     session: DbSession,
+    paging: Paging,
     cycle_id: uuid.UUID | None = None,
+    cycle: str | None = Query(None, max_length=200, description="A cycle's name or id"),
     batch_id: uuid.UUID | None = None,
     state: PaymentState | None = None,
     status: PaymentStatus | None = None,
-    cursor: Cursor = None,
+    q: str | None = Query(
+        None,
+        max_length=200,
+        description="A registrant's name (its start), reference, phone or ID number; an "
+        "entitlement code; a payment id",
+    ),
     limit: Limit = DEFAULT_LIMIT,
 ) -> PaymentsPublic:
-    """A page of payments; ``status=failed`` lists failures with their reasons."""
+    """A page of payments with their count; ``status=failed`` lists failures with their
+    reasons."""
+    if cycle_id is None and cycle and cycle.strip():
+        cycle_id = find_cycle(session, user, cycle).id
     page = list_payments(
         session,
         user,
@@ -66,10 +80,11 @@ def search_payments(
         batch_id=batch_id,
         state=state,
         status=status,
-        cursor=cursor,
-        limit=limit,
+        search=q,
+        page=paging.sized(limit),
     )
-    return PaymentsPublic.model_validate(page_of(PaymentPublic, page))
+    items = [PaymentPublic.model_validate(p) for p in page.items]
+    return PaymentsPublic.model_validate(table_of(items, page))
 
 
 @router.get("/{payment_id}")

@@ -28,6 +28,7 @@ from g2p_payment_phee.web.api.schemas import (
     PublicModel,
     page_of,
 )
+from g2p_payment_phee.web.api.tables import Paging, TablePublic, table_of
 from g2p_payment_phee.web.api.uploads import (
     UPLOAD_OPENAPI,
     ApiUpload,
@@ -59,8 +60,8 @@ class RegistrantPublic(PublicModel):
     created_at: datetime
 
 
-class RegistrantsPublic(Paginated[RegistrantPublic]):
-    """A page of registrants, by reference."""
+class RegistrantsPublic(TablePublic[RegistrantPublic]):
+    """A page of registrants, by reference or by name."""
 
 
 class RegistrantIdPublic(BaseModel):
@@ -149,16 +150,18 @@ class RegistrantPaymentsPublic(Paginated[EntitlementHistoryPublic]):
 def search(
     user: ApiUser,
     session: DbSession,
+    paging: Paging,
     q: str | None = Query(
         None, max_length=300, description="Reference prefix, part of the name, ID value or phone"
     ),
     kind: RegistrantKind | None = None,
-    cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> RegistrantsPublic:
-    """Registrants by reference, optionally matching ``q``."""
-    page = list_registrants(session, user, query=q, kind=kind, cursor=cursor, limit=limit)
-    return RegistrantsPublic.model_validate(page_of(RegistrantPublic, page))
+    """Registrants by reference (or ``sort=name``), optionally matching ``q``, with their
+    count."""
+    page = list_registrants(session, user, query=q, kind=kind, page=paging.sized(limit))
+    items = [RegistrantPublic.model_validate(r) for r in page.items]
+    return RegistrantsPublic.model_validate(table_of(items, page))
 
 
 @router.post(

@@ -1,5 +1,6 @@
 """Batches and payments: one batch with its payments, its CSV file, and the payments list
-with filters (cycle, batch, state, status), a keyset page at a time."""
+with filters (cycle by name or id, batch, state, status) and a search, read as a table
+(sortable, counted, paged both ways: ``tables.py``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import uuid
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from g2p_payment_phee.errors import NotFound, ValidationFailed
 from g2p_payment_phee.jobs import service as jobs
 from g2p_payment_phee.jobs.kinds import JobKind
 from g2p_payment_phee.pagination import Page
@@ -17,14 +19,18 @@ from g2p_payment_phee.payments.listing import list_payments
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.resend import SENDABLE, why_waiting
 from g2p_payment_phee.payments.states import PaymentState, PaymentStatus
+from g2p_payment_phee.programs.listing import cycle_choices, find_cycle
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.programs.states import CycleState
 from g2p_payment_phee.registry.service import RegistrantName, registrant_names
+from g2p_payment_phee.tables import TablePage
 from g2p_payment_phee.users.permissions import Permission
+from g2p_payment_phee.web.api.tables import Paging
 from g2p_payment_phee.web.deps import DbSession
 from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
 from g2p_payment_phee.web.pages.forms import choice, path_id
 from g2p_payment_phee.web.pages.rendering import SECURITY_HEADERS, redirect, render
+from g2p_payment_phee.web.pages.tables import count_words
 
 router = APIRouter()
 PAGE_SIZE = 100
@@ -35,9 +41,10 @@ def batch_page(
     request: Request,
     session: DbSession,
     visitor: SignedIn,
+    paging: Paging,
     batch_id: str,
     status: str = "",
-    cursor: str | None = None,
+    q: str = "",
 ) -> Response:
     """A batch: state, counts, amounts, PHEE batch ids, last error, why it waits (being sent
     or its outcome unknown), and its payments."""
@@ -47,13 +54,15 @@ def batch_page(
         visitor.user,
         batch_id=batch.id,
         status=choice(PaymentStatus, status, "status"),
-        cursor=cursor,
-        limit=PAGE_SIZE,
+        search=q,
+        page=paging.sized(PAGE_SIZE),
     )
     context = {
         "batch": batch,
         "cycle": batch.cycle,
         "page": page,
+        "count_text": count_words("payments", page.count),
+        "q": q,
         "registrants": _payees(session, visitor, page),
         "status": status,
         "waiting": why_waiting(batch),
@@ -94,35 +103,55 @@ def payment_list(
     request: Request,
     session: DbSession,
     visitor: SignedIn,
+    paging: Paging,
     cycle: str = "",
     batch: str = "",
     state: str = "",
     status: str = "",
-    cursor: str | None = None,
+    q: str = "",
 ) -> Response:
-    """Payments with their failure reasons, filtered, a page at a time."""
-    cycle_id = path_id(cycle, "cycle") if cycle else None
+    """Payments with their failure reasons, filtered (the cycle by name or id) and searched
+    (a registrant's name, reference, phone or ID number; an entitlement code; a payment id),
+    sortable, counted, a page at a time."""
+    chosen, cycle_error = _chosen_cycle(session, visitor, cycle)
     batch_row = _batch(session, batch) if batch else None
-    page = list_payments(
-        session,
-        visitor.user,
-        cycle_id=cycle_id,
-        batch_id=batch_row.id if batch_row else None,
-        state=choice(PaymentState, state, "state"),
-        status=choice(PaymentStatus, status, "status"),
-        cursor=cursor,
-        limit=PAGE_SIZE,
-    )
+    page: TablePage[Payment] = TablePage(items=[])
+    if not cycle_error:
+        page = list_payments(
+            session,
+            visitor.user,
+            cycle_id=chosen.id if chosen else None,
+            batch_id=batch_row.id if batch_row else None,
+            state=choice(PaymentState, state, "state"),
+            status=choice(PaymentStatus, status, "status"),
+            search=q,
+            page=paging.sized(PAGE_SIZE),
+        )
     context = {
         "page": page,
+        "count_text": count_words("payments", page.count),
         "registrants": _payees(session, visitor, page),
-        "cycle": session.get(Cycle, cycle_id) if cycle_id else None,
+        "cycle": chosen,
+        "cycle_error": cycle_error,
+        "cycles": cycle_choices(session, visitor.user),
         "batch": batch_row,
-        "filters": {"cycle": cycle, "batch": batch, "state": state, "status": status},
+        "filters": {"cycle": cycle, "batch": batch, "state": state, "status": status, "q": q},
         "states": list(PaymentState),
         "statuses": list(PaymentStatus),
     }
-    return render(request, "batches/payments.html", context)
+    return render(
+        request, "batches/payments.html", context, status_code=422 if cycle_error else 200
+    )
+
+
+def _chosen_cycle(session: DbSession, visitor: Visitor, text: str) -> tuple[Cycle | None, str]:
+    """The cycle the filter names (a name or an id), or why there is none."""
+    if not text.strip():
+        return None, ""
+    try:
+        return find_cycle(session, visitor.user, text), ""
+    except ValidationFailed as error:
+        return None, error.errors[0].reason if error.errors else error.message
 
 
 def _payees(
@@ -135,7 +164,5 @@ def _payees(
 def _batch(session: DbSession, text: str) -> PaymentBatch | None:
     batch = session.get(PaymentBatch, path_id(text.strip(), "payment batch"))
     if batch is None:
-        from g2p_payment_phee.errors import NotFound
-
         raise NotFound(f"no payment batch {text}")
     return batch

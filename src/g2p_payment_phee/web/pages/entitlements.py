@@ -1,9 +1,10 @@
 """A cycle's entitlements, a page at a time, and an approver rejecting one of them.
 
-The list is keyset-paginated (``programs.listing``), so it answers as fast on the last page of
-a million entitlements as on the first. While the cycle waits for approval, an approver sees a
-reject form (with the reason, required) beside each pending entitlement; a refusal shows the
-list again with the reason it was refused.
+The list is a table (``programs.listing``, ``tables.py``): sortable by code or by the order
+entitlements were made in, searchable, counted, paged both ways from keys, so it answers as
+fast on the last page of a million entitlements as on the first. While the cycle waits for
+approval, an approver sees a reject form (with the reason, required) beside each pending
+entitlement; a refusal shows the list again with the reason it was refused.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from g2p_payment_phee.programs import service as programs
 from g2p_payment_phee.programs.listing import list_entitlements
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.programs.states import CycleState, EntitlementState
+from g2p_payment_phee.tables import PageRequest
 from g2p_payment_phee.users.permissions import Permission
+from g2p_payment_phee.web.api.tables import Paging
 from g2p_payment_phee.web.deps import DbSession
 from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
 from g2p_payment_phee.web.pages.cycles import REFUSALS, load_cycle
 from g2p_payment_phee.web.pages.forms import choice, field_errors
 from g2p_payment_phee.web.pages.rendering import redirect, render
+from g2p_payment_phee.web.pages.tables import count_words
 
 router = APIRouter()
 PAGE_SIZE = 100
@@ -34,12 +38,15 @@ def entitlement_list(
     request: Request,
     session: DbSession,
     visitor: SignedIn,
+    paging: Paging,
     cycle_id: str,
     state: str = "",
-    cursor: str | None = None,
+    q: str = "",
 ) -> Response:
-    """The cycle's entitlements, optionally in one state."""
-    return _show(request, session, visitor, load_cycle(session, cycle_id), state, cursor)
+    """The cycle's entitlements, optionally in one state or searched (a code; a registrant's
+    name, reference, phone or ID number), sortable, counted, a page at a time."""
+    cycle = load_cycle(session, cycle_id)
+    return _show(request, session, visitor, cycle, state, paging, q=q)
 
 
 @router.post("/cycles/{cycle_id}/entitlements/{code}/reject")
@@ -60,7 +67,8 @@ def reject(
         session.rollback()
         cycle = load_cycle(session, cycle_id)
         state = EntitlementState.PENDING_VALIDATION.value
-        return _show(request, session, visitor, cycle, state, None, error=error, code=code)
+        first = PageRequest()
+        return _show(request, session, visitor, cycle, state, first, error=error, code=code)
     message = f"Entitlement {code} rejected; approving the cycle approves the others."
     return redirect(f"/cycles/{cycle.id}/entitlements?state=pending_validation", message)
 
@@ -71,8 +79,9 @@ def _show(
     visitor: Visitor,
     cycle: Cycle,
     state: str,
-    cursor: str | None,
+    paging: PageRequest,
     *,
+    q: str = "",
     error: G2PError | None = None,
     code: str = "",
 ) -> Response:
@@ -81,13 +90,15 @@ def _show(
         visitor.user,
         cycle.id,
         state=choice(EntitlementState, state, "state"),
-        cursor=cursor,
-        limit=PAGE_SIZE,
+        search=q,
+        page=paging.sized(PAGE_SIZE),
     )
     errors = field_errors(error, "reason") if isinstance(error, ValidationFailed) else {}
     context = {
         "cycle": cycle,
         "page": page,
+        "count_text": count_words("entitlements", page.count),
+        "q": q,
         "outcomes": outcomes_of(session, page.items),
         "state": state,
         "states": list(EntitlementState),

@@ -9,13 +9,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from g2p_payment_phee.jobs import service as jobs
+from g2p_payment_phee.jobs.listing import list_jobs
 from g2p_payment_phee.jobs.models import ACTIVE_JOB_STATES, JobState
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.web import job_words
+from g2p_payment_phee.web.api.tables import Paging
 from g2p_payment_phee.web.deps import DbSession
 from g2p_payment_phee.web.pages.access import SignedIn
 from g2p_payment_phee.web.pages.forms import choice
 from g2p_payment_phee.web.pages.rendering import render
+from g2p_payment_phee.web.pages.tables import count_words
 
 router = APIRouter()
 REFRESH_SECONDS = 2
@@ -26,20 +29,26 @@ def job_list(
     request: Request,
     session: DbSession,
     visitor: SignedIn,
+    paging: Paging,
     state: str = "",
     subject: str = "",
-    cursor: str | None = None,
 ) -> Response:
-    """Jobs, newest first; filters by state and by subject (a cycle or batch id)."""
-    page = jobs.list_jobs(
+    """Jobs, newest first (or oldest first), counted; filters by state and by subject (a cycle
+    or batch id)."""
+    page = list_jobs(
         session,
         visitor.user,
         state=choice(JobState, state, "state"),
         subject_id=subject.strip() or None,
-        cursor=cursor,
-        limit=50,
+        page=paging.sized(50),
     )
-    context = {"page": page, "state": state, "subject": subject, "states": list(JobState)}
+    context = {
+        "page": page,
+        "count_text": count_words("jobs", page.count),
+        "state": state,
+        "subject": subject,
+        "states": list(JobState),
+    }
     return render(request, "jobs/list.html", context)
 
 

@@ -16,11 +16,13 @@ from g2p_payment_phee.registry.listing import list_registrants
 from g2p_payment_phee.registry.models import RegistrantKind
 from g2p_payment_phee.registry.service import get_registrant, list_group_members
 from g2p_payment_phee.users.permissions import Permission
+from g2p_payment_phee.web.api.tables import Paging
 from g2p_payment_phee.web.api.uploads import ReceivedUpload, import_job, receive_upload
 from g2p_payment_phee.web.deps import DbSession
 from g2p_payment_phee.web.pages.access import Acting, SignedIn
 from g2p_payment_phee.web.pages.forms import choice, field_errors
 from g2p_payment_phee.web.pages.rendering import SECURITY_HEADERS, redirect, render
+from g2p_payment_phee.web.pages.tables import count_words
 
 router = APIRouter()
 REPORT_ROWS_SHOWN = 500
@@ -33,20 +35,26 @@ def search(
     request: Request,
     session: DbSession,
     visitor: SignedIn,
+    paging: Paging,
     q: str = "",
     kind: str = "",
-    cursor: str | None = None,
 ) -> Response:
-    """Registrants by reference, name, ID value or phone, a page at a time."""
+    """Registrants by reference, name, ID value or phone, sortable by reference or name,
+    counted, a page at a time."""
     page = list_registrants(
         session,
         visitor.user,
         query=q,
         kind=choice(RegistrantKind, kind, "kind"),
-        cursor=cursor,
-        limit=50,
+        page=paging.sized(50),
     )
-    context = {"page": page, "q": q, "kind": kind, "kinds": list(RegistrantKind)}
+    context = {
+        "page": page,
+        "count_text": count_words("registrants", page.count),
+        "q": q,
+        "kind": kind,
+        "kinds": list(RegistrantKind),
+    }
     return render(request, "registrants/list.html", context)
 
 

@@ -41,8 +41,9 @@ def test_each_list_links_its_filtered_download(
 ) -> None:
     browser = as_user(viewer)
     batch = paid.batches[0]
+    cursor = encode_cursor(["reference", "B000001"])
     pages = {  # each list page with its filters: its links carry them, never the page's cursor
-        f"/registrants?q=B000002&kind=individual&cursor={encode_cursor(['B000001'])}": (
+        f"/registrants?q=B000002&kind=individual&cursor={cursor}": (
             "/exports/registrants.csv?q=B000002&kind=individual"
         ),
         f"/cycles/{paid.cycle.id}/entitlements?state=approved": (
