@@ -19,12 +19,13 @@ from g2p_payment_phee.cli import (
     users,
     workers,
 )
-from g2p_payment_phee.cli.context import CliState, console, state
+from g2p_payment_phee.cli.context import CliState, cli_language, console, state
 from g2p_payment_phee.cli.demo import demo
 from g2p_payment_phee.cli.emulator import emulator
 from g2p_payment_phee.cli.imports import app as imports_app
 from g2p_payment_phee.cli.serve import serve
 from g2p_payment_phee.db import migrate
+from g2p_payment_phee.i18n import _, use
 
 app = typer.Typer(
     name="g2p-phee",
@@ -70,6 +71,8 @@ def root(
 ) -> None:
     """Global options; settings come from G2P_* variables and .env."""
     ctx.obj = CliState(actor_name=actor, debug=debug)
+    # the console script sets it already; this covers the app run by other means (tests)
+    ctx.with_resource(use(language=cli_language()))
     settings = ctx.obj.settings
     logging.basicConfig(
         level=logging.DEBUG if debug else settings.log_level,
@@ -87,4 +90,4 @@ def init(ctx: typer.Context) -> None:
     cli.settings.secret()
     migrate(cli.engine)
     url = cli.engine.url.render_as_string(hide_password=True)
-    console.print(f"database ready: {url}")
+    console.print(_("database ready: {url}").format(url=url))

@@ -39,6 +39,7 @@ BODY_LIMIT = 1024 * 1024
 # The G2P Connect API checks a sender's token, then reads up to its own cap (a disburse
 # of 10,000 records is a few MB): web/api/g2p_connect.py.
 G2P_CONNECT_PREFIX = "/g2p-connect/"
+G2P_CONNECT_PAGES = "/g2p-connect/senders"  # the admins' page: capped like any form
 MAX_JSON_DEPTH = 64
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -66,7 +67,7 @@ class BodyLimits:
             await self.app(scope, receive, send)
             return
         limit = CALLBACK_LIMIT if path.startswith(CALLBACK_PREFIX) else BODY_LIMIT
-        if path.startswith(G2P_CONNECT_PREFIX):
+        if path.startswith(G2P_CONNECT_PREFIX) and not path.startswith(G2P_CONNECT_PAGES):
             await self.app(scope, receive, send)
             return
         try:

@@ -78,8 +78,12 @@ def test_every_role_reads_every_page(world, as_user: Callable[[User], Browser], 
         refused = browser.get("/phee-defaults")
         assert refused.status_code == 403
         assert "may not manage settings" in refused.text
+        refused = browser.get("/g2p-connect/senders")
+        assert refused.status_code == 403
+        assert "may not manage settings" in refused.text
     else:
         assert browser.get("/phee-defaults").status_code == 200
+        assert browser.get("/g2p-connect/senders").status_code == 200
 
 
 def test_viewer_sees_no_action_buttons(world, as_user: Callable[[User], Browser]) -> None:
@@ -110,6 +114,8 @@ def _actions(paid) -> list[tuple[str, dict[str, str]]]:
         (f"/programs/{program}/manager", {"tenant_id": "t", "payee_id_type": "phone"}),
         (f"/programs/{program}/manager/test", {}),
         ("/phee-defaults", {"tenant_id": "viewers-tenant"}),
+        ("/g2p-connect/senders", {"sender_id": "viewers-mis", "program": str(program)}),
+        ("/g2p-connect/senders/any-mis/disable", {}),
         (f"/cycles/{cycle}/submit", {}),
         (f"/cycles/{cycle}/approve", {}),
         (f"/cycles/{cycle}/prepare", {}),
