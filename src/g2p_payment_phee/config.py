@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from g2p_payment_phee.errors import ConfigurationError
+from g2p_payment_phee.i18n import _
 
 SECRET_KEY_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
 MIN_SECRET_KEY_LENGTH = 32
@@ -91,7 +92,9 @@ class Settings(BaseSettings):
 
         region = value.upper()
         if region not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(f"{value!r} is not a phone region (ISO 3166 alpha-2, e.g. KE)")
+            raise ValueError(
+                _("{value!r} is not a phone region (ISO 3166 alpha-2, e.g. KE)").format(value=value)
+            )
         return region
 
     @field_validator("trusted_proxies")
@@ -106,7 +109,9 @@ class Settings(BaseSettings):
                 networks.append(str(ipaddress.ip_network(entry, strict=False)))
             except ValueError:
                 raise ValueError(
-                    f"{entry!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/24)"
+                    _(
+                        "{entry!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/24)"
+                    ).format(entry=entry)
                 ) from None
         return ",".join(networks)
 
@@ -119,16 +124,20 @@ class Settings(BaseSettings):
     def _mode_rules(self) -> Settings:
         if not self.database_url:
             if self.mode is Mode.SCALE:
-                raise ValueError("G2P_DATABASE_URL is required in scale mode (PostgreSQL)")
+                raise ValueError(_("G2P_DATABASE_URL is required in scale mode (PostgreSQL)"))
             self.database_url = f"sqlite:///{self.data_dir / 'g2p.sqlite3'}"
         if self.mode is Mode.SCALE:
             if self.secret_key is None:
-                raise ValueError("G2P_SECRET_KEY is required in scale mode (never a default)")
+                raise ValueError(_("G2P_SECRET_KEY is required in scale mode (never a default)"))
             if self.database_url.startswith("sqlite"):
-                raise ValueError("scale mode needs a server database, not SQLite")
+                raise ValueError(_("scale mode needs a server database, not SQLite"))
         key = self.secret_key
         if key is not None and len(key.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
-            raise ValueError(f"G2P_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} chars")
+            raise ValueError(
+                _("G2P_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} chars").format(
+                    MIN_SECRET_KEY_LENGTH=MIN_SECRET_KEY_LENGTH
+                )
+            )
         if self.job_runner is None:
             scale = self.mode is Mode.SCALE
             self.job_runner = JobRunnerKind.CELERY if scale else JobRunnerKind.INPROCESS
@@ -189,7 +198,9 @@ def _embedded_secret(path: Path) -> str:
     """Read the generated key, creating it owner-readable only (0600) on first use."""
     if path.exists():
         if path.stat().st_mode & 0o077:
-            raise ConfigurationError(f"{path} must be readable by its owner only (chmod 600)")
+            raise ConfigurationError(
+                _("{path} must be readable by its owner only (chmod 600)").format(path=path)
+            )
         return path.read_text(encoding="ascii").strip()
     from g2p_payment_phee.security import private_dir
 
@@ -217,4 +228,8 @@ def get_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        raise ConfigurationError(f"invalid settings: {describe_validation_error(error)}") from error
+        raise ConfigurationError(
+            _("invalid settings: {describe_validation_error}").format(
+                describe_validation_error=describe_validation_error(error)
+            )
+        ) from error

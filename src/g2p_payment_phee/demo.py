@@ -114,7 +114,7 @@ def run_demo(
     passwords = {name: secrets.token_urlsafe(12) for name in ("admin", "maker", "checker")}
     with unit_of_work(factory) as session:
         _create_users(session, passwords)
-        say("users: admin (admin), maker (program_manager), checker (approver)")
+        say(_("users: admin (admin), maker (program_manager), checker (approver)"))
     with unit_of_work(factory) as session:
         admin = users.get_user(session, "admin")
         registry.ensure_id_type(session, admin, "National ID", NATIONAL_ID_REGEX)
@@ -122,7 +122,11 @@ def run_demo(
             generate_registrants_csv(registrants, seed=seed, invalid_share=0.02)
         )
         report = import_registrants(session, admin, data, fmt="csv")
-        say(f"registry import: {report.created} registrants imported, {report.rejected} refused")
+        say(
+            _("registry import: {created} registrants imported, {rejected} refused").format(
+                created=report.created, rejected=report.rejected
+            )
+        )
     result = DemoResult(database_url=database_url, passwords=passwords, import_report=report)
     result.files_folder = files_folder
     with unit_of_work(factory) as session:
@@ -168,19 +172,33 @@ def _pay(
         )
         closed, unavailable = _failing_phones(session, cycle_id)
     hub.set_outcomes({"failing_payees": {**closed, **unavailable}})
-    say(f"PHEE emulator at {hub.base_url}: {len(closed) + len(unavailable)} payees will fail")
+    say(
+        _("PHEE emulator at {base_url}: {count} payees will fail").format(
+            base_url=hub.base_url, count=len(closed) + len(unavailable)
+        )
+    )
     result.preparation = _prepare(factory, cycle_id, retry=False)
     result.files_written = _write_batch_files(factory, cycle_id, result.files_folder)
     say(
-        f"prepare: {result.preparation.created} payments in {result.preparation.batches} batches, "
-        f"{result.preparation.skipped_count} entitlements skipped (no valid phone)"
+        _(
+            "prepare: {created} payments in {batches} batches, {skipped_count} "
+            "entitlements skipped (no valid phone)"
+        ).format(
+            created=result.preparation.created,
+            batches=result.preparation.batches,
+            skipped_count=result.preparation.skipped_count,
+        )
     )
     folder = result.files_folder
-    where = f"written to {folder}" if folder else "kept in the database"
-    say(f"batch files (PHEE CSV, byte for byte as sent) {where}")
+    where = _("written to {folder}").format(folder=folder) if folder else _("kept in the database")
+    say(_("batch files (PHEE CSV, byte for byte as sent) {where}").format(where=where))
     _send_and_settle(factory, hub, cycle_id, result, say)
     hub.set_outcomes({"failing_payees": closed})
-    say(f"the hub's outage is over for {len(unavailable)} payees: retrying the failed payments")
+    say(
+        _("the hub's outage is over for {count} payees: retrying the failed payments").format(
+            count=len(unavailable)
+        )
+    )
     result.retry = _prepare(factory, cycle_id, retry=True)
     _send_and_settle(factory, hub, cycle_id, result, say)
     _reconcile(factory, hub, cycle_id, result, say)
@@ -251,7 +269,7 @@ def _send_and_settle(
     with unit_of_work(factory) as session:
         checker = users.get_user(session, "checker")
     sent = payments.send_cycle(factory, checker, cycle_id)
-    say(f"send: {sent.count(SendOutcome.SUBMITTED)} batches accepted by PHEE")
+    say(_("send: {count} batches accepted by PHEE").format(count=sent.count(SendOutcome.SUBMITTED)))
     for _round in range(SYNC_ROUNDS):
         result.sync_rounds += 1
         report = payments.sync_cycle(factory, checker, cycle_id)
@@ -259,10 +277,14 @@ def _send_and_settle(
             totals = cycle_payment_totals(session, _cycle(session, cycle_id))
         pending = sum(totals.payments.get(k, (0, 0))[0] for k in ("issued", "sent"))
         if pending == 0:
-            say(f"sync: every payment is final ({report.reconciled} reconciled in the last round)")
+            say(
+                _(
+                    "sync: every payment is final ({reconciled} reconciled in the last round)"
+                ).format(reconciled=report.reconciled)
+            )
             return
         hub.complete_all()  # the emulator settles on demand; a real hub takes its time
-    say("sync: some payments are still pending at PHEE; `g2p-phee sync` picks them up later")
+    say(_("sync: some payments are still pending at PHEE; `g2p-phee sync` picks them up later"))
 
 
 def _reconcile(
@@ -288,7 +310,11 @@ def _reconcile(
         result.cycle_state_final = cycle.state
     inspection = hub.inspect()
     result.accepted_twice = len(inspection["accepted_more_than_once"])
-    say(f"PHEE's own count: {result.accepted_twice} request_ids accepted more than once")
+    say(
+        _("PHEE's own count: {accepted_twice} request_ids accepted more than once").format(
+            accepted_twice=result.accepted_twice
+        )
+    )
 
 
 def _cycle(session: Session, cycle_id: uuid.UUID) -> Cycle:
@@ -344,7 +370,9 @@ def _program_and_cycle(session: Session, say: Callable[[str], None]) -> Cycle:
     added = programs.add_fixed_entitlements(session, maker, cycle, amount=AMOUNT)
     programs.submit_cycle(session, maker, cycle)
     say(
-        f"program: {enrolled} enrolled; cycle {cycle.name}: {added} entitlements submitted by maker"
+        _(
+            "program: {enrolled} enrolled; cycle {name}: {added} entitlements submitted by maker"
+        ).format(enrolled=enrolled, name=cycle.name, added=added)
     )
     return cycle
 
@@ -363,7 +391,7 @@ def _approve(
             programs.approve_cycle(session, users.get_user(session, "maker"), cycle)
         except (BusinessRuleViolation, PermissionDenied) as refusal:
             result.maker_checker_refusal = refusal.message
-            say(f"maker tries to approve: refused — {refusal.message}")
+            say(_("maker tries to approve: refused — {message}").format(message=refusal.message))
         session.rollback()
     with unit_of_work(factory) as session:
         cycle = session.get(Cycle, cycle_id)
@@ -373,7 +401,9 @@ def _approve(
         result.cycle_state = cycle.state
         totals = programs.cycle_totals(session, cycle)
         result.approved_amount = sum(totals.amounts.values(), start=Decimal(0))
-        say(f"checker approves: {result.approved} entitlements approved")
+        say(
+            _("checker approves: {approved} entitlements approved").format(approved=result.approved)
+        )
 
 
 def _count(session: Session, result: DemoResult) -> None:

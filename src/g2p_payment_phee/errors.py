@@ -44,6 +44,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from g2p_payment_phee.i18n import _
+
 
 @dataclass(frozen=True)
 class FieldError:
@@ -54,8 +56,11 @@ class FieldError:
     row: int | None = None
 
     def __str__(self) -> str:
-        where = f"row {self.row}: " if self.row is not None else ""
-        return f"{where}{self.field}: {self.reason}"
+        if self.row is None:
+            return f"{self.field}: {self.reason}"
+        return _("row {row}: {field}: {reason}").format(
+            row=self.row, field=self.field, reason=self.reason
+        )
 
 
 class G2PError(Exception):

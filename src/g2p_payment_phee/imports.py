@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from g2p_payment_phee.errors import FieldError, ImportRejected
+from g2p_payment_phee.i18n import _
 
 Format = Literal["csv", "json"]
 
@@ -76,7 +77,7 @@ def read_source(source: Path | bytes) -> tuple[bytes, str]:
     """The file's bytes and a name for messages."""
     if isinstance(source, Path):
         if not source.is_file():
-            raise ImportRejected(f"{source} is not a file")
+            raise ImportRejected(_("{source} is not a file").format(source=source))
         return source.read_bytes(), source.name
     return source, "upload"
 
@@ -88,7 +89,9 @@ def guess_format(name: str, fmt: Format | None) -> Format:
     suffix = Path(name).suffix.lower()
     if suffix in {".csv", ".json"}:
         return "csv" if suffix == ".csv" else "json"
-    raise ImportRejected(f"cannot tell the format of {name!r}: use a .csv or .json file")
+    raise ImportRejected(
+        _("cannot tell the format of {name!r}: use a .csv or .json file").format(name=name)
+    )
 
 
 def decode(data: bytes, name: str) -> str:
@@ -99,8 +102,10 @@ def decode(data: bytes, name: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ImportRejected(
-            f"{name} is not UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start}); "
-            "save it as UTF-8 and import again"
+            _(
+                "{name} is not UTF-8 (byte 0x{byte:02x} at offset {start}); save it as "
+                "UTF-8 and import again"
+            ).format(name=name, byte=data[error.start], start=error.start)
         ) from None
 
 
@@ -138,7 +143,10 @@ def check_json_depth(data: bytes, name: str) -> None:
             depth += 1
             if depth > MAX_JSON_DEPTH:
                 raise ImportRejected(
-                    f"{name}: JSON nested deeper than {MAX_JSON_DEPTH} levels; imports need three"
+                    _(
+                        "{name}: JSON nested deeper than {MAX_JSON_DEPTH} levels; imports need "
+                        "three"
+                    ).format(name=name, MAX_JSON_DEPTH=MAX_JSON_DEPTH)
                 )
         else:
             depth -= 1
@@ -149,8 +157,10 @@ def limited_lines(lines: Iterable[str], name: str) -> Iterator[str]:
     for number, line in enumerate(lines, start=1):
         if len(line.rstrip("\r\n")) > MAX_LINE_CHARS:
             raise ImportRejected(
-                f"{name} line {number} is longer than {MAX_LINE_CHARS // 1024} K characters "
-                f"(the limit for one line)"
+                _(
+                    "{name} line {number} is longer than {count} K characters (the limit "
+                    "for one line)"
+                ).format(name=name, number=number, count=MAX_LINE_CHARS // 1024)
             )
         yield line
 
@@ -159,7 +169,9 @@ def check_column_count(count: int, name: str) -> None:
     """ImportRejected when a header has more than MAX_COLUMNS columns."""
     if count > MAX_COLUMNS:
         raise ImportRejected(
-            f"{name}: the header has {count} columns; at most {MAX_COLUMNS} are allowed"
+            _("{name}: the header has {count} columns; at most {MAX_COLUMNS} are allowed").format(
+                name=name, count=count, MAX_COLUMNS=MAX_COLUMNS
+            )
         )
 
 
@@ -174,13 +186,17 @@ def _check_columns(
     duplicated = sorted(c for c, n in Counter(columns).items() if n > 1)
     problems = []
     if missing:
-        problems.append(f"missing column(s): {', '.join(missing)}")
+        problems.append(_("missing column(s): {missing}").format(missing=", ".join(missing)))
     if unknown:
         problems.append(
-            f"unknown column(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            _("unknown column(s): {unknown} (known: {known})").format(
+                unknown=", ".join(unknown), known=", ".join(sorted(known))
+            )
         )
     if duplicated:
-        problems.append(f"repeated column(s): {', '.join(duplicated)}")
+        problems.append(
+            _("repeated column(s): {duplicated}").format(duplicated=", ".join(duplicated))
+        )
     if problems:
         raise ImportRejected(f"{name}: {'; '.join(problems)}")
 
@@ -193,7 +209,7 @@ def _csv_rows(
     try:
         header = next(reader, None)
         if header is None:
-            raise ImportRejected(f"{name} is empty: it needs a header row")
+            raise ImportRejected(_("{name} is empty: it needs a header row").format(name=name))
         columns = [c.strip().lower() for c in header]
         _check_columns(columns, name, required, optional)
         for values in reader:
@@ -202,11 +218,17 @@ def _csv_rows(
                 continue
             if len(values) != len(columns):
                 raise ImportRejected(
-                    f"{name} line {row}: {len(values)} values for {len(columns)} columns"
+                    _("{name} line {row}: {count} values for {columns} columns").format(
+                        name=name, row=row, count=len(values), columns=len(columns)
+                    )
                 )
             yield row, {c: (v.strip() or None) for c, v in zip(columns, values, strict=True)}
     except csv.Error as error:
-        raise ImportRejected(f"{name} line {reader.line_num}: malformed CSV ({error})") from None
+        raise ImportRejected(
+            _("{name} line {line_num}: malformed CSV ({error})").format(
+                name=name, line_num=reader.line_num, error=error
+            )
+        ) from None
 
 
 def _json_rows(
@@ -216,13 +238,17 @@ def _json_rows(
         items = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as error:
         raise ImportRejected(
-            f"{name}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+            _("{name}: not valid JSON (line {lineno}, column {colno}: {msg})").format(
+                name=name, lineno=error.lineno, colno=error.colno, msg=error.msg
+            )
         ) from None
     if not isinstance(items, list):
-        raise ImportRejected(f"{name}: the JSON must be an array of objects")
+        raise ImportRejected(_("{name}: the JSON must be an array of objects").format(name=name))
     for index, item in enumerate(items, start=1):
         if not isinstance(item, dict):
-            raise ImportRejected(f"{name}: item {index} is not an object")
+            raise ImportRejected(
+                _("{name}: item {index} is not an object").format(name=name, index=index)
+            )
         _check_columns(list(item), f"{name} item {index}", (), [*required, *optional])
         values = dict.fromkeys(required)
         values.update({k: _json_value(v) for k, v in item.items()})

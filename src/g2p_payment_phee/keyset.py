@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from g2p_payment_phee.errors import FieldError, ValidationFailed
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.pagination import Page, decode_cursor, encode_cursor
 
 T = TypeVar("T")
@@ -20,7 +21,7 @@ T = TypeVar("T")
 
 def _bad_cursor() -> ValidationFailed:
     return ValidationFailed(
-        "invalid cursor", [FieldError("cursor", "not a cursor from a previous page")]
+        _("invalid cursor"), [FieldError("cursor", _("not a cursor from a previous page"))]
     )
 
 

@@ -14,6 +14,7 @@ from functools import lru_cache
 from babel.numbers import get_currency_precision, list_currencies
 
 from g2p_payment_phee.errors import ValidationFailed
+from g2p_payment_phee.i18n import _
 
 MAX_AMOUNT = Decimal("1e15")
 _MAX_AMOUNT_TEXT = 40
@@ -47,7 +48,7 @@ def validate_currency(code: str) -> str:
     """The upper-cased ISO-4217 code, or ValidationFailed naming the bad value."""
     normalised = code.strip().upper()
     if normalised not in _currencies():
-        raise ValidationFailed(f"{code!r} is not an ISO 4217 currency code")
+        raise ValidationFailed(_("{code!r} is not an ISO 4217 currency code").format(code=code))
     return normalised
 
 
@@ -67,17 +68,24 @@ def decimal_of(value: object) -> Decimal:
     """
     if isinstance(value, Decimal):
         if not value.is_finite():
-            raise ValidationFailed(f"{value} is not a finite amount")
+            raise ValidationFailed(_("{value} is not a finite amount").format(value=value))
         return value
     if isinstance(value, float):
-        raise ValidationFailed(f'an amount must be text such as "12.50", never float ({value!r})')
+        raise ValidationFailed(
+            _('an amount must be text such as "12.50", never float ({value!r})').format(value=value)
+        )
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValidationFailed(f"an amount must be decimal text, not {type(value).__name__}")
+        raise ValidationFailed(
+            _("an amount must be decimal text, not {type}").format(type=type(value).__name__)
+        )
     text = str(value).strip(" \t")
     if len(text) > _MAX_AMOUNT_TEXT or not _PLAIN_AMOUNT.fullmatch(text):
         raise ValidationFailed(
-            f"{_shown(value)} is not a number in plain form: ASCII digits with an optional"
-            " decimal point (1500 or 12.50); no sign, exponent, separators or other digits"
+            _(
+                "{shown} is not a number in plain form: ASCII digits with an optional "
+                "decimal point (1500 or 12.50); no sign, exponent, separators or other "
+                "digits"
+            ).format(shown=_shown(value))
         )
     return Decimal(text)
 
@@ -97,8 +105,10 @@ def typed_amount(text: str) -> str:
     if _DECIMAL_COMMA.fullmatch(typed):
         plain = typed.replace(",", "")
         raise ValidationFailed(
-            f"{typed!r} is unclear: write {typed.replace(',', '.')} for a decimal amount, or "
-            f"{plain} (digits only, or grouped by threes: 1,500) for a whole one"
+            _(
+                "{typed!r} is unclear: write {decimal} for a decimal amount, or "
+                "{plain} (digits only, or grouped by threes: 1,500) for a whole one"
+            ).format(typed=typed, decimal=typed.replace(",", "."), plain=plain)
         )
     return typed
 
@@ -114,12 +124,20 @@ def parse_amount(text: str | int | Decimal, *, allow_zero: bool = False) -> Deci
         plain = str(text).strip(" \t")
         if plain.startswith("-") and _PLAIN_AMOUNT.fullmatch(plain[1:]):
             # a negative amount: say so rather than "not a number"
-            raise ValidationFailed(f"amount must be {'≥' if allow_zero else '>'} 0, got {plain}")
+            raise ValidationFailed(
+                _("amount must be {comparison} 0, got {plain}").format(
+                    comparison="≥" if allow_zero else ">", plain=plain
+                )
+            )
     amount = decimal_of(text)
     if amount < 0 or (amount == 0 and not allow_zero):
-        raise ValidationFailed(f"amount must be {'≥' if allow_zero else '>'} 0, got {amount}")
+        raise ValidationFailed(
+            _("amount must be {comparison} 0, got {amount}").format(
+                comparison="≥" if allow_zero else ">", amount=amount
+            )
+        )
     if amount >= MAX_AMOUNT:
-        raise ValidationFailed(f"amount {amount} is too large")
+        raise ValidationFailed(_("amount {amount} is too large").format(amount=amount))
     return amount
 
 
@@ -127,7 +145,11 @@ def check_precision(amount: Decimal, currency: str) -> None:
     """Refuse an amount with more decimals than the currency has (12.345 USD)."""
     digits = minor_digits(currency)
     if amount != amount.quantize(Decimal(1).scaleb(-digits)):
-        raise ValidationFailed(f"{amount} has more than {digits} decimals for {currency}")
+        raise ValidationFailed(
+            _("{amount} has more than {digits} decimals for {currency}").format(
+                amount=amount, digits=digits, currency=currency
+            )
+        )
 
 
 def is_whole(amount: Decimal) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from g2p_payment_phee.errors import FieldError, ValidationFailed
+from g2p_payment_phee.i18n import _
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
@@ -43,7 +44,7 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
         key = None
     if not isinstance(key, list) or len(key) != length:
         raise ValidationFailed(
-            "invalid cursor", [FieldError("cursor", "not a cursor from a previous page")]
+            _("invalid cursor"), [FieldError("cursor", _("not a cursor from a previous page"))]
         )
     return key
 
@@ -52,6 +53,11 @@ def check_limit(limit: int) -> int:
     """A page size within 1..MAX_LIMIT, or ValidationFailed."""
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed(
-            "invalid page size", [FieldError("limit", f"must be between 1 and {MAX_LIMIT}")]
+            _("invalid page size"),
+            [
+                FieldError(
+                    "limit", _("must be between 1 and {MAX_LIMIT}").format(MAX_LIMIT=MAX_LIMIT)
+                )
+            ],
         )
     return limit

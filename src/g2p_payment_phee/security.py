@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from g2p_payment_phee.errors import ConfigurationError
+from g2p_payment_phee.i18n import _
 
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 10
@@ -58,7 +59,7 @@ def decrypt_secret(secret_key: str, token: str) -> str:
         return _fernet(secret_key).decrypt(token.encode("ascii")).decode("utf-8")
     except InvalidToken:
         raise ConfigurationError(
-            "a stored secret cannot be decrypted: the secret key changed; set the secret again"
+            _("a stored secret cannot be decrypted: the secret key changed; set the secret again")
         ) from None
 
 

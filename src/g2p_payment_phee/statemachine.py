@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 
 from g2p_payment_phee.errors import InvalidTransition
+from g2p_payment_phee.i18n import _
 
 S = TypeVar("S", bound=StrEnum)
 
@@ -37,11 +38,15 @@ class StateMachine(Generic[S]):
             return
         if self.is_final(current):
             raise InvalidTransition(
-                f"{self.entity} is {current}, a final state: cannot become {target}"
+                _("{entity} is {current}, a final state: cannot become {target}").format(
+                    entity=self.entity, current=current, target=target
+                )
             )
         options = ", ".join(sorted(self.transitions.get(current, frozenset())))
         raise InvalidTransition(
-            f"{self.entity} cannot go from {current} to {target} (allowed: {options})"
+            _("{entity} cannot go from {current} to {target} (allowed: {options})").format(
+                entity=self.entity, current=current, target=target, options=options
+            )
         )
 
     def sources_of(self, target: S) -> frozenset[S]:

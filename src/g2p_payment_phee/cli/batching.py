@@ -11,6 +11,7 @@ from rich.table import Table
 from g2p_payment_phee.cli.context import console, state
 from g2p_payment_phee.cli.payments import ProgramOpt, cycle_named
 from g2p_payment_phee.errors import FieldError, ValidationFailed
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.money import display
 from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.batching import MAX_BATCH_SIZE, BatchingReport
@@ -45,17 +46,19 @@ def create(
 
 def print_batching(report: BatchingReport) -> None:
     """Payments batched, batches made, amounts."""
-    table = Table(f"cycle {report.cycle}: payments added to batches", "value")
-    table.add_row("payments batched", str(report.batched))
-    table.add_row("batches made", str(len(report.batches)))
-    table.add_row("file bytes", f"{report.file_bytes:,}")
+    table = Table(
+        _("cycle {cycle}: payments added to batches").format(cycle=report.cycle), _("value")
+    )
+    table.add_row(_("payments batched"), str(report.batched))
+    table.add_row(_("batches made"), str(len(report.batches)))
+    table.add_row(_("file bytes"), f"{report.file_bytes:,}")
     for currency, amount in report.amounts.items():
         table.add_row(f"amount {currency}", display(amount, currency))
     console.print(table)
     for name in report.batches[:LISTED]:
-        console.print(f"  batch {name}")
+        console.print(_("  batch {name}").format(name=name))
     if len(report.batches) > LISTED:
-        console.print(f"  … and {len(report.batches) - LISTED} more")
+        console.print(_("  … and {count} more").format(count=len(report.batches) - LISTED))
 
 
 @payments_app.command("cancel")
@@ -92,20 +95,29 @@ def _payment_id(text: str | None) -> uuid.UUID | None:
         return uuid.UUID(text.strip())
     except ValueError:
         raise ValidationFailed(
-            f"{text!r} is not a payment id", [FieldError("payment", "a payment's UUID")]
+            _("{text!r} is not a payment id").format(text=text),
+            [FieldError("payment", _("a payment's UUID"))],
         ) from None
 
 
 def print_cancel(report: CancelReport) -> None:
     """Payments cancelled, batches dropped or shrunk, and batches left alone with the reason."""
-    amounts = ", ".join(display(a, c) for c, a in report.amounts.items()) or "nothing"
-    console.print(f"cancelled {report.cancelled} payments ({amounts}) of {report.cycle}")
+    amounts = ", ".join(display(a, c) for c, a in report.amounts.items()) or _("nothing")
+    console.print(
+        _("cancelled {cancelled} payments ({amounts}) of {cycle}").format(
+            cancelled=report.cancelled, amounts=amounts, cycle=report.cycle
+        )
+    )
     for name in report.batches[:LISTED]:
-        console.print(f"  batch {name} cancelled")
+        console.print(_("  batch {name} cancelled").format(name=name))
     if len(report.batches) > LISTED:
-        console.print(f"  … and {len(report.batches) - LISTED} more batches cancelled")
+        console.print(
+            _("  … and {count} more batches cancelled").format(count=len(report.batches) - LISTED)
+        )
     for name in report.shrunk:
-        console.print(f"  batch {name}: one payment fewer (its file is made again)")
+        console.print(
+            _("  batch {name}: one payment fewer (its file is made again)").format(name=name)
+        )
     for name, why in report.refused:
-        console.print(f"  batch {name} left alone: {why}")
-    console.print("their entitlements are payable again: `g2p-phee prepare` pays them")
+        console.print(_("  batch {name} left alone: {why}").format(name=name, why=why))
+    console.print(_("their entitlements are payable again: `g2p-phee prepare` pays them"))

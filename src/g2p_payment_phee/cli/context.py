@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from g2p_payment_phee.config import Settings, get_settings
 from g2p_payment_phee.db import make_engine, make_session_factory, schema_is_current
 from g2p_payment_phee.errors import ConfigurationError
+from g2p_payment_phee.i18n import _, supported_language
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.service import acting_user
 
@@ -41,7 +43,7 @@ class CliState:
     def session_factory(self, *, check_schema: bool = True) -> sessionmaker[Session]:
         if check_schema and not schema_is_current(self.engine):
             raise ConfigurationError(
-                "the database is not initialised or is outdated: run g2p-phee init"
+                _("the database is not initialised or is outdated: run g2p-phee init")
             )
         return make_session_factory(self.engine)
 
@@ -68,3 +70,17 @@ def state(ctx: typer.Context) -> CliState:
     obj = ctx.find_root().obj
     assert isinstance(obj, CliState)
     return obj
+
+
+def cli_language(environ: Mapping[str, str] | None = None) -> str:
+    """The language of the command's messages: ``G2P_LANGUAGE``, else the POSIX locale
+    (``LC_ALL``, ``LC_MESSAGES``, ``LANG``: ``fr_FR.UTF-8`` is French), else English.  The first
+    variable set decides; a language without a catalog is English."""
+    environ = os.environ if environ is None else environ
+    for name in ("G2P_LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environ.get(name, "").strip()
+        if value:
+            # POSIX names carry an encoding and a modifier: fr_FR.UTF-8@euro
+            tag = value.split(".", 1)[0].split("@", 1)[0]
+            return supported_language(tag) or "en"
+    return "en"

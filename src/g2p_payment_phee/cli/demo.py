@@ -18,6 +18,7 @@ from g2p_payment_phee.demo import (
     point_manager_at,
     run_demo,
 )
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.money import display
 from g2p_payment_phee.payments.outcomes import CycleOutcomes, Outcome
 
@@ -65,11 +66,19 @@ def _serve(result: DemoResult, seed: int, host: str, port: int) -> None:
 
     with EmulatorServer(EmulatorConfig(seed=seed)) as hub:
         factory = point_manager_at(result.database_url, hub.base_url)
-        console.print(f"the demo program's manager now points at a PHEE emulator on {hub.base_url}")
-        roles = {"admin": "admin", "maker": "program manager", "checker": "approver"}
+        console.print(
+            _("the demo program's manager now points at a PHEE emulator on {base_url}").format(
+                base_url=hub.base_url
+            )
+        )
+        roles = {"admin": _("admin"), "maker": _("program manager"), "checker": _("approver")}
         for name, password in result.passwords.items():
-            console.print(f"  sign in as {name} / {password} ({roles.get(name, '')})")
-        console.print("Ctrl+C stops the UI and the emulator")
+            console.print(
+                _("  sign in as {name} / {password} ({role})").format(
+                    name=name, password=password, role=roles.get(name, "")
+                )
+            )
+        console.print(_("Ctrl+C stops the UI and the emulator"))
         run_server(factory, host, port)
 
 
@@ -83,45 +92,53 @@ def _people(outcomes: CycleOutcomes) -> list[tuple[str, str, str]]:
             label = f"beneficiaries {outcome.label}"
             rows.append((label, str(people.count), display(amount, CURRENCY)))
     for reason, count in outcomes.reasons:
-        rows.append((f"  not paid: {reason}", str(count), ""))
+        rows.append((_("  not paid: {reason}").format(reason=reason), str(count), ""))
     return rows
 
 
 def _summary(result: DemoResult) -> None:
-    table = Table("demo", "count", "amount", title="g2p-payment-phee demo: final reconciliation")
+    table = Table(
+        _("demo"), _("count"), _("amount"), title=_("g2p-payment-phee demo: final reconciliation")
+    )
     rows: list[tuple[str, str, str]] = [
-        ("registrants imported", str(result.registrants), ""),
-        ("  rows refused by the import", str(result.import_report.rejected), ""),
-        ("enrolled in the program", str(result.enrolled), ""),
-        ("maker approving the cycle", "refused" if result.maker_checker_refusal else "ALLOWED", ""),
+        (_("registrants imported"), str(result.registrants), ""),
+        (_("  rows refused by the import"), str(result.import_report.rejected), ""),
+        (_("enrolled in the program"), str(result.enrolled), ""),
         (
-            "entitlements approved by the checker",
+            _("maker approving the cycle"),
+            _("refused") if result.maker_checker_refusal else _("ALLOWED"),
+            "",
+        ),
+        (
+            _("entitlements approved by the checker"),
             str(result.approved),
             display(result.approved_amount, CURRENCY),
         ),
     ]
     if result.preparation is not None:
         prep = result.preparation
-        rows.append(("entitlements skipped at prepare", str(prep.skipped_count), ""))
-        rows.append(("payments prepared (first round)", str(prep.created), ""))
-        rows.append(("batches (first round)", str(prep.batches), ""))
+        rows.append((_("entitlements skipped at prepare"), str(prep.skipped_count), ""))
+        rows.append((_("payments prepared (first round)"), str(prep.created), ""))
+        rows.append((_("batches (first round)"), str(prep.batches), ""))
     if result.outcomes is not None:
         rows += _people(result.outcomes)
     if result.retry is not None:
-        rows.append(("payment attempts retried", str(result.retry.created), ""))
+        rows.append((_("payment attempts retried"), str(result.retry.created), ""))
     if result.totals is not None:
         for batch_state, count in sorted(result.totals.batches.items()):
             rows.append((f"batches {batch_state}", str(count), ""))
         for key in ("paid", "failed", "sent", "issued"):
             count, amount = result.totals.payments.get(key, (0, Decimal(0)))
-            rows.append((f"payment attempts {key}", str(count), display(amount, CURRENCY)))
+            rows.append(
+                (_("payment attempts {key}").format(key=key), str(count), display(amount, CURRENCY))
+            )
     for reason, count in sorted(result.failure_reasons.items()):
-        rows.append((f"  attempts failed: {reason}", str(count), ""))
-    rows.append(("request_ids accepted twice by PHEE", str(result.accepted_twice), ""))
-    rows.append(("cycle state", result.cycle_state_final or result.cycle_state, ""))
+        rows.append((_("  attempts failed: {reason}").format(reason=reason), str(count), ""))
+    rows.append((_("request_ids accepted twice by PHEE"), str(result.accepted_twice), ""))
+    rows.append((_("cycle state"), result.cycle_state_final or result.cycle_state, ""))
     for row in rows:
         table.add_row(*row)
     console.print(table)
-    console.print(f"database: {result.database_url}")
+    console.print(_("database: {database_url}").format(database_url=result.database_url))
     users = ", ".join(f"{u} / {p}" for u, p in result.passwords.items())
-    console.print(f"users (passwords shown once): {users}")
+    console.print(_("users (passwords shown once): {users}").format(users=users))

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from g2p_payment_phee.cli.context import console
+from g2p_payment_phee.i18n import _
 
 
 def emulator(
@@ -20,5 +21,9 @@ def emulator(
     """Run the PHEE emulator (bulk processor and operations API) until interrupted."""
     from g2p_payment_phee.emulator.cli import run
 
-    console.print(f"PHEE emulator on http://{host}:{port} (admin API under /_emulator)")
+    console.print(
+        _("PHEE emulator on http://{host}:{port} (admin API under /_emulator)").format(
+            host=host, port=port
+        )
+    )
     run(host, port, config)

@@ -22,6 +22,7 @@ from g2p_payment_phee.exports.kinds import (
     RegistrantFilters,
 )
 from g2p_payment_phee.exports.service import ExportResult, export
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.states import PaymentState, PaymentStatus
 from g2p_payment_phee.programs.states import EntitlementState
@@ -65,17 +66,27 @@ def _format_of(output: Path) -> ExportFormat:
     if suffix in set(ExportFormat):
         return ExportFormat(suffix)
     raise ValidationFailed(
-        f"{output.name} ends in neither .csv nor .xlsx: say --format csv or --format xlsx",
-        [FieldError("format", "csv or xlsx")],
+        _("{name} ends in neither .csv nor .xlsx: say --format csv or --format xlsx").format(
+            name=output.name
+        ),
+        [FieldError("format", _("csv or xlsx"))],
     )
 
 
 def _report(result: ExportResult) -> None:
     what = f"{result.kind}, {result.fmt}"
     if result.rows == 0:
-        console.print(f"0 rows match the filters: wrote {result.path} ({what}), its header only")
+        console.print(
+            _("0 rows match the filters: wrote {path} ({what}), its header only").format(
+                path=result.path, what=what
+            )
+        )
     else:
-        console.print(f"wrote {result.rows:,} rows to {result.path} ({what})")
+        console.print(
+            _("wrote {rows:,} rows to {path} ({what})").format(
+                rows=result.rows, path=result.path, what=what
+            )
+        )
 
 
 @app.command("registrants")

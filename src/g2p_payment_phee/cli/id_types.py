@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from g2p_payment_phee.cli.context import console, state
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.registry import service
 
 app = typer.Typer(help="ID types of registrant IDs (National ID, Passport…).", no_args_is_help=True)
@@ -34,8 +35,15 @@ def create(
             validation_regex=pattern,
             description=description,
         )
-        shown = f"pattern {id_type.validation_regex}" if id_type.validation_regex else "no pattern"
-        console.print(f"created ID type {id_type.name} ({shown})", markup=False)
+        shown = (
+            _("pattern {validation_regex}").format(validation_regex=id_type.validation_regex)
+            if id_type.validation_regex
+            else _("no pattern")
+        )
+        console.print(
+            _("created ID type {name} ({shown})").format(name=id_type.name, shown=shown),
+            markup=False,
+        )
 
 
 @app.command("list")
@@ -43,10 +51,14 @@ def list_(ctx: typer.Context) -> None:
     """List ID types with their pattern and whether they take new IDs."""
     cli = state(ctx)
     with cli.unit_of_work() as session:
-        table = Table("name", "pattern", "description", "status")
+        table = Table(_("name"), _("pattern"), _("description"), _("status"))
         for id_type in service.list_id_types(session, cli.actor(session)):
             status = (
-                "enabled" if id_type.enabled else f"disabled {id_type.disabled_at:%Y-%m-%d %H:%M}"
+                _("enabled")
+                if id_type.enabled
+                else _("disabled {disabled_at:%Y-%m-%d %H:%M}").format(
+                    disabled_at=id_type.disabled_at
+                )
             )
             table.add_row(
                 Text(id_type.name),
@@ -63,4 +75,7 @@ def disable(ctx: typer.Context, name: str) -> None:
     cli = state(ctx)
     with cli.unit_of_work() as session:
         id_type = service.disable_id_type(session, cli.actor(session), name)
-        console.print(f"disabled ID type {id_type.name}: it takes no new IDs", markup=False)
+        console.print(
+            _("disabled ID type {name}: it takes no new IDs").format(name=id_type.name),
+            markup=False,
+        )

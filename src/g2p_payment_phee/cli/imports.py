@@ -10,6 +10,7 @@ from rich.table import Table
 
 from g2p_payment_phee.cli.context import console, state
 from g2p_payment_phee.errors import ValidationFailed
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.imports import ImportReport
 from g2p_payment_phee.programs import service as programs
 from g2p_payment_phee.programs.entitlement_import import import_entitlements
@@ -49,23 +50,32 @@ def entitlements(
 
 def print_report(report: ImportReport, *, limit: int = 50) -> None:
     """The counts, then the rejected rows with field and reason."""
-    mode = " (dry run: nothing written)" if report.dry_run else ""
+    mode = _(" (dry run: nothing written)") if report.dry_run else ""
     console.print(
-        f"{report.rows} rows: {report.created} created, {report.updated} updated, "
-        f"{report.rejected} rejected{mode}"
+        _("{rows} rows: {created} created, {updated} updated, {rejected} rejected{mode}").format(
+            rows=report.rows,
+            created=report.created,
+            updated=report.updated,
+            rejected=report.rejected,
+            mode=mode,
+        )
     )
     if report.errors:
-        table = Table("row", "field", "reason")
+        table = Table(_("row"), _("field"), _("reason"))
         for problem in report.errors[:limit]:
             table.add_row(str(problem.row), problem.field, problem.reason)
         console.print(table)
         if len(report.errors) > limit:
-            console.print(f"… and {len(report.errors) - limit} more problems")
+            console.print(_("… and {count} more problems").format(count=len(report.errors) - limit))
 
 
 def _finish(report: ImportReport) -> None:
     """Print the report after the good rows were committed; rejected rows make the exit non-zero."""
     print_report(report)
     if report.rejected:
-        written = "would be imported" if report.dry_run else "were imported"
-        raise ValidationFailed(f"{report.rejected} rows rejected; the valid rows {written}")
+        written = _("would be imported") if report.dry_run else _("were imported")
+        raise ValidationFailed(
+            _("{rejected} rows rejected; the valid rows {written}").format(
+                rejected=report.rejected, written=written
+            )
+        )

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from g2p_payment_phee.cli.context import console, state
+from g2p_payment_phee.i18n import _, lazy_gettext
 from g2p_payment_phee.payments.config_service import (
     ConnectionCheck,
     check_connection,
@@ -30,7 +31,7 @@ defaults_app = typer.Typer(
     help="Hub-wide PHEE defaults a new PHEE manager starts from (admins).", no_args_is_help=True
 )
 app.add_typer(defaults_app, name="defaults")
-NOT_TESTED = "never tested"
+NOT_TESTED = lazy_gettext("never tested")
 
 
 def _parse_settings(pairs: list[str], kind: ManagerKind | None) -> dict[str, Any]:
@@ -44,7 +45,9 @@ def _parse_settings(pairs: list[str], kind: ManagerKind | None) -> dict[str, Any
         key, sep, value = pair.partition("=")
         key, value = key.strip(), value.strip()
         if not sep or not key:
-            raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--set")
+            raise typer.BadParameter(
+                _("{pair!r} is not KEY=VALUE").format(pair=pair), param_hint="--set"
+            )
         optional = kind is None or (
             key in fields and type(None) in get_args(fields[key].annotation)
         )
@@ -116,7 +119,9 @@ def _print_check(result: ConnectionCheck) -> None:
     """The summary, then each warning (the hub answered, but a setting will not work)."""
     console.print(result.message, markup=False, soft_wrap=True)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
+        console.print(
+            _("[yellow]warning:[/yellow] {warning}").format(warning=escape(warning)), soft_wrap=True
+        )
 
 
 @app.command("list")
@@ -125,10 +130,10 @@ def list_all(ctx: typer.Context) -> None:
     cli = state(ctx)
     with cli.unit_of_work() as session:
         found = list_managers(session, cli.actor(session))
-    table = Table("program", "kind", "hub", "last test", "tested at", "message")
+    table = Table(_("program"), _("kind"), _("hub"), _("last test"), _("tested at"), _("message"))
     for m in found:
-        kind = m.label if m.configured else f"{m.label} (not configured)"
-        tested = m.check_result.value if m.check_result else NOT_TESTED
+        kind = m.label if m.configured else _("{label} (not configured)").format(label=m.label)
+        tested = m.check_result.value if m.check_result else str(NOT_TESTED)
         when = f"{m.checked_at:%Y-%m-%d %H:%M} UTC" if m.checked_at else ""
         table.add_row(
             escape(m.program.name),
@@ -177,7 +182,7 @@ def defaults_set(
 
 
 def _print_defaults(description: dict[str, Any]) -> None:
-    table = Table("setting", "label", "value", title="Payment Hub EE defaults")
+    table = Table(_("setting"), _("label"), _("value"), title=_("Payment Hub EE defaults"))
     for key, value in description["settings"].items():
         shown = "" if value is None else str(value)
         table.add_row(key, phee_defaults.setting_title(key), escape(shown))
@@ -192,13 +197,20 @@ def _print(description: dict[str, Any]) -> None:
     spec = kind_spec(ManagerKind(description["kind"]))
     fields = spec.settings_model.model_fields
     secret_fields = spec.secrets_model.model_fields
-    table = Table("setting", "label", "value", title=f"{description['kind']} payment manager")
+    table = Table(
+        _("setting"),
+        _("label"),
+        _("value"),
+        title=_("{description} payment manager").format(description=description["kind"]),
+    )
     for key, value in description["settings"].items():
         info = fields.get(key)
         table.add_row(key, (info.title or "") if info else "", _shown_value(info, value))
     for key, value in description["secrets"].items():
         secret = secret_fields.get(key)
-        table.add_row(f"{key} (secret)", (secret.title or "") if secret else "", value)
+        table.add_row(
+            _("{key} (secret)").format(key=key), (secret.title or "") if secret else "", value
+        )
     console.print(table)
 
 

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from g2p_payment_phee.cli.context import console
 from g2p_payment_phee.errors import PaidTwiceFound
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.money import display
 from g2p_payment_phee.payments.duplicates import PaidTwice
 from g2p_payment_phee.payments.models import DuplicatePayment
@@ -33,9 +34,9 @@ def print_paid_twice(cycle: Cycle, report: PaidTwice) -> None:
         console.print(_records_table(report))
     if report.batches_duplicated:
         batches = Table(
-            "batch",
-            "other PHEE batch ids under its correlation id",
-            title="[red]batches PHEE holds more than once[/red]",
+            _("batch"),
+            _("other PHEE batch ids under its correlation id"),
+            title=_("[red]batches PHEE holds more than once[/red]"),
             border_style="red",
         )
         for name, others in report.batches_duplicated:
@@ -43,21 +44,23 @@ def print_paid_twice(cycle: Cycle, report: PaidTwice) -> None:
         console.print(batches)
     if report.unacknowledged:
         console.print(
-            f"[red]an approver acknowledges them, saying how they are handled: "
-            f"{escape(acknowledge_command(cycle))}[/red]",
+            _(
+                "[red]an approver acknowledges them, saying how they are handled: "
+                "{acknowledge_command}[/red]"
+            ).format(acknowledge_command=escape(acknowledge_command(cycle))),
             soft_wrap=True,
         )
 
 
 def _records_table(report: PaidTwice) -> Table:
     table = Table(
-        "payment (request_id)",
-        "times paid",
-        "amount paid",
-        "PHEE batch ids",
-        "transaction ids",
-        "acknowledged",
-        title="[bold red]payments paid more than once[/bold red]",
+        _("payment (request_id)"),
+        _("times paid"),
+        _("amount paid"),
+        _("PHEE batch ids"),
+        _("transaction ids"),
+        _("acknowledged"),
+        title=_("[bold red]payments paid more than once[/bold red]"),
         border_style="red",
     )
     for column in table.columns:
@@ -72,13 +75,15 @@ def _records_table(report: PaidTwice) -> Table:
             _acknowledged(record),
         )
     if report.payments > len(report.records):
-        table.caption = f"the first {len(report.records)} of {report.payments} payments"
+        table.caption = _("the first {count} of {payments} payments").format(
+            count=len(report.records), payments=report.payments
+        )
     return table
 
 
 def _acknowledged(record: DuplicatePayment) -> str:
     if record.acknowledged_at is None:
-        return "[bold red]NO[/bold red]"
+        return _("[bold red]NO[/bold red]")
     return escape(f"yes, {record.acknowledged_at:%Y-%m-%d %H:%M}: {record.acknowledged_reason}")
 
 
@@ -94,7 +99,10 @@ def paid_twice_error(
     where = ", ".join(f"cycle {cycle.name} of {cycle.program.name}: {n}" for cycle, n in pending)
     command = acknowledge_command(pending[0][0]) if len(pending) == 1 else "(above)"
     return PaidTwiceFound(
-        f"{total} payments PHEE paid more than once are not acknowledged ({where}); an "
-        f"approver acknowledges them, saying how they are handled: {command}"
+        _(
+            "{total} payments PHEE paid more than once are not acknowledged "
+            "({where}); an approver acknowledges them, saying how they are "
+            "handled: {command}"
+        ).format(total=total, where=where, command=command)
         + (f". Also: {also}" if also else "")
     )

@@ -18,6 +18,7 @@ from g2p_payment_phee.cli.context import console, state
 from g2p_payment_phee.cli.imports import print_report
 from g2p_payment_phee.cli.paid_twice import paid_twice_error, print_paid_twice
 from g2p_payment_phee.errors import HubIncomplete, ValidationFailed
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.money import display
 from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.batching import waiting_count
@@ -80,7 +81,7 @@ def _prepare(
         actor = cli.actor(session)
         with _progress() as bar:
             task = bar.add_task(
-                "preparing" if not retry else "retrying", total=payable_count(session, found)
+                _("preparing") if not retry else _("retrying"), total=payable_count(session, found)
             )
             run = service.retry_failed if retry else service.prepare_cycle
             report = run(
@@ -96,7 +97,7 @@ def _prepare(
 def print_people(outcomes: CycleOutcomes) -> None:
     """Beneficiaries by outcome (each counted once, whatever the attempts), with amounts."""
     currency = outcomes.currency
-    table = Table("beneficiaries", "people", "amount")
+    table = Table(_("beneficiaries"), _("people"), _("amount"))
     approved = outcomes.approved
     table.add_row("approved", str(approved.count), display(approved.amount, currency))
     for outcome in Outcome:
@@ -108,20 +109,23 @@ def print_people(outcomes: CycleOutcomes) -> None:
     console.print(table)
     if outcomes.reasons:
         reasons = "; ".join(f"{reason} ({count})" for reason, count in outcomes.reasons)
-        console.print(f"why not paid: {reasons}")
+        console.print(_("why not paid: {reasons}").format(reasons=reasons))
 
 
 def print_preparation(report: PreparationReport, *, limit: int = 20) -> None:
     """The preparation report: totals, batches, and the skipped entitlements with reasons."""
-    mode = " (dry run: nothing written)" if report.dry_run else ""
-    table = Table("preparation of " + report.cycle + mode, "value")
+    mode = _(" (dry run: nothing written)") if report.dry_run else ""
+    table = Table(
+        _("preparation of {cycle}{mode}").format(cycle=report.cycle, mode=mode), _("value")
+    )
     table.add_row(
-        "payments created" if not report.dry_run else "payments to create", str(report.created)
+        _("payments created") if not report.dry_run else _("payments to create"),
+        str(report.created),
     )
     table.add_row("batches", str(report.batches))
-    table.add_row("file bytes", f"{report.file_bytes:,}")
-    table.add_row("already with a live payment", str(report.already_paid))
-    table.add_row("skipped (no valid payee / amount)", str(report.skipped_count))
+    table.add_row(_("file bytes"), f"{report.file_bytes:,}")
+    table.add_row(_("already with a live payment"), str(report.already_paid))
+    table.add_row(_("skipped (no valid payee / amount)"), str(report.skipped_count))
     for currency, total in report.totals.items():
         table.add_row(f"amount {currency}", display(total.amount, currency))
         table.add_row(f"fees {currency}", display(total.fees, currency))
@@ -129,12 +133,14 @@ def print_preparation(report: PreparationReport, *, limit: int = 20) -> None:
     if report.message:
         console.print(report.message)
     if report.skipped:
-        skipped = Table("entitlement", "registrant", "reason", title="skipped entitlements")
+        skipped = Table(
+            _("entitlement"), _("registrant"), _("reason"), title=_("skipped entitlements")
+        )
         for item in report.skipped[:limit]:
             skipped.add_row(item.code, item.reference, item.reason)
         console.print(skipped)
         if report.skipped_count > limit:
-            console.print(f"… and {report.skipped_count - limit} more")
+            console.print(_("… and {count} more").format(count=report.skipped_count - limit))
 
 
 @batches_app.command("list")
@@ -150,7 +156,15 @@ def list_batches(
     with cli.unit_of_work() as session:
         found = cycle_named(session, cycle, program)
         table = Table(
-            "#", "batch", "state", "payments", "amount", "paid", "failed", "PHEE id", "file"
+            "#",
+            _("batch"),
+            _("state"),
+            _("payments"),
+            _("amount"),
+            _("paid"),
+            _("failed"),
+            _("PHEE id"),
+            _("file"),
         )
         for b in service.list_batches(
             session, cli.actor(session), found, offset=offset, limit=limit
@@ -175,23 +189,25 @@ def show_batch(ctx: typer.Context, batch: str) -> None:
     cli = state(ctx)
     with cli.unit_of_work() as session:
         b = service.get_batch(session, cli.actor(session), batch)
-        table = Table("batch " + b.name, "value")
+        table = Table(_("batch {name}").format(name=b.name), _("value"))
         for label, value in (
             ("cycle", b.cycle.name),
             ("sequence", b.sequence),
             ("state", b.state),
-            ("correlation id", b.correlation_id),
-            ("PHEE batch id", b.phee_batch_id or "-"),
+            (_("correlation id"), b.correlation_id),
+            (_("PHEE batch id"), b.phee_batch_id or "-"),
             (
                 "file",
-                f"{b.file_name} ({b.csv_size or 0:,} bytes, sha256 {b.csv_sha256 or 'at send'})",
+                _("{file_name} ({size:,} bytes, sha256 {sha256})").format(
+                    file_name=b.file_name, size=b.csv_size or 0, sha256=b.csv_sha256 or _("at send")
+                ),
             ),
             ("issued", f"{b.issued_count} / {display(b.issued_amount, b.currency)}"),
             ("sent", f"{b.sent_count} / {display(b.sent_amount, b.currency)}"),
             ("paid", f"{b.paid_count} / {display(b.paid_amount, b.currency)}"),
             ("failed", f"{b.failed_count} / {display(b.failed_amount, b.currency)}"),
-            ("send attempts", b.send_attempts),
-            ("last error", b.last_error or "-"),
+            (_("send attempts"), b.send_attempts),
+            (_("last error"), b.last_error or "-"),
         ):
             table.add_row(label, str(value))
         console.print(table)
@@ -212,7 +228,11 @@ def export_csv(
         rendered = service.batch_file(session, cli.actor(session), b)
         target = output or Path(b.file_name)
         write_private_file(target, rendered.data)  # payees' identifiers: owner-only (0600)
-        console.print(f"wrote {target} ({len(rendered.data):,} bytes, sha256 {rendered.sha256})")
+        console.print(
+            _("wrote {target} ({count:,} bytes, sha256 {sha256})").format(
+                target=target, count=len(rendered.data), sha256=rendered.sha256
+            )
+        )
 
 
 def reconcile_import(
@@ -229,7 +249,9 @@ def reconcile_import(
     print_report(report)
     if report.rejected:
         raise ValidationFailed(
-            f"{report.rejected} rows rejected; the other payments were reconciled"
+            _("{rejected} rows rejected; the other payments were reconciled").format(
+                rejected=report.rejected
+            )
         )
 
 
@@ -244,19 +266,28 @@ def status(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
         overdue = overdue_payments(session, actor, found.id, older_than=cli.settings.overdue_after)
         currency = found.program.currency
         print_people(cycle_outcomes(session, actor, found))
-        table = Table(f"payment attempts of {found.name} ({found.state})", "count", "amount")
+        table = Table(
+            _("payment attempts of {name} ({state})").format(name=found.name, state=found.state),
+            _("count"),
+            _("amount"),
+        )
         for batch_state, count in sorted(totals.batches.items()):
             table.add_row(f"batches {batch_state}", str(count), "")
         for key in ("issued", "sent", "paid", "failed"):
             count, amount = totals.payments.get(key, (0, Decimal(0)))
             table.add_row(f"payments {key}", str(count), display(amount, currency))
-        table.add_row(f"payments overdue (sent > {overdue.hours} h ago)", str(overdue.payments), "")
+        table.add_row(
+            _("payments overdue (sent > {hours} h ago)").format(hours=overdue.hours),
+            str(overdue.payments),
+            "",
+        )
         console.print(table)
         waiting = waiting_count(session, found)
         if waiting:
             console.print(
-                f"{waiting} issued payments wait for a batch: "
-                f"`g2p-phee batches create {found.name}`"
+                _(
+                    "{waiting} issued payments wait for a batch: `g2p-phee batches create {name}`"
+                ).format(waiting=waiting, name=found.name)
             )
         print_overdue(overdue)
         print_waiting(waiting_batches(session, found.id))
@@ -271,7 +302,7 @@ def print_waiting(waits: list[BatchWait]) -> None:
     """The batches being sent or whose outcome is unknown: why each waits, and until when."""
     if not waits:
         return
-    table = Table("batch", "state", "why it waits", title="batches waiting")
+    table = Table(_("batch"), _("state"), _("why it waits"), title=_("batches waiting"))
     for wait in waits:
         table.add_row(wait.batch, str(wait.state), escape(wait.reason))
     console.print(table)
@@ -288,7 +319,7 @@ def send(
     """Send batches to the hub (an unknown outcome is looked up first, never resent blindly).
     Exit code 11 when some batches were rejected or their outcome is unknown."""
     if (cycle is None) == (batch is None):
-        raise typer.BadParameter("give a CYCLE or --batch BATCH")
+        raise typer.BadParameter(_("give a CYCLE or --batch BATCH"))
     cli = state(ctx)
     factory = cli.session_factory()
     with cli.unit_of_work() as session:
@@ -313,10 +344,12 @@ def send(
     stuck = sum(report.count(outcome) for outcome in TROUBLE)
     if stuck:
         raise HubIncomplete(
-            f"{stuck} of {len(report.results)} batches did not go through (above); send again "
-            "once the cause is fixed: a batch with an unknown outcome is looked up first, and "
-            "resent only once the hub has been silent about it for the quiet period (the times "
-            "above)"
+            _(
+                "{stuck} of {count} batches did not go through (above); send again "
+                "once the cause is fixed: a batch with an unknown outcome is looked up "
+                "first, and resent only once the hub has been silent about it for the "
+                "quiet period (the times above)"
+            ).format(stuck=stuck, count=len(report.results))
         )
 
 
@@ -325,7 +358,7 @@ def print_send(report: SendReport) -> None:
     console.print(", ".join(f"{report.count(o)} {o}" for o in SendOutcome))
     problems = [r for r in report.results if r.outcome in TROUBLE | {SendOutcome.SKIPPED}]
     if problems:
-        table = Table("batch", "outcome", "reason", title="batches not sent")
+        table = Table(_("batch"), _("outcome"), _("reason"), title=_("batches not sent"))
         for r in problems:
             table.add_row(r.batch, r.outcome, r.message)
         console.print(table)
@@ -353,18 +386,23 @@ def sync(
     paid = sum(r.paid for r in report.results)
     failed = sum(r.failed for r in report.results)
     console.print(
-        f"{len(report.results)} batches synced: {paid} paid, {failed} failed, "
-        f"{completed} batches complete"
+        _(
+            "{count} batches synced: {paid} paid, {failed} failed, {completed} batches complete"
+        ).format(count=len(report.results), paid=paid, failed=failed, completed=completed)
     )
     for r in report.results:
         for line in ([r.error] if r.error else []) + r.problems[:5]:
-            console.print(f"  batch {r.batch}: {line}", soft_wrap=True)
+            console.print(
+                _("  batch {batch}: {line}").format(batch=r.batch, line=line), soft_wrap=True
+            )
     for line in report.problems:  # duplicates at the hub, or why they could not be looked for
         console.print(f"[red]{escape(line)}[/red]", soft_wrap=True)
     unread = sum(1 for r in report.results if r.error)
     incomplete = HubIncomplete(
-        f"{unread} of {len(report.results)} batches could not be synced (above); "
-        "the next sync tries them again"
+        _(
+            "{unread} of {count} batches could not be synced (above); the next "
+            "sync tries them again"
+        ).format(unread=unread, count=len(report.results))
     )
     with cli.unit_of_work() as session:
         actor = cli.actor(session)
@@ -409,12 +447,14 @@ def print_overdue(report: OverdueReport) -> None:
     if not report.payments:
         return
     console.print(f"[yellow]{report.describe()}[/yellow]", soft_wrap=True)
-    table = Table("batch", "PHEE batch id", "accepted (UTC)", "open payments")
+    table = Table(_("batch"), _("PHEE batch id"), _("accepted (UTC)"), _("open payments"))
     for batch in report.listed:
         at = f"{batch.submitted_at:%Y-%m-%d %H:%M}"
         table.add_row(batch.name, batch.phee_batch_id or "", at, str(batch.open))
     if report.batches > len(report.listed):
-        table.caption = f"the {len(report.listed)} oldest of {report.batches} batches"
+        table.caption = _("the {count} oldest of {batches} batches").format(
+            count=len(report.listed), batches=report.batches
+        )
     console.print(table)
 
 
@@ -424,7 +464,7 @@ def end(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
     with cli.unit_of_work() as session:
         found = cycle_named(session, cycle, program)
         service.end_cycle(session, cli.actor(session), found)
-        console.print(f"cycle {found.name} is {found.state}")
+        console.print(_("cycle {name} is {state}").format(name=found.name, state=found.state))
 
 
 def distribute(
@@ -446,6 +486,10 @@ def distribute(
         actor = cli.actor(session)
         service.mark_distributed(session, actor, found, unpaid_reason=unpaid_reason)
         outcomes = cycle_outcomes(session, actor, found)
-        console.print(f"cycle {found.name} is {found.state}")
+        console.print(_("cycle {name} is {state}").format(name=found.name, state=found.state))
         if outcomes.unpaid:
-            console.print(f"{service.unpaid_text(outcomes)}; reason given: {unpaid_reason}")
+            console.print(
+                _("{unpaid_text}; reason given: {unpaid_reason}").format(
+                    unpaid_text=service.unpaid_text(outcomes), unpaid_reason=unpaid_reason
+                )
+            )

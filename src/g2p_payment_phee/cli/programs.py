@@ -11,6 +11,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.cli.context import console, state
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.money import display
 from g2p_payment_phee.payments import duplicates
 from g2p_payment_phee.programs import service
@@ -47,7 +48,11 @@ def create_program(
             budget=budget,
             maker_checker=maker_checker,
         )
-        console.print(f"created program {program.name} ({program.currency}, id {program.id})")
+        console.print(
+            _("created program {name} ({currency}, id {id})").format(
+                name=program.name, currency=program.currency, id=program.id
+            )
+        )
 
 
 @programs_app.command("list")
@@ -55,7 +60,15 @@ def list_programs(ctx: typer.Context) -> None:
     """List programs."""
     cli = state(ctx)
     with cli.unit_of_work() as session:
-        table = Table("name", "currency", "target", "manager", "budget", "enrolled", "state")
+        table = Table(
+            _("name"),
+            _("currency"),
+            _("target"),
+            _("manager"),
+            _("budget"),
+            _("enrolled"),
+            _("state"),
+        )
         for program in service.list_programs(session, cli.actor(session)):
             budget = (
                 display(program.budget, program.currency) if program.budget is not None else "-"
@@ -81,12 +94,14 @@ def enrol(
 ) -> None:
     """Enrol registrants (by reference, or --all of the program's target type)."""
     if not all_ and not references:
-        raise typer.BadParameter("give registrant references or --all")
+        raise typer.BadParameter(_("give registrant references or --all"))
     cli = state(ctx)
     with cli.unit_of_work() as session:
         found = service.get_program(session, program)
         count = service.enrol(session, cli.actor(session), found, None if all_ else references)
-        console.print(f"enrolled {count} new beneficiaries in {found.name}")
+        console.print(
+            _("enrolled {count} new beneficiaries in {name}").format(count=count, name=found.name)
+        )
 
 
 @cycles_app.command("create")
@@ -109,7 +124,11 @@ def create_cycle(
             start=_date(start, "--start"),
             end=_date(end, "--end"),
         )
-        console.print(f"created cycle {cycle.name} (#{cycle.sequence}, id {cycle.id})")
+        console.print(
+            _("created cycle {name} (#{sequence}, id {id})").format(
+                name=cycle.name, sequence=cycle.sequence, id=cycle.id
+            )
+        )
 
 
 @cycles_app.command("list")
@@ -120,7 +139,9 @@ def list_cycles(
     cli = state(ctx)
     with cli.unit_of_work() as session:
         found = service.get_program(session, program) if program else None
-        table = Table("program", "#", "cycle", "dates", "state", "entitlements", "amount")
+        table = Table(
+            _("program"), "#", _("cycle"), _("dates"), _("state"), _("entitlements"), _("amount")
+        )
         for cycle in service.list_cycles(session, cli.actor(session), found):
             totals = service.cycle_totals(session, cycle)
             amount = sum(totals.amounts.values(), start=Decimal(0))
@@ -149,8 +170,12 @@ def show_cycle(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> No
 def print_cycle(session: Session, cycle: Cycle) -> None:
     """The cycle's header line and its entitlements per state."""
     totals = service.cycle_totals(session, cycle)
-    console.print(f"cycle {cycle.name} of {cycle.program.name}: {cycle.state}")
-    table = Table("entitlement state", "count", "amount")
+    console.print(
+        _("cycle {name} of {program}: {state}").format(
+            name=cycle.name, program=cycle.program.name, state=cycle.state
+        )
+    )
+    table = Table(_("entitlement state"), _("count"), _("amount"))
     for entitlement_state, count in sorted(totals.counts.items()):
         amount = display(totals.amounts[entitlement_state], cycle.program.currency)
         table.add_row(entitlement_state, str(count), amount)
@@ -172,7 +197,9 @@ def add_entitlements(
         count = service.add_fixed_entitlements(
             session, cli.actor(session), found, amount=amount, transfer_fee=fee
         )
-        console.print(f"added {count} entitlements to {found.name}")
+        console.print(
+            _("added {count} entitlements to {name}").format(count=count, name=found.name)
+        )
 
 
 @cycles_app.command("submit")
@@ -182,7 +209,11 @@ def submit(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
     with cli.unit_of_work() as session:
         found = _cycle(session, cycle, program)
         count = service.submit_cycle(session, cli.actor(session), found)
-        console.print(f"cycle {found.name} is {found.state}: {count} entitlements pending")
+        console.print(
+            _("cycle {name} is {state}: {count} entitlements pending").format(
+                name=found.name, state=found.state, count=count
+            )
+        )
 
 
 @cycles_app.command("approve")
@@ -192,7 +223,11 @@ def approve(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
     with cli.unit_of_work() as session:
         found = _cycle(session, cycle, program)
         count = service.approve_cycle(session, cli.actor(session), found)
-        console.print(f"cycle {found.name} is {found.state}: {count} entitlements approved")
+        console.print(
+            _("cycle {name} is {state}: {count} entitlements approved").format(
+                name=found.name, state=found.state, count=count
+            )
+        )
 
 
 @cycles_app.command("return")
@@ -207,7 +242,7 @@ def return_to_draft(
     with cli.unit_of_work() as session:
         found = _cycle(session, cycle, program)
         service.return_cycle_to_draft(session, cli.actor(session), found, reason)
-        console.print(f"cycle {found.name} is {found.state}")
+        console.print(_("cycle {name} is {state}").format(name=found.name, state=found.state))
 
 
 @cycles_app.command("reject-entitlement")
@@ -223,7 +258,11 @@ def reject_entitlement(
     with cli.unit_of_work() as session:
         found = _cycle(session, cycle, program)
         entitlement = service.reject_entitlement(session, cli.actor(session), found, code, reason)
-        console.print(f"entitlement {entitlement.code} is {entitlement.state}")
+        console.print(
+            _("entitlement {code} is {state}").format(
+                code=entitlement.code, state=entitlement.state
+            )
+        )
 
 
 @cycles_app.command("cancel")
@@ -238,7 +277,7 @@ def cancel(
     with cli.unit_of_work() as session:
         found = _cycle(session, cycle, program)
         service.cancel_cycle(session, cli.actor(session), found, reason)
-        console.print(f"cycle {found.name} is {found.state}")
+        console.print(_("cycle {name} is {state}").format(name=found.name, state=found.state))
 
 
 @cycles_app.command("acknowledge-paid-twice")
@@ -256,7 +295,11 @@ def acknowledge_paid_twice(
     with cli.unit_of_work() as session:
         found = _cycle(session, cycle, program)
         count = duplicates.acknowledge_paid_twice(session, cli.actor(session), found, reason)
-        console.print(f"acknowledged {count} payments paid more than once in cycle {found.name}")
+        console.print(
+            _("acknowledged {count} payments paid more than once in cycle {name}").format(
+                count=count, name=found.name
+            )
+        )
 
 
 def _cycle(session: Session, cycle: str, program: str | None) -> Cycle:
@@ -269,5 +312,5 @@ def _date(text: str, option: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(
-            f"{text!r} is not a date (YYYY-MM-DD)", param_hint=option
+            _("{text!r} is not a date (YYYY-MM-DD)").format(text=text), param_hint=option
         ) from None

@@ -10,6 +10,7 @@ import typer
 from g2p_payment_phee.cli.context import console, state
 from g2p_payment_phee.cli.payments import ProgramOpt, cycle_named
 from g2p_payment_phee.exports.cycle_report import cycle_report
+from g2p_payment_phee.i18n import _
 
 app = typer.Typer(help="Reports of a cycle, as files readable by you only.", no_args_is_help=True)
 
@@ -34,6 +35,14 @@ def cycle(
         found = cycle_named(session, name, program)
         result = cycle_report(session, cli.actor(session), found, fmt, output)
     if result.rows == 0:
-        console.print(f"no beneficiaries to report: wrote {result.path} with the header only")
+        console.print(
+            _("no beneficiaries to report: wrote {path} with the header only").format(
+                path=result.path
+            )
+        )
     else:
-        console.print(f"wrote {result.rows:,} rows to {result.path} ({result.fmt})")
+        console.print(
+            _("wrote {rows:,} rows to {path} ({fmt})").format(
+                rows=result.rows, path=result.path, fmt=result.fmt
+            )
+        )

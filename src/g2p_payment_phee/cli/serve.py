@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.cli.context import console, state
 from g2p_payment_phee.config import Settings, get_settings
+from g2p_payment_phee.i18n import _
 
 
 def serve(
@@ -48,5 +49,9 @@ def run_server(factory: sessionmaker[Session], host: str, port: int) -> None:
 
     from g2p_payment_phee.web.app import create_app
 
-    console.print(f"web UI on http://{host}:{port}/ (API under /api/v1, docs at /api/docs)")
+    console.print(
+        _("web UI on http://{host}:{port}/ (API under /api/v1, docs at /api/docs)").format(
+            host=host, port=port
+        )
+    )
     uvicorn.run(create_app(factory), **uvicorn_options(get_settings(), host, port))

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from g2p_payment_phee.cli.context import console, state
+from g2p_payment_phee.i18n import _, lazy_gettext
 from g2p_payment_phee.users import service
 from g2p_payment_phee.users.auth import create_api_token
 from g2p_payment_phee.users.models import Role
@@ -39,7 +40,9 @@ def create(
         user = service.create_user(
             session, actor, username=username, password=password, role=role, full_name=full_name
         )
-        console.print(f"created user {user.username} ({user.role})")
+        console.print(
+            _("created user {username} ({role})").format(username=user.username, role=user.role)
+        )
 
 
 @app.command("list")
@@ -48,9 +51,9 @@ def list_(ctx: typer.Context) -> None:
     cli = state(ctx)
     with cli.unit_of_work() as session:
         rows = service.list_users(session, cli.actor(session))
-        table = Table("username", "role", "name", "status", "created")
+        table = Table(_("username"), _("role"), _("name"), _("status"), _("created"))
         for user in rows:
-            status = "active" if user.active else "disabled"
+            status = _("active") if user.active else _("disabled")
             table.add_row(
                 user.username, user.role, user.full_name, status, f"{user.created_at:%Y-%m-%d}"
             )
@@ -63,7 +66,7 @@ def disable(ctx: typer.Context, username: str) -> None:
     cli = state(ctx)
     with cli.unit_of_work() as session:
         user = service.set_active(session, cli.actor(session), username, active=False)
-        console.print(f"disabled {user.username}")
+        console.print(_("disabled {username}").format(username=user.username))
 
 
 @app.command("enable")
@@ -72,7 +75,7 @@ def enable(ctx: typer.Context, username: str) -> None:
     cli = state(ctx)
     with cli.unit_of_work() as session:
         user = service.set_active(session, cli.actor(session), username, active=True)
-        console.print(f"enabled {user.username}")
+        console.print(_("enabled {username}").format(username=user.username))
 
 
 @app.command("password")
@@ -81,7 +84,7 @@ def password(
     current: Annotated[
         str,
         typer.Option(
-            prompt="Current password",
+            prompt=lazy_gettext("Current password"),
             hide_input=True,
             envvar="G2P_CURRENT_PASSWORD",
             help="Prompted when not given (or G2P_CURRENT_PASSWORD).",
@@ -90,7 +93,7 @@ def password(
     new: Annotated[
         str,
         typer.Option(
-            prompt="New password",
+            prompt=lazy_gettext("New password"),
             hide_input=True,
             confirmation_prompt=True,
             envvar="G2P_NEW_PASSWORD",
@@ -102,7 +105,11 @@ def password(
     cli = state(ctx)
     with cli.unit_of_work() as session:
         user = service.change_password(session, cli.actor(session), current=current, new=new)
-        console.print(f"password of {user.username} changed; their web sessions ended")
+        console.print(
+            _("password of {username} changed; their web sessions ended").format(
+                username=user.username
+            )
+        )
 
 
 @app.command("reset-password")
@@ -112,7 +119,7 @@ def reset_password(
     password: Annotated[
         str,
         typer.Option(
-            prompt="New password",
+            prompt=lazy_gettext("New password"),
             hide_input=True,
             confirmation_prompt=True,
             envvar="G2P_NEW_USER_PASSWORD",
@@ -124,7 +131,11 @@ def reset_password(
     cli = state(ctx)
     with cli.unit_of_work() as session:
         user = service.reset_password(session, cli.actor(session), username, password)
-        console.print(f"password of {user.username} reset; their web sessions ended")
+        console.print(
+            _("password of {username} reset; their web sessions ended").format(
+                username=user.username
+            )
+        )
 
 
 @app.command("token")
@@ -136,5 +147,7 @@ def token(
     cli = state(ctx)
     with cli.unit_of_work() as session:
         created = create_api_token(session, cli.actor(session), name)
-    console.print(f"API token {created.api_token.name!r} (shown once, keep it safe):")
+    console.print(
+        _("API token {name!r} (shown once, keep it safe):").format(name=created.api_token.name)
+    )
     console.print(created.token, soft_wrap=True, highlight=False)

@@ -8,6 +8,7 @@ import typer
 
 from g2p_payment_phee.cli.context import state
 from g2p_payment_phee.errors import ConfigurationError
+from g2p_payment_phee.i18n import _
 
 
 def _celery(ctx: typer.Context) -> None:
@@ -16,7 +17,7 @@ def _celery(ctx: typer.Context) -> None:
     settings = state(ctx).settings
     if settings.job_runner is not JobRunnerKind.CELERY:
         raise ConfigurationError(
-            "workers need G2P_JOB_RUNNER=celery (the default in scale mode) and G2P_BROKER_URL"
+            _("workers need G2P_JOB_RUNNER=celery (the default in scale mode) and G2P_BROKER_URL")
         )
     state(ctx).session_factory()  # refuse an uninitialised or outdated database early
 

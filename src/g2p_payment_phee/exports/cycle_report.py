@@ -37,6 +37,7 @@ from g2p_payment_phee.exports.formats import (
     ExportFormat,
     looks_like_formula,
 )
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.money import minor_digits
 from g2p_payment_phee.payments.outcomes import Outcome
 from g2p_payment_phee.payments.reconciliation import (
@@ -86,8 +87,8 @@ def report_format(text: ExportFormat | str) -> ExportFormat:
         return ExportFormat(str(text).strip().lower())
     except ValueError:
         raise ValidationFailed(
-            f"unknown report format {str(text)[:20]!r}: csv or xlsx",
-            [FieldError("format", "csv or xlsx")],
+            _("unknown report format {text!r}: csv or xlsx").format(text=str(text)[:20]),
+            [FieldError("format", _("csv or xlsx"))],
         ) from None
 
 
@@ -104,15 +105,17 @@ def cycle_report(
     chosen = report_format(fmt)
     if not target.parent.is_dir():
         raise ValidationFailed(
-            f"cannot write {target}: its folder does not exist",
-            [FieldError("output", f"no folder {target.parent}")],
+            _("cannot write {target}: its folder does not exist").format(target=target),
+            [FieldError("output", _("no folder {parent}").format(parent=target.parent))],
         )
     summary = reconciliation_summary(session, actor, cycle)
     if chosen is ExportFormat.XLSX and summary.rows > XLSX_MAX_ROWS:
         raise ValidationFailed(
-            f"the report has {summary.rows:,} rows and an XLSX sheet holds at most "
-            f"{XLSX_MAX_ROWS:,}: write it as CSV",
-            [FieldError("format", "csv for more than 1,048,575 rows")],
+            _(
+                "the report has {rows:,} rows and an XLSX sheet holds at most "
+                "{XLSX_MAX_ROWS:,}: write it as CSV"
+            ).format(rows=summary.rows, XLSX_MAX_ROWS=XLSX_MAX_ROWS),
+            [FieldError("format", _("csv for more than 1,048,575 rows"))],
         )
     rows = reconciliation_rows(session, actor, cycle)
     written = _write_then_rename(
@@ -216,7 +219,10 @@ class _Workbook:
         for row in rows:
             if line >= XLSX_MAX_ROWS:  # more rows than the summary counted (written meanwhile)
                 raise ValidationFailed(
-                    f"an XLSX sheet holds at most {XLSX_MAX_ROWS:,} rows: write the report as CSV",
+                    _(
+                        "an XLSX sheet holds at most {XLSX_MAX_ROWS:,} rows: write the report "
+                        "as CSV"
+                    ).format(XLSX_MAX_ROWS=XLSX_MAX_ROWS),
                     [FieldError("format", "csv")],
                 )
             line += 1
@@ -275,41 +281,45 @@ class _SummarySheet:
 
     def header(self) -> None:
         cycle, outcomes = self.cycle, self.summary.outcomes
-        self.put(f"Reconciliation report of cycle {cycle.name}", bold=True)
+        self.put(_("Reconciliation report of cycle {name}").format(name=cycle.name), bold=True)
         self.put("program", cycle.program.name)
-        self.put("cycle state", str(cycle.state))
+        self.put(_("cycle state"), str(cycle.state))
         self.put("currency", outcomes.currency)
         self.book.text(self.sheet, self.line, 0, "written at (UTC)")
         self.sheet.write_datetime(self.line, 1, utcnow(), self.book.moment)
         self.line += 1
         if not self.summary.rows:
-            self.put("No beneficiaries with an outcome: this report has no payments.", bold=True)
+            self.put(_("No beneficiaries with an outcome: this report has no payments."), bold=True)
         elif not outcomes.attempts:
-            self.put("No payments have been made for this cycle yet.", bold=True)
+            self.put(_("No payments have been made for this cycle yet."), bold=True)
         for state, count in sorted(self.summary.left_out.items()):
-            self.put(f"{count} entitlements {state} are not in this report (no outcome yet)")
+            self.put(
+                _("{count} entitlements {state} are not in this report (no outcome yet)").format(
+                    count=count, state=state
+                )
+            )
         self.line += 1
 
     def people(self) -> None:
         outcomes = self.summary.outcomes
-        self.put("Beneficiaries by outcome", "people", "amount approved", bold=True)
+        self.put(_("Beneficiaries by outcome"), _("people"), _("amount approved"), bold=True)
         for outcome in Outcome:
             people = outcomes.people.get(outcome)
             count, amount = (people.count, people.amount) if people else (0, Decimal(0))
             self.put(outcome.label, count, amount)
         self.put("approved", outcomes.approved.count, outcomes.approved.amount)
-        self.put("amount paid", None, outcomes.amount_paid)
+        self.put(_("amount paid"), None, outcomes.amount_paid)
         self.line += 1
 
     def attempts(self) -> None:
         outcomes = self.summary.outcomes
-        self.put("Payment attempts (a beneficiary may have several)", "attempts", bold=True)
-        self.put("payments made (cancelled ones not counted)", outcomes.attempts)
-        self.put("of which failed", outcomes.failed_attempts)
+        self.put(_("Payment attempts (a beneficiary may have several)"), _("attempts"), bold=True)
+        self.put(_("payments made (cancelled ones not counted)"), outcomes.attempts)
+        self.put(_("of which failed"), outcomes.failed_attempts)
         self.line += 1
 
     def reasons(self) -> None:
-        self.put("Top reasons not paid (failed or not payable)", "people", bold=True)
+        self.put(_("Top reasons not paid (failed or not payable)"), _("people"), bold=True)
         for reason, count in self.summary.outcomes.reasons:
             self.put(reason, count)
         if not self.summary.outcomes.reasons:

@@ -33,6 +33,7 @@ from typing import Any, BinaryIO, Protocol
 import xlsxwriter
 
 from g2p_payment_phee.errors import FieldError, ValidationFailed
+from g2p_payment_phee.i18n import _
 
 Cell = str | int | Decimal | date | datetime | bool | None
 
@@ -168,9 +169,18 @@ class XlsxTableWriter:
     def write_row(self, cells: Sequence[Cell]) -> None:
         if self._row >= XLSX_MAX_ROWS:
             raise ValidationFailed(
-                f"an XLSX sheet holds at most {XLSX_MAX_ROWS:,} rows: export as CSV, "
-                "or narrow the filters",
-                [FieldError("format", f"xlsx holds at most {XLSX_MAX_ROWS:,} rows")],
+                _(
+                    "an XLSX sheet holds at most {XLSX_MAX_ROWS:,} rows: export as CSV, or "
+                    "narrow the filters"
+                ).format(XLSX_MAX_ROWS=XLSX_MAX_ROWS),
+                [
+                    FieldError(
+                        "format",
+                        _("xlsx holds at most {XLSX_MAX_ROWS:,} rows").format(
+                            XLSX_MAX_ROWS=XLSX_MAX_ROWS
+                        ),
+                    )
+                ],
             )
         self._row += 1
         for index, cell in enumerate(cells):

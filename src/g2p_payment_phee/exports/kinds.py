@@ -25,6 +25,7 @@ from g2p_payment_phee.audit import AuditEvent
 from g2p_payment_phee.audit_log import event_conditions
 from g2p_payment_phee.errors import NotFound
 from g2p_payment_phee.exports.formats import Cell, Column
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.money import minor_digits
 from g2p_payment_phee.payments.listing import payment_conditions
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
@@ -103,7 +104,7 @@ def table_for(session: Session, filters: Filters) -> Table:
         return Table(ExportKind.REGISTRANTS, REGISTRANT_COLUMNS, _registrants(session, filters))
     if isinstance(filters, EntitlementFilters):
         if session.get(Cycle, filters.cycle_id) is None:
-            raise NotFound(f"no cycle {filters.cycle_id}")
+            raise NotFound(_("no cycle {cycle_id}").format(cycle_id=filters.cycle_id))
         return Table(ExportKind.ENTITLEMENTS, ENTITLEMENT_COLUMNS, _entitlements(session, filters))
     if isinstance(filters, PaymentFilters):
         return Table(ExportKind.PAYMENTS, PAYMENT_COLUMNS, _payments(session, filters))

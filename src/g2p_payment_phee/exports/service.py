@@ -20,6 +20,7 @@ from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.errors import FieldError, ValidationFailed
 from g2p_payment_phee.exports.formats import ExportFormat, write_table
 from g2p_payment_phee.exports.kinds import ExportKind, Filters, Table, table_for
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.users.permissions import Permission, authorize
 
@@ -46,8 +47,8 @@ def export(
     authorize(actor, Permission.VIEW)
     if not target.parent.is_dir():
         raise ValidationFailed(
-            f"cannot write {target}: its folder does not exist",
-            [FieldError("output", f"no folder {target.parent}")],
+            _("cannot write {target}: its folder does not exist").format(target=target),
+            [FieldError("output", _("no folder {parent}").format(parent=target.parent))],
         )
     table = table_for(session, filters)
     rows = _write_then_rename(table, fmt, target)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.errors import FieldError, NotFound, ValidationFailed
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.import_jobs.models import ImportFile
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.users.permissions import Permission
@@ -38,11 +39,13 @@ def import_params(kind: ImportKind, session: Session, params: dict[str, Any]) ->
         file_id = uuid.UUID(str(params.get("file_id")))
     except ValueError:
         raise ValidationFailed(
-            "invalid job parameters: file_id", [FieldError("file_id", "not a valid id")]
+            _("invalid job parameters: file_id"), [FieldError("file_id", _("not a valid id"))]
         ) from None
     stored = session.get(ImportFile, file_id)
     if stored is None or stored.kind != kind.value:
-        raise NotFound(f"no uploaded {kind.value} file {file_id}")
+        raise NotFound(
+            _("no uploaded {kind} file {file_id}").format(kind=kind.value, file_id=file_id)
+        )
     clean: dict[str, Any] = {"file_id": str(file_id), "dry_run": bool(params.get("dry_run"))}
     if kind is ImportKind.ENTITLEMENTS:
         cycle_id = params.get("cycle_id")
@@ -51,6 +54,6 @@ def import_params(kind: ImportKind, session: Session, params: dict[str, Any]) ->
         except ValueError:
             cycle = None
         if cycle is None:
-            raise NotFound(f"no cycle {cycle_id}")
+            raise NotFound(_("no cycle {cycle_id}").format(cycle_id=cycle_id))
         clean["cycle_id"] = str(cycle.id)
     return clean

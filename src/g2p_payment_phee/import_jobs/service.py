@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.errors import ValidationFailed
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.import_jobs.kinds import PERMISSIONS, ImportKind
 from g2p_payment_phee.import_jobs.models import ImportFile
 from g2p_payment_phee.imports import Format
@@ -48,7 +49,7 @@ def start_import(
     params: dict[str, Any] = {"dry_run": dry_run}
     if kind is ImportKind.ENTITLEMENTS:
         if cycle is None:
-            raise ValidationFailed("an entitlement import needs a cycle", [])
+            raise ValidationFailed(_("an entitlement import needs a cycle"), [])
         require_draft(cycle)
         params["cycle_id"] = str(cycle.id)
     content = path.read_bytes()

@@ -18,6 +18,7 @@ from typing import Any
 from g2p_payment_phee.background import Work
 from g2p_payment_phee.db import is_database_lost, unit_of_work
 from g2p_payment_phee.errors import NotFound, PermissionDenied
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.import_jobs.files import discard_file
 from g2p_payment_phee.import_jobs.kinds import ImportKind
 from g2p_payment_phee.import_jobs.models import ImportFile
@@ -32,7 +33,7 @@ ERRORS_LISTED = 500
 def run_import(kind: ImportKind, work: Work) -> dict[str, Any]:
     """Import the job's file as ``work.actor``; the report as the job's result."""
     if work.actor is None:
-        raise PermissionDenied(f"an {kind.job_kind} job needs a user")
+        raise PermissionDenied(_("an {job_kind} job needs a user").format(job_kind=kind.job_kind))
     actor = work.actor
     file_id = work.uuid("file_id")
     dry_run = bool(work.params.get("dry_run"))
@@ -57,7 +58,9 @@ def run_import(kind: ImportKind, work: Work) -> dict[str, Any]:
                 else:
                     cycle = session.get(Cycle, work.uuid("cycle_id"))
                     if cycle is None:
-                        raise NotFound(f"no cycle {work.params.get('cycle_id')}")
+                        raise NotFound(
+                            _("no cycle {cycle_id}").format(cycle_id=work.params.get("cycle_id"))
+                        )
                     report = import_entitlements(
                         session,
                         actor,
@@ -84,7 +87,7 @@ def _kept_file(work: Work, file_id: uuid.UUID) -> Iterator[tuple[Path, str, Any]
     with unit_of_work(work.factory) as session:
         stored = session.get(ImportFile, file_id)
         if stored is None:
-            raise NotFound("the uploaded file is no longer kept (was it imported already?)")
+            raise NotFound(_("the uploaded file is no longer kept (was it imported already?)"))
         name, fmt, content = stored.file_name, stored.format, stored.content
     descriptor, raw_path = tempfile.mkstemp(prefix="g2p-import-", suffix=f".{fmt}")
     path = Path(raw_path)

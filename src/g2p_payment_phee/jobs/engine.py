@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from g2p_payment_phee.background import Helpers, NoHelpers, Work
 from g2p_payment_phee.db import database_problem, is_database_lost, unit_of_work
 from g2p_payment_phee.errors import G2PError, NotFound
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.jobs import states
 from g2p_payment_phee.jobs.kinds import KINDS
 from g2p_payment_phee.jobs.models import Job, JobState
@@ -167,7 +168,9 @@ def run_job(
         body = spec.body if spec is not None else None
         actor, problem = _job_actor(session, job)
         if body is None or problem is not None:
-            states.fail_unrunnable(session, job, problem or f"unknown job kind {job.kind!r}")
+            states.fail_unrunnable(
+                session, job, problem or _("unknown job kind {kind!r}").format(kind=job.kind)
+            )
             return JobState.FAILED
         attempt = states.claim(session, job_id)
         if attempt is None:
@@ -197,9 +200,13 @@ def _job_actor(session: Session, job: Job) -> tuple[User | None, str | None]:
     try:
         user = get_user(session, job.created_by)
     except NotFound:
-        return None, f"user {job.created_by!r} who started the job no longer exists"
+        return None, _("user {created_by!r} who started the job no longer exists").format(
+            created_by=job.created_by
+        )
     if not user.active:
-        return None, f"user {user.username!r} who started the job is disabled"
+        return None, _("user {username!r} who started the job is disabled").format(
+            username=user.username
+        )
     return user, None
 
 

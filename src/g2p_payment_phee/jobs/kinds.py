@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from g2p_payment_phee.background import Work
 from g2p_payment_phee.errors import FieldError, ValidationFailed
 from g2p_payment_phee.g2p_connect import tasks as g2p_connect_tasks
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.import_jobs.kinds import ImportKind, import_params
 from g2p_payment_phee.import_jobs.tasks import run_import
 from g2p_payment_phee.payments import tasks as payment_tasks
@@ -157,6 +158,7 @@ def kind_spec(kind: str) -> KindSpec:
     if spec is None:
         known = ", ".join(sorted(KINDS))
         raise ValidationFailed(
-            f"unknown job kind {kind!r}", [FieldError("kind", f"must be one of: {known}")]
+            _("unknown job kind {kind!r}").format(kind=kind),
+            [FieldError("kind", _("must be one of: {known}").format(known=known))],
         )
     return spec

@@ -23,6 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.errors import ConfigurationError
+from g2p_payment_phee.i18n import _
 
 log = logging.getLogger(__name__)
 RUNNER_KEY = "g2p_job_runner"
@@ -81,7 +82,7 @@ def queue_for_dispatch(session: Session, job_id: uuid.UUID) -> None:
     """Dispatch ``job_id`` when this session commits (``submit`` calls this)."""
     if not isinstance(session.info.get(RUNNER_KEY), _RunnerSlot):
         raise ConfigurationError(
-            "no job runner is installed for this database session (install_runner)"
+            _("no job runner is installed for this database session (install_runner)")
         )
     session.info.setdefault(PENDING_KEY, []).append(job_id)
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from g2p_payment_phee import audit
 from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.errors import Conflict, NotFound
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.jobs.kinds import JobKind, kind_spec
 from g2p_payment_phee.jobs.models import ACTIVE_JOB_STATES, Job, JobState
 from g2p_payment_phee.jobs.runner import queue_for_dispatch
@@ -54,7 +55,7 @@ def submit(
         authorize(actor, spec.permission)
     clean = spec.normalize(session, params)
     key = dedupe_key if dedupe_key is not None else spec.key(clean)
-    for _ in range(INSERT_ATTEMPTS):
+    for _attempt in range(INSERT_ATTEMPTS):
         existing = _active_job(session, key)
         if existing is not None:
             return existing
@@ -76,7 +77,11 @@ def submit(
             )
             queue_for_dispatch(session, job.id)
             return job
-    raise Conflict(f"could not start {kind}: the same work keeps starting and ending; retry")
+    raise Conflict(
+        _("could not start {kind}: the same work keeps starting and ending; retry").format(
+            kind=kind
+        )
+    )
 
 
 def _active_job(session: Session, key: str) -> Job | None:
@@ -114,10 +119,10 @@ def get_job(session: Session, actor: User, job_id: uuid.UUID | str) -> Job:
     try:
         key = job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
     except ValueError:
-        raise NotFound(f"no job {job_id!r}") from None
+        raise NotFound(_("no job {job_id!r}").format(job_id=job_id)) from None
     job = session.get(Job, key)
     if job is None:
-        raise NotFound(f"no job {job_id}")
+        raise NotFound(_("no job {job_id}").format(job_id=job_id))
     return job
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from g2p_payment_phee.bulk import bulk_insert
 from g2p_payment_phee.errors import BusinessRuleViolation
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.packing import PackedBatch
 from g2p_payment_phee.payments.states import BatchState
@@ -47,7 +48,9 @@ def lock_approved_cycle(session: Session, cycle: Cycle) -> None:
     )
     state = session.scalar(select(Cycle.state).where(Cycle.id == cycle.id))
     if state is not CycleState.APPROVED:
-        raise BusinessRuleViolation(f"cycle {cycle.name!r} became {state} meanwhile")
+        raise BusinessRuleViolation(
+            _("cycle {name!r} became {state} meanwhile").format(name=cycle.name, state=state)
+        )
 
 
 def store_batches(

@@ -24,6 +24,7 @@ from g2p_payment_phee import audit
 from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import BusinessRuleViolation, Conflict, FieldError, ValidationFailed
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.ids import new_id
 from g2p_payment_phee.money import AmountFormat, format_amount, is_whole
 from g2p_payment_phee.payments.batch_store import lock_approved_cycle, store_batches
@@ -71,12 +72,16 @@ def check_batchable(session: Session, cycle: Cycle) -> None:
     batch."""
     if cycle.state is not CycleState.APPROVED:
         raise BusinessRuleViolation(
-            f"cycle {cycle.name!r} is {cycle.state}: only an approved cycle's payments are batched"
+            _("cycle {name!r} is {state}: only an approved cycle's payments are batched").format(
+                name=cycle.name, state=cycle.state
+            )
         )
     if waiting_count(session, cycle) == 0:
         raise BusinessRuleViolation(
-            f"cycle {cycle.name!r} has no payment waiting for a batch: every issued payment "
-            "is in a batch already (payments are issued by prepare)"
+            _(
+                "cycle {name!r} has no payment waiting for a batch: every issued "
+                "payment is in a batch already (payments are issued by prepare)"
+            ).format(name=cycle.name)
         )
 
 
@@ -84,8 +89,15 @@ def check_max_size(max_size: int | None) -> None:
     """ValidationFailed unless ``max_size`` is None or 1 to MAX_BATCH_SIZE."""
     if max_size is not None and not 1 <= max_size <= MAX_BATCH_SIZE:
         raise ValidationFailed(
-            f"max size {max_size} is out of range",
-            [FieldError("max_size", f"payments per batch: 1 to {MAX_BATCH_SIZE:,}")],
+            _("max size {max_size} is out of range").format(max_size=max_size),
+            [
+                FieldError(
+                    "max_size",
+                    _("payments per batch: 1 to {MAX_BATCH_SIZE:,}").format(
+                        MAX_BATCH_SIZE=MAX_BATCH_SIZE
+                    ),
+                )
+            ],
         )
 
 
@@ -181,8 +193,11 @@ class _Batcher:
         for payment_id, stored_type, value, amount, currency in rows:
             if stored_type != payee_type:
                 raise BusinessRuleViolation(
-                    f"payment {payment_id} was issued to a {stored_type!r} payee; the manager now "
-                    f"sends {payee_type!r}: cancel the cycle's waiting payments and prepare again"
+                    _(
+                        "payment {payment_id} was issued to a {stored_type!r} payee; the "
+                        "manager now sends {payee_type!r}: cancel the cycle's waiting payments "
+                        "and prepare again"
+                    ).format(payment_id=payment_id, stored_type=stored_type, payee_type=payee_type)
                 )
             text = self._amount_text(payment_id, Decimal(amount), currency)
             row = packer.place(str(payment_id), value, text, currency, Decimal(amount))
@@ -192,7 +207,7 @@ class _Batcher:
             self.report.amounts[currency] = self.report.amounts.get(currency, Decimal(0)) + amount
         result = self.session.connection().execute(self.place, places)
         if int(result.rowcount) != len(places):
-            raise Conflict("some payments were batched or cancelled meanwhile; nothing written")
+            raise Conflict(_("some payments were batched or cancelled meanwhile; nothing written"))
         self.report.batched += len(places)
         self._store(packer.take_closed())
 
@@ -204,9 +219,12 @@ class _Batcher:
         if text is None:
             if self.spec.amount_format is AmountFormat.INTEGER and not is_whole(amount):
                 raise BusinessRuleViolation(
-                    f"payment {payment_id}: amount {amount.normalize():f} {currency} has a "
-                    "fractional part; the manager's files take whole amounts (amount_format "
-                    "integer): change the amount format, or cancel the payment"
+                    _(
+                        "payment {payment_id}: amount {amount:f} {currency} has a "
+                        "fractional part; the manager's files take whole amounts "
+                        "(amount_format integer): change the amount format, or cancel the "
+                        "payment"
+                    ).format(payment_id=payment_id, amount=amount.normalize(), currency=currency)
                 )
             text = self.texts[(amount, currency)] = format_amount(
                 amount, currency, self.spec.amount_format

@@ -33,6 +33,7 @@ from g2p_payment_phee.errors import (
     NotFound,
     ValidationFailed,
 )
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.payments.batch_store import lock_approved_cycle
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.states import (
@@ -89,11 +90,15 @@ def why_not_cancellable(session: Session, batch: PaymentBatch) -> str | None:
     if batch.state not in CANCELLABLE:
         return _WHY_NOT[batch.state]
     if batch.phee_batch_id or batch.phee_duplicate_ids:
-        return f"the hub holds it (PHEE batch {batch.phee_batch_id or batch.phee_duplicate_ids})"
+        return _("the hub holds it (PHEE batch {value})").format(
+            value=batch.phee_batch_id or batch.phee_duplicate_ids
+        )
     if batch.state is BatchState.PREPARED and batch.last_attempt_at is not None:
-        return f"an upload of it may have started at {batch.last_attempt_at:%Y-%m-%d %H:%M} UTC"
+        return _("an upload of it may have started at {last_attempt_at:%Y-%m-%d %H:%M} UTC").format(
+            last_attempt_at=batch.last_attempt_at
+        )
     if batch.state is BatchState.REJECTED and _maybe_at_hub(session, batch.id):
-        return "an earlier upload's outcome was unknown: the hub may have stored it late"
+        return _("an earlier upload's outcome was unknown: the hub may have stored it late")
     return None
 
 
@@ -111,8 +116,13 @@ def check_reason(reason: str) -> str:
     text = reason.strip()
     if not text or len(text) > REASON_MAX:
         raise ValidationFailed(
-            "a cancel needs a reason",
-            [FieldError("reason", f"say why, in 1 to {REASON_MAX} characters")],
+            _("a cancel needs a reason"),
+            [
+                FieldError(
+                    "reason",
+                    _("say why, in 1 to {REASON_MAX} characters").format(REASON_MAX=REASON_MAX),
+                )
+            ],
         )
     return text
 
@@ -133,12 +143,14 @@ def cancel_payments(
     report = CancelReport(cycle=cycle.name, reason=check_reason(reason))
     if batch is not None and payment_id is not None:
         raise ValidationFailed(
-            "cancel a batch or a payment, not both", [FieldError("payment", "leave out")]
+            _("cancel a batch or a payment, not both"), [FieldError("payment", _("leave out"))]
         )
     if cycle.state is not CycleState.APPROVED:
         raise BusinessRuleViolation(
-            f"cycle {cycle.name!r} is {cycle.state}: only an approved cycle's payments are "
-            "cancelled (nothing of a cycle in any other state waits to be sent)"
+            _(
+                "cycle {name!r} is {state}: only an approved cycle's payments are "
+                "cancelled (nothing of a cycle in any other state waits to be sent)"
+            ).format(name=cycle.name, state=cycle.state)
         )
     lock_approved_cycle(session, cycle)
     if batch is not None:
@@ -156,12 +168,22 @@ def _cancel_batch(
     session: Session, actor: User, cycle: Cycle, batch: PaymentBatch, report: CancelReport
 ) -> None:
     if batch.cycle_id != cycle.id:
-        raise NotFound(f"batch {batch.name} is not a batch of cycle {cycle.name!r}")
+        raise NotFound(
+            _("batch {name} is not a batch of cycle {cycle!r}").format(
+                name=batch.name, cycle=cycle.name
+            )
+        )
     why = why_not_cancellable(session, batch)
     if why is not None:
-        raise BusinessRuleViolation(f"batch {batch.name} cannot be cancelled: {why}")
+        raise BusinessRuleViolation(
+            _("batch {name} cannot be cancelled: {why}").format(name=batch.name, why=why)
+        )
     if not _drop(session, actor, [batch], report):
-        raise Conflict(f"batch {batch.name} was claimed for sending meanwhile: not cancelled")
+        raise Conflict(
+            _("batch {name} was claimed for sending meanwhile: not cancelled").format(
+                name=batch.name
+            )
+        )
 
 
 def _cancel_cycle(session: Session, actor: User, cycle: Cycle, report: CancelReport) -> None:
@@ -184,7 +206,7 @@ def _cancel_cycle(session: Session, actor: User, cycle: Cycle, report: CancelRep
     if report.cancelled == 0:
         refused = "; ".join(f"batch {name}: {why}" for name, why in report.refused[:5])
         raise BusinessRuleViolation(
-            f"cycle {cycle.name!r} has no payment that can be cancelled"
+            _("cycle {name!r} has no payment that can be cancelled").format(name=cycle.name)
             + (f" ({refused})" if refused else ": none waits to be sent")
         )
 
@@ -194,20 +216,32 @@ def _cancel_one(
 ) -> None:
     payment = session.get(Payment, payment_id)
     if payment is None or payment.cycle_id != cycle.id:
-        raise NotFound(f"no payment {payment_id} in cycle {cycle.name!r}")
+        raise NotFound(
+            _("no payment {payment_id} in cycle {name!r}").format(
+                payment_id=payment_id, name=cycle.name
+            )
+        )
     if payment.state is not PaymentState.ISSUED:
         done = payment.status or payment.state
-        raise BusinessRuleViolation(f"payment {payment_id} is {done}: only issued payments")
+        raise BusinessRuleViolation(
+            _("payment {payment_id} is {done}: only issued payments").format(
+                payment_id=payment_id, done=done
+            )
+        )
     batch = payment.batch
     if batch is not None:
         why = why_not_cancellable(session, batch)
         if why is not None:
             raise BusinessRuleViolation(
-                f"payment {payment_id} cannot be cancelled: its batch {batch.name}: {why}"
+                _("payment {payment_id} cannot be cancelled: its batch {name}: {why}").format(
+                    payment_id=payment_id, name=batch.name, why=why
+                )
             )
         if batch.issued_count <= 1:
             if not _drop(session, actor, [batch], report):
-                raise Conflict(f"batch {batch.name} was claimed for sending meanwhile")
+                raise Conflict(
+                    _("batch {name} was claimed for sending meanwhile").format(name=batch.name)
+                )
             return
         _take_out(session, batch, payment)
         report.shrunk.append(batch.name)
@@ -230,7 +264,7 @@ def _take_out(session: Session, batch: PaymentBatch, payment: Payment) -> None:
         .execution_options(synchronize_session=False)
     )
     if int(getattr(result, "rowcount", 0)) != 1:
-        raise Conflict(f"batch {batch.name} was claimed for sending meanwhile")
+        raise Conflict(_("batch {name} was claimed for sending meanwhile").format(name=batch.name))
     note_loaded_batches(session, [batch.id], values)
 
 

@@ -25,6 +25,7 @@ from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import ConfigurationError, FieldError, G2PError, ValidationFailed
+from g2p_payment_phee.i18n import _, lazy_gettext
 from g2p_payment_phee.payments.manager import ManagerKindSpec, PaymentManager, kind_spec
 from g2p_payment_phee.payments.models import CheckResult, PaymentManagerConfig
 from g2p_payment_phee.programs.models import ManagerKind, Program
@@ -189,8 +190,12 @@ def load_manager(session: Session, program: Program) -> PaymentManager:
         secrets = spec.secrets_model.model_validate(_stored_secrets(row))
     except ValidationError as error:
         raise ConfigurationError(
-            f"the stored {row.kind} manager settings of {program.name!r} are no longer valid: "
-            f"{field_errors(error, 'settings')[0]}; configure the manager again"
+            _(
+                "the stored {kind} manager settings of {name!r} are no longer valid: "
+                "{field_errors}; configure the manager again"
+            ).format(
+                kind=row.kind, name=program.name, field_errors=field_errors(error, "settings")[0]
+            )
         ) from None
     manager = spec.build(program, settings, secrets)
     manager.validate_configuration(session)
@@ -206,8 +211,10 @@ def _require_row(session: Session, program: Program) -> PaymentManagerConfig:
     row = _config_row(session, program)
     if row is None:
         raise ConfigurationError(
-            f"program {program.name!r} has no payment manager configured: "
-            f"g2p-phee managers configure {program.name!r} …"
+            _(
+                "program {name!r} has no payment manager configured: g2p-phee managers "
+                "configure {name!r} …"
+            ).format(name=program.name)
         )
     return row
 
@@ -218,31 +225,34 @@ def _validated(model: type[BaseModel], values: dict[str, Any], what: str) -> Bas
     except ValidationError as error:
         errors = field_errors(error, what)
         raise ValidationFailed(
-            f"invalid manager {what}: " + "; ".join(map(str, errors)), errors
+            _("invalid manager {what}: {problems}").format(
+                what=what, problems="; ".join(map(str, errors))
+            ),
+            errors,
         ) from None
 
 
 # pydantic's messages ("Input should be greater than or equal to 1") in plain words, by type
 PLAIN_REASONS = {
-    "missing": "required",
-    "greater_than_equal": "must be at least {ge}",
-    "greater_than": "must be more than {gt}",
-    "less_than_equal": "must be at most {le}",
-    "less_than": "must be less than {lt}",
-    "int_parsing": "must be a whole number",
-    "int_type": "must be a whole number",
-    "int_from_float": "must be a whole number",
-    "float_parsing": "must be a number",
-    "decimal_parsing": "must be a number",
-    "bool_parsing": "must be yes or no",
-    "string_too_short": "must be at least {min_length} characters",
-    "string_too_long": "must be at most {max_length} characters",
-    "string_type": "must be text",
-    "literal_error": "must be one of: {expected}",
-    "enum": "must be one of: {expected}",
-    "url_parsing": "must be a web address such as https://hub.example.org",
-    "url_scheme": "must be a web address starting with {expected_schemes}",
-    "extra_forbidden": "not a setting of this kind",
+    "missing": lazy_gettext("required"),
+    "greater_than_equal": lazy_gettext("must be at least {ge}"),
+    "greater_than": lazy_gettext("must be more than {gt}"),
+    "less_than_equal": lazy_gettext("must be at most {le}"),
+    "less_than": lazy_gettext("must be less than {lt}"),
+    "int_parsing": lazy_gettext("must be a whole number"),
+    "int_type": lazy_gettext("must be a whole number"),
+    "int_from_float": lazy_gettext("must be a whole number"),
+    "float_parsing": lazy_gettext("must be a number"),
+    "decimal_parsing": lazy_gettext("must be a number"),
+    "bool_parsing": lazy_gettext("must be yes or no"),
+    "string_too_short": lazy_gettext("must be at least {min_length} characters"),
+    "string_too_long": lazy_gettext("must be at most {max_length} characters"),
+    "string_type": lazy_gettext("must be text"),
+    "literal_error": lazy_gettext("must be one of: {expected}"),
+    "enum": lazy_gettext("must be one of: {expected}"),
+    "url_parsing": lazy_gettext("must be a web address such as https://hub.example.org"),
+    "url_scheme": lazy_gettext("must be a web address starting with {expected_schemes}"),
+    "extra_forbidden": lazy_gettext("not a setting of this kind"),
 }
 
 
@@ -252,7 +262,7 @@ def plain_reason(problem: Mapping[str, Any]) -> str:
     if template is None:
         return str(problem.get("msg", "")).removeprefix("Value error, ")
     try:
-        return template.format(**dict(problem.get("ctx") or {}))
+        return str(template).format(**dict(problem.get("ctx") or {}))
     except (KeyError, IndexError):
         return str(problem.get("msg", ""))
 
@@ -273,7 +283,11 @@ def _apply_secret_changes(
     """Apply write-only changes in place; returns what happened to each, without values."""
     unknown = sorted(set(changes) - set(spec.secret_fields))
     if unknown:
-        raise ValidationFailed(f"unknown secret(s) for a {spec.kind} manager: {', '.join(unknown)}")
+        raise ValidationFailed(
+            _("unknown secret(s) for a {kind} manager: {unknown}").format(
+                kind=spec.kind, unknown=", ".join(unknown)
+            )
+        )
     return merge_secret_changes(stored, changes)
 
 

@@ -23,6 +23,7 @@ from g2p_payment_phee import audit
 from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.db import unit_of_work, utcnow
 from g2p_payment_phee.errors import ValidationFailed
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.imports import Format, ImportReport, guess_format, iter_rows, read_source
 from g2p_payment_phee.money import AmountFormat, parse_amount
 from g2p_payment_phee.payments.files import BatchFileFormat, safe_text
@@ -134,7 +135,9 @@ class DefaultManager:
 
     def test_connection(self) -> ConnectionReport:
         """Nothing to reach: payments are made by hand."""
-        return ConnectionReport(f"{self.program.name} pays manually: there is no hub to test")
+        return ConnectionReport(
+            _("{name} pays manually: there is no hub to test").format(name=self.program.name)
+        )
 
     @property
     def amount_format(self) -> AmountFormat:
@@ -301,27 +304,43 @@ def _outcome(
         pid = uuid.UUID(str(values.get("request_id") or ""))
     except ValueError:
         report.reject(
-            number, "request_id", f"{values.get('request_id')!r} is not a payment request_id"
+            number,
+            "request_id",
+            _("{request_id!r} is not a payment request_id").format(
+                request_id=values.get("request_id")
+            ),
         )
         return None
     if pid not in known:
-        report.reject(number, "request_id", f"no payment {pid} in this program")
+        report.reject(number, "request_id", _("no payment {pid} in this program").format(pid=pid))
         return None
     if pid in seen:
-        report.reject(number, "request_id", f"payment {pid} appears twice in the file")
+        report.reject(
+            number, "request_id", _("payment {pid} appears twice in the file").format(pid=pid)
+        )
         return None
     seen.add(pid)
     state, _batch, issued = known[pid]
     if state is PaymentState.RECONCILED:
-        report.reject(number, "request_id", f"payment {pid} is already reconciled (final)")
+        report.reject(
+            number, "request_id", _("payment {pid} is already reconciled (final)").format(pid=pid)
+        )
         return None
     if state is PaymentState.CANCELLED:
-        report.reject(number, "request_id", f"payment {pid} was cancelled before it was sent")
+        report.reject(
+            number,
+            "request_id",
+            _("payment {pid} was cancelled before it was sent").format(pid=pid),
+        )
         return None
     try:
         status = PaymentStatus(str(values.get("status") or "").strip().lower())
     except ValueError:
-        report.reject(number, "status", f"{values.get('status')!r} is not paid or failed")
+        report.reject(
+            number,
+            "status",
+            _("{status!r} is not paid or failed").format(status=values.get("status")),
+        )
         return None
     amount = None
     if status is PaymentStatus.PAID:

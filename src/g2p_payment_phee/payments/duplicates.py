@@ -24,6 +24,7 @@ from g2p_payment_phee import audit
 from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import BusinessRuleViolation
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.money import display
 from g2p_payment_phee.payments.models import DuplicatePayment, Payment, PaymentBatch
 from g2p_payment_phee.payments.states import PaymentStatus
@@ -174,19 +175,21 @@ class PaidTwice:
         """One sentence for a person."""
         if not self.payments:
             names = ", ".join(name for name, _ in self.batches_duplicated[:5])
-            return (
-                f"PHEE holds {len(self.batches_duplicated)} batches more than once "
-                f"({names}); no payment of theirs is reported paid twice so far"
-            )
+            return _(
+                "PHEE holds {count} batches more than once ({names}); no payment of "
+                "theirs is reported paid twice so far"
+            ).format(count=len(self.batches_duplicated), names=names)
         extra = display(self.amount_extra, self.currency) if self.currency else "?"
         pending = (
-            f"{self.unacknowledged} not acknowledged" if self.unacknowledged else "all acknowledged"
+            _("{unacknowledged} not acknowledged").format(unacknowledged=self.unacknowledged)
+            if self.unacknowledged
+            else _("all acknowledged")
         )
-        return (
-            f"PAID TWICE: PHEE reports {self.payments} payments paid more than once "
-            f"({self.times_paid} payments made, {extra} paid beyond the entitlements); "
-            f"{pending}"
-        )
+        return _(
+            "PAID TWICE: PHEE reports {payments} payments paid more than once "
+            "({times_paid} payments made, {extra} paid beyond the entitlements); "
+            "{pending}"
+        ).format(payments=self.payments, times_paid=self.times_paid, extra=extra, pending=pending)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -266,9 +269,11 @@ def acknowledge_paid_twice(session: Session, actor: User, cycle: Cycle, reason: 
     authorize(actor, Permission.APPROVE)
     reason = (reason or "").strip()
     if not reason:
-        raise BusinessRuleViolation("acknowledging payments paid twice needs a reason")
+        raise BusinessRuleViolation(_("acknowledging payments paid twice needs a reason"))
     if len(reason) > MAX_REASON:
-        raise BusinessRuleViolation(f"the reason is longer than {MAX_REASON} characters")
+        raise BusinessRuleViolation(
+            _("the reason is longer than {MAX_REASON} characters").format(MAX_REASON=MAX_REASON)
+        )
     pending = list(
         session.scalars(
             select(DuplicatePayment).where(
@@ -278,7 +283,7 @@ def acknowledge_paid_twice(session: Session, actor: User, cycle: Cycle, reason: 
     )
     if not pending:
         raise BusinessRuleViolation(
-            f"cycle {cycle.name!r} has no payments paid twice to acknowledge"
+            _("cycle {name!r} has no payments paid twice to acknowledge").format(name=cycle.name)
         )
     now = utcnow()
     for record in pending:
@@ -301,6 +306,9 @@ def refuse_unacknowledged(session: Session, cycle: Cycle) -> None:
     report = paid_twice(session, cycle.id, limit=0)
     if report.unacknowledged:
         raise BusinessRuleViolation(
-            f"cycle {cycle.name!r}: {report.describe()}. Someone with the approver role must "
-            "acknowledge them with a reason first (g2p-phee cycles acknowledge-paid-twice)"
+            _(
+                "cycle {name!r}: {describe}. Someone with the approver role must "
+                "acknowledge them with a reason first (g2p-phee cycles "
+                "acknowledge-paid-twice)"
+            ).format(name=cycle.name, describe=report.describe())
         )

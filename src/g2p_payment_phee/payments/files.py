@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.errors import ConfigurationError
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.money import AmountFormat, format_amount
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 
@@ -72,7 +73,9 @@ def check_room(fmt: BatchFileFormat, max_file_bytes: int) -> None:
     need = len(fmt.header.encode()) + 1 + len(sample.encode())
     if need > max_file_bytes:
         raise ConfigurationError(
-            f"max_file_bytes {max_file_bytes} cannot hold even one row ({need} bytes)"
+            _("max_file_bytes {max_file_bytes} cannot hold even one row ({need} bytes)").format(
+                max_file_bytes=max_file_bytes, need=need
+            )
         )
 
 

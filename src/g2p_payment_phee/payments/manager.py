@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.errors import ConfigurationError
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.money import AmountFormat
 from g2p_payment_phee.payments.files import BatchFileFormat
 from g2p_payment_phee.payments.prepare import PreparationReport, PrepareSpec
@@ -149,7 +150,9 @@ def kind_spec(kind: ManagerKind) -> ManagerKindSpec:
     try:
         return _KINDS[kind]
     except KeyError:
-        raise ConfigurationError(f"no payment manager of kind {kind!r} is installed") from None
+        raise ConfigurationError(
+            _("no payment manager of kind {kind!r} is installed").format(kind=kind)
+        ) from None
 
 
 ENTRY_POINTS = "g2p_payment_phee.payment_managers"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.states import BatchState, PaymentState
 from g2p_payment_phee.programs.models import Cycle, Entitlement
@@ -83,25 +84,39 @@ def _step(
     page = f"/cycles/{cycle.id}"
     if cycle.state is CycleState.DRAFT:
         if not entitled:
-            return NextStep("Add entitlements (a fixed amount, or a file of amounts)", page)
-        return NextStep("Check the entitlements, then submit the cycle for approval", page)
+            return NextStep(_("Add entitlements (a fixed amount, or a file of amounts)"), page)
+        return NextStep(_("Check the entitlements, then submit the cycle for approval"), page)
     if cycle.state is CycleState.TO_APPROVE:
-        return NextStep("An approver reviews and approves it (or sends it back)", f"{page}/approve")
+        return NextStep(
+            _("An approver reviews and approves it (or sends it back)"),
+            f"{page}/approve",
+        )
     if cycle.state is not CycleState.APPROVED:
         return None
     count = {state: n for state, (n, _) in batches.items()}
     if waiting:
-        return NextStep(f"Add the {waiting} waiting payments to batches", f"{page}#add-to-batches")
+        return NextStep(
+            _("Add the {waiting} waiting payments to batches").format(waiting=waiting),
+            f"{page}#add-to-batches",
+        )
     if not count:
-        return NextStep("Prepare the payments (a dry run shows them first)", f"{page}/prepare")
+        return NextStep(
+            _("Prepare the payments (a dry run shows them first)"),
+            f"{page}/prepare",
+        )
     to_send = sum(count.get(state, 0) for state in TO_SEND)
     if to_send:
-        return NextStep(f"Send the {to_send} batches to the hub", f"{page}/send")
+        return NextStep(
+            _("Send the {to_send} batches to the hub").format(to_send=to_send),
+            f"{page}/send",
+        )
     at_hub = sum(count.get(state, 0) for state in AT_THE_HUB)
     if at_hub:
-        text = f"Wait for the hub to pay {at_hub} batches (the sweep syncs them), or sync now"
+        text = _(
+            "Wait for the hub to pay {at_hub} batches (the sweep syncs them), or sync now"
+        ).format(at_hub=at_hub)
         return NextStep(text, f"{page}/sync")
     failed = sum(failed for state, (_, failed) in batches.items() if state is BatchState.COMPLETED)
     if failed:
-        return NextStep("Retry the failed payments, or mark the cycle distributed", page)
-    return NextStep("Mark the cycle distributed", page)
+        return NextStep(_("Retry the failed payments, or mark the cycle distributed"), page)
+    return NextStep(_("Mark the cycle distributed"), page)

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import case, exists, func, literal_column, select
 from sqlalchemy.orm import Session
 
+from g2p_payment_phee.i18n import _, lazy_gettext
 from g2p_payment_phee.payments.models import (
     IS_FAILED,
     IS_LIVE,
@@ -58,17 +59,17 @@ class Outcome(StrEnum):
     @property
     def label(self) -> str:
         """How people read it."""
-        return _LABELS[self]
+        return str(_LABELS[self])
 
 
 _LABELS = {
-    Outcome.PAID: "paid",
-    Outcome.FAILED: "failed",
-    Outcome.PENDING: "pending at the hub",
-    Outcome.NOT_SENT: "not sent yet",
-    Outcome.NOT_PAYABLE: "not payable",
-    Outcome.CANCELLED: "cancelled",
-    Outcome.REJECTED: "rejected",
+    Outcome.PAID: lazy_gettext("paid"),
+    Outcome.FAILED: lazy_gettext("failed"),
+    Outcome.PENDING: lazy_gettext("pending at the hub"),
+    Outcome.NOT_SENT: lazy_gettext("not sent yet"),
+    Outcome.NOT_PAYABLE: lazy_gettext("not payable"),
+    Outcome.CANCELLED: lazy_gettext("cancelled"),
+    Outcome.REJECTED: lazy_gettext("rejected"),
 }
 NOT_FINAL = (Outcome.PENDING, Outcome.NOT_SENT)
 
@@ -244,7 +245,7 @@ def _not_live(session: Session, cycle: Cycle) -> _NotLive:
     for any_failed, reason, count, amount in rows:
         if int(any_failed):
             found.failed = People(found.failed.count + count, found.failed.amount + amount)
-            text = reason or "no reason given"
+            text = reason or _("no reason given")
             found.reasons[text] = found.reasons.get(text, 0) + int(count)
         else:
             found.cancelled = People(found.cancelled.count + count, found.cancelled.amount + amount)

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.db import utcnow
+from g2p_payment_phee.i18n import _, ngettext
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.states import BatchState
 from g2p_payment_phee.users.models import User
@@ -58,15 +59,25 @@ class OverdueReport:
         """One sentence for a person; empty when nothing is overdue."""
         if not self.payments:
             return ""
-        batches = "batch" if self.batches == 1 else "batches"
-        payments = "payment" if self.payments == 1 else "payments"
+        batches = ngettext("batch", "batches", self.batches)
+        payments = ngettext("payment", "payments", self.payments)
         oldest = (
-            f"; the oldest was accepted {self.oldest:%Y-%m-%d %H:%M} UTC" if self.oldest else ""
+            _("; the oldest was accepted {oldest:%Y-%m-%d %H:%M} UTC").format(oldest=self.oldest)
+            if self.oldest
+            else ""
         )
-        return (
-            f"{self.payments:,} {payments} in {self.batches:,} {batches} were sent more than "
-            f"{self.hours} h ago and the hub has not said whether they were paid{oldest}. "
-            "They stay open (nothing is guessed): ask the hub's operators about these batches."
+        return _(
+            "{payments:,} {payment_word} in {batches:,} {batch_word} were sent more "
+            "than {hours} h ago and the hub has not said whether they were "
+            "paid{oldest}. They stay open (nothing is guessed): ask the hub's "
+            "operators about these batches."
+        ).format(
+            payments=self.payments,
+            payment_word=payments,
+            batches=self.batches,
+            batch_word=batches,
+            hours=self.hours,
+            oldest=oldest,
         )
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.errors import ConfigurationError
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.payments.payees import PayeeOption, PayeeRule
 from g2p_payment_phee.registry.models import IdType
 
@@ -59,6 +60,8 @@ def payee_rule(
     id_type = session.scalar(select(IdType).where(IdType.name == id_type_name))
     if id_type is None:
         raise ConfigurationError(
-            f"ID type {id_type_name!r} (reg_id_type_for_payee_id) does not exist"
+            _("ID type {id_type_name!r} (reg_id_type_for_payee_id) does not exist").format(
+                id_type_name=id_type_name
+            )
         )
     return PayeeRule.build(option, type_to_send, id_type.name, id_type.validation_regex)

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from g2p_payment_phee.i18n import _
+
 
 class PayeeOption(StrEnum):
     """The "Payee ID field" of a payment manager."""
@@ -82,10 +84,14 @@ class PayeeRule:
                 return None, missing
             value = value.strip()
             if CSV_UNSAFE.search(value):
-                return None, f"{self.option} {value!r} contains a comma, quote or line break"
+                return None, _("{option} {value!r} contains a comma, quote or line break").format(
+                    option=self.option, value=value
+                )
             reason = check(value)
             if reason is None and pattern is not None and not pattern.fullmatch(value):
-                reason = f"{self.id_type_name} {value!r} does not match its ID type's pattern"
+                reason = _("{id_type_name} {value!r} does not match its ID type's pattern").format(
+                    id_type_name=self.id_type_name, value=value
+                )
             return (None, reason) if reason else (value, None)
 
         return run
@@ -110,21 +116,33 @@ def iban_is_valid(value: str) -> bool:
 
 
 def _check_iban(value: str) -> str | None:
-    return None if iban_is_valid(value) else f"IBAN {value!r} fails its checksum or format"
+    return (
+        None
+        if iban_is_valid(value)
+        else _("IBAN {value!r} fails its checksum or format").format(value=value)
+    )
 
 
 def _check_phone(value: str) -> str | None:
-    return None if _E164.match(value) else f"phone {value!r} is not in E.164 form (+<digits>)"
+    return (
+        None
+        if _E164.match(value)
+        else _("phone {value!r} is not in E.164 form (+<digits>)").format(value=value)
+    )
 
 
 def _check_email(value: str) -> str | None:
-    return None if _EMAIL.match(value) else f"email {value!r} is not a valid address"
+    return (
+        None
+        if _EMAIL.match(value)
+        else _("email {value!r} is not a valid address").format(value=value)
+    )
 
 
 def _check_account(value: str) -> str | None:
     if _ACCOUNT.match(value):
         return None
-    return f"bank account number {value!r} has characters PHEE cannot take"
+    return _("bank account number {value!r} has characters PHEE cannot take").format(value=value)
 
 
 def _check_registrant_id(value: str) -> str | None:

@@ -25,6 +25,7 @@ from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.bulk import RowWriter
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import BusinessRuleViolation
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.ids import new_id_texts
 from g2p_payment_phee.money import AmountFormat, format_amount, is_whole
 from g2p_payment_phee.payments import prepare_readers as readers
@@ -146,7 +147,9 @@ def prepare_payments(
     """Create payments (and batches with their files) for every payable entitlement of the cycle."""
     if cycle.state is not CycleState.APPROVED:
         raise BusinessRuleViolation(
-            f"cycle {cycle.name!r} is {cycle.state}: only an approved cycle is paid"
+            _("cycle {name!r} is {state}: only an approved cycle is paid").format(
+                name=cycle.name, state=cycle.state
+            )
         )
     check_room(spec.file_format, spec.max_file_bytes)
     read_aside = readers.sees_only_committed_data(session)
@@ -313,10 +316,10 @@ class _Preparation:
         """What one (amount, fee, currency) becomes; cycles repeat a few of them a million times."""
         amount, fee = _decimal(amount_raw), _decimal(fee_raw)
         if self.spec.amount_format is AmountFormat.INTEGER and not is_whole(amount):
-            refused = (
-                f"amount {amount.normalize():f} {currency} has a fractional part; "
-                "the hub takes whole amounts (amount_format integer)"
-            )
+            refused = _(
+                "amount {amount:f} {currency} has a fractional part; the hub takes "
+                "whole amounts (amount_format integer)"
+            ).format(amount=amount.normalize(), currency=currency)
             return _Money(amount, fee, currency, "", refused)
         wire = format_amount(amount, currency, self.spec.amount_format)
         return _Money(amount, fee, currency, wire)
@@ -394,13 +397,14 @@ class _Preparation:
 
 def _nothing_to_pay(report: PreparationReport) -> str:
     if report.skipped_count:
-        return f"no payment created: all {report.skipped_count} payable entitlements were skipped"
+        return _(
+            "no payment created: all {skipped_count} payable entitlements were skipped"
+        ).format(skipped_count=report.skipped_count)
     if report.already_paid:
-        return (
-            f"nothing left to pay: all {report.already_paid} approved entitlements "
-            "already have a payment"
-        )
-    return "nothing to pay: the cycle has no approved entitlements"
+        return _(
+            "nothing left to pay: all {already_paid} approved entitlements already have a payment"
+        ).format(already_paid=report.already_paid)
+    return _("nothing to pay: the cycle has no approved entitlements")
 
 
 def _audit_data(report: PreparationReport) -> dict[str, Any]:

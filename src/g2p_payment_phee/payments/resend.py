@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.db import utcnow
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.states import BatchState, set_batch_state
 from g2p_payment_phee.users.models import User
@@ -147,15 +148,17 @@ def _release(session: Session, actor: User | None, batch: PaymentBatch) -> None:
     )
     data = {"lapsed_claim": batch.claimed_by, "lease_until": lease_end.isoformat()}
     if not started and batch.claimed_from is not None:
-        message = f"claimed by {batch.claimed_by}, which stopped before uploading it"
+        message = _("claimed by {claimed_by}, which stopped before uploading it").format(
+            claimed_by=batch.claimed_by
+        )
         set_batch_state(
             session, actor, batch, batch.claimed_from, data, lease_until=None, last_error=message
         )
         return
-    message = (
-        f"claimed by {batch.claimed_by}, which stopped while it may have been uploading it "
-        f"(claim lapsed {when_text(lease_end)}): outcome unknown"
-    )
+    message = _(
+        "claimed by {claimed_by}, which stopped while it may have been "
+        "uploading it (claim lapsed {when_text}): outcome unknown"
+    ).format(claimed_by=batch.claimed_by, when_text=when_text(lease_end))
     latest = max(lease_end, batch.last_attempt_at or lease_end)
     set_batch_state(
         session,
@@ -184,10 +187,10 @@ def why_waiting(batch: PaymentBatch, now: datetime | None = None) -> BatchWait |
     now = now or utcnow()
     if batch.state is BatchState.SENDING:
         until = batch.lease_until or (batch.claimed_at or now) + UNLEASED_CLAIM
-        reason = (
-            f"being sent by {batch.claimed_by}; if that process stops, the batch is released "
-            f"when its claim lapses, {when_text(until, now)}"
-        )
+        reason = _(
+            "being sent by {claimed_by}; if that process stops, the batch is "
+            "released when its claim lapses, {when_text}"
+        ).format(claimed_by=batch.claimed_by, when_text=when_text(until, now))
         return BatchWait(batch.name, batch.state, reason, until)
     if batch.state is not BatchState.OUTCOME_UNKNOWN:
         return None
@@ -198,7 +201,7 @@ def why_waiting(batch: PaymentBatch, now: datetime | None = None) -> BatchWait |
             f"{when_text(quiet, now)}"
         )
         return BatchWait(batch.name, batch.state, reason, quiet)
-    reason = "looked up at PHEE by its correlation id at the next send; resent only if absent"
+    reason = _("looked up at PHEE by its correlation id at the next send; resent only if absent")
     return BatchWait(batch.name, batch.state, reason, None)
 
 

@@ -18,6 +18,7 @@ from g2p_payment_phee import audit
 from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.db import unit_of_work
 from g2p_payment_phee.errors import BusinessRuleViolation, NotFound
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.payments import batching
 from g2p_payment_phee.payments.batching import BatchingReport, check_max_size
 from g2p_payment_phee.payments.config_service import load_manager
@@ -68,7 +69,7 @@ def retry_failed(
         session, actor, cycle, dry_run=dry_run, progress=progress, only_failed=True
     )
     if report.created == 0 and not report.skipped_count:
-        report.message = "nothing to retry: no entitlement has only failed payments"
+        report.message = _("nothing to retry: no entitlement has only failed payments")
     return report
 
 
@@ -104,7 +105,7 @@ def get_batch(session: Session, actor: User, name_or_id: str) -> PaymentBatch:
         except ValueError:
             batch = None
     if batch is None:
-        raise NotFound(f"no payment batch {name_or_id!r}")
+        raise NotFound(_("no payment batch {name_or_id!r}").format(name_or_id=name_or_id))
     return batch
 
 
@@ -209,7 +210,7 @@ def _not_sendable(session: Session, batch_ids: Sequence[uuid.UUID]) -> list[Batc
             results.append(BatchSendResult(str(batch_id), SendOutcome.SKIPPED, "no such batch"))
             continue
         waiting = why_waiting(batch)
-        reason = f"batch is {batch.state}" + (
+        reason = _("batch is {state}").format(state=batch.state) + (
             f": {waiting.reason}" if waiting else ": nothing to send"
         )
         results.append(
@@ -340,13 +341,15 @@ def mark_distributed(
     open_payments = _open_payments(session, cycle)
     if open_payments:
         raise BusinessRuleViolation(
-            f"cycle {cycle.name!r} still has {open_payments} payments that are not final"
+            _("cycle {name!r} still has {open_payments} payments that are not final").format(
+                name=cycle.name, open_payments=open_payments
+            )
         )
     reconciled = select(func.count()).where(
         Payment.cycle_id == cycle.id, Payment.state == PaymentState.RECONCILED
     )
     if not session.scalar(reconciled):
-        raise BusinessRuleViolation(f"cycle {cycle.name!r} has no payments yet")
+        raise BusinessRuleViolation(_("cycle {name!r} has no payments yet").format(name=cycle.name))
     refuse_unacknowledged(session, cycle)
     outcomes = cycle_outcomes(session, actor, cycle)
     data: dict[str, Any] = {}
@@ -354,8 +357,10 @@ def mark_distributed(
         reason = unpaid_reason.strip()
         if not reason:
             raise BusinessRuleViolation(
-                f"cycle {cycle.name!r}: {unpaid_text(outcomes)}; mark it distributed with a "
-                "reason saying what happens to them"
+                _(
+                    "cycle {name!r}: {unpaid_text}; mark it distributed with a reason "
+                    "saying what happens to them"
+                ).format(name=cycle.name, unpaid_text=unpaid_text(outcomes))
             )
         data = {
             "unpaid": {o.value: p.count for o, p in outcomes.people.items() if o in UNPAID},
@@ -370,9 +375,8 @@ UNPAID = (Outcome.FAILED, Outcome.NOT_PAYABLE, Outcome.CANCELLED, Outcome.NOT_SE
 def unpaid_text(outcomes: CycleOutcomes) -> str:
     """``"3 of 120 beneficiaries were not paid (2 failed, 1 not payable)"``."""
     parts = [f"{outcomes.count(o)} {o.label}" for o in UNPAID if outcomes.count(o)]
-    return (
-        f"{outcomes.unpaid} of {outcomes.approved.count} approved beneficiaries were not paid"
-        f" ({', '.join(parts)})"
+    return _("{unpaid} of {count} approved beneficiaries were not paid ({parts})").format(
+        unpaid=outcomes.unpaid, count=outcomes.approved.count, parts=", ".join(parts)
     )
 
 
@@ -385,8 +389,11 @@ def end_cycle(session: Session, actor: User, cycle: Cycle) -> None:
         unpaid = payable_count(session, cycle)
         if open_payments or unpaid:
             raise BusinessRuleViolation(
-                f"cycle {cycle.name!r} still has {open_payments} open payments and {unpaid} "
-                "entitlements to pay; mark it distributed once they are final, or cancel it"
+                _(
+                    "cycle {name!r} still has {open_payments} open payments and {unpaid} "
+                    "entitlements to pay; mark it distributed once they are final, or "
+                    "cancel it"
+                ).format(name=cycle.name, open_payments=open_payments, unpaid=unpaid)
             )
     set_cycle_state(session, actor, cycle, CycleState.ENDED)
 
@@ -402,12 +409,12 @@ def _open_payments(session: Session, cycle: Cycle) -> int:
 def _cycle(session: Session, cycle_id: uuid.UUID) -> Cycle:
     cycle = session.get(Cycle, cycle_id)
     if cycle is None:
-        raise NotFound(f"no cycle {cycle_id}")
+        raise NotFound(_("no cycle {cycle_id}").format(cycle_id=cycle_id))
     return cycle
 
 
 def _program(session: Session, program_id: uuid.UUID) -> Program:
     program = session.get(Program, program_id)
     if program is None:
-        raise NotFound(f"no program {program_id}")
+        raise NotFound(_("no program {program_id}").format(program_id=program_id))
     return program

@@ -25,6 +25,7 @@ from sqlalchemy.orm.util import identity_key
 from g2p_payment_phee import audit
 from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.errors import Conflict
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.statemachine import StateMachine
 
 if TYPE_CHECKING:
@@ -104,7 +105,11 @@ def set_batch_state(
         .execution_options(synchronize_session=False)
     )
     if int(getattr(result, "rowcount", 0)) != 1:
-        raise Conflict(f"batch {batch.name} is no longer {current}: someone else moved it")
+        raise Conflict(
+            _("batch {name} is no longer {current}: someone else moved it").format(
+                name=batch.name, current=current
+            )
+        )
     set_committed_value(batch, "state", target)
     for key, value in values.items():
         set_committed_value(batch, key, value)
@@ -193,7 +198,9 @@ def move_each_batch(
         result = session.connection().execute(statement, rows)
         if int(result.rowcount) != len(rows):
             raise Conflict(
-                f"some of {len(rows)} batches are no longer {source}: someone else moved them"
+                _("some of {count} batches are no longer {source}: someone else moved them").format(
+                    count=len(rows), source=source
+                )
             )
         for move in group:
             note_loaded_batches(session, [move.batch_id], {"state": target, **move.values})

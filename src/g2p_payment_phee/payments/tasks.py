@@ -25,6 +25,7 @@ from g2p_payment_phee.background import Work
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.db import unit_of_work, utcnow
 from g2p_payment_phee.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.money import AmountFormat, format_amount
 from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.batching import check_batchable, check_max_size, waiting_count
@@ -49,9 +50,9 @@ def _uuid_param(params: dict[str, Any], name: str) -> uuid.UUID:
     try:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
     except (TypeError, ValueError):
-        reason = "required" if value in (None, "") else "not a valid id"
+        reason = _("required") if value in (None, "") else _("not a valid id")
         raise ValidationFailed(
-            f"invalid job parameters: {name}", [FieldError(name, reason)]
+            _("invalid job parameters: {name}").format(name=name), [FieldError(name, reason)]
         ) from None
 
 
@@ -59,7 +60,8 @@ def _bool_param(params: dict[str, Any], name: str) -> bool:
     value = params.get(name, False)
     if not isinstance(value, bool):
         raise ValidationFailed(
-            f"invalid job parameters: {name}", [FieldError(name, "must be true or false")]
+            _("invalid job parameters: {name}").format(name=name),
+            [FieldError(name, _("must be true or false"))],
         )
     return value
 
@@ -67,7 +69,7 @@ def _bool_param(params: dict[str, Any], name: str) -> bool:
 def _existing_cycle(session: Session, params: dict[str, Any]) -> uuid.UUID:
     cycle_id = _uuid_param(params, "cycle_id")
     if session.get(Cycle, cycle_id) is None:
-        raise NotFound(f"no cycle {cycle_id}")
+        raise NotFound(_("no cycle {cycle_id}").format(cycle_id=cycle_id))
     return cycle_id
 
 
@@ -90,8 +92,8 @@ def send_params(session: Session, params: dict[str, Any]) -> dict[str, Any]:
         return {"cycle_id": str(cycle_id), "batch_ids": None}
     if not isinstance(raw, list | tuple) or not raw:
         raise ValidationFailed(
-            "invalid job parameters: batch_ids",
-            [FieldError("batch_ids", "a non-empty list of batch ids, or nothing for all")],
+            _("invalid job parameters: batch_ids"),
+            [FieldError("batch_ids", _("a non-empty list of batch ids, or nothing for all"))],
         )
     ids = sorted({str(_uuid_param({"batch_ids": item}, "batch_ids")) for item in raw})
     found = session.scalars(
@@ -100,7 +102,9 @@ def send_params(session: Session, params: dict[str, Any]) -> dict[str, Any]:
         )
     ).all()
     if len(found) != len(ids):
-        raise NotFound(f"some of the batches are not batches of cycle {cycle_id}")
+        raise NotFound(
+            _("some of the batches are not batches of cycle {cycle_id}").format(cycle_id=cycle_id)
+        )
     return {"cycle_id": str(cycle_id), "batch_ids": ids}
 
 
@@ -108,7 +112,7 @@ def batch_params(session: Session, params: dict[str, Any]) -> dict[str, Any]:
     """A job on one batch: its id, checked."""
     batch_id = _uuid_param(params, "batch_id")
     if session.get(PaymentBatch, batch_id) is None:
-        raise NotFound(f"no payment batch {batch_id}")
+        raise NotFound(_("no payment batch {batch_id}").format(batch_id=batch_id))
     return {"batch_id": str(batch_id)}
 
 
@@ -126,13 +130,13 @@ def send_key(params: dict[str, Any]) -> str:
 def _cycle(session: Session, cycle_id: uuid.UUID) -> Cycle:
     cycle = session.get(Cycle, cycle_id)
     if cycle is None:
-        raise NotFound(f"no cycle {cycle_id}")
+        raise NotFound(_("no cycle {cycle_id}").format(cycle_id=cycle_id))
     return cycle
 
 
 def _need_actor(work: Work) -> User:
     if work.actor is None:
-        raise PermissionDenied(f"a {work.kind} job needs a user")
+        raise PermissionDenied(_("a {kind} job needs a user").format(kind=work.kind))
     return work.actor
 
 
@@ -177,7 +181,10 @@ def preparation_result(report: PreparationReport) -> dict[str, Any]:
             }
             for currency, t in report.totals.items()
         },
-        "message": report.message or f"{report.created} payments in {report.batches} batches",
+        "message": report.message
+        or _("{created} payments in {batches} batches").format(
+            created=report.created, batches=report.batches
+        ),
     }
 
 
@@ -188,7 +195,7 @@ def batching_params(session: Session, params: dict[str, Any]) -> dict[str, Any]:
     max_size = params.get("max_size")
     if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int)):
         raise ValidationFailed(
-            "invalid job parameters: max_size", [FieldError("max_size", "a whole number")]
+            _("invalid job parameters: max_size"), [FieldError("max_size", _("a whole number"))]
         )
     check_max_size(max_size)
     check_batchable(session, _cycle(session, cycle_id))
@@ -214,7 +221,9 @@ def add_to_batches(work: Work) -> dict[str, Any]:
         "amounts": {
             c: format_amount(a, c, AmountFormat.DECIMAL) for c, a in report.amounts.items()
         },
-        "message": f"{report.batched} payments in {len(report.batches)} new batches",
+        "message": _("{batched} payments in {count} new batches").format(
+            batched=report.batched, count=len(report.batches)
+        ),
     }
 
 
@@ -274,7 +283,10 @@ def _after_helpers(work: Work, ids: list[uuid.UUID], patience: float) -> dict[st
         sending = states_now.get(BatchState.SENDING.value, 0)
         if not sending or time.monotonic() >= deadline:
             return states_now
-        work.progress(len(ids) - sending, message=f"{sending} batches being sent by other workers")
+        work.progress(
+            len(ids) - sending,
+            message=_("{sending} batches being sent by other workers").format(sending=sending),
+        )
         pause.wait(HELPER_POLL_SECONDS)
 
 
@@ -319,7 +331,7 @@ def send_result(
         "problems": [
             {"batch": r.batch, "outcome": r.outcome, "message": r.message} for r in trouble[:LISTED]
         ],
-        "message": f"{done} of {total} batches submitted",
+        "message": _("{done} of {total} batches submitted").format(done=done, total=total),
     }
 
 
@@ -356,10 +368,13 @@ def sync_batch(work: Work) -> dict[str, Any]:
     with unit_of_work(work.factory) as session:
         batch = session.get(PaymentBatch, batch_id)
         if batch is None:
-            raise NotFound(f"no payment batch {batch_id}")
+            raise NotFound(_("no payment batch {batch_id}").format(batch_id=batch_id))
         state = batch.state
     if state is not BatchState.SUBMITTED:
-        return {**sync_result(SyncReport()), "message": f"batch is {state}: nothing to sync"}
+        return {
+            **sync_result(SyncReport()),
+            "message": _("batch is {state}: nothing to sync").format(state=state),
+        }
     work.progress(0, 1, "syncing 1 batch", flush=True)
     return sync_result(_sync(work, [batch_id]), _processing(work.factory, [batch_id]))
 
@@ -390,14 +405,16 @@ def sync_result(report: SyncReport, processing: int = 0) -> dict[str, Any]:
     errors = [{"batch": r.batch, "error": r.error} for r in report.results if r.error]
     paid = sum(r.paid for r in report.results)
     failed = sum(r.failed for r in report.results)
-    message = f"{paid} paid, {failed} failed in {len(report.results)} batches"
+    message = _("{paid} paid, {failed} failed in {count} batches").format(
+        paid=paid, failed=failed, count=len(report.results)
+    )
     if processing and not (paid or failed or errors):
         every = get_settings().sweep_seconds
         next_at = (utcnow() + timedelta(seconds=every)).strftime("%H:%M UTC")
-        message = (
-            f"nothing final yet: the hub is still processing {processing} payments; "
-            f"the sweep looks again every {every} seconds (next around {next_at})"
-        )
+        message = _(
+            "nothing final yet: the hub is still processing {processing} payments; "
+            "the sweep looks again every {every} seconds (next around {next_at})"
+        ).format(processing=processing, every=every, next_at=next_at)
     return {
         "batches": len(report.results),
         "completed": sum(1 for r in report.results if r.completed),

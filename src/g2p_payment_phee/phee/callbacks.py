@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session
 from g2p_payment_phee import audit
 from g2p_payment_phee.audit import AuditAction, AuditEvent
 from g2p_payment_phee.config import get_settings
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.states import BatchState
 from g2p_payment_phee.security import hash_token
@@ -126,7 +127,9 @@ def receive_callback(session: Session, token: str, raw: bytes) -> CallbackVerdic
         return CallbackVerdict(True, REPLAY)
     audit.record(session, None, CALLBACK_ACTION, batch, {**details, "body_sha256": body_hash})
     if batch.state is not BatchState.SUBMITTED:
-        return CallbackVerdict(True, f"batch is {batch.state}: nothing to sync", None)
+        return CallbackVerdict(
+            True, _("batch is {state}: nothing to sync").format(state=batch.state), None
+        )
     return CallbackVerdict(True, "sync requested", batch.id)
 
 

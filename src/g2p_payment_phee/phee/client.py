@@ -34,6 +34,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 
 from g2p_payment_phee.errors import ConfigurationError, ValidationFailed
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.phee.auth import PheeTokenAuth
 from g2p_payment_phee.phee.details import (
     DetailPage,
@@ -208,7 +209,11 @@ class PheeClient:
         headers.update({name: value for name, value in optional.items() if value})
         for name, value in headers.items():
             if not _HEADER_VALUE.match(value):
-                raise ValidationFailed(f"{name} {value!r} cannot be sent as an HTTP header")
+                raise ValidationFailed(
+                    _("{name} {value!r} cannot be sent as an HTTP header").format(
+                        name=name, value=value
+                    )
+                )
         if self._signer is not None:
             headers["X-SIGNATURE"] = self._signer.sign(correlation_id, s.tenant_id, payload)
         return headers
@@ -308,10 +313,16 @@ class PheeClient:
             if count < page_size or (total is not None and (page + 1) * page_size >= total):
                 break
         else:
-            raise self._lookup_doubt(f"the batch list did not end within {max_pages} pages")
+            raise self._lookup_doubt(
+                _("the batch list did not end within {max_pages} pages").format(max_pages=max_pages)
+            )
         if unreadable and correlation_ids - found.keys():
             # What was found is there; what was not may hide in the unreadable rows.
-            raise self._lookup_doubt(f"{unreadable} rows of the batch list were unreadable")
+            raise self._lookup_doubt(
+                _("{unreadable} rows of the batch list were unreadable").format(
+                    unreadable=unreadable
+                )
+            )
         return found
 
     def _read_list(self, params: dict[str, str | int]) -> httpx.Response:
@@ -320,7 +331,9 @@ class PheeClient:
         )
 
     def _lookup_doubt(self, reason: str) -> PheeProtocolError:
-        message = f"PHEE batch lookup cannot prove the batch is absent: {reason}"
+        message = _("PHEE batch lookup cannot prove the batch is absent: {reason}").format(
+            reason=reason
+        )
         return PheeProtocolError(message, endpoint=f"GET {self._list_url}", maybe_delivered=True)
 
     # --- test connection --------------------------------------------------------------------
@@ -338,12 +351,14 @@ class PheeClient:
             token = self._auth.accept(response, sent_at)
             reports.append(f"token OK (valid {int(token.expires_in)} s)")
         else:
-            reports.append("no auth endpoint configured, so no token is used")
+            reports.append(_("no auth endpoint configured, so no token is used"))
         request = self._http.build_request("GET", self._list_url, params={"limit": 1})
         data = decode_json(self._call(request, "batch list"), self._redact, "batch list")
         total = data.get("totalBatches") if isinstance(data, dict) else None
         reports.append(
-            f"tenant {self._settings.tenant_id!r} can read {self._list_url} ({total} batches)"
+            _("tenant {tenant_id!r} can read {list_url} ({total} batches)").format(
+                tenant_id=self._settings.tenant_id, list_url=self._list_url, total=total
+            )
         )
         reports.append(self._bulk_health())
         return "; ".join(reports)
@@ -379,10 +394,12 @@ class PheeClient:
         except PheeError as error:
             if error.status is None:
                 raise
-            return f"bulk processor reachable, health not exposed ({error.status})"
+            return _("bulk processor reachable, health not exposed ({status})").format(
+                status=error.status
+            )
         data = _json_or_none(response)
         status = data.get("status") if isinstance(data, dict) else None
-        return f"bulk processor health {status or 'unknown'}"
+        return _("bulk processor health {value}").format(value=status or "unknown")
 
 
 # --- construction helpers ---------------------------------------------------------------------
@@ -394,7 +411,9 @@ def _signer(private_key_pem: str | None) -> RequestSigner | None:
     try:
         return RequestSigner(private_key_pem)
     except (ValueError, TypeError):
-        raise ConfigurationError("the PHEE signing key is not a usable RSA private key") from None
+        raise ConfigurationError(
+            _("the PHEE signing key is not a usable RSA private key")
+        ) from None
 
 
 def _token_auth(
@@ -429,7 +448,11 @@ def _verify(settings: PheeSettings) -> ssl.SSLContext | bool:
     try:
         found = os.stat(settings.ca_bundle)
     except OSError as error:
-        raise ConfigurationError(f"CA bundle {settings.ca_bundle} is unusable: {error}") from None
+        raise ConfigurationError(
+            _("CA bundle {ca_bundle} is unusable: {error}").format(
+                ca_bundle=settings.ca_bundle, error=error
+            )
+        ) from None
     return _shared_context(settings.ca_bundle, (found.st_mtime_ns, found.st_size), (None, None))
 
 
@@ -444,7 +467,9 @@ def _shared_context(
     try:
         return ssl.create_default_context(cafile=ca_bundle)
     except (OSError, ssl.SSLError) as error:
-        raise ConfigurationError(f"CA bundle {ca_bundle} is unusable: {error}") from None
+        raise ConfigurationError(
+            _("CA bundle {ca_bundle} is unusable: {error}").format(ca_bundle=ca_bundle, error=error)
+        ) from None
 
 
 def batch_list_url(status_endpoint_url: str) -> str:
@@ -481,7 +506,7 @@ def _checked_text(csv_bytes: bytes) -> str:
     try:
         text = csv_bytes.decode("utf-8")
     except UnicodeDecodeError:
-        raise ValidationFailed("the batch file is not UTF-8 text") from None
+        raise ValidationFailed(_("the batch file is not UTF-8 text")) from None
     if "\r" not in text and "\n\n" not in text and not text.startswith("\n"):
         return text  # no empty line but perhaps a last one: PHEE keeps every line
     payload = normalise_csv_payload(text)
@@ -489,8 +514,10 @@ def _checked_text(csv_bytes: bytes) -> str:
     lines = [line for line in re.split(r"\r\n|\r|\n", text) if line.strip()]
     if kept < len(lines):
         raise ValidationFailed(
-            f"the batch file has an empty line after line {kept}: PHEE would drop the "
-            f"{len(lines) - kept} lines after it"
+            _(
+                "the batch file has an empty line after line {kept}: PHEE would drop "
+                "the {count} lines after it"
+            ).format(kept=kept, count=len(lines) - kept)
         )
     return text
 

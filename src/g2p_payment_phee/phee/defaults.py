@@ -22,6 +22,7 @@ from g2p_payment_phee import audit
 from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.errors import FieldError, ValidationFailed
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.payments.config_service import (
     NOT_SET,
     SET,
@@ -166,7 +167,8 @@ def _validated(values: dict[str, Any]) -> HubDefaults:
     except ValidationError as error:
         errors = field_errors(error, "settings")
         raise ValidationFailed(
-            "invalid PHEE defaults: " + "; ".join(map(str, errors)), errors
+            _("invalid PHEE defaults: {problems}").format(problems="; ".join(map(str, errors))),
+            errors,
         ) from None
 
 
@@ -177,8 +179,15 @@ def _apply_secrets(stored: dict[str, str], changes: dict[str, str | None]) -> di
     if unknown:
         allowed = ", ".join(DEFAULT_SECRETS)
         raise ValidationFailed(
-            f"unknown default secret(s): {', '.join(unknown)} (the defaults keep {allowed})",
-            [FieldError(name, f"not a default secret (one of {allowed})") for name in unknown],
+            _("unknown default secret(s): {unknown} (the defaults keep {allowed})").format(
+                unknown=", ".join(unknown), allowed=allowed
+            ),
+            [
+                FieldError(
+                    name, _("not a default secret (one of {allowed})").format(allowed=allowed)
+                )
+                for name in unknown
+            ],
         )
     happened = merge_secret_changes(stored, changes)
     try:
@@ -186,7 +195,10 @@ def _apply_secrets(stored: dict[str, str], changes: dict[str, str | None]) -> di
     except ValidationError as error:
         errors = field_errors(error, "secrets")
         raise ValidationFailed(
-            "invalid PHEE default secrets: " + "; ".join(map(str, errors)), errors
+            _("invalid PHEE default secrets: {problems}").format(
+                problems="; ".join(map(str, errors))
+            ),
+            errors,
         ) from None
     return happened
 

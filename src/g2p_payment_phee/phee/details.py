@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.phee.errors import PheeProtocolError, Redactor
 from g2p_payment_phee.phee.wire import (
     as_text,
@@ -199,7 +200,9 @@ class TransferListing(Iterator[Transfer]):
                 self.complete = True
                 return
         raise PheeProtocolError(
-            f"PHEE batch details did not end within {self._max_pages} pages",
+            _("PHEE batch details did not end within {max_pages} pages").format(
+                max_pages=self._max_pages
+            ),
             endpoint=self._endpoint,
             maybe_delivered=True,
         )

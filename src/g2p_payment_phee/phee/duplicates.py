@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.db import unit_of_work
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.payments.duplicates import (
     HubCompletion,
     record_duplicate_batches,
@@ -60,7 +61,9 @@ def watch_duplicates(
             {w.correlation_id for w in watched}, since=since, page_size=LIST_PAGE
         )
     except PheeError as error:
-        message = f"the check for duplicates at PHEE could not read its batch list: {error.message}"
+        message = _(
+            "the check for duplicates at PHEE could not read its batch list: {message}"
+        ).format(message=error.message)
         log.warning(message)
         return [message]
     notes: list[str] = []
@@ -99,8 +102,15 @@ def _record(
     others: list[str],
 ) -> list[str]:
     notes = [
-        f"batch {batch.name}: PHEE holds it {1 + len(others)} times (as {batch.phee_batch_id} "
-        f"and {', '.join(others)}): its payments may be paid twice; see status"
+        _(
+            "batch {name}: PHEE holds it {count} times (as {phee_batch_id} and "
+            "{others}): its payments may be paid twice; see status"
+        ).format(
+            name=batch.name,
+            count=1 + len(others),
+            phee_batch_id=batch.phee_batch_id,
+            others=", ".join(others),
+        )
     ]
     log.error(notes[0])
     completions: list[HubCompletion] = []
@@ -109,7 +119,9 @@ def _record(
             completions.extend(_completions(hub, phee_id))
         except PheeError as error:
             notes.append(
-                f"batch {batch.name}: PHEE batch {phee_id} could not be read: {error.message}"
+                _("batch {name}: PHEE batch {phee_id} could not be read: {message}").format(
+                    name=batch.name, phee_id=phee_id, message=error.message
+                )
             )
     with unit_of_work(factory) as session:
         found = session.get(PaymentBatch, batch.batch_id)

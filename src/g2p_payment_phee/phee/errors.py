@@ -35,6 +35,7 @@ from urllib.parse import quote, quote_plus
 import httpx
 
 from g2p_payment_phee.errors import G2PError
+from g2p_payment_phee.i18n import _
 
 __all__ = [
     "BODY_LIMIT",
@@ -200,7 +201,7 @@ def _url_encoded(text: str) -> set[str]:
 def _encoded_forms(values: set[str], depth: int = 2) -> set[str]:
     """``values`` with every encoding above, applied up to ``depth`` times over."""
     forms = set(values)
-    for _ in range(depth):
+    for _level in range(depth):
         forms |= {
             encoded
             for form in forms
@@ -289,10 +290,14 @@ def error_from_transport(
     endpoint = describe_request(failed)
     detail = redact(f"{type(error).__name__}: {error}".rstrip(": "))
     if isinstance(error, httpx.DecodingError):
-        message = f"PHEE {what}: the answer of {endpoint} could not be decoded ({detail})"
+        message = _("PHEE {what}: the answer of {endpoint} could not be decoded ({detail})").format(
+            what=what, endpoint=endpoint, detail=detail
+        )
         return PheeProtocolError(message, endpoint=endpoint, maybe_delivered=True)
     delivered = failed is sent and not isinstance(error, _NOTHING_SENT)
-    message = f"PHEE {what} failed: no answer from {endpoint} ({detail})"
+    message = _("PHEE {what} failed: no answer from {endpoint} ({detail})").format(
+        what=what, endpoint=endpoint, detail=detail
+    )
     if failed is not sent:
         message += "; the call itself was not sent"
     elif delivered:

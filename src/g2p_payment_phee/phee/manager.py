@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.money import AmountFormat
 from g2p_payment_phee.payments.files import BatchFileFormat
 from g2p_payment_phee.payments.manager import ConnectionReport, ManagerKindSpec, register_kind
@@ -170,13 +171,15 @@ def payment_mode_report(summary: str, mode: str, modes: list[str] | None) -> Con
     if modes is None:
         return ConnectionReport(f"{summary}; {MODES_NOT_LISTED}")
     listed = ", ".join(modes) or "none"
-    summary = f"{summary}; payment modes at the hub: {listed}"
+    summary = _("{summary}; payment modes at the hub: {listed}").format(
+        summary=summary, listed=listed
+    )
     if mode.lower() in {known.lower() for known in modes}:
         return ConnectionReport(summary)
-    warning = (
-        f"payment mode {mode!r} is not one the hub knows ({listed}): "
-        "every payment would fail with 'Payment mode not configured'"
-    )
+    warning = _(
+        "payment mode {mode!r} is not one the hub knows ({listed}): every "
+        "payment would fail with 'Payment mode not configured'"
+    ).format(mode=mode, listed=listed)
     return ConnectionReport(summary, (warning,))
 
 

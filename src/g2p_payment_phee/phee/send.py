@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from g2p_payment_phee.bulk import prefer_indexes
 from g2p_payment_phee.db import database_problem, is_database_lost, unit_of_work, utcnow
 from g2p_payment_phee.errors import G2PError
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.payments.duplicates import record_duplicate_batches
 from g2p_payment_phee.payments.models import PaymentBatch
 from g2p_payment_phee.payments.reports import BatchSendResult, SendOutcome, SendReport
@@ -321,7 +322,9 @@ def _upload_broke(error: Exception, batch_id: uuid.UUID) -> PheeError:
         reason = f"{type(error).__name__}: {error}"
     reason = reason.replace(callback_token(batch_id), "[REDACTED]")
     return PheeError(
-        f"the upload did not complete: {reason}", endpoint="batch upload", maybe_delivered=True
+        _("the upload did not complete: {reason}").format(reason=reason),
+        endpoint="batch upload",
+        maybe_delivered=True,
     )
 
 
@@ -376,10 +379,14 @@ def _claim(session: Session, actor: User, batch_ids: list[uuid.UUID]) -> list[_S
             steps.append(BatchSendResult(str(batch_id), SendOutcome.SKIPPED, "no such batch"))
         elif batch_id not in moved:
             if found.state in SENDABLE:
-                message = f"batch {found.name} is no longer {found.state}: someone else moved it"
+                message = _("batch {name} is no longer {state}: someone else moved it").format(
+                    name=found.name, state=found.state
+                )
             else:
                 waiting = why_waiting(found)
-                message = f"batch is {found.state}" + (f": {waiting.reason}" if waiting else "")
+                message = _("batch is {state}").format(state=found.state) + (
+                    f": {waiting.reason}" if waiting else ""
+                )
             steps.append(
                 BatchSendResult(found.name, SendOutcome.SKIPPED, message, found.phee_batch_id)
             )
@@ -530,9 +537,13 @@ def _record(
             continue
         if row is None or row[1] is not BatchState.SENDING:
             state = "missing" if row is None else row[1]
-            message = f"batch {step.name} is no longer sending ({state}): someone else moved it"
+            message = _(
+                "batch {name} is no longer sending ({state}): someone else moved it"
+            ).format(name=step.name, state=state)
             if answer.phee_batch_id:
-                message += f"; PHEE has it as {answer.phee_batch_id}"
+                message += _("; PHEE has it as {phee_batch_id}").format(
+                    phee_batch_id=answer.phee_batch_id
+                )
             results[step.batch_id] = BatchSendResult(step.name, SendOutcome.SKIPPED, message)
             continue
         moves.append(move)
@@ -611,7 +622,9 @@ def _move_and_result(answer: _Answer, now: datetime) -> tuple[BatchMove, BatchSe
         return move, result
     error = answer.error
     if answer.lookup_failed:
-        message = f"still unknown: the lookup at PHEE failed: {error.message}"
+        message = _("still unknown: the lookup at PHEE failed: {message}").format(
+            message=error.message
+        )
         move = BatchMove(
             step.batch_id, BatchState.OUTCOME_UNKNOWN, {"last_error": message}, {"lookup": message}
         )

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.db import database_problem, unit_of_work
 from g2p_payment_phee.errors import G2PError
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.payments.resend import renew_leases
 from g2p_payment_phee.users.models import User
 
@@ -99,8 +100,10 @@ class LeaseKeeper:
         of a lease): another process may already treat these batches as abandoned."""
         if time.monotonic() - self._renewed > self._trust:
             raise G2PError(
-                "not uploaded: the send's claims could not be renewed in time (is the database "
-                "reachable?); the batch is looked up before it is sent again"
+                _(
+                    "not uploaded: the send's claims could not be renewed in time (is the "
+                    "database reachable?); the batch is looked up before it is sent again"
+                )
             )
 
     def _run(self) -> None:

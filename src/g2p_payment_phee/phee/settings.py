@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.money import AmountFormat
 from g2p_payment_phee.payments.payee_rules import (
     PayeeDfspIdType,
@@ -47,7 +48,7 @@ class MsisdnFormat(StrEnum):
     @property
     def label(self) -> str:
         """This choice for people."""
-        return "Digits only" if self is MsisdnFormat.DIGITS else "E.164 with +"
+        return _("Digits only") if self is MsisdnFormat.DIGITS else _("E.164 with +")
 
 
 def note_template_parts(template: str) -> list[tuple[str, str | None]]:
@@ -61,13 +62,15 @@ def note_template_parts(template: str) -> list[tuple[str, str | None]]:
     try:
         parsed = list(Formatter().parse(template))
     except ValueError as error:
-        raise ValueError(f"is not a valid template ({error})") from None
+        raise ValueError(_("is not a valid template ({error})").format(error=error)) from None
     parts: list[tuple[str, str | None]] = []
     for literal, field, spec, conversion in parsed:
         if field is not None and (field not in NOTE_FIELDS or spec or conversion):
             shown = "{" + field + (f"!{conversion}" if conversion else "")
             shown += (f":{spec}" if spec else "") + "}"
-            raise ValueError(f"may use only {{program}} and {{cycle}}, not {shown}")
+            raise ValueError(
+                _("may use only {{program}} and {{cycle}}, not {shown}").format(shown=shown)
+            )
         parts.append((literal, field))
     return parts
 
@@ -76,29 +79,29 @@ def check_url(value: str | None, *, required: bool) -> str | None:
     """A hub URL as stored (no trailing slash); ValueError saying what is wrong with it."""
     if not value:
         if required:
-            raise ValueError("a URL is required")
+            raise ValueError(_("a URL is required"))
         return None
     if not value.isascii() or any(ch.isspace() for ch in value):
-        raise ValueError("the URL must be plain ASCII without spaces (IDNA-encode the host)")
+        raise ValueError(_("the URL must be plain ASCII without spaces (IDNA-encode the host)"))
     parts = urlsplit(value)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ValueError(f"{value!r} is not an http(s) URL")
+        raise ValueError(_("{value!r} is not an http(s) URL").format(value=value))
     if parts.query or parts.fragment:
-        raise ValueError("the URL must not carry a query or fragment")
+        raise ValueError(_("the URL must not carry a query or fragment"))
     return value.rstrip("/")
 
 
 def check_csv_safe(value: str) -> str:
     """A value written into a CSV cell as it is; ValueError if it would break the row."""
     if CSV_UNSAFE.search(value):
-        raise ValueError("must not contain a comma, a double quote or a line break")
+        raise ValueError(_("must not contain a comma, a double quote or a line break"))
     return value
 
 
 def check_header_safe(value: str) -> str:
     """A value sent as an HTTP header; ValueError if it holds a line break."""
     if not _HEADER_SAFE.match(value):
-        raise ValueError("must not contain a line break (it is sent as an HTTP header)")
+        raise ValueError(_("must not contain a line break (it is sent as an HTTP header)"))
     return value
 
 
@@ -259,21 +262,23 @@ class PheeSettings(BaseModel):
     @classmethod
     def _type_is_csv(cls, value: str) -> str:
         if value.lower() != "csv":
-            raise ValueError("PHEE accepts only 'csv' for a file upload (it refuses anything else)")
+            raise ValueError(
+                _("PHEE accepts only 'csv' for a file upload (it refuses anything else)")
+            )
         return value
 
     @field_validator("file_name_prefix")
     @classmethod
     def _prefix_safe(cls, value: str) -> str:
         if not _PREFIX_SAFE.match(value):
-            raise ValueError("up to 50 of A-Z, a-z, 0-9, '_', '.', '-'")
+            raise ValueError(_("up to 50 of A-Z, a-z, 0-9, '_', '.', '-'"))
         return value
 
     @field_validator("ca_bundle")
     @classmethod
     def _ca_exists(cls, value: str | None) -> str | None:
         if value and not Path(value).is_file():
-            raise ValueError(f"CA bundle {value} is not a readable file")
+            raise ValueError(_("CA bundle {value} is not a readable file").format(value=value))
         return value or None
 
     @field_validator("note_template")
@@ -319,7 +324,7 @@ class PheeSecrets(BaseModel):
     @classmethod
     def _header_value(cls, value: str | None) -> str | None:
         if value and not _HEADER_SAFE.match(value):
-            raise ValueError("must not contain a line break (it is sent as an HTTP header)")
+            raise ValueError(_("must not contain a line break (it is sent as an HTTP header)"))
         return value
 
     @field_validator("signing_private_key")
@@ -333,7 +338,7 @@ class PheeSecrets(BaseModel):
         try:
             key = load_pem_private_key(value.encode("ascii"), password=None)
         except (ValueError, TypeError, UnicodeEncodeError):
-            raise ValueError("not a PEM private key without a passphrase") from None
+            raise ValueError(_("not a PEM private key without a passphrase")) from None
         if not isinstance(key, RSAPrivateKey):
-            raise ValueError("PHEE signatures need an RSA key")
+            raise ValueError(_("PHEE signatures need an RSA key"))
         return value

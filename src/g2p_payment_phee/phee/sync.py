@@ -31,6 +31,7 @@ from g2p_payment_phee import audit
 from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.bulk import prefer_indexes, raw
 from g2p_payment_phee.db import unit_of_work
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.payments.duplicates import HubCompletion, record_hub_completions
 from g2p_payment_phee.payments.models import Payment, PaymentBatch
 from g2p_payment_phee.payments.reconcile import Outcome, reconcile_batches
@@ -192,7 +193,7 @@ def _targets(
         if row is None or row[2] is not BatchState.SUBMITTED or not row[3]:
             state = "missing" if row is None else row[2]
             name = str(batch_id) if row is None else row[1]
-            error = f"not syncable ({state})"
+            error = _("not syncable ({state})").format(state=state)
             targets.append(BatchSyncResult(name, unchanged=True, error=error))
             continue
         seen = (row[4] or {}).get("summary")
@@ -235,7 +236,10 @@ def _fingerprint(summary: BatchSummary) -> str:
 def _read_details(hub: PheeClient, phee_id: str) -> tuple[list[Transfer], list[str]]:
     listing = hub.batch_details(phee_id)
     transfers = list(listing)
-    problems = [f"detail page {p.page} row {p.row}: {p.reason}" for p in listing.problems]
+    problems = [
+        _("detail page {page} row {row}: {reason}").format(page=p.page, row=p.row, reason=p.reason)
+        for p in listing.problems
+    ]
     return transfers, problems
 
 
@@ -345,8 +349,9 @@ def _one_per_payment(outcomes: list[Outcome], result: BatchSyncResult) -> list[O
         if seen is not None and _story(seen) != _story(outcome):
             chosen[pid] = None
             result.problems.append(
-                f"payment {pid}: PHEE lists it twice, {_story(seen)} and {_story(outcome)}; "
-                "left as is"
+                _(
+                    "payment {pid}: PHEE lists it twice, {story} and {other_story}; left as is"
+                ).format(pid=pid, story=_story(seen), other_story=_story(outcome))
             )
     return [outcome for outcome in chosen.values() if outcome is not None]
 
@@ -395,21 +400,27 @@ def _outcome(
     known = payments.get(key)
     if known is None:
         result.problems.append(
-            f"transfer for unknown payment {transfer.client_correlation_id!r} ignored"
+            _("transfer for unknown payment {client_correlation_id!r} ignored").format(
+                client_correlation_id=transfer.client_correlation_id
+            )
         )
         return None
     state, status, issued = known
     if not (transfer.is_completed or transfer.is_failed):
         if transfer.status not in {"IN_PROGRESS", "UNKNOWN"}:
             result.problems.append(
-                f"payment {key}: status {transfer.status!r} not understood; left as is"
+                _("payment {key}: status {status!r} not understood; left as is").format(
+                    key=key, status=transfer.status
+                )
             )
         return None
     if state is PaymentState.RECONCILED:
         if (status is PaymentStatus.PAID) != transfer.is_completed:
             result.problems.append(
-                f"payment {key}: PHEE now reports {transfer.status}, but it is final as "
-                f"{status}; left as is"
+                _(
+                    "payment {key}: PHEE now reports {status}, but it is final as "
+                    "{final_status}; left as is"
+                ).format(key=key, status=transfer.status, final_status=status)
             )
         return None
     if transfer.is_failed:
@@ -424,7 +435,11 @@ def _outcome(
     amount = transfer.amount if transfer.amount is not None else issued
     if amount != issued:
         sent = f"{issued.normalize():f}"
-        result.problems.append(f"payment {key}: PHEE paid {amount:f}, {sent} was sent")
+        result.problems.append(
+            _("payment {key}: PHEE paid {amount:f}, {sent} was sent").format(
+                key=key, amount=amount, sent=sent
+            )
+        )
     return Outcome(
         uuid.UUID(key),
         PaymentStatus.PAID,

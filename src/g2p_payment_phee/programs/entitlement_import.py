@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from g2p_payment_phee import audit
 from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.errors import ValidationFailed
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.imports import Format, ImportReport, guess_format, iter_rows, read_source
 from g2p_payment_phee.money import check_precision, parse_amount
 from g2p_payment_phee.programs.models import (
@@ -118,7 +119,11 @@ def _first_pass(data: bytes, name: str, fmt: Format, report: ImportReport) -> li
         reference = str(reference)
         if reference in seen:
             report.reject(
-                number, "registrant_reference", f"{reference!r} already on row {seen[reference]}"
+                number,
+                "registrant_reference",
+                _("{reference!r} already on row {seen}").format(
+                    reference=reference, seen=seen[reference]
+                ),
             )
             continue
         seen[reference] = number
@@ -162,12 +167,22 @@ def _validate(
     problems: list[tuple[str, str]] = []
     if row.reference not in enrolled:
         problems.append(
-            ("registrant_reference", f"{row.reference!r} is not enrolled in the program")
+            (
+                "registrant_reference",
+                _("{reference!r} is not enrolled in the program").format(reference=row.reference),
+            )
         )
     out: dict[str, Any] = {"currency": currency, "state": EntitlementState.DRAFT}
     given_currency = row.values.get("currency")
     if given_currency and str(given_currency).strip().upper() != currency:
-        problems.append(("currency", f"{given_currency} is not the program's currency {currency}"))
+        problems.append(
+            (
+                "currency",
+                _("{given_currency} is not the program's currency {currency}").format(
+                    given_currency=given_currency, currency=currency
+                ),
+            )
+        )
     for column, key, allow_zero in (
         ("amount", "initial_amount", False),
         ("transfer_fee", "transfer_fee", True),
@@ -210,4 +225,6 @@ def _check_codes(
     mine = {r["code"] for r in changed if "code" in r}
     clash = sorted(taken - mine) + sorted({c for c in codes if codes.count(c) > 1})
     if clash:
-        raise ValidationFailed(f"entitlement code(s) already used: {', '.join(clash[:10])}")
+        raise ValidationFailed(
+            _("entitlement code(s) already used: {clash}").format(clash=", ".join(clash[:10]))
+        )

@@ -28,6 +28,7 @@ from g2p_payment_phee.errors import (
     NotFound,
     ValidationFailed,
 )
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.ids import new_id
 from g2p_payment_phee.money import check_precision, parse_amount, validate_currency
 from g2p_payment_phee.programs.models import (
@@ -77,9 +78,9 @@ def create_program(
     authorize(actor, Permission.MANAGE_PROGRAMS)
     name = name.strip()
     if not name:
-        raise ValidationFailed("a program needs a name")
+        raise ValidationFailed(_("a program needs a name"))
     if session.scalar(select(Program.id).where(Program.name == name)) is not None:
-        raise Conflict(f"a program named {name!r} already exists")
+        raise Conflict(_("a program named {name!r} already exists").format(name=name))
     code = validate_currency(currency)
     amount = None if budget is None else parse_amount(budget, allow_zero=True)
     if amount is not None:
@@ -110,7 +111,7 @@ def get_program(session: Session, name_or_id: str) -> Program:
     if program is None:
         program = _by_uuid(session, Program, name_or_id)
     if program is None:
-        raise NotFound(f"no program {name_or_id!r}")
+        raise NotFound(_("no program {name_or_id!r}").format(name_or_id=name_or_id))
     return program
 
 
@@ -166,10 +167,16 @@ def _check_references(session: Session, kind: RegistrantKind, references: Sequen
     )
     missing = [r for r in references if r not in found]
     if missing:
-        raise NotFound(f"unknown registrant reference(s): {', '.join(missing[:10])}")
+        raise NotFound(
+            _("unknown registrant reference(s): {missing}").format(missing=", ".join(missing[:10]))
+        )
     wrong = [r for r in references if found[r] is not kind]
     if wrong:
-        raise ValidationFailed(f"the program pays {kind}s; not one: {', '.join(wrong[:10])}")
+        raise ValidationFailed(
+            _("the program pays {kind}s; not one: {wrong}").format(
+                kind=kind, wrong=", ".join(wrong[:10])
+            )
+        )
 
 
 def enrolled_count(session: Session, program: Program) -> int:
@@ -192,12 +199,18 @@ def create_cycle(
     require_active(program)
     name = name.strip()
     if not name:
-        raise ValidationFailed("a cycle needs a name")
+        raise ValidationFailed(_("a cycle needs a name"))
     if end < start:
-        raise ValidationFailed(f"the cycle ends ({end}) before it starts ({start})")
+        raise ValidationFailed(
+            _("the cycle ends ({end}) before it starts ({start})").format(end=end, start=start)
+        )
     taken = select(Cycle.id).where(Cycle.program_id == program.id, Cycle.name == name)
     if session.scalar(taken) is not None:
-        raise Conflict(f"program {program.name!r} already has a cycle named {name!r}")
+        raise Conflict(
+            _("program {name!r} already has a cycle named {cycle!r}").format(
+                name=program.name, cycle=name
+            )
+        )
     last = session.scalar(select(func.max(Cycle.sequence)).where(Cycle.program_id == program.id))
     cycle = Cycle(
         program_id=program.id,
@@ -211,7 +224,9 @@ def create_cycle(
     try:
         session.flush()
     except IntegrityError:
-        raise Conflict(f"a cycle {name!r} was created at the same time; retry") from None
+        raise Conflict(
+            _("a cycle {name!r} was created at the same time; retry").format(name=name)
+        ) from None
     audit.record(session, actor, AuditAction.CYCLE_CREATED, cycle, {"start": start, "end": end})
     return cycle
 
@@ -226,9 +241,13 @@ def get_cycle(session: Session, name_or_id: str, program: Program | None = None)
         query = query.where(Cycle.program_id == program.id)
     found = list(session.scalars(query.limit(2)))
     if not found:
-        raise NotFound(f"no cycle {name_or_id!r}")
+        raise NotFound(_("no cycle {name_or_id!r}").format(name_or_id=name_or_id))
     if len(found) > 1:
-        raise ValidationFailed(f"several programs have a cycle {name_or_id!r}: name the program")
+        raise ValidationFailed(
+            _("several programs have a cycle {name_or_id!r}: name the program").format(
+                name_or_id=name_or_id
+            )
+        )
     return found[0]
 
 
@@ -325,7 +344,7 @@ def add_fixed_entitlements(
         fee = parse_amount(transfer_fee, allow_zero=True)
         check_precision(fee, program.currency)
     except ValidationFailed as error:
-        reason = "transfer fee: " + error.message.removeprefix("amount ")
+        reason = _("transfer fee: {problem}").format(problem=error.message.removeprefix("amount "))
         raise ValidationFailed(reason, [FieldError("transfer_fee", reason)]) from None
     _check_validity(valid_from, valid_until)
     has_one = exists().where(
@@ -382,7 +401,9 @@ def submit_cycle(session: Session, actor: User, cycle: Cycle) -> int:
         Entitlement.cycle_id == cycle.id, Entitlement.state == EntitlementState.DRAFT
     )
     if cycle.state is CycleState.DRAFT and session.scalar(has_draft.limit(1)) is None:
-        raise BusinessRuleViolation(f"cycle {cycle.name!r} has no draft entitlements to submit")
+        raise BusinessRuleViolation(
+            _("cycle {name!r} has no draft entitlements to submit").format(name=cycle.name)
+        )
     set_cycle_state(session, actor, cycle, CycleState.TO_APPROVE)
     cycle.submitted_by_id = actor.id
     cycle.submitted_at = utcnow()
@@ -401,8 +422,10 @@ def approve_cycle(session: Session, actor: User, cycle: Cycle) -> int:
     maker = cycle.submitted_by_id == actor.id
     if cycle.state is CycleState.TO_APPROVE and program.maker_checker and maker:
         raise BusinessRuleViolation(
-            f"{actor.username} submitted cycle {cycle.name!r} and so cannot approve it "
-            "(maker–checker): another approver must"
+            _(
+                "{username} submitted cycle {name!r} and so cannot approve it "
+                "(maker–checker): another approver must"
+            ).format(username=actor.username, name=cycle.name)
         )
     if cycle.state is CycleState.TO_APPROVE:
         _check_budget(session, program, cycle)
@@ -420,7 +443,7 @@ def return_cycle_to_draft(session: Session, actor: User, cycle: Cycle, reason: s
     """The checker sends a cycle back to its maker; pending entitlements become draft again."""
     authorize(actor, Permission.APPROVE)
     if not reason.strip():
-        raise ValidationFailed("say why the cycle goes back to draft")
+        raise ValidationFailed(_("say why the cycle goes back to draft"))
     set_cycle_state(session, actor, cycle, CycleState.DRAFT, {"reason": reason.strip()})
     return move_entitlements(
         session, actor, cycle, EntitlementState.PENDING_VALIDATION, EntitlementState.DRAFT
@@ -443,16 +466,20 @@ def reject_entitlement(
     rejected entitlement is never paid)."""
     authorize(actor, Permission.APPROVE)
     if not reason.strip():
-        raise ValidationFailed("say why the entitlement is rejected")
+        raise ValidationFailed(_("say why the entitlement is rejected"))
     entitlement = session.scalar(
         select(Entitlement).where(Entitlement.cycle_id == cycle.id, Entitlement.code == code)
     )
     if entitlement is None:
-        raise NotFound(f"no entitlement {code!r} in cycle {cycle.name!r}")
+        raise NotFound(
+            _("no entitlement {code!r} in cycle {name!r}").format(code=code, name=cycle.name)
+        )
     if cycle.state is not CycleState.TO_APPROVE:
         raise BusinessRuleViolation(
-            f"entitlements are rejected while their cycle waits for approval; "
-            f"cycle {cycle.name!r} is {cycle.state}"
+            _(
+                "entitlements are rejected while their cycle waits for approval; cycle "
+                "{name!r} is {state}"
+            ).format(name=cycle.name, state=cycle.state)
         )
     set_entitlement_state(
         session, actor, entitlement, EntitlementState.REJECTED, {"reason": reason.strip()}
@@ -479,26 +506,39 @@ def _check_budget(session: Session, program: Program, cycle: Cycle) -> None:
     total = Decimal(spent or 0)
     if total > program.budget:
         raise BusinessRuleViolation(
-            f"approving cycle {cycle.name!r} would commit {total:f} {program.currency}, over the "
-            f"program budget of {program.budget:f} {program.currency} by "
-            f"{total - program.budget:f}"
+            _(
+                "approving cycle {name!r} would commit {total:f} {currency}, over the "
+                "program budget of {budget:f} {currency} by {count:f}"
+            ).format(
+                name=cycle.name,
+                total=total,
+                currency=program.currency,
+                budget=program.budget,
+                count=total - program.budget,
+            )
         )
 
 
 def _check_validity(valid_from: date | None, valid_until: date | None) -> None:
     if valid_from and valid_until and valid_until < valid_from:
-        raise ValidationFailed(f"valid_until ({valid_until}) is before valid_from ({valid_from})")
+        raise ValidationFailed(
+            _("valid_until ({valid_until}) is before valid_from ({valid_from})").format(
+                valid_until=valid_until, valid_from=valid_from
+            )
+        )
 
 
 def require_active(program: Program) -> None:
     if program.state is not ProgramState.ACTIVE:
-        raise BusinessRuleViolation(f"program {program.name!r} has ended")
+        raise BusinessRuleViolation(_("program {name!r} has ended").format(name=program.name))
 
 
 def require_draft(cycle: Cycle) -> None:
     if cycle.state is not CycleState.DRAFT:
         raise BusinessRuleViolation(
-            f"entitlements are added while a cycle is draft; {cycle.name!r} is {cycle.state}"
+            _("entitlements are added while a cycle is draft; {name!r} is {state}").format(
+                name=cycle.name, state=cycle.state
+            )
         )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from g2p_payment_phee import audit
 from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.errors import Conflict
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.statemachine import StateMachine
 
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ def _guarded_move(
         .execution_options(synchronize_session=False)
     )
     if _rowcount(result) != 1:
-        raise Conflict(f"{what} was changed by someone else; reload and retry")
+        raise Conflict(_("{what} was changed by someone else; reload and retry").format(what=what))
     set_committed_value(row, "state", target)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.db import utcnow
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.ids import new_id
 from g2p_payment_phee.registry.models import Bank
 from g2p_payment_phee.registry.validation import reject
@@ -56,10 +57,15 @@ class BankDirectory:
             return self.by_code[code]
         if name is None:
             if code is None:
-                reject(f"{field_prefix}bank_name", "is required to name a bank")
+                reject(
+                    f"{field_prefix}bank_name",
+                    _("is required to name a bank"),
+                )
             reject(
                 f"{field_prefix}bank_code",
-                f"unknown bank code {code!r}: give bank_name too to register the bank",
+                _("unknown bank code {code!r}: give bank_name too to register the bank").format(
+                    code=code
+                ),
             )
         known = self.by_name.get((name.casefold(), country))
         if known is not None:
@@ -67,7 +73,9 @@ class BankDirectory:
             if code is not None and known_code is not None and known_code != code:
                 reject(
                     f"{field_prefix}bank_code",
-                    f"bank {name!r} is registered with code {known_code!r}, not {code!r}",
+                    _("bank {name!r} is registered with code {known_code!r}, not {code!r}").format(
+                        name=name, known_code=known_code, code=code
+                    ),
                 )
             return bank_id
         return self._register(code, name, country)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from g2p_payment_phee.errors import FieldError, ImportRejected
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.imports import check_column_count, check_json_depth, limited_lines
 
 Format = Literal["csv", "json"]
@@ -97,13 +98,17 @@ def guess_format(source: Path | bytes, fmt: Format | None) -> Format:
     """The format asked for, else the file's suffix, else a sniff of the first character."""
     if fmt is not None:
         if fmt not in ("csv", "json"):
-            raise ImportRejected(f"unknown import format {fmt!r}: use csv or json")
+            raise ImportRejected(
+                _("unknown import format {fmt!r}: use csv or json").format(fmt=fmt)
+            )
         return fmt
     if isinstance(source, Path):
         suffix = source.suffix.lower()
         if suffix in (".csv", ".json"):
             return "csv" if suffix == ".csv" else "json"
-        raise ImportRejected(f"cannot tell the format of {source.name!r}: name it .csv or .json")
+        raise ImportRejected(
+            _("cannot tell the format of {name!r}: name it .csv or .json").format(name=source.name)
+        )
     head = source[:64].removeprefix(codecs.BOM_UTF8).lstrip()
     return "json" if head.startswith(b"[") else "csv"
 
@@ -139,7 +144,9 @@ def _open_binary(source: Path | bytes) -> BinaryIO:
         try:
             return source.open("rb")
         except OSError as error:
-            raise ImportRejected(f"cannot open {source}: {error.strerror}") from error
+            raise ImportRejected(
+                _("cannot open {source}: {strerror}").format(source=source, strerror=error.strerror)
+            ) from error
     return io.BytesIO(source)
 
 
@@ -167,7 +174,9 @@ def _check_utf8(source: Path | bytes) -> None:
 def _refuse_utf16(block: bytes) -> None:
     for bom, name in _BOMS.items():
         if block.startswith(bom):
-            raise ImportRejected(f"the file is {name} text; save it as UTF-8 and import it again")
+            raise ImportRejected(
+                _("the file is {name} text; save it as UTF-8 and import it again").format(name=name)
+            )
 
 
 def _refuse_encoding(error: UnicodeDecodeError, base: int, newlines: int) -> None:
@@ -176,8 +185,11 @@ def _refuse_encoding(error: UnicodeDecodeError, base: int, newlines: int) -> Non
     line = newlines + bytes(data[: error.start]).count(b"\n") + 1
     byte = data[error.start]
     raise ImportRejected(
-        f"the file must be UTF-8 text: byte 0x{byte:02X} at offset {offset} (line {line}) is not "
-        "valid UTF-8 (a Latin-1 or Windows-1252 file?); save it as UTF-8 and import it again"
+        _(
+            "the file must be UTF-8 text: byte 0x{byte:02X} at offset {offset} "
+            "(line {line}) is not valid UTF-8 (a Latin-1 or Windows-1252 file?); "
+            "save it as UTF-8 and import it again"
+        ).format(byte=byte, offset=offset, line=line)
     ) from None
 
 
@@ -203,10 +215,15 @@ def _scan_csv(source: Path | bytes) -> tuple[list[str], int]:
         except csv.Error as error:
             where = f"line {start}"
             if reader.line_num > start:
-                where = f"the row starting on line {start} (read to line {reader.line_num})"
+                where = _("the row starting on line {start} (read to line {line_num})").format(
+                    start=start, line_num=reader.line_num
+                )
             raise ImportRejected(
-                f"malformed CSV at {where}: {error}; values containing commas, quotes or "
-                "line breaks must be enclosed in double quotes, and quotes inside them doubled"
+                _(
+                    "malformed CSV at {where}: {error}; values containing commas, quotes "
+                    "or line breaks must be enclosed in double quotes, and quotes inside "
+                    "them doubled"
+                ).format(where=where, error=error)
             ) from None
     return header, records
 
@@ -222,37 +239,49 @@ def _csv_rows(source: Path | bytes, header: list[str]) -> Iterator[RawRow]:
 
 def _read_header(record: list[str] | None) -> list[str]:
     if record is None:
-        raise ImportRejected("the file is empty: it needs a header row and data rows")
+        raise ImportRejected(_("the file is empty: it needs a header row and data rows"))
     check_column_count(len(record), "the file")
     header = [name.strip().lower() for name in record]
     if len(header) == 1 and ";" in header[0]:
-        raise ImportRejected("the header is separated by ';': separate columns with commas")
+        raise ImportRejected(_("the header is separated by ';': separate columns with commas"))
     if "" in header:
-        raise ImportRejected(f"column {header.index('') + 1} of the header has no name")
+        raise ImportRejected(
+            _("column {count} of the header has no name").format(count=header.index("") + 1)
+        )
     duplicates = sorted(name for name, count in Counter(header).items() if count > 1)
     if duplicates:
-        raise ImportRejected(f"duplicate columns in the header: {', '.join(duplicates)}")
+        raise ImportRejected(
+            _("duplicate columns in the header: {duplicates}").format(
+                duplicates=", ".join(duplicates)
+            )
+        )
     unknown = [name for name in header if name not in CSV_COLUMNS]
     if unknown:
         raise ImportRejected(
-            f"unknown columns: {', '.join(unknown)}; known columns are: {', '.join(CSV_COLUMNS)}"
+            _("unknown columns: {unknown}; known columns are: {CSV_COLUMNS}").format(
+                unknown=", ".join(unknown), CSV_COLUMNS=", ".join(CSV_COLUMNS)
+            )
         )
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if missing:
-        raise ImportRejected(f"missing required columns: {', '.join(missing)}")
+        raise ImportRejected(
+            _("missing required columns: {missing}").format(missing=", ".join(missing))
+        )
     _check_column_groups(set(header))
     return header
 
 
 def _check_column_groups(columns: set[str]) -> None:
     if ("id_type" in columns) != ("id_value" in columns):
-        raise ImportRejected("columns id_type and id_value go together: give both or neither")
+        raise ImportRejected(_("columns id_type and id_value go together: give both or neither"))
     if "id_expiry" in columns and "id_value" not in columns:
-        raise ImportRejected("column id_expiry needs the columns id_type and id_value")
+        raise ImportRejected(_("column id_expiry needs the columns id_type and id_value"))
     bank = columns & {"bank_name", "bank_code", "bank_country"}
     if bank and not columns & {"account_number", "iban"}:
         raise ImportRejected(
-            f"columns {', '.join(sorted(bank))} need an account_number or iban column"
+            _("columns {bank} need an account_number or iban column").format(
+                bank=", ".join(sorted(bank))
+            )
         )
 
 
@@ -275,8 +304,10 @@ class _CsvLayout:
             problems.append(
                 FieldError(
                     ROW_FIELD,
-                    f"has {len(record)} values but the header has {len(self.header)} columns "
-                    "(a value containing a comma must be enclosed in double quotes)",
+                    _(
+                        "has {count} values but the header has {columns} columns (a value "
+                        "containing a comma must be enclosed in double quotes)"
+                    ).format(count=len(record), columns=len(self.header)),
                     number,
                 )
             )
@@ -297,7 +328,7 @@ def _csv_ids(number: int, cells: dict[str, str], problems: list[FieldError]) -> 
     if ids["type"].strip() or ids["value"].strip():
         return [ids]
     if ids["expiry"].strip():
-        problems.append(FieldError("id_expiry", "is given without an ID", number))
+        problems.append(FieldError("id_expiry", _("is given without an ID"), number))
     return []
 
 
@@ -307,7 +338,9 @@ def _csv_accounts(number: int, cells: dict[str, str], problems: list[FieldError]
         return [account]
     for key in ("bank_name", "bank_code", "bank_country"):
         if account[key].strip():
-            problems.append(FieldError(key, "is given without an account_number or iban", number))
+            problems.append(
+                FieldError(key, _("is given without an account_number or iban"), number)
+            )
     return []
 
 
@@ -318,10 +351,12 @@ def _json_document(source: Path | bytes) -> list[Any]:
         document = json.loads(data.decode("utf-8-sig"))
     except json.JSONDecodeError as error:
         raise ImportRejected(
-            f"malformed JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+            _("malformed JSON at line {lineno}, column {colno}: {msg}").format(
+                lineno=error.lineno, colno=error.colno, msg=error.msg
+            )
         ) from None
     if not isinstance(document, list):
-        raise ImportRejected("the JSON file must hold an array of registrant objects")
+        raise ImportRejected(_("the JSON file must hold an array of registrant objects"))
     return document
 
 
@@ -332,10 +367,10 @@ def _json_rows(document: list[Any]) -> Iterator[RawRow]:
 
 def _json_row(number: int, item: Any) -> RawRow:
     if not isinstance(item, dict):
-        problem = FieldError(ROW_FIELD, "must be a JSON object", number)
+        problem = FieldError(ROW_FIELD, _("must be a JSON object"), number)
         return RawRow(number, {}, frozenset(), [problem])
     problems = [
-        FieldError(str(key), "is not a known field", number)
+        FieldError(str(key), _("is not a known field"), number)
         for key in item
         if key not in JSON_FIELDS
     ]
@@ -360,7 +395,11 @@ def _json_text(value: Any, label: str, number: int, problems: list[FieldError]) 
         return ""
     if isinstance(value, str):
         return value
-    problems.append(FieldError(label, f"must be a string, not {type(value).__name__}", number))
+    problems.append(
+        FieldError(
+            label, _("must be a string, not {type}").format(type=type(value).__name__), number
+        )
+    )
     return ""
 
 
@@ -368,7 +407,7 @@ def _json_phones(value: Any, number: int, problems: list[FieldError]) -> list[st
     if value is None:
         return []
     if not isinstance(value, list):
-        problems.append(FieldError("phones", "must be a list of strings", number))
+        problems.append(FieldError("phones", _("must be a list of strings"), number))
         return []
     texts = [_json_text(v, f"phones[{i}]", number, problems) for i, v in enumerate(value)]
     return [text for text in texts if text.strip()]
@@ -380,17 +419,17 @@ def _json_objects(
     if value is None:
         return []
     if not isinstance(value, list):
-        problems.append(FieldError(label, "must be a list of objects", number))
+        problems.append(FieldError(label, _("must be a list of objects"), number))
         return []
     objects = []
     for index, item in enumerate(value):
         where = f"{label}[{index}]"
         if not isinstance(item, dict):
-            problems.append(FieldError(where, "must be an object", number))
+            problems.append(FieldError(where, _("must be an object"), number))
             continue
         for key in item:
             if key not in keys:
-                problems.append(FieldError(f"{where}.{key}", "is not a known field", number))
+                problems.append(FieldError(f"{where}.{key}", _("is not a known field"), number))
         objects.append(
             {key: _json_text(item.get(key), f"{where}.{key}", number, problems) for key in keys}
         )

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from g2p_payment_phee.errors import FieldError
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.registry import validation as v
 from g2p_payment_phee.registry.import_reader import FieldLabels, RawRow
 from g2p_payment_phee.registry.models import RegistrantKind
@@ -107,7 +108,7 @@ class RowValidator:
         if not value.strip():
             return None
         if kind is RegistrantKind.GROUP:
-            check.fail("group_reference", "a group cannot be a member of a group")
+            check.fail("group_reference", _("a group cannot be a member of a group"))
         return check(v.normalize_reference, value, field="group_reference")
 
     def _fields(self, values: dict[str, Any], check: FieldChecks) -> dict[str, Any]:
@@ -125,7 +126,7 @@ class RowValidator:
             parts = (fields.get("given_name"), fields.get("family_name"))
             fields["name"] = " ".join(part for part in parts if part)
         if "name" in values and not fields.get("name") and "name" not in check.failed:
-            check.fail("name", "is required (or give given_name / family_name)")
+            check.fail("name", _("is required (or give given_name / family_name)"))
         if "email" in values:
             email = values["email"]
             fields["email"] = check(v.normalize_email, email) if email.strip() else None
@@ -171,22 +172,33 @@ class RowValidator:
             )
             expiry = self._expiry(item["expiry"], birthdate, label("ids", index, "expiry"), check)
             if id_type.id in ids:
-                check.fail(label("ids", index, "type"), f"a second {id_type.name} (one per type)")
+                check.fail(
+                    label("ids", index, "type"),
+                    _("a second {name} (one per type)").format(name=id_type.name),
+                )
             elif value is not None:
                 ids[id_type.id] = (id_type.id, value, expiry)
         return list(ids.values())
 
     def _id_type(self, name: str, label: str, check: FieldChecks) -> IdTypeInfo | None:
         if not name.strip():
-            check.fail(label, "is required with an ID value")
+            check.fail(label, _("is required with an ID value"))
             return None
         info = self.id_types.get(name.strip().casefold())
         if info is None:
             enabled = (i.name for i in self.id_types.values() if i.enabled)
             known = ", ".join(sorted(enabled)) or "none defined"
-            check.fail(label, f"unknown ID type {name.strip()!r} (known: {known})")
+            check.fail(
+                label,
+                _("unknown ID type {name!r} (known: {known})").format(
+                    name=name.strip(), known=known
+                ),
+            )
         elif not info.enabled:
-            check.fail(label, f"the ID type {info.name!r} is disabled: it takes no new IDs")
+            check.fail(
+                label,
+                _("the ID type {name!r} is disabled: it takes no new IDs").format(name=info.name),
+            )
             return None
         return info
 
@@ -215,12 +227,14 @@ class RowValidator:
                     v.normalize_account_number, item["account_number"], field=number_label
                 )
             elif not item["iban"].strip():
-                check.fail(number_label, "is required (or an iban)")
+                check.fail(number_label, _("is required (or an iban)"))
             bank = self._bank(item, index, check)
             if number is None:
                 continue
             if number in accounts:
-                check.fail(number_label, f"account {number} is listed twice")
+                check.fail(
+                    number_label, _("account {number} is listed twice").format(number=number)
+                )
             prefix = self.labels.prefix("bank_accounts", index)
             accounts[number] = AccountRecord(number, iban, bank, prefix)
         return list(accounts.values())
@@ -250,7 +264,8 @@ class RowValidator:
         if code is None and name is None:
             if country is not None:
                 check.fail(
-                    label("bank_accounts", index, "bank_country"), "needs a bank_name or bank_code"
+                    label("bank_accounts", index, "bank_country"),
+                    _("needs a bank_name or bank_code"),
                 )
             return None
         return (code, name, country)

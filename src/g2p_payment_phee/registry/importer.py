@@ -26,6 +26,7 @@ from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import FieldError, ValidationFailed
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.ids import new_id
 from g2p_payment_phee.imports import ImportReport
 from g2p_payment_phee.registry.banks import BankDirectory
@@ -176,7 +177,9 @@ class _ImportRun:
         if reference:
             first = self.first_row.setdefault(reference, raw.row)
             if first != raw.row:
-                reason = f"{reference!r} already appears on row {first} (once per file)"
+                reason = _("{reference!r} already appears on row {first} (once per file)").format(
+                    reference=reference, first=first
+                )
                 errors.append(FieldError("reference", reason, raw.row))
         if errors:
             self._reject(errors)
@@ -200,15 +203,19 @@ class _ImportRun:
         if found is None:
             item = Accepted(record, new_id(), True, record.kind or RegistrantKind.INDIVIDUAL)
             if not record.fields.get("name"):
-                errors.append(FieldError("name", "is required for a new registrant", record.row))
+                errors.append(FieldError("name", _("is required for a new registrant"), record.row))
         else:
             item = Accepted(record, found[0], False, found[1])
             if record.kind is not None and record.kind is not found[1]:
-                reason = f"{record.reference!r} is registered as {found[1]}; kind cannot change"
+                reason = _("{reference!r} is registered as {found}; kind cannot change").format(
+                    reference=record.reference, found=found[1]
+                )
                 errors.append(FieldError("kind", reason, record.row))
         if item.kind is RegistrantKind.GROUP and record.group_reference is not None:
             errors.append(
-                FieldError("group_reference", "a group cannot be a member of a group", record.row)
+                FieldError(
+                    "group_reference", _("a group cannot be a member of a group"), record.row
+                )
             )
         if not errors:
             errors = self._resolve_banks(item)
@@ -245,7 +252,9 @@ class _ImportRun:
                     item.group_id = group_id
                     ready.append(item)
                 else:
-                    reason = f"{reference!r} is registered as an individual, not a group"
+                    reason = _("{reference!r} is registered as an individual, not a group").format(
+                        reference=reference
+                    )
                     self._reject_admitted(item, "group_reference", reason)
             else:
                 self.waiting.append(item)
@@ -258,13 +267,19 @@ class _ImportRun:
             ready.append(item)
         else:
             row = self.first_row[reference]
-            reason = f"{reference!r} is an individual (row {row}), not a group"
+            reason = _("{reference!r} is an individual (row {row}), not a group").format(
+                reference=reference, row=row
+            )
             self._reject_admitted(item, "group_reference", reason)
 
     def _missing_group(self, reference: str) -> str:
         if reference in self.first_row:
-            return f"{reference!r} on row {self.first_row[reference]} was rejected"
-        return f"no group {reference!r} in this file or in the registry"
+            return _("{reference!r} on row {first_row} was rejected").format(
+                reference=reference, first_row=self.first_row[reference]
+            )
+        return _("no group {reference!r} in this file or in the registry").format(
+            reference=reference
+        )
 
     def _store(self, ready: list[Accepted]) -> None:
         for item in ready:

@@ -21,6 +21,7 @@ from g2p_payment_phee import audit
 from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import Conflict, NotFound, ValidationFailed
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.registry import validation as v
 from g2p_payment_phee.registry.banks import BankDirectory
 from g2p_payment_phee.registry.models import (
@@ -77,7 +78,9 @@ def create_id_type(
     try:
         session.flush()
     except IntegrityError:  # another request took the name meanwhile; the caller rolls back
-        raise Conflict(f"an ID type named {clean_name!r} already exists") from None
+        raise Conflict(
+            _("an ID type named {clean_name!r} already exists").format(clean_name=clean_name)
+        ) from None
     audit.record(
         session, actor, AuditAction.ID_TYPE_CREATED, id_type, {"name": clean_name, "regex": regex}
     )
@@ -88,8 +91,10 @@ def _refuse_taken_name(session: Session, name: str) -> None:
     taken = _id_type_named(session, name)
     if taken is None:
         return
-    state = "" if taken.enabled else " (disabled)"
-    raise Conflict(f"an ID type named {taken.name!r} already exists{state}")
+    state = "" if taken.enabled else _(" (disabled)")
+    raise Conflict(
+        _("an ID type named {name!r} already exists{state}").format(name=taken.name, state=state)
+    )
 
 
 def ensure_id_type(
@@ -104,8 +109,9 @@ def ensure_id_type(
         )
     if (existing.validation_regex or None) != ((regex or "").strip() or None):
         raise Conflict(
-            f"ID type {existing.name!r} exists with regex {existing.validation_regex!r}, "
-            f"not {regex!r}"
+            _("ID type {name!r} exists with regex {validation_regex!r}, not {regex!r}").format(
+                name=existing.name, validation_regex=existing.validation_regex, regex=regex
+            )
         )
     return existing
 
@@ -147,7 +153,11 @@ def get_id_type(session: Session, name: str) -> IdType:
     found = _id_type_named(session, name.strip())
     if found is None:
         known = ", ".join(session.scalars(select(IdType.name).order_by(IdType.name)))
-        raise NotFound(f"no ID type {name.strip()!r} (known: {known or 'none defined'})")
+        raise NotFound(
+            _("no ID type {name!r} (known: {known})").format(
+                name=name.strip(), known=known or "none defined"
+            )
+        )
     return found
 
 
@@ -167,7 +177,11 @@ def create_registrant(session: Session, actor: User, data: RegistrantCreate) -> 
     checks.raise_if_failed("the registrant")
     assert reference is not None
     if session.scalar(select(Registrant.id).where(Registrant.reference == reference)):
-        raise Conflict(f"a registrant with reference {reference!r} already exists")
+        raise Conflict(
+            _("a registrant with reference {reference!r} already exists").format(
+                reference=reference
+            )
+        )
     registrant = Registrant(reference=reference, kind=data.kind, **fields)
     session.add(registrant)
     session.flush()
@@ -246,7 +260,9 @@ def _registrant(session: Session, reference: str, *, load_ids: bool = False) -> 
         )
     registrant = session.scalars(query).first()
     if registrant is None:
-        raise NotFound(f"no registrant with reference {reference.strip()!r}")
+        raise NotFound(
+            _("no registrant with reference {reference!r}").format(reference=reference.strip())
+        )
     return registrant
 
 
@@ -262,7 +278,11 @@ def search_registrants(
     """Registrants by reference (prefix), name (contains), exact ID value or phone; by reference."""
     authorize(actor, Permission.VIEW)
     if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise ValidationFailed(f"page must be >= 1 and page_size between 1 and {MAX_PAGE_SIZE}")
+        raise ValidationFailed(
+            _("page must be >= 1 and page_size between 1 and {MAX_PAGE_SIZE}").format(
+                MAX_PAGE_SIZE=MAX_PAGE_SIZE
+            )
+        )
     statement = select(Registrant)
     text = (query or "").strip()
     if text:
@@ -305,7 +325,12 @@ def add_group_member(
     if group.kind is not RegistrantKind.GROUP:
         v.reject("group_reference", f"{group.reference!r} is an individual, not a group")
     if member.kind is not RegistrantKind.INDIVIDUAL:
-        v.reject("member_reference", f"{member.reference!r} is a group; members are individuals")
+        v.reject(
+            "member_reference",
+            _("{reference!r} is a group; members are individuals").format(
+                reference=member.reference
+            ),
+        )
     relationship = v.clean_text(
         relationship_to_head or "", field="relationship_to_head", max_length=60
     )
@@ -313,7 +338,11 @@ def add_group_member(
         GroupMembership.group_id == group.id, GroupMembership.member_id == member.id
     )
     if session.scalar(existing) is not None:
-        raise Conflict(f"{member.reference!r} is already a member of {group.reference!r}")
+        raise Conflict(
+            _("{reference!r} is already a member of {group!r}").format(
+                reference=member.reference, group=group.reference
+            )
+        )
     membership = GroupMembership(
         group_id=group.id, member_id=member.id, relationship_to_head=relationship
     )
@@ -375,7 +404,10 @@ def set_registrant_id(
     registrant = _registrant(session, reference, load_ids=True)
     kind = get_id_type(session, id_type)
     if not kind.enabled:
-        v.reject("id_type", f"the ID type {kind.name!r} is disabled: it takes no new IDs")
+        v.reject(
+            "id_type",
+            _("the ID type {name!r} is disabled: it takes no new IDs").format(name=kind.name),
+        )
     clean = v.validate_id_value(value, kind.validation_regex, id_type=kind.name)
     if expiry_date is not None:
         v.check_id_expiry(expiry_date, registrant.birthdate)
@@ -397,7 +429,11 @@ def add_phone(
     registrant = _registrant(session, reference, load_ids=True)
     e164 = v.normalize_phone(number, region)
     if any(phone.number == e164 for phone in registrant.phones):
-        raise Conflict(f"{registrant.reference!r} already has the phone number {e164}")
+        raise Conflict(
+            _("{reference!r} already has the phone number {e164}").format(
+                reference=registrant.reference, e164=e164
+            )
+        )
     sequence = max((phone.sequence for phone in registrant.phones), default=-1) + 1
     phone = Phone(registrant=registrant, number=e164, sequence=sequence)
     session.add(phone)
@@ -424,7 +460,11 @@ def _set_phone_disabled(
     e164 = v.normalize_phone(number)
     phone = next((p for p in registrant.phones if p.number == e164), None)
     if phone is None:
-        raise NotFound(f"{registrant.reference!r} has no phone number {e164}")
+        raise NotFound(
+            _("{reference!r} has no phone number {e164}").format(
+                reference=registrant.reference, e164=e164
+            )
+        )
     if (phone.disabled_at is not None) == disabled:
         return phone
     phone.disabled_at = utcnow() if disabled else None
@@ -461,7 +501,11 @@ def add_bank_account(
     checks.raise_if_failed("the bank account")
     assert number is not None
     if any(account.account_number == number for account in registrant.bank_accounts):
-        raise Conflict(f"{registrant.reference!r} already has the account {number}")
+        raise Conflict(
+            _("{reference!r} already has the account {number}").format(
+                reference=registrant.reference, number=number
+            )
+        )
     sequence = max((a.sequence for a in registrant.bank_accounts), default=-1) + 1
     account = BankAccount(
         registrant=registrant,

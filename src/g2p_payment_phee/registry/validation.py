@@ -21,6 +21,7 @@ from schwifty.exceptions import SchwiftyException
 
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.errors import FieldError, ValidationFailed
+from g2p_payment_phee.i18n import _, lazy_gettext
 from g2p_payment_phee.registry.models import Gender, RegistrantKind
 
 T = TypeVar("T")
@@ -38,7 +39,12 @@ _PHONE_CHARS_RE = re.compile(r"\+?[0-9 ().\-/]+")
 _PHONE_FORMATTING = str.maketrans("", "", " ().-/")
 _E164_RE = re.compile(r"\+([1-9][0-9]{6,14})")
 _BANK_CODE_RE = re.compile(r"[A-Za-z0-9-]+")
-_CSV_UNSAFE = {",": "a comma", '"': "a double quote", "\r": "a line break", "\n": "a line break"}
+_CSV_UNSAFE = {
+    ",": lazy_gettext("a comma"),
+    '"': lazy_gettext("a double quote"),
+    "\r": lazy_gettext("a line break"),
+    "\n": lazy_gettext("a line break"),
+}
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # A dot-atom local part of plain ASCII "atext" characters, and an ASCII host name.
 _SIMPLE_EMAIL_RE = re.compile(
@@ -50,17 +56,25 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _GENDER_ALIASES = {"f": Gender.FEMALE, "m": Gender.MALE, "o": Gender.OTHER, "u": Gender.UNKNOWN}
 
 _PARSE_REASONS = {
-    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "has an unknown country code",
-    phonenumbers.NumberParseException.NOT_A_NUMBER: "is not a phone number",
-    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "is too short to be a phone number",
-    phonenumbers.NumberParseException.TOO_SHORT_NSN: "is too short to be a phone number",
-    phonenumbers.NumberParseException.TOO_LONG: "is too long to be a phone number",
+    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: lazy_gettext(
+        "{text!r} has an unknown country code"
+    ),
+    phonenumbers.NumberParseException.NOT_A_NUMBER: lazy_gettext("{text!r} is not a phone number"),
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: lazy_gettext(
+        "{text!r} is too short to be a phone number"
+    ),
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: lazy_gettext(
+        "{text!r} is too short to be a phone number"
+    ),
+    phonenumbers.NumberParseException.TOO_LONG: lazy_gettext(
+        "{text!r} is too long to be a phone number"
+    ),
 }
 _LENGTH_REASONS = {
-    phonenumbers.ValidationResult.TOO_SHORT: "is too short",
-    phonenumbers.ValidationResult.TOO_LONG: "is too long",
-    phonenumbers.ValidationResult.INVALID_LENGTH: "has the wrong number of digits",
-    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "has an unknown country code",
+    phonenumbers.ValidationResult.TOO_SHORT: lazy_gettext("is too short"),
+    phonenumbers.ValidationResult.TOO_LONG: lazy_gettext("is too long"),
+    phonenumbers.ValidationResult.INVALID_LENGTH: lazy_gettext("has the wrong number of digits"),
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: lazy_gettext("has an unknown country code"),
 }
 
 
@@ -98,13 +112,21 @@ class FieldChecks:
         """ValidationFailed listing every problem, if there was any."""
         if self.errors:
             details = "; ".join(str(error) for error in self.errors)
-            raise ValidationFailed(f"{what} is not valid: {details}", list(self.errors))
+            raise ValidationFailed(
+                _("{what} is not valid: {details}").format(what=what, details=details),
+                list(self.errors),
+            )
 
 
 def _check_csv_safe(value: str, field: str) -> None:
     for char, name in _CSV_UNSAFE.items():
         if char in value:
-            reject(field, f"must not contain {name} (the PHEE payment file cannot carry it)")
+            reject(
+                field,
+                _("must not contain {name} (the PHEE payment file cannot carry it)").format(
+                    name=name
+                ),
+            )
 
 
 def normalize_phone(value: str, region: str | None = None, *, field: str = "phone") -> str:
@@ -116,9 +138,14 @@ def normalize_phone(value: str, region: str | None = None, *, field: str = "phon
     """
     text = value.strip()
     if not text:
-        reject(field, "is empty")
+        reject(field, _("is empty"))
     if not _PHONE_CHARS_RE.fullmatch(text):
-        reject(field, f"{text!r} may only contain digits, spaces, '+', '-', '.', '/' and brackets")
+        reject(
+            field,
+            _("{text!r} may only contain digits, spaces, '+', '-', '.', '/' and brackets").format(
+                text=text
+            ),
+        )
     fast = _plain_international_e164(text)
     if fast is not None:
         return fast
@@ -126,13 +153,16 @@ def normalize_phone(value: str, region: str | None = None, *, field: str = "phon
     if region is None and not text.startswith("+"):
         reject(
             field,
-            f"{text!r} has no country code: write it as +<country code><number> "
-            "(or set G2P_DEFAULT_PHONE_REGION)",
+            _(
+                "{text!r} has no country code: write it as +<country code><number> (or "
+                "set G2P_DEFAULT_PHONE_REGION)"
+            ).format(text=text),
         )
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as error:
-        reject(field, f"{text!r} {_PARSE_REASONS.get(error.error_type, 'is not a phone number')}")
+        reason = _PARSE_REASONS.get(error.error_type) or _("{text!r} is not a phone number")
+        reject(field, str(reason).format(text=text))
     if not phonenumbers.is_valid_number(number):
         reject(field, f"{text!r} {_invalid_phone_reason(number)}")
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
@@ -185,8 +215,10 @@ def _invalid_phone_reason(number: phonenumbers.PhoneNumber) -> str:
     where = f"+{code} ({region})" if region != "ZZ" else f"+{code}"
     result = phonenumbers.is_possible_number_with_reason(number)
     if result in _LENGTH_REASONS:
-        return f"{_LENGTH_REASONS[result]} for a {where} number"
-    return f"is not a valid {where} number"
+        return _("{reason} for a {where} number").format(
+            reason=_LENGTH_REASONS[result], where=where
+        )
+    return _("is not a valid {where} number").format(where=where)
 
 
 def normalize_email(value: str, *, field: str = "email") -> str:
@@ -199,7 +231,7 @@ def normalize_email(value: str, *, field: str = "email") -> str:
     """
     text = value.strip()
     if not text:
-        reject(field, "is empty")
+        reject(field, _("is empty"))
     simple = _SIMPLE_EMAIL_RE.fullmatch(text)
     if simple is not None and len(simple[1]) <= EMAIL_LOCAL_MAX and len(text) <= EMAIL_MAX:
         domain = _email_domain(simple[2])
@@ -208,7 +240,10 @@ def normalize_email(value: str, *, field: str = "email") -> str:
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as error:
-        reject(field, f"{text!r} is not a valid email address: {error}")
+        reject(
+            field,
+            _("{text!r} is not a valid email address: {error}").format(text=text, error=error),
+        )
     return str(result.normalized)
 
 
@@ -225,13 +260,18 @@ def normalize_iban(value: str, *, field: str = "iban") -> str:
     """The IBAN in compact upper-case form, checked for country, length, structure and checksum."""
     text = value.strip()
     if not text:
-        reject(field, "is empty")
+        reject(field, _("is empty"))
     _check_csv_safe(text, field)
     try:
         iban = IBAN(text)
     except SchwiftyException as error:
         detail = str(error).rstrip(".")
-        reject(field, f"{text!r} is not a valid IBAN: {detail[:1].lower()}{detail[1:]}")
+        reject(
+            field,
+            _("{text!r} is not a valid IBAN: {detail}").format(
+                text=text, detail=detail[:1].lower() + detail[1:]
+            ),
+        )
     return str(iban.compact).upper()
 
 
@@ -241,18 +281,26 @@ def normalize_account_number(value: str, *, field: str = "account_number") -> st
     _check_csv_safe(text, field)
     text = text.replace(" ", "")
     if not text:
-        reject(field, "is empty")
+        reject(field, _("is empty"))
     if not _ACCOUNT_RE.fullmatch(text):
-        reject(field, f"{text!r} may only contain letters, digits and '-'")
+        reject(field, _("{text!r} may only contain letters, digits and '-'").format(text=text))
     if not ACCOUNT_MIN <= len(text) <= ACCOUNT_MAX:
-        reject(field, f"must have {ACCOUNT_MIN} to {ACCOUNT_MAX} characters, not {len(text)}")
+        reject(
+            field,
+            _("must have {ACCOUNT_MIN} to {ACCOUNT_MAX} characters, not {count}").format(
+                ACCOUNT_MIN=ACCOUNT_MIN, ACCOUNT_MAX=ACCOUNT_MAX, count=len(text)
+            ),
+        )
     return text
 
 
 def compile_id_regex(pattern: str, *, field: str = "validation_regex") -> re.Pattern[str]:
     """The compiled validation regex of an ID type; refuses patterns that do not compile."""
     if len(pattern) > ID_REGEX_MAX:
-        reject(field, f"must have at most {ID_REGEX_MAX} characters")
+        reject(
+            field,
+            _("must have at most {ID_REGEX_MAX} characters").format(ID_REGEX_MAX=ID_REGEX_MAX),
+        )
     return _compile(pattern, field)
 
 
@@ -261,7 +309,12 @@ def _compile(pattern: str, field: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern)
     except re.error as error:
-        reject(field, f"{pattern!r} is not a valid regular expression: {error}")
+        reject(
+            field,
+            _("{pattern!r} is not a valid regular expression: {error}").format(
+                pattern=pattern, error=error
+            ),
+        )
 
 
 def validate_id_value(
@@ -274,14 +327,22 @@ def validate_id_value(
     """The stripped ID value, if it fully matches its type's regex (when the type has one)."""
     text = value.strip()
     if not text:
-        reject(field, "is empty")
+        reject(field, _("is empty"))
     if len(text) > ID_VALUE_MAX:
-        reject(field, f"must have at most {ID_VALUE_MAX} characters")
+        reject(
+            field,
+            _("must have at most {ID_VALUE_MAX} characters").format(ID_VALUE_MAX=ID_VALUE_MAX),
+        )
     _check_csv_safe(text, field)
     if isinstance(pattern, str):
         pattern = compile_id_regex(pattern)
     if pattern is not None and pattern.fullmatch(text) is None:
-        reject(field, f"{text!r} does not match the {id_type} format {pattern.pattern}")
+        reject(
+            field,
+            _("{text!r} does not match the {id_type} format {pattern}").format(
+                text=text, id_type=id_type, pattern=pattern.pattern
+            ),
+        )
     return text
 
 
@@ -289,14 +350,19 @@ def normalize_reference(value: str, *, field: str = "reference") -> str:
     """A registrant's external reference: 1-100 letters, digits and ``. _ : / -``."""
     text = value.strip()
     if not text:
-        reject(field, "is required")
+        reject(field, _("is required"))
     if len(text) > REFERENCE_MAX:
-        reject(field, f"must have at most {REFERENCE_MAX} characters")
+        reject(
+            field,
+            _("must have at most {REFERENCE_MAX} characters").format(REFERENCE_MAX=REFERENCE_MAX),
+        )
     if not _REFERENCE_RE.fullmatch(text):
         reject(
             field,
-            f"{text!r} may only contain letters, digits and . _ : / - "
-            "(starting with a letter or digit)",
+            _(
+                "{text!r} may only contain letters, digits and . _ : / - (starting "
+                "with a letter or digit)"
+            ).format(text=text),
         )
     return text
 
@@ -307,10 +373,15 @@ def clean_text(value: str, *, field: str, max_length: int, multiline: bool = Fal
     if not text:
         return None
     if len(text) > max_length:
-        reject(field, f"must have at most {max_length} characters, not {len(text)}")
+        reject(
+            field,
+            _("must have at most {max_length} characters, not {count}").format(
+                max_length=max_length, count=len(text)
+            ),
+        )
     check = text.replace("\n", "").replace("\r", "").replace("\t", "") if multiline else text
     if _CONTROL_RE.search(check):
-        reject(field, "must not contain control characters (tabs, line breaks, ...)")
+        reject(field, _("must not contain control characters (tabs, line breaks, ...)"))
     return text
 
 
@@ -322,15 +393,20 @@ def parse_date(value: str, *, field: str) -> date:
             raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:
-        reject(field, f"{text!r} is not a date in the form YYYY-MM-DD")
+        reject(field, _("{text!r} is not a date in the form YYYY-MM-DD").format(text=text))
 
 
 def check_birthdate(birthdate: date, today: date, *, field: str = "birthdate") -> date:
     """A birthdate that is neither in the future nor more than 130 years ago."""
     if birthdate > today:
-        reject(field, f"{birthdate.isoformat()} is in the future")
+        reject(field, _("{birthdate} is in the future").format(birthdate=birthdate.isoformat()))
     if today.year - birthdate.year > MAX_AGE_YEARS:
-        reject(field, f"{birthdate.isoformat()} is more than {MAX_AGE_YEARS} years ago")
+        reject(
+            field,
+            _("{birthdate} is more than {MAX_AGE_YEARS} years ago").format(
+                birthdate=birthdate.isoformat(), MAX_AGE_YEARS=MAX_AGE_YEARS
+            ),
+        )
     return birthdate
 
 
@@ -339,7 +415,9 @@ def check_id_expiry(expiry: date, birthdate: date | None, *, field: str = "id_ex
     if birthdate is not None and expiry <= birthdate:
         reject(
             field,
-            f"{expiry.isoformat()} is not after the birthdate {birthdate.isoformat()}",
+            _("{expiry} is not after the birthdate {birthdate}").format(
+                expiry=expiry.isoformat(), birthdate=birthdate.isoformat()
+            ),
         )
     return expiry
 
@@ -353,7 +431,10 @@ def parse_gender(value: str, *, field: str = "gender") -> Gender:
     try:
         return Gender(text)
     except ValueError:
-        reject(field, f"{value.strip()!r} is not one of: female, male, other, unknown")
+        reject(
+            field,
+            _("{value!r} is not one of: female, male, other, unknown").format(value=value.strip()),
+        )
 
 
 def parse_kind(value: str, *, field: str = "kind") -> RegistrantKind:
@@ -362,14 +443,19 @@ def parse_kind(value: str, *, field: str = "kind") -> RegistrantKind:
     try:
         return RegistrantKind(text)
     except ValueError:
-        reject(field, f"{value.strip()!r} is not one of: individual, group")
+        reject(field, _("{value!r} is not one of: individual, group").format(value=value.strip()))
 
 
 def normalize_country(value: str, *, field: str = "bank_country") -> str:
     """An ISO 3166 alpha-2 country code, upper-case."""
     text = value.strip().upper()
     if text not in _countries():
-        reject(field, f"{value.strip()!r} is not an ISO 3166 country code (e.g. KE, DE)")
+        reject(
+            field,
+            _("{value!r} is not an ISO 3166 country code (e.g. KE, DE)").format(
+                value=value.strip()
+            ),
+        )
     return text
 
 
@@ -385,7 +471,12 @@ def normalize_bank_code(value: str, *, field: str = "bank_code") -> str:
     """A bank code or BIC: letters, digits and '-', at most 20 characters, upper-case."""
     text = value.strip().upper()
     if not text:
-        reject(field, "is empty")
+        reject(field, _("is empty"))
     if len(text) > BANK_CODE_MAX or not _BANK_CODE_RE.fullmatch(text):
-        reject(field, f"{value.strip()!r} must be 1-{BANK_CODE_MAX} letters, digits or '-'")
+        reject(
+            field,
+            _("{value!r} must be 1-{BANK_CODE_MAX} letters, digits or '-'").format(
+                value=value.strip(), BANK_CODE_MAX=BANK_CODE_MAX
+            ),
+        )
     return text

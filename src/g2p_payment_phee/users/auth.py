@@ -32,6 +32,7 @@ from g2p_payment_phee.errors import (
     ValidationFailed,
     WrongPassword,
 )
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.security import hash_token, new_token
 from g2p_payment_phee.users.models import ApiToken, LoginFailure, Role, User, UserSession
 from g2p_payment_phee.users.permissions import Permission, authorize
@@ -90,7 +91,9 @@ def check_login_rate(
     if (by_address or 0) >= MAX_FAILURES_PER_ADDRESS:
         minutes = int(LOGIN_WINDOW.total_seconds() // 60)
         raise RateLimited(
-            f"too many failed sign-ins from your address; try again in {minutes} minutes",
+            _("too many failed sign-ins from your address; try again in {minutes} minutes").format(
+                minutes=minutes
+            ),
             retry_after=int(LOGIN_WINDOW.total_seconds()),
         )
     count, last = session.execute(
@@ -107,7 +110,8 @@ def check_login_rate(
     if wait > timedelta(0):
         seconds = math.ceil(wait.total_seconds())
         raise RateLimited(
-            f"too many failed sign-ins; try again in {seconds} seconds", retry_after=seconds
+            _("too many failed sign-ins; try again in {seconds} seconds").format(seconds=seconds),
+            retry_after=seconds,
         )
 
 
@@ -126,7 +130,7 @@ def sign_in(
             LoginFailure(username=_login_name(username), client_ip=client_ip, created_at=clock())
         )
         session.flush()
-        raise NotAuthenticated("unknown username or wrong password")
+        raise NotAuthenticated(_("unknown username or wrong password"))
     session.execute(
         delete(LoginFailure).where(
             LoginFailure.username == user.username, LoginFailure.client_ip == client_ip
@@ -186,7 +190,7 @@ def session_user(session: Session, token: str) -> UserSession:
         or row.last_seen_at + SESSION_IDLE_TIMEOUT <= now
         or not row.user.active
     ):
-        raise NotAuthenticated("your session has ended; sign in again")
+        raise NotAuthenticated(_("your session has ended; sign in again"))
     if now - row.last_seen_at >= _TOUCH_INTERVAL:
         row.last_seen_at = now
     return row
@@ -219,9 +223,9 @@ def create_api_token(
     authorize(actor, Permission.VIEW)
     name = name.strip()
     if not 1 <= len(name) <= 100:
-        raise ValidationFailed("token name must be 1-100 characters")
+        raise ValidationFailed(_("token name must be 1-100 characters"))
     if expires_at is not None and expires_at <= utcnow():
-        raise ValidationFailed("token expiry must be in the future")
+        raise ValidationFailed(_("token expiry must be in the future"))
     token = API_TOKEN_PREFIX + new_token()
     row = ApiToken(
         user_id=actor.id,
@@ -251,7 +255,7 @@ def revoke_api_token(session: Session, actor: User, token_id: uuid.UUID) -> ApiT
     authorize(actor, Permission.VIEW)
     row = session.get(ApiToken, token_id)
     if row is None or (row.user_id != actor.id and actor.role is not Role.ADMIN):
-        raise NotFound(f"no API token {token_id}")
+        raise NotFound(_("no API token {token_id}").format(token_id=token_id))
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         audit.record(session, actor, AuditAction.API_TOKEN_REVOKED, row, {"name": row.name})
@@ -268,7 +272,7 @@ def token_user(session: Session, token: str) -> User:
         or (row.expires_at is not None and row.expires_at <= now)
         or not row.user.active
     ):
-        raise NotAuthenticated("invalid, expired or revoked API token")
+        raise NotAuthenticated(_("invalid, expired or revoked API token"))
     if row.last_used_at is None or now - row.last_used_at >= _TOUCH_INTERVAL:
         session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
     return row.user

@@ -11,6 +11,7 @@ from __future__ import annotations
 from zxcvbn import zxcvbn  # type: ignore[import-untyped]
 
 from g2p_payment_phee.errors import ValidationFailed
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.security import MIN_PASSWORD_LENGTH
 
 MAX_PASSWORD_LENGTH = 1000
@@ -27,15 +28,25 @@ def within_length(password: str) -> bool:
 def check_new_password(password: str, username: str) -> None:
     """ValidationFailed saying why, when a password may not be set for this username."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+        raise ValidationFailed(
+            _("password must be at least {MIN_PASSWORD_LENGTH} characters").format(
+                MIN_PASSWORD_LENGTH=MIN_PASSWORD_LENGTH
+            )
+        )
     if not within_length(password):
-        raise ValidationFailed(f"password must be at most {MAX_PASSWORD_LENGTH} characters")
+        raise ValidationFailed(
+            _("password must be at most {MAX_PASSWORD_LENGTH} characters").format(
+                MAX_PASSWORD_LENGTH=MAX_PASSWORD_LENGTH
+            )
+        )
     name = username.strip().lower()
     if name and name in password.lower():
-        raise ValidationFailed("password must not contain the username")
+        raise ValidationFailed(_("password must not contain the username"))
     estimate = zxcvbn(password[:_ZXCVBN_MAX_LENGTH], user_inputs=[name])
     if estimate["score"] < MIN_STRENGTH:
         feedback = estimate["feedback"]
         hints = [feedback.get("warning") or "", *feedback.get("suggestions", [])]
         advice = " ".join(hint for hint in hints if hint)
-        raise ValidationFailed(f"password is too easy to guess. {advice}".strip())
+        raise ValidationFailed(
+            _("password is too easy to guess. {advice}").format(advice=advice).strip()
+        )

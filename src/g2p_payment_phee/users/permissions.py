@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from g2p_payment_phee.errors import PermissionDenied
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.users.models import Role, User
 
 
@@ -42,13 +43,19 @@ def can(user: User, permission: Permission) -> bool:
 def authorize(user: User | None, permission: Permission) -> User:
     """The user, if allowed; PermissionDenied with the reason otherwise."""
     if user is None:
-        raise PermissionDenied(f"{permission} needs a signed-in user")
+        raise PermissionDenied(
+            _("{permission} needs a signed-in user").format(permission=permission)
+        )
     if not user.active:
-        raise PermissionDenied(f"user {user.username!r} is disabled")
+        raise PermissionDenied(_("user {username!r} is disabled").format(username=user.username))
     if user.role not in GRANTS[permission]:
         allowed = ", ".join(sorted(GRANTS[permission]))
         raise PermissionDenied(
-            f"user {user.username!r} ({user.role}) may not {permission.replace('_', ' ')}; "
-            f"needs one of: {allowed}"
+            _("user {username!r} ({role}) may not {action}; needs one of: {allowed}").format(
+                username=user.username,
+                role=user.role,
+                action=permission.replace("_", " "),
+                allowed=allowed,
+            )
         )
     return user

@@ -20,6 +20,7 @@ from g2p_payment_phee.errors import (
     ValidationFailed,
     WrongPassword,
 )
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.security import hash_password, verify_password
 from g2p_payment_phee.users.models import ApiToken, Role, User, UserSession
 from g2p_payment_phee.users.passwords import check_new_password, within_length
@@ -52,7 +53,7 @@ def create_user(
     if problems:
         raise ValidationFailed("; ".join(problem.reason for problem in problems), problems)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise Conflict(f"user {username!r} already exists")
+        raise Conflict(_("user {username!r} already exists").format(username=username))
     user = User(
         username=username, full_name=full_name, role=role, password_hash=hash_password(password)
     )
@@ -69,7 +70,9 @@ def new_user_problems(username: str, password: str) -> list[FieldError]:
     username = username.strip().lower()
     problems = []
     if not USERNAME_RE.match(username):
-        reason = f"username {username!r} must be 2-150 characters of a-z, 0-9, '.', '_', '@', '-'"
+        reason = _(
+            "username {username!r} must be 2-150 characters of a-z, 0-9, '.', '_', '@', '-'"
+        ).format(username=username)
         problems.append(FieldError("username", reason))
     try:
         check_new_password(password, username)
@@ -82,20 +85,20 @@ def get_user(session: Session, username: str) -> User:
     """The user by name, or NotFound."""
     user = session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None:
-        raise NotFound(f"no user {username!r}")
+        raise NotFound(_("no user {username!r}").format(username=username))
     return user
 
 
 def acting_user(session: Session, username: str | None) -> User:
     """The active user named as the actor of a command; a clear refusal otherwise."""
     if not username:
-        raise PermissionDenied("name the acting user (--as USER or G2P_ACTOR)")
+        raise PermissionDenied(_("name the acting user (--as USER or G2P_ACTOR)"))
     try:
         user = get_user(session, username)
     except NotFound:
-        raise PermissionDenied(f"unknown user {username!r}") from None
+        raise PermissionDenied(_("unknown user {username!r}").format(username=username)) from None
     if not user.active:
-        raise PermissionDenied(f"user {user.username!r} is disabled")
+        raise PermissionDenied(_("user {username!r} is disabled").format(username=user.username))
     return user
 
 
@@ -114,7 +117,7 @@ def set_active(session: Session, actor: User, username: str, *, active: bool) ->
     authorize(actor, Permission.MANAGE_USERS)
     user = get_user(session, username)
     if user.id == actor.id and not active:
-        raise ValidationFailed("you cannot disable your own account")
+        raise ValidationFailed(_("you cannot disable your own account"))
     if user.active == active:
         return user
     user.active = active
@@ -176,7 +179,7 @@ def change_password(
     if not within_length(current) or not verify_password(actor.password_hash, current):
         raise WrongPassword("the current password is wrong")
     if new == current:
-        raise ValidationFailed("the new password must differ from the current one")
+        raise ValidationFailed(_("the new password must differ from the current one"))
     check_new_password(new, actor.username)
     actor.password_hash = hash_password(new)
     ended = end_web_sessions(session, actor, keep=keep_web_session)
