@@ -11,6 +11,7 @@ from g2p_payment_phee.cli import (
     batching,
     exports,
     g2p_connect,
+    g2p_connect_demo,
     id_types,
     managers,
     payments,
@@ -58,6 +59,7 @@ programs.cycles_app.command("end")(payments.end)
 app.add_typer(exports.app, name="export")
 app.add_typer(reports.app, name="reports")
 app.add_typer(g2p_connect.app, name="g2p-connect")
+g2p_connect.app.command("send-demo")(g2p_connect_demo.send_demo)
 
 
 @app.callback()

@@ -53,6 +53,7 @@ NO_USER = {
     "emulator": "runs the PHEE emulator, a stand-in hub with no access to the database",
     "worker": "runs a Celery worker; each job was authorised for its user when it was submitted",
     "beat": "runs the periodic sweep, which acts as the system itself (no user)",
+    "g2p-connect send-demo": "acts as an MIS against a server, with a sender's credentials",
 }
 
 Setup = Callable[[Session, World], None]
