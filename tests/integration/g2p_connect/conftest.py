@@ -129,7 +129,7 @@ def _count(message: dict[str, Any]) -> int:
 
 
 def record(
-    reference: str, payee: str = "mobile:+254700000001@mpesa", amount: str = "100.00", **kw: Any
+    reference: str, payee: str = "mobile:+254700000001@mpesa", amount: Any = "100.00", **kw: Any
 ) -> dict[str, Any]:
     """One DisburseRequest item."""
     return {
