@@ -3,7 +3,7 @@ width (1366 px) and a phone's (390 x 844): none breaks its Content-Security-Poli
 browser's console names every refusal), axe-core finds no serious or critical accessibility
 problem on any, and on the phone no page is wider than the screen, nothing sticks out of it
 (tables scroll inside themselves) and the header folds its links behind a Menu button. The
-width check is repeated at 360 px, the narrowest phone the layout is made for.
+width check is repeated at 360 px, the narrowest phone the layout is made for, and at 768 px.
 
 Screenshots, under var/test-artifacts/screenshots/:
 
@@ -138,7 +138,7 @@ def every_page(world: World) -> list[str]:
 
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
-NARROWEST_PHONE = 360
+OTHER_WIDTHS = (360, 768)  # the narrowest phone the layout is made for; a tablet upright
 UUID = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")
 
 # What sticks out past the sides of a viewport ``width`` px wide, outermost first: the page's own
@@ -185,11 +185,13 @@ def serious_problems(axe: Axe, page: Page) -> list[str]:
 
 
 def sticking_out(page: Page) -> list[str]:
-    """What leaves the sides of the page's viewport (at its width, then at 360 px)."""
+    """What leaves the sides of the page's viewport: at its width, then on the narrowest phone
+    and on a tablet held upright (the page is laid out again at each width, not reloaded)."""
     width = page.viewport_size["width"] if page.viewport_size else PHONE["width"]
     found: list[str] = page.evaluate(STICKING_OUT, width)
-    page.set_viewport_size({"width": NARROWEST_PHONE, "height": PHONE["height"]})
-    found += [f"at {NARROWEST_PHONE} px: {line}" for line in page.evaluate(STICKING_OUT, 360)]
+    for other in OTHER_WIDTHS:
+        page.set_viewport_size({"width": other, "height": PHONE["height"]})
+        found += [f"at {other} px: {line}" for line in page.evaluate(STICKING_OUT, other)]
     page.set_viewport_size({"width": width, "height": PHONE["height"]})
     return found
 
