@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from g2p_payment_phee.db import unit_of_work
 from g2p_payment_phee.errors import NotAuthenticated
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.users.auth import session_user, token_user
 from g2p_payment_phee.users.models import User, UserSession
 from g2p_payment_phee.web.locale import apply_user_preferences
@@ -47,9 +48,9 @@ def client_ip(request: Request) -> str:
 
 def api_user(request: Request, session: DbSession) -> User:
     """The user of an API call, from ``Authorization: Bearer <personal API token>``."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    scheme, _sep, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise NotAuthenticated("send a personal API token as 'Authorization: Bearer <token>'")
+        raise NotAuthenticated(_("send a personal API token as 'Authorization: Bearer <token>'"))
     return token_user(session, token.strip())
 
 
@@ -67,7 +68,7 @@ def browser_session(request: Request, session: DbSession) -> UserSession:
     """The signed-in browser session named by the session cookie."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
-        raise NotAuthenticated("sign in to continue")
+        raise NotAuthenticated(_("sign in to continue"))
     return session_user(session, token)
 
 

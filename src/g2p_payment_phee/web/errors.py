@@ -18,6 +18,7 @@ from g2p_payment_phee.errors import (
     RateLimited,
     http_status_for,
 )
+from g2p_payment_phee.i18n import _
 
 # Errors the framework raises itself (unknown route, wrong method), with the same JSON shape.
 HTTP_CODES: dict[int, str] = {
@@ -69,13 +70,13 @@ def install_api_error_handlers(app: FastAPI) -> None:
             {"field": ".".join(str(p) for p in item["loc"][1:]), "reason": item["msg"], "row": None}
             for item in error.errors()
         ]
-        body = error_body("validation_failed", "the request is not valid", fields)
+        body = error_body("validation_failed", _("the request is not valid"), fields)
         return JSONResponse(body, status_code=422)
 
     async def on_http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, StarletteHTTPException)
         code = HTTP_CODES.get(error.status_code, "http_error")
-        message = "no such resource" if error.status_code == 404 else str(error.detail)
+        message = _("no such resource") if error.status_code == 404 else str(error.detail)
         headers = dict(error.headers or {})
         return JSONResponse(
             error_body(code, message), status_code=error.status_code, headers=headers
@@ -86,8 +87,10 @@ def install_api_error_handlers(app: FastAPI) -> None:
         # server logs it with its traceback; the answer itself says nothing about the cause,
         # except that a lost database is worth trying again later.
         if is_database_lost(error):
-            return json_error(DatabaseUnavailable("the database is unavailable; try again later"))
-        body = error_body("internal_error", "an unexpected error happened; it has been logged")
+            return json_error(
+                DatabaseUnavailable(_("the database is unavailable; try again later"))
+            )
+        body = error_body("internal_error", _("an unexpected error happened; it has been logged"))
         return JSONResponse(body, status_code=500)
 
     app.add_exception_handler(G2PError, on_g2p_error)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, BeforeValidator
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.errors import NotFound
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.pagination import DEFAULT_LIMIT
 from g2p_payment_phee.payments import service
 from g2p_payment_phee.payments.listing import list_cycle_batches
@@ -81,7 +82,7 @@ def load_batch(session: Session, batch_id: uuid.UUID) -> PaymentBatch:
     """The batch with that id, or NotFound."""
     batch = session.get(PaymentBatch, batch_id)
     if batch is None:
-        raise NotFound(f"no payment batch {batch_id}")
+        raise NotFound(_("no payment batch {batch_id}").format(batch_id=batch_id))
     return batch
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import Request
 
 from g2p_payment_phee.errors import FieldError, ValidationFailed
+from g2p_payment_phee.i18n import _
 
 NUL = "\x00"
 
@@ -22,22 +23,22 @@ async def reject_nul_text(request: Request) -> None:
     """ValidationFailed when the path, a query parameter or a JSON body holds a NUL."""
     problems: list[FieldError] = []
     if NUL in request.url.path:
-        problems.append(FieldError("path", "contains a NUL character"))
+        problems.append(FieldError("path", _("contains a NUL character")))
     for name, value in request.query_params.multi_items():
         if NUL in name or NUL in value:
-            problems.append(FieldError(name.replace(NUL, ""), "contains a NUL character"))
+            problems.append(FieldError(name.replace(NUL, ""), _("contains a NUL character")))
     if request.headers.get("content-type", "").startswith("application/json"):
         body = await request.body()
         if b"\\u0000" in body or b"\x00" in body:
             with contextlib.suppress(ValueError):  # not JSON: the route's validation says so
                 problems.extend(_nul_fields(json.loads(body), "body"))
     if problems:
-        raise ValidationFailed("text must not contain NUL characters", problems)
+        raise ValidationFailed(_("text must not contain NUL characters"), problems)
 
 
 def _nul_fields(value: Any, where: str) -> list[FieldError]:
     if isinstance(value, str):
-        return [FieldError(where, "contains a NUL character")] if NUL in value else []
+        return [FieldError(where, _("contains a NUL character"))] if NUL in value else []
     if isinstance(value, list):
         return [e for i, item in enumerate(value) for e in _nul_fields(item, f"{where}.{i}")]
     if isinstance(value, dict):
@@ -45,7 +46,7 @@ def _nul_fields(value: Any, where: str) -> list[FieldError]:
         for key, item in value.items():
             name = f"{where}.{str(key).replace(NUL, '')}"
             if NUL in str(key):
-                found.append(FieldError(name, "contains a NUL character"))
+                found.append(FieldError(name, _("contains a NUL character")))
             found.extend(_nul_fields(item, name))
         return found
     return []

@@ -23,6 +23,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from g2p_payment_phee.errors import FieldError, ImportRejected, ValidationFailed
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.import_jobs.kinds import ImportKind
 from g2p_payment_phee.import_jobs.service import runs_as_job, start_import
 from g2p_payment_phee.imports import Format, ImportReport
@@ -111,7 +112,9 @@ class ReceivedUpload:
     def require(self) -> Path:
         """The file's path; ValidationFailed when no file (or an empty one) was sent."""
         if self.path is None:
-            raise ValidationFailed("choose a file to upload", [FieldError("file", "choose a file")])
+            raise ValidationFailed(
+                _("choose a file to upload"), [FieldError("file", _("choose a file"))]
+            )
         return self.path
 
     def format(self, asked: Format | None) -> Format:
@@ -126,7 +129,8 @@ class ReceivedUpload:
 
 
 def _too_large() -> HTTPException:
-    return HTTPException(413, f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
+    limit = MAX_UPLOAD_BYTES // (1024 * 1024)
+    return HTTPException(413, _("the file is larger than {limit} MB").format(limit=limit))
 
 
 async def _counted(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
@@ -194,7 +198,7 @@ def check_text(path: Path) -> None:
         for block in iter(lambda: stream.read(1 << 20), b""):
             if b"\x00" in block:
                 raise ImportRejected(
-                    "the file contains NUL bytes: it is not a CSV or JSON text file"
+                    _("the file contains NUL bytes: it is not a CSV or JSON text file")
                 )
 
 

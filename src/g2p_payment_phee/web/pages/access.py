@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.errors import PermissionDenied
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.users.auth import csrf_token, csrf_token_matches
 from g2p_payment_phee.users.models import Role, User
 from g2p_payment_phee.users.permissions import GRANTS, Permission, authorize
@@ -74,8 +75,10 @@ async def form_visitor(request: Request, visitor: SignedIn) -> Visitor:
         get_settings().secret(), token, presented
     ):
         raise PermissionDenied(
-            "this form's security token is missing or out of date (or the form came from "
-            "another site); reload the page and submit it again"
+            _(
+                "this form's security token is missing or out of date (or the form came from "
+                "another site); reload the page and submit it again"
+            )
         )
     return visitor
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from g2p_payment_phee.errors import Conflict, FieldError, ValidationFailed, WrongPassword
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.users import service as users
 from g2p_payment_phee.users.auth import (
     change_own_password,
@@ -65,7 +66,7 @@ def create_token(
 def revoke_token(request: Request, session: DbSession, visitor: Acting, token_id: str) -> Response:
     """Revoke one of the user's tokens."""
     row = revoke_api_token(session, visitor.user, path_id(token_id, "API token"))
-    return redirect("/account/tokens", f"Token {row.name} revoked.")
+    return redirect("/account/tokens", _("Token {name} revoked.").format(name=row.name))
 
 
 @router.get("/account/password")
@@ -86,7 +87,7 @@ def change_password(
     """Change one's own password; the other web sessions of the user end, this one stays."""
     try:
         if new != confirm:
-            raise ValidationFailed("the new password and its confirmation differ")
+            raise ValidationFailed(_("the new password and its confirmation differ"))
         here = session_user(session, request.cookies.get(SESSION_COOKIE, ""))
         change_own_password(
             session,
@@ -103,7 +104,7 @@ def change_password(
             session.rollback()
         context = {"error": error.message}
         return render(request, "account/password.html", context, status_code=422)
-    return redirect("/account/password", "Your password is changed.")
+    return redirect("/account/password", _("Your password is changed."))
 
 
 def _users_page(
@@ -148,7 +149,7 @@ def create_user(
         if chosen is None:  # the name and the password are checked too: every error at once
             problems = users.new_user_problems(username, password)
             raise ValidationFailed(
-                "choose a role", [*problems, FieldError("role", "choose a role")]
+                _("choose a role"), [*problems, FieldError("role", _("choose a role"))]
             )
         created = users.create_user(
             session, user, username=username, password=password, role=chosen, full_name=full_name
@@ -161,7 +162,7 @@ def create_user(
             name = "password" if "password" in text else "role" if "role" in text else "username"
             errors = {name: text}
         return _users_page(request, session, visitor, values, errors, 422)
-    return redirect("/users", f"User {created.username} created.")
+    return redirect("/users", _("User {username} created.").format(username=created.username))
 
 
 @router.post("/users/{username}/password")
@@ -176,7 +177,12 @@ def reset_password(
         session.rollback()
         errors = {"reset": f"{username}: {error.message}"}
         return _users_page(request, session, visitor, errors=errors, status=422)
-    return redirect("/users", f"Password of {target.username} reset; their web sessions ended.")
+    return redirect(
+        "/users",
+        _("Password of {username} reset; their web sessions ended.").format(
+            username=target.username
+        ),
+    )
 
 
 @router.post("/users/{username}/{change}")
@@ -188,10 +194,15 @@ def set_active(
     if change not in {"disable", "enable"}:
         from g2p_payment_phee.errors import NotFound
 
-        raise NotFound("there is no such page")
+        raise NotFound(_("there is no such page"))
     try:
         target = users.set_active(session, user, username, active=change == "enable")
     except ValidationFailed as error:
         session.rollback()
         return _users_page(request, session, visitor, errors={"list": error.message}, status=422)
-    return redirect("/users", f"User {target.username} {change}d.")
+    return redirect(
+        "/users",
+        (
+            _("User {username} enabled.") if change == "enable" else _("User {username} disabled.")
+        ).format(username=target.username),
+    )

@@ -11,9 +11,10 @@ from decimal import Decimal
 from typing import NoReturn
 
 from g2p_payment_phee.errors import FieldError, ValidationFailed
+from g2p_payment_phee.i18n import _, lazy_gettext
 from g2p_payment_phee.money import MAX_AMOUNT, check_precision, decimal_of, typed_amount
 
-EXAMPLES = "such as 1500, 1,500 or 12.50"
+EXAMPLES = lazy_gettext("such as 1500, 1,500 or 12.50")
 
 
 def form_amount(
@@ -27,7 +28,7 @@ def form_amount(
 
     typed = text.strip()
     if not typed:
-        refuse("required")
+        refuse(_("required"))
     try:
         plain = typed_amount(typed)
     except ValidationFailed as error:
@@ -36,11 +37,11 @@ def form_amount(
     try:
         value = decimal_of(plain[1:] if negative else plain)
     except ValidationFailed:
-        refuse(f"must be a number, {EXAMPLES}")
+        refuse(_("must be a number, {examples}").format(examples=EXAMPLES))
     if negative or (value == 0 and not allow_zero):
-        refuse("must be 0 or more" if allow_zero else "must be more than 0")
+        refuse(_("must be 0 or more") if allow_zero else _("must be more than 0"))
     if value >= MAX_AMOUNT:
-        refuse(f"must be less than {MAX_AMOUNT:,f}")
+        refuse(_("must be less than {limit}").format(limit=f"{MAX_AMOUNT:,f}"))
     if currency is not None:
         try:
             check_precision(value, currency)

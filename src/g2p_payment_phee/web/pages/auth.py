@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.errors import NotAuthenticated, RateLimited
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.users.auth import SESSION_LIFETIME, sign_in, sign_out
 from g2p_payment_phee.web.deps import SESSION_COOKIE, DbSession, client_ip
 from g2p_payment_phee.web.pages.access import Acting
@@ -59,7 +60,7 @@ def login(
     """Open a session (cookie: HttpOnly, SameSite=Lax, Secure per settings) and go on."""
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(expected, csrf_token):
-        message = "the sign-in form had expired; please sign in again"
+        message = _("the sign-in form had expired; please sign in again")
         return _login_page(request, next, error=message, username=username, status=403)
     try:
         opened = sign_in(session, username, password, client_ip(request))
@@ -86,6 +87,6 @@ def login(
 def logout(request: Request, session: DbSession, visitor: Acting) -> Response:
     """End the session here and in the database."""
     sign_out(session, request.cookies.get(SESSION_COOKIE, ""))
-    response = redirect("/login", "You are signed out.")
+    response = redirect("/login", _("You are signed out."))
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

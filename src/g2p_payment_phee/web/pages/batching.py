@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from g2p_payment_phee.errors import FieldError, ValidationFailed
+from g2p_payment_phee.i18n import _, ngettext
 from g2p_payment_phee.jobs import service as jobs
 from g2p_payment_phee.jobs.kinds import JobKind
 from g2p_payment_phee.payments import service as payments
@@ -91,7 +92,11 @@ def cancel_batch(
         )
     except REFUSALS as error:
         session.rollback()
-        return redirect(f"/batches/{batch.id}", f"Not cancelled: {error.message}", kind="error")
+        return redirect(
+            f"/batches/{batch.id}",
+            _("Not cancelled: {message}").format(message=error.message),
+            kind="error",
+        )
     return redirect(f"/batches/{batch.id}", _said(report))
 
 
@@ -100,14 +105,21 @@ def _whole(text: str, field: str) -> int:
         return int(text.strip().replace(",", ""))
     except ValueError:
         raise ValidationFailed(
-            f"{text!r} is not a whole number", [FieldError(field, "a whole number, such as 500")]
+            _("{text!r} is not a whole number").format(text=text),
+            [FieldError(field, _("a whole number, such as 500"))],
         ) from None
 
 
 def _said(report: CancelReport) -> str:
-    batches = f" and {len(report.batches)} batches" if report.batches else ""
-    left = f"; {len(report.refused)} batches left alone" if report.refused else ""
-    return (
-        f"Cancelled {report.cancelled} payments{batches}{left}. "
-        "Their entitlements are payable again."
-    )
+    said = ngettext(
+        "Cancelled {count} payment", "Cancelled {count} payments", report.cancelled
+    ).format(count=report.cancelled)
+    if report.batches:
+        count = len(report.batches)
+        said += ngettext(" and {count} batch", " and {count} batches", count).format(count=count)
+    if report.refused:
+        count = len(report.refused)
+        said += ngettext(
+            "; {count} batch left alone", "; {count} batches left alone", count
+        ).format(count=count)
+    return said + ". " + _("Their entitlements are payable again.")

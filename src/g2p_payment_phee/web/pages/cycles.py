@@ -26,6 +26,7 @@ from g2p_payment_phee.errors import (
     ValidationFailed,
     http_status_for,
 )
+from g2p_payment_phee.i18n import _, lazy_gettext, ngettext
 from g2p_payment_phee.import_jobs.kinds import ImportKind
 from g2p_payment_phee.payments import duplicates
 from g2p_payment_phee.payments import service as payments
@@ -52,7 +53,7 @@ from g2p_payment_phee.web.pages.registrants import PageUpload
 from g2p_payment_phee.web.pages.rendering import redirect, render
 
 router = APIRouter()
-NONE_ADDED = (
+NONE_ADDED = lazy_gettext(
     "No entitlements added: every enrolled beneficiary already has one in this cycle, and an "
     "existing entitlement keeps its amount. To change amounts, import a file of amounts below "
     "(a row for someone who already has an entitlement updates it)."
@@ -80,7 +81,7 @@ def load_cycle(session: Session, cycle_id: str) -> Cycle:
     """The cycle of a page address, or NotFound."""
     cycle = session.get(Cycle, path_id(cycle_id, "cycle"))
     if cycle is None:
-        raise NotFound(f"no cycle {cycle_id}")
+        raise NotFound(_("no cycle {cycle_id}").format(cycle_id=cycle_id))
     return cycle
 
 
@@ -194,14 +195,16 @@ def add_entitlements(
 
     def work(user: User, cycle: Cycle) -> str:
         currency = cycle.program.currency
-        each = form_amount(amount, "amount", "Amount each", currency)
-        charge = form_amount(fee or "0", "fee", "Transfer fee", currency, allow_zero=True)
+        each = form_amount(amount, "amount", _("Amount each"), currency)
+        charge = form_amount(fee or "0", "fee", _("Transfer fee"), currency, allow_zero=True)
         added = programs.add_fixed_entitlements(
             session, user, cycle, amount=each, transfer_fee=charge
         )
         if not added:
-            return Caution(NONE_ADDED)
-        return f"{added} entitlements added."
+            return Caution(str(NONE_ADDED))
+        return ngettext("{count} entitlement added.", "{count} entitlements added.", added).format(
+            count=added
+        )
 
     typed = {"amount": amount, "fee": fee}
     return act_on_cycle(
@@ -241,7 +244,11 @@ def submit(request: Request, session: DbSession, visitor: Acting, cycle_id: str)
 
     def work(user: User, cycle: Cycle) -> str:
         count = programs.submit_cycle(session, user, cycle)
-        return f"Submitted for approval with {count} entitlements; another user must approve it."
+        return ngettext(
+            "Submitted for approval with {count} entitlement; another user must approve it.",
+            "Submitted for approval with {count} entitlements; another user must approve it.",
+            count,
+        ).format(count=count)
 
     return act_on_cycle(request, session, visitor, cycle_id, Permission.MANAGE_PROGRAMS, work)
 
@@ -285,7 +292,7 @@ def send_back(
 
     def work(user: User, cycle: Cycle) -> str:
         programs.return_cycle_to_draft(session, user, cycle, reason)
-        return "Sent back to draft."
+        return _("Sent back to draft.")
 
     return act_on_cycle(request, session, visitor, cycle_id, Permission.APPROVE, work, "reason")
 
@@ -314,7 +321,11 @@ def acknowledge_paid_twice(
 
     def work(user: User, cycle: Cycle) -> str:
         count = duplicates.acknowledge_paid_twice(session, user, cycle, reason)
-        return f"Acknowledged {count} payments paid more than once."
+        return ngettext(
+            "Acknowledged {count} payment paid more than once.",
+            "Acknowledged {count} payments paid more than once.",
+            count,
+        ).format(count=count)
 
     return act_on_cycle(request, session, visitor, cycle_id, Permission.APPROVE, work)
 
@@ -332,7 +343,7 @@ def distribute(
 
     def work(user: User, cycle: Cycle) -> str:
         payments.mark_distributed(session, user, cycle, unpaid_reason=unpaid_reason)
-        return "Cycle marked distributed."
+        return _("Cycle marked distributed.")
 
     return act_on_cycle(
         request, session, visitor, cycle_id, Permission.SEND_PAYMENTS, work, "unpaid_reason"

@@ -19,17 +19,18 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from g2p_payment_phee.errors import G2PError, NotAuthenticated, PermissionDenied, http_status_for
+from g2p_payment_phee.i18n import _, lazy_gettext
 from g2p_payment_phee.web.deps import SESSION_COOKIE
 from g2p_payment_phee.web.pages.rendering import render, safe_next
 
 TITLES = {
-    400: "That request cannot be handled",
-    403: "Not allowed",
-    404: "Not found",
-    409: "Refused",
-    422: "Please check what you entered",
-    429: "Too many attempts",
-    500: "Something went wrong on our side",
+    400: lazy_gettext("That request cannot be handled"),
+    403: lazy_gettext("Not allowed"),
+    404: lazy_gettext("Not found"),
+    409: lazy_gettext("Refused"),
+    422: lazy_gettext("Please check what you entered"),
+    429: lazy_gettext("Too many attempts"),
+    500: lazy_gettext("Something went wrong on our side"),
 }
 
 
@@ -54,7 +55,7 @@ def sign_in_redirect(request: Request) -> Response:
 
 def error_page(request: Request, status: int, message: str) -> Response:
     """The error page: what went wrong, in words, with the status the browser should see."""
-    title = TITLES.get(status, "Something went wrong")
+    title = str(TITLES.get(status) or _("Something went wrong"))
     return render(request, "error.html", {"title": title, "message": message}, status_code=status)
 
 
@@ -77,7 +78,7 @@ def install_page_error_handlers(app: FastAPI) -> None:
     async def on_invalid_request(request: Request, error: Exception) -> Response:
         if not is_page(request):
             return await _call(api_invalid, request, error)
-        return error_page(request, 400, "the address or the form is not one this site made")
+        return error_page(request, 400, _("the address or the form is not one this site made"))
 
     async def on_http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, StarletteHTTPException)
@@ -85,14 +86,14 @@ def install_page_error_handlers(app: FastAPI) -> None:
             if api_http is None:
                 return await http_exception_handler(request, error)
             return await _call(api_http, request, error)
-        message = "there is no such page" if error.status_code == 404 else str(error.detail)
+        message = _("there is no such page") if error.status_code == 404 else str(error.detail)
         return error_page(request, error.status_code, message)
 
     async def on_unexpected(request: Request, error: Exception) -> Response:
         if not is_page(request):
             return await _call(api_unexpected, request, error)
         return error_page(
-            request, 500, "something unexpected went wrong; it has been logged for the operators"
+            request, 500, _("something unexpected went wrong; it has been logged for the operators")
         )
 
     app.add_exception_handler(G2PError, on_g2p_error)

@@ -19,6 +19,7 @@ from g2p_payment_phee.exports.kinds import (
     PaymentFilters,
     RegistrantFilters,
 )
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.payments.states import PaymentState, PaymentStatus
 from g2p_payment_phee.programs.states import EntitlementState
 from g2p_payment_phee.registry.models import RegistrantKind
@@ -34,7 +35,9 @@ router = APIRouter()
 def _download(session: Session, visitor: Visitor, filters: Filters, fmt: str) -> Response:
     chosen = choice(ExportFormat, fmt, "format")
     if chosen is None:
-        raise ValidationFailed("format must be csv or xlsx", [FieldError("format", "csv or xlsx")])
+        raise ValidationFailed(
+            _("format must be csv or xlsx"), [FieldError("format", _("csv or xlsx"))]
+        )
     return download(session, visitor.user, filters, chosen, SECURITY_HEADERS)
 
 

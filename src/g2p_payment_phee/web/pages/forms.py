@@ -9,6 +9,7 @@ from typing import TypeVar
 from fastapi import UploadFile
 
 from g2p_payment_phee.errors import FieldError, NotFound, ValidationFailed
+from g2p_payment_phee.i18n import _
 
 E = TypeVar("E", bound=StrEnum)
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -19,7 +20,7 @@ def path_id(text: str, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(text)
     except ValueError:
-        raise NotFound(f"no {what} {text!r}") from None
+        raise NotFound(_("no {what} {text!r}").format(what=what, text=text)) from None
 
 
 def choice(cls: type[E], text: str | None, field: str) -> E | None:
@@ -31,7 +32,8 @@ def choice(cls: type[E], text: str | None, field: str) -> E | None:
     except ValueError:
         allowed = ", ".join(member.value for member in cls)
         raise ValidationFailed(
-            f"{field} must be one of: {allowed}", [FieldError(field, f"one of: {allowed}")]
+            _("{field} must be one of: {allowed}").format(field=field, allowed=allowed),
+            [FieldError(field, _("one of: {allowed}").format(allowed=allowed))],
         ) from None
 
 
@@ -51,10 +53,13 @@ async def read_upload(upload: UploadFile | None, field: str = "file") -> tuple[b
     """The uploaded file's bytes and name; ValidationFailed when missing, empty or too big."""
     data = await upload.read(MAX_UPLOAD_BYTES + 1) if upload is not None else b""
     if upload is None or not upload.filename or not data:
-        raise ValidationFailed("choose a file to upload", [FieldError(field, "choose a file")])
+        raise ValidationFailed(
+            _("choose a file to upload"), [FieldError(field, _("choose a file"))]
+        )
     if len(data) > MAX_UPLOAD_BYTES:
         limit = MAX_UPLOAD_BYTES // (1024 * 1024)
         raise ValidationFailed(
-            f"the file is larger than {limit} MB", [FieldError(field, f"at most {limit} MB")]
+            _("the file is larger than {limit} MB").format(limit=limit),
+            [FieldError(field, _("at most {limit} MB").format(limit=limit))],
         )
     return data, upload.filename

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from g2p_payment_phee.errors import Conflict, ValidationFailed
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.registry import service
 from g2p_payment_phee.users.permissions import Permission
 from g2p_payment_phee.web.deps import DbSession
@@ -63,7 +64,7 @@ def create_id_type(
         else:
             errors = {"name": error.message}
         return _page(request, session, visitor, values, errors, 422)
-    return redirect("/id-types", f"ID type {created.name} created.")
+    return redirect("/id-types", _("ID type {name} created.").format(name=created.name))
 
 
 @router.post("/id-types/{name:path}/disable")
@@ -71,4 +72,6 @@ def disable_id_type(request: Request, session: DbSession, visitor: Acting, name:
     """Refuse new IDs of the type; the registrants' IDs of it stay."""
     user = visitor.require(Permission.MANAGE_REGISTRY)
     disabled = service.disable_id_type(session, user, name)
-    return redirect("/id-types", f"ID type {disabled.name} disabled: it takes no new IDs.")
+    return redirect(
+        "/id-types", _("ID type {name} disabled: it takes no new IDs.").format(name=disabled.name)
+    )

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from g2p_payment_phee.errors import ConfigurationError, ValidationFailed
+from g2p_payment_phee.i18n import _, lazy_gettext
 from g2p_payment_phee.payments.config_service import (
     NOT_SET,
     check_connection,
@@ -40,18 +41,19 @@ from g2p_payment_phee.web.pages.rendering import redirect, render
 
 router = APIRouter()
 
-GROUPS: list[tuple[str, list[str]]] = [
-    ("Manager", ["name", "create_batch", "max_batch_size", "max_file_bytes",
+GROUPS: list[tuple[Any, list[str]]] = [
+    (lazy_gettext("Manager"), ["name", "create_batch", "max_batch_size", "max_file_bytes",
                  "make_csv_at_prepare", "file_name_prefix", "amount_format", "note_template"]),
-    ("Payment Hub EE endpoints", ["auth_endpoint_url", "payment_endpoint_url",
+    (lazy_gettext("Payment Hub EE endpoints"), ["auth_endpoint_url", "payment_endpoint_url",
                                   "status_endpoint_url", "details_endpoint_url",
                                   "callback_base_url", "batch_request_timeout",
                                   "verify_tls", "ca_bundle"]),
-    ("Tenant and sign-in", ["tenant_id", "username", "grant_type"]),
-    ("Payer and payees", ["payment_mode", "payer_id_type", "payer_id", "payee_id_type",
-                          "reg_id_type_for_payee_id", "payee_id_type_to_send", "msisdn_format"]),
-    ("Headers", ["batch_type_header", "batch_purpose_header", "registering_institution_id",
-                 "program_id_header"]),
+    (lazy_gettext("Tenant and sign-in"), ["tenant_id", "username", "grant_type"]),
+    (lazy_gettext("Payer and payees"), ["payment_mode", "payer_id_type", "payer_id",
+                                         "payee_id_type", "reg_id_type_for_payee_id",
+                                         "payee_id_type_to_send", "msisdn_format"]),
+    (lazy_gettext("Headers"), ["batch_type_header", "batch_purpose_header",
+                                "registering_institution_id", "program_id_header"]),
 ]  # fmt: skip
 
 
@@ -87,7 +89,7 @@ def _setting(name: str, info: FieldInfo) -> Setting:
 SETTINGS = {name: _setting(name, info) for name, info in PheeSettings.model_fields.items()}
 SECRETS = {name: _setting(name, info) for name, info in PheeSecrets.model_fields.items()}
 ID_TYPE_SETTING = "reg_id_type_for_payee_id"
-FROM_DEFAULTS = "set by the hub defaults"
+FROM_DEFAULTS = lazy_gettext("set by the hub defaults")
 assert sorted(n for _, names in GROUPS for n in names) == sorted(SETTINGS), "every setting shown"
 
 
@@ -120,7 +122,7 @@ def _secrets_shown(session: Session, current: dict[str, Any] | None) -> dict[str
     if current is not None and current["kind"] == ManagerKind.PHEE.value:
         return {name: current["secrets"].get(name, NOT_SET) for name in SECRETS}
     hub = new_manager_defaults(session)[1]
-    return {name: FROM_DEFAULTS if hub.get(name) else NOT_SET for name in SECRETS}
+    return {name: str(FROM_DEFAULTS) if hub.get(name) else NOT_SET for name in SECRETS}
 
 
 def _page(
@@ -140,7 +142,7 @@ def _page(
     shown_settings = {**SETTINGS, ID_TYPE_SETTING: _id_type_choice(session, visitor, shown)}
     context = {
         "program": program,
-        "groups": [(title, [shown_settings[n] for n in names]) for title, names in GROUPS],
+        "groups": [(str(title), [shown_settings[n] for n in names]) for title, names in GROUPS],
         "values": {k: ("" if v is None else v) for k, v in shown.items()},
         "secrets": _secrets_shown(session, current),
         "secret_settings": SECRETS,
@@ -194,7 +196,7 @@ async def save(request: Request, session: DbSession, visitor: Acting, program_id
         general = errors.pop("settings", "") or errors.pop("secrets", "")
         if "reg_id_type_for_payee_id" in general:
             errors["reg_id_type_for_payee_id"] = general
-        message = "The settings were not saved: fix the fields marked below."
+        message = _("The settings were not saved: fix the fields marked below.")
         if general and "reg_id_type_for_payee_id" not in errors:
             message += f" {general}"
         return _page(
@@ -207,7 +209,7 @@ async def save(request: Request, session: DbSession, visitor: Acting, program_id
             message=message,
             status=422,
         )
-    return redirect(f"/programs/{program.id}/manager", "Payment manager settings saved.")
+    return redirect(f"/programs/{program.id}/manager", _("Payment manager settings saved."))
 
 
 def _submitted(form: FormData) -> dict[str, Any]:

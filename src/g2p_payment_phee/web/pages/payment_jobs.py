@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.errors import http_status_for
+from g2p_payment_phee.i18n import _, lazy_gettext
 from g2p_payment_phee.jobs import service as jobs
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.payments.overview import cycle_summary
@@ -30,10 +31,14 @@ INLINE_DRY_RUN_LIMIT = 20_000
 
 # what each step is, who may start it, and which job does it
 STEPS = {
-    "prepare": ("Prepare payments", Permission.PREPARE_PAYMENTS, "prepare_cycle"),
-    "retry": ("Retry failed payments", Permission.PREPARE_PAYMENTS, "retry_failed"),
-    "send": ("Send batches to the hub", Permission.SEND_PAYMENTS, "send_cycle"),
-    "sync": ("Sync payment statuses from the hub", Permission.SEND_PAYMENTS, "sync_cycle"),
+    "prepare": (lazy_gettext("Prepare payments"), Permission.PREPARE_PAYMENTS, "prepare_cycle"),
+    "retry": (lazy_gettext("Retry failed payments"), Permission.PREPARE_PAYMENTS, "retry_failed"),
+    "send": (lazy_gettext("Send batches to the hub"), Permission.SEND_PAYMENTS, "send_cycle"),
+    "sync": (
+        lazy_gettext("Sync payment statuses from the hub"),
+        Permission.SEND_PAYMENTS,
+        "sync_cycle",
+    ),
 }
 
 
@@ -105,7 +110,7 @@ def _step(step: str) -> tuple[str, Permission, str]:
     from g2p_payment_phee.errors import NotFound
 
     if step not in STEPS:
-        raise NotFound(f"no such page: {step!r}")
+        raise NotFound(_("no such page: {step!r}").format(step=step))
     return STEPS[step]
 
 

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.errors import ValidationFailed
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.phee import defaults
 from g2p_payment_phee.phee.settings import PheeSecrets, PheeSettings
 from g2p_payment_phee.users.permissions import Permission
@@ -89,10 +90,10 @@ async def save_defaults(request: Request, session: DbSession, visitor: Acting) -
     except ValidationFailed as error:
         session.rollback()
         errors = field_errors(error)
-        message = "The defaults were not saved: fix the fields marked below."
+        message = _("The defaults were not saved: fix the fields marked below.")
         if errors.get("settings"):
             message += " " + errors.pop("settings")
         return _page(
             request, session, visitor, values=values, errors=errors, message=message, status=422
         )
-    return redirect(URL, "Payment Hub EE defaults saved.")
+    return redirect(URL, _("Payment Hub EE defaults saved."))

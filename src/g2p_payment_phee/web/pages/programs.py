@@ -18,6 +18,7 @@ from g2p_payment_phee.errors import (
     ValidationFailed,
     http_status_for,
 )
+from g2p_payment_phee.i18n import _, ngettext
 from g2p_payment_phee.payments.config_service import describe_manager
 from g2p_payment_phee.programs import service as programs
 from g2p_payment_phee.programs.models import ManagerKind, Program, TargetType
@@ -35,7 +36,7 @@ def load_program(session: Session, program_id: str) -> Program:
     """The program of a page address, or NotFound."""
     program = session.get(Program, path_id(program_id, "program"))
     if program is None:
-        raise NotFound(f"no program {program_id}")
+        raise NotFound(_("no program {program_id}").format(program_id=program_id))
     return program
 
 
@@ -86,7 +87,7 @@ def create(
             currency=currency.strip().upper(),
             target_type=choice(TargetType, target_type, "target_type") or TargetType.INDIVIDUAL,
             manager_kind=choice(ManagerKind, manager_kind, "manager_kind") or ManagerKind.PHEE,
-            budget=form_amount(budget, "budget", "Budget", allow_zero=True)
+            budget=form_amount(budget, "budget", _("Budget"), allow_zero=True)
             if budget.strip()
             else None,
             maker_checker=bool(maker_checker),
@@ -96,7 +97,9 @@ def create(
         errors = field_errors(error) if isinstance(error, ValidationFailed) else {}
         errors = errors or {_field_of(error.message): error.message}
         return _list_page(request, session, visitor, values, errors, http_status_for(error))
-    return redirect(f"/programs/{program.id}", f"Program {program.name} created.")
+    return redirect(
+        f"/programs/{program.id}", _("Program {name} created.").format(name=program.name)
+    )
 
 
 def _field_of(message: str) -> str:
@@ -151,7 +154,12 @@ def enrol_all(request: Request, session: DbSession, visitor: Acting, program_id:
         session.rollback()
         errors = {"enrol": error.message}
         return _program_page(request, session, visitor, program, {}, errors, http_status_for(error))
-    return redirect(f"/programs/{program.id}", f"{added} beneficiaries enrolled.")
+    return redirect(
+        f"/programs/{program.id}",
+        ngettext("{count} beneficiary enrolled.", "{count} beneficiaries enrolled.", added).format(
+            count=added
+        ),
+    )
 
 
 @router.post("/programs/{program_id}/cycles")
@@ -182,7 +190,7 @@ def create_cycle(
         errors = field_errors(error) if isinstance(error, ValidationFailed) else {}
         errors = errors or {"end" if "ends" in error.message else "name": error.message}
         return _program_page(request, session, visitor, program, values, errors, 422)
-    return redirect(f"/cycles/{cycle.id}", f"Cycle {cycle.name} created.")
+    return redirect(f"/cycles/{cycle.id}", _("Cycle {name} created.").format(name=cycle.name))
 
 
 def _date(text: str, field: str) -> date:
@@ -190,5 +198,6 @@ def _date(text: str, field: str) -> date:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise ValidationFailed(
-            f"{field} is not a date", [FieldError(field, "a date, YYYY-MM-DD")]
+            _("{field} is not a date").format(field=field),
+            [FieldError(field, _("a date, YYYY-MM-DD"))],
         ) from None

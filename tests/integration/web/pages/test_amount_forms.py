@@ -35,7 +35,7 @@ def test_a_grouped_amount_is_understood_and_re_adding_explains_itself(
     url = f"/cycles/{cycle.id}"
     added = browser.post(f"{url}/entitlements", {"amount": "1,500", "fee": "1 000.50"}, page=url)
     assert added.status_code == 303
-    assert "1 entitlements added." in browser.get(url).text
+    assert "1 entitlement added." in browser.get(url).text
     session.expire_all()
     fees = session.execute(
         select(Entitlement.initial_amount, Entitlement.transfer_fee).where(

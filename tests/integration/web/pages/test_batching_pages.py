@@ -72,7 +72,7 @@ def test_cancelling_from_the_cycle_and_batch_pages(
     assert "Cancel this batch" not in browser.get(f"/batches/{third.id}").text
     done = browser.post(f"{batch_page}/cancel", {"reason": "wrong list"}, page=batch_page)
     assert done.status_code == 303
-    assert "Cancelled 2 payments and 1 batches" in browser.get(batch_page).text
+    assert "Cancelled 2 payments and 1 batch" in browser.get(batch_page).text
 
     refused = browser.post(f"/batches/{third.id}/cancel", {"reason": "x"}, page=batch_page)
     assert refused.status_code == 303
@@ -85,7 +85,7 @@ def test_cancelling_from_the_cycle_and_batch_pages(
     everything = browser.post(f"{page}/payments/cancel", {"reason": "budget cut"}, page=page)
     assert everything.status_code == 303
     shown = browser.get(page).text
-    assert "Cancelled 2 payments and 1 batches; 1 batches left alone" in shown
+    assert "Cancelled 2 payments and 1 batch; 1 batches left alone" in shown
     session.expire_all()
     states = session.scalars(
         select(PaymentBatch.state)
