@@ -103,9 +103,7 @@ class Sorting:
         reason = _("{key!r} is not a column this list sorts by; it sorts by {keys}").format(
             key=key, keys=", ".join(self.keys())
         )
-        raise ValidationFailed(
-            _("this list cannot be sorted that way"), [FieldError("sort", reason)]
-        )
+        raise ValidationFailed(reason, [FieldError("sort", reason)])
 
 
 @dataclass(frozen=True)
@@ -182,8 +180,9 @@ def read_page(
     )
 
 
-def count_rows(session: Session, query: Select[Any], cap: int = COUNT_CAP) -> Count:
-    """How many rows ``query`` gives, reading at most ``cap + 1`` of them."""
+def count_rows(session: Session, query: Select[Any], cap: int | None = None) -> Count:
+    """How many rows ``query`` gives, reading at most ``cap + 1`` of them (``COUNT_CAP``)."""
+    cap = COUNT_CAP if cap is None else cap
     capped = query.order_by(None).limit(cap + 1).subquery()
     found = session.scalar(select(func.count()).select_from(capped)) or 0
     return Count(value=min(found, cap), exact=found <= cap)
