@@ -344,7 +344,7 @@ def test_dashboard_in_french_on_a_phone(
     half_paid_world(live_app)
     french = on_a_phone(browser, sign_in(browser, live_app, "admin"), locale="fr-FR")
     visit(french, f"{live_app.base_url}/")
+    french.screenshot(path=str(screenshots / "dashboard-fr-390.png"), full_page=True)
     expect(french.locator("html")).to_have_attribute("lang", "fr")
     expect(french.get_by_role("heading", level=1)).not_to_have_text("Dashboard")
-    french.screenshot(path=str(screenshots / "dashboard-fr-390.png"), full_page=True)
     assert sticking_out(french) == []
