@@ -145,11 +145,21 @@ def next_page(client: TestClient, url: str, pages: int) -> str:
     import re
 
     for _ in range(pages):
-        found = re.search(r'<a href="(\?[^"]*cursor=[^"]+)">Next page', client.get(url).text)
+        page = client.get(url).text
+        found = re.search(r'<a href="(\?[^"]*cursor=[^"]+)"(?: rel="next")?>\s*Next', page)
         if found is None:
             break
         url = url.split("?", 1)[0] + html.unescape(found.group(1))
     return url
+
+
+def previous_page(client: TestClient, url: str) -> str:
+    """The address the pager's Previous link of ``url`` leads to."""
+    import html
+    import re
+
+    found = re.search(r'<a href="(\?[^"]*cursor=[^"]+)" rel="prev">', client.get(url).text)
+    return url.split("?", 1)[0] + html.unescape(found.group(1)) if found else url
 
 
 def run(n: int, repeats: int) -> list[dict[str, Any]]:
@@ -211,6 +221,30 @@ def run(n: int, repeats: int) -> list[dict[str, Any]]:
                     lambda: f"/payments?cycle={cycle}&state=issued",
                 ),
                 ("payments of one batch", lambda: f"/payments?batch={last}"),
+                ("payments of the cycle chosen by name", lambda: "/payments?cycle=C1"),
+                (
+                    "payments of the cycle, newest first",
+                    lambda: f"/payments?cycle={cycle}&sort=-created",
+                ),
+                ("payments of the cycle, last page", lambda: f"/payments?cycle={cycle}&page=last"),
+                (
+                    "payments, previous page from the last",
+                    lambda: previous_page(client, f"/payments?cycle={cycle}&page=last"),
+                ),
+                ("payments searched: name start (11)", lambda: "/payments?q=person+12345"),
+                ("payments searched: name start (111,111)", lambda: "/payments?q=person+1"),
+                ("payments searched: phone", lambda: "/payments?q=%2B254700012345"),
+                ("payments searched: entitlement code", lambda: "/payments?q=E0000012345"),
+                (
+                    "cycle's entitlements by code, descending",
+                    lambda: f"/cycles/{cycle}/entitlements?sort=-code",
+                ),
+                (
+                    "cycle's entitlements searched: name",
+                    lambda: f"/cycles/{cycle}/entitlements?q=person+12345",
+                ),
+                ("registrants by name", lambda: "/registrants?sort=name"),
+                ("registrants by name, last page", lambda: "/registrants?sort=name&page=last"),
             ]
             for label, address in pages:
                 client.headers.update(bearer if label.startswith("API") else {})
