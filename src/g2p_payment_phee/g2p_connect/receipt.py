@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
 from g2p_payment_phee.audit import AuditAction
-from g2p_payment_phee.bulk import bulk_insert_dicts
+from g2p_payment_phee.bulk import bulk_insert
 from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.errors import ConfigurationError, G2PError, ValidationFailed
 from g2p_payment_phee.g2p_connect.addresses import BadAddress, PayeeAddress, read_payee_fa
@@ -47,7 +47,7 @@ from g2p_payment_phee.g2p_connect.models import (
     ReceiptStatus,
 )
 from g2p_payment_phee.g2p_connect.status import RecordStatus, record_statuses
-from g2p_payment_phee.ids import new_id
+from g2p_payment_phee.ids import new_id_texts
 from g2p_payment_phee.money import AmountFormat, check_precision, validate_currency
 from g2p_payment_phee.payments.config_service import load_manager
 from g2p_payment_phee.payments.prepare import PrepareSpec
@@ -108,8 +108,8 @@ def receive_disburse(
     txn, is_new = _transaction(session, sender, envelope, transaction_id, sync=sync)
     message.txn_id = txn.id
     checked = _check_records(session, sender, txn, is_new, items, spec)
-    bulk_insert_dicts(session, G2PConnectRecord.__table__, checked.rows)
-    accepted = sum(1 for r in checked.rows if r["receipt_status"] is ReceiptStatus.RECEIVED)
+    _insert(session, sender, txn, checked.rows)
+    accepted = sum(1 for r in checked.rows if r["receipt_status"] == ReceiptStatus.RECEIVED)
     rejected = len(checked.rows) - accepted
     if sync:
         answer = _sync_answer(session, sender, envelope, txn, checked)
@@ -131,6 +131,26 @@ def receive_disburse(
         },
     )
     return Receipt(answer, txn.id if accepted else None, accepted, rejected)
+
+
+def _insert(
+    session: Session,
+    sender: G2PConnectSender,
+    txn: G2PConnectTransaction,
+    rows: list[dict[str, Any]],
+) -> None:
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    fixed = {"sender_id": sender.id, "txn_id": txn.id, "created_at": utcnow()}
+    fixed["notified_status"] = None
+    bulk_insert(
+        session,
+        G2PConnectRecord.__table__,
+        columns,
+        (tuple(row.values()) for row in rows),
+        fixed=fixed,
+    )
 
 
 def _prepare_spec(session: Session, sender: G2PConnectSender) -> PrepareSpec:
@@ -192,9 +212,9 @@ def _check_records(
     seen_refs: set[str] = set()
     payees: dict[str, str] = {}
     checked = _Checked()
-    now = utcnow()
+    ids = iter(new_id_texts(len(items)))
     for row, item in enumerate(items):
-        record = _base_row(sender, txn, row, item, now)
+        record = _base_row(next(ids), row, item)
         reference = record["reference_id"]
         before = known.get(reference)
         if before is not None and reference not in seen_refs:
@@ -266,18 +286,13 @@ def _text(value: Any, limit: int) -> str | None:
     return value[:limit] if isinstance(value, str) else None
 
 
-def _base_row(
-    sender: G2PConnectSender, txn: G2PConnectTransaction, row: int, item: Any, now: Any
-) -> dict[str, Any]:
+def _base_row(record_id: str, row: int, item: Any) -> dict[str, Any]:
     fields = item if isinstance(item, dict) else {}
     reference = fields.get("reference_id")
     amount = fields.get("amount")
     currency = fields.get("currency_code")
     return {
-        "id": new_id(),
-        "created_at": now,
-        "sender_id": sender.id,
-        "txn_id": txn.id,
+        "id": record_id,
         "row": row,
         "reference_id": _reference(reference) or str(reference or "")[:100],
         "entitlement_id": None,
@@ -286,15 +301,14 @@ def _base_row(
         "payee_name": _text(fields.get("payee_name"), 300),
         "amount": str(amount)[:40] if amount is not None else "",
         "currency_code": str(currency)[:10] if currency is not None else None,
-        "receipt_status": ReceiptStatus.RECEIVED,
+        "receipt_status": ReceiptStatus.RECEIVED.value,
         "reason_code": None,
         "reason_message": None,
-        "notified_status": None,
     }
 
 
 def _reject(record: dict[str, Any], code: str, message: str) -> None:
-    record["receipt_status"] = ReceiptStatus.REJECTED
+    record["receipt_status"] = ReceiptStatus.REJECTED.value
     record["reason_code"] = code
     record["reason_message"] = message
 
@@ -308,7 +322,7 @@ def _check_one(
 ) -> None:
     """Reject the record (in place) with the first problem found, or normalise it."""
     try:
-        payee = read_payee_fa(item.get("payee_fa"), spec.payee.option)
+        payee = read_payee_fa(item.get("payee_fa"), spec.payee.option, quick=True)
     except BadAddress as error:
         _reject(record, "rjct.payee_fa.invalid", error.reason)
         return
@@ -386,7 +400,7 @@ def _sync_answer(
 ) -> dict[str, Any]:
     """The records' statuses now: those stored by this request, and those it replayed."""
     session.flush()
-    ids = [r["id"] for r in checked.rows] + checked.replayed
+    ids = [uuid.UUID(r["id"]) for r in checked.rows] + checked.replayed
     statuses = record_statuses(session, record_ids=ids) if ids else []
     return disburse_answer(sender, envelope.version, txn, statuses)
 

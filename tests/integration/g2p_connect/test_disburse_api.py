@@ -420,3 +420,20 @@ def test_status_search_and_polling_answer_from_the_records(mis: Mis) -> None:
     one = mis.get("/g2p-connect/disburse/search/R1").json()
     assert one["message"]["transaction_id"] == "T-1"
     assert [s["reference_id"] for s in one["message"]["disbursements_status"]] == ["R1"]
+
+
+def test_ten_thousand_records_are_acked_then_taken_in_by_the_job(
+    mis: Mis, session: Session
+) -> None:
+    """The limit's worth in one request: the ack comes before any registrant is made (the
+    ack's time is measured by benchmarks/g2p_connect_ack.py, not here)."""
+    count = 10_000
+    records = [record(f"R{i:05d}", payee=f"mobile:+2547{i:08d}") for i in range(count)]
+    answer = mis.disburse("BIG", records)
+    assert answer.status_code == 200, answer.text[:300]
+    assert answer.json()["message"]["ack_status"] == "ACK"
+    assert session.scalar(select(func.count()).select_from(G2PConnectRecord)) == count
+    mis.wait_for_jobs()
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Entitlement)) == count
+    assert session.scalar(select(func.count()).select_from(Phone)) == count

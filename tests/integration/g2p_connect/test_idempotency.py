@@ -1,0 +1,123 @@
+"""Two identical requests at the same moment: one stores, the other gets its answer.
+
+The entry point's own function (``_answer``) runs on two threads released together, several
+times over; whatever the interleaving, the unique constraints leave one message, one
+transaction and one record per reference, and both callers the same answer.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from g2p_payment_phee.g2p_connect import tokens
+from g2p_payment_phee.g2p_connect.models import (
+    G2PConnectMessage,
+    G2PConnectRecord,
+    G2PConnectTransaction,
+)
+from g2p_payment_phee.g2p_connect.receipt import DISBURSE_ACTIONS
+from g2p_payment_phee.programs.models import Program
+from g2p_payment_phee.users.models import User
+from g2p_payment_phee.web.api import g2p_connect as route
+from tests.integration.g2p_connect.conftest import SENDER, Mis, record, register
+
+ROUNDS = 5
+
+
+def _twice_at_once(factory: sessionmaker[Session], raw: bytes, sync: bool) -> list[Any]:
+    grant = tokens.Grant(SENDER, frozenset(tokens.SCOPES), expires_at=None)  # type: ignore[arg-type]
+    gate = threading.Barrier(2)
+    answers: list[Any] = [None, None]
+
+    def call(slot: int) -> None:
+        gate.wait()
+        answer = route._answer(factory, grant, raw, DISBURSE_ACTIONS, _receive(sync), sync)
+        answers[slot] = json.loads(answer.body)
+
+    threads = [threading.Thread(target=call, args=(slot,)) for slot in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return answers
+
+
+def _receive(sync: bool) -> route.Work:
+    from g2p_payment_phee.g2p_connect.receipt import receive_disburse
+
+    return lambda session, sender, envelope: (
+        receive_disburse(session, sender, envelope, sync=sync).answer
+    )
+
+
+@pytest.mark.parametrize("sync", [False, True])
+def test_two_identical_requests_at_once_store_once(
+    backend: str,
+    session: Session,
+    session_factory: sessionmaker[Session],
+    admin: User,
+    program: Program,
+    sync: bool,
+) -> None:
+    if backend != "postgres":
+        pytest.skip("concurrent writers are what PostgreSQL allows; SQLite serialises them")
+    register(session, admin, program)
+    mis = Mis(client=None, sender_id=SENDER, secret="")  # type: ignore[arg-type]
+    for number in range(ROUNDS):
+        records = [
+            record(f"R{number}-{i}", payee=f"mobile:+25470000{number}{i:03d}") for i in range(50)
+        ]
+        body = mis.envelope("disburse", {"transaction_id": f"T-{number}", "disbursements": records})
+        first, second = _twice_at_once(session_factory, json.dumps(body).encode(), sync)
+        assert first == second
+        assert first["message"].get("ack_status", "ACK") == "ACK"
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(G2PConnectMessage)) == ROUNDS
+    assert session.scalar(select(func.count()).select_from(G2PConnectTransaction)) == ROUNDS
+    assert session.scalar(select(func.count()).select_from(G2PConnectRecord)) == ROUNDS * 50
+
+
+def test_two_messages_with_the_same_transaction_at_once_make_one(
+    backend: str,
+    session: Session,
+    session_factory: sessionmaker[Session],
+    admin: User,
+    program: Program,
+) -> None:
+    if backend != "postgres":
+        pytest.skip("concurrent writers are what PostgreSQL allows; SQLite serialises them")
+    register(session, admin, program)
+    mis = Mis(client=None, sender_id=SENDER, secret="")  # type: ignore[arg-type]
+    grant = tokens.Grant(SENDER, frozenset(tokens.SCOPES), expires_at=None)  # type: ignore[arg-type]
+    records = [record(f"R-{i}", payee=f"mobile:+254700001{i:03d}") for i in range(20)]
+    bodies = [
+        json.dumps(mis.envelope("disburse", {"transaction_id": "T", "disbursements": records}))
+        for _ in range(2)
+    ]
+    gate = threading.Barrier(2)
+    answers: list[Any] = [None, None]
+
+    def call(slot: int) -> None:
+        gate.wait()
+        answer = route._answer(
+            session_factory, grant, bodies[slot].encode(), DISBURSE_ACTIONS, _receive(True), True
+        )
+        answers[slot] = json.loads(answer.body)
+
+    threads = [threading.Thread(target=call, args=(slot,)) for slot in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for answer in answers:
+        statuses = {s["status"] for s in answer["message"]["disbursements_status"]}
+        assert statuses == {"rcvd"}, answer  # the second caller sees the first one's records
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(G2PConnectTransaction)) == 1
+    assert session.scalar(select(func.count()).select_from(G2PConnectRecord)) == 20
