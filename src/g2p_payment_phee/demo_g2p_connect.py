@@ -52,7 +52,7 @@ def pay_through_g2p_connect(
         secret = _register(factory, program_name, mis)
         people = _beneficiaries(factory, currency)
         app = create_app(factory)
-        with _served(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as http:
+        with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as http:
             ack = mis.disburse(
                 http,
                 sender_id=SENDER_ID,
@@ -111,7 +111,7 @@ def _run_until_final(
 
 
 @contextmanager
-def _served(app: FastAPI) -> Iterator[str]:
+def serve_in_thread(app: FastAPI) -> Iterator[str]:
     """The application on a free loopback port, from a thread; its address. The socket is
     bound before the server starts, so requests wait in its queue until it is ready."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from g2p_payment_phee.db import unit_of_work, utcnow
+from g2p_payment_phee.db import is_database_lost, unit_of_work, utcnow
 from g2p_payment_phee.g2p_connect.models import (
     G2PConnectRecord,
     G2PConnectSender,
@@ -88,6 +88,11 @@ def write_callbacks(factory: sessionmaker[Session], *, our_id: str = OUR_ID) -> 
                 written += write_transaction_callbacks(session, txn_id, our_id=our_id)
         except ChangedMeanwhile:
             log.info("g2p-connect transaction %s: written by another process meanwhile", txn_id)
+        except Exception as error:
+            if is_database_lost(error):
+                raise
+            # one transaction's problem must not keep the others' news from their senders
+            log.exception("g2p-connect transaction %s: its callbacks could not be written", txn_id)
     return written
 
 
