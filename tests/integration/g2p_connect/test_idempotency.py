@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from g2p_payment_phee.db import utcnow
 from g2p_payment_phee.g2p_connect import tokens
 from g2p_payment_phee.g2p_connect.models import (
     G2PConnectMessage,
@@ -31,14 +32,14 @@ ROUNDS = 5
 
 
 def _twice_at_once(factory: sessionmaker[Session], raw: bytes, sync: bool) -> list[Any]:
-    grant = tokens.Grant(SENDER, frozenset(tokens.SCOPES), expires_at=None)  # type: ignore[arg-type]
+    grant = tokens.Grant(SENDER, frozenset(tokens.SCOPES), expires_at=utcnow())
     gate = threading.Barrier(2)
     answers: list[Any] = [None, None]
 
     def call(slot: int) -> None:
         gate.wait()
         answer = route._answer(factory, grant, raw, DISBURSE_ACTIONS, _receive(sync), sync)
-        answers[slot] = json.loads(answer.body)
+        answers[slot] = json.loads(bytes(answer.body))
 
     threads = [threading.Thread(target=call, args=(slot,)) for slot in range(2)]
     for thread in threads:
@@ -94,7 +95,7 @@ def test_two_messages_with_the_same_transaction_at_once_make_one(
         pytest.skip("concurrent writers are what PostgreSQL allows; SQLite serialises them")
     register(session, admin, program)
     mis = Mis(client=None, sender_id=SENDER, secret="")  # type: ignore[arg-type]
-    grant = tokens.Grant(SENDER, frozenset(tokens.SCOPES), expires_at=None)  # type: ignore[arg-type]
+    grant = tokens.Grant(SENDER, frozenset(tokens.SCOPES), expires_at=utcnow())
     records = [record(f"R-{i}", payee=f"mobile:+254700001{i:03d}") for i in range(20)]
     bodies = [
         json.dumps(mis.envelope("disburse", {"transaction_id": "T", "disbursements": records}))
@@ -108,7 +109,7 @@ def test_two_messages_with_the_same_transaction_at_once_make_one(
         answer = route._answer(
             session_factory, grant, bodies[slot].encode(), DISBURSE_ACTIONS, _receive(True), True
         )
-        answers[slot] = json.loads(answer.body)
+        answers[slot] = json.loads(bytes(answer.body))
 
     threads = [threading.Thread(target=call, args=(slot,)) for slot in range(2)]
     for thread in threads:
