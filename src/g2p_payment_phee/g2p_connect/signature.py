@@ -24,7 +24,7 @@ import re
 import time
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
@@ -48,7 +48,10 @@ def _signing_string(created: str, expires: str, header: dict[str, Any], message:
 
 def load_public_key(pem: str) -> Ed25519PublicKey:
     """An ed25519 public key from PEM; ValueError when it is not one."""
-    key = load_pem_public_key(pem.encode("ascii"))
+    try:
+        key = load_pem_public_key(pem.encode("ascii"))
+    except UnsupportedAlgorithm:
+        raise ValueError("the public key's algorithm is not supported") from None
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError("the public key is not an ed25519 key")
     return key

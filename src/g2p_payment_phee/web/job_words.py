@@ -170,6 +170,22 @@ def _imported(result: Result, cycle_href: str | None) -> Words:
     return Words(sentence, Step(_("See the registrants"), "/registrants"), lists)
 
 
+def _taken_in(result: Result, cycle_href: str | None) -> Words:
+    """A G2P Connect transaction taken in: entitlements made, records refused, and how far
+    an auto-approving sender's cycle went."""
+    made = int(result.get("entitlements", 0))
+    refused = int(result.get("rejected", 0))
+    sentence = _("{made} entitlements from the G2P Connect transaction; {refused} refused.").format(
+        made=made, refused=refused
+    )
+    stopped = result.get("stopped")
+    if stopped:
+        sentence += " " + _("It stopped there: {reason}").format(reason=stopped)
+    elif result.get("approved"):
+        sentence += " " + _("Approved, prepared and sent.")
+    return Words(sentence, _cycle_step(cycle_href, _("See the cycle")))
+
+
 DESCRIBERS: dict[str, Callable[[Result, str | None], Words]] = {
     "prepare_cycle": _prepared,
     "retry_failed": _prepared,
@@ -179,6 +195,7 @@ DESCRIBERS: dict[str, Callable[[Result, str | None], Words]] = {
     "sync_batch": _synced,
     "import_registrants": _imported,
     "import_entitlements": _imported,
+    "g2p_connect_intake": _taken_in,
 }
 
 
