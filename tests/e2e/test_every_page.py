@@ -132,7 +132,9 @@ def every_page(world: World) -> list[str]:
         "/audit",
         "/account/tokens",
         "/account/password",
+        "/account/preferences",
         "/users",
+        "/g2p-connect/senders",
         "/api/docs",
     ]
 
