@@ -7,10 +7,11 @@ An ASGI middleware (``BodyLimits``) in front of every route:
   *before* their body is read: the very check the routes' ``ApiUser`` dependency makes. Without
   one the answer is 401 and not a byte of the body is read.
 - Bodies are capped: ``CALLBACK_LIMIT`` for PHEE's callback, ``BODY_LIMIT`` for everything
-  else. A ``Content-Length`` above the cap is refused at once; a body that grows past it while
-  it streams in is refused as soon as it does. Either way the answer is 413 with the API's JSON
-  error, and the body is never parsed. Imports (paths ending in ``/import``) keep their own
-  limit and are passed through unread.
+  else but the G2P Connect API (``/g2p-connect/``), whose routes check the sender's token
+  first and then read up to their own cap. A ``Content-Length`` above the cap is refused at
+  once; a body that grows past it while it streams in is refused as soon as it does. Either
+  way the answer is 413 with the API's JSON error, and the body is never parsed. Imports
+  (paths ending in ``/import``) keep their own limit and are passed through unread.
 - JSON sent to the API is nested at most ``MAX_JSON_DEPTH`` levels; deeper is a 400 with a
   clear message (not a parser error surfacing as a 500 or a traceback in the logs).
 

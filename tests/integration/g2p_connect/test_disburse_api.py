@@ -437,3 +437,29 @@ def test_ten_thousand_records_are_acked_then_taken_in_by_the_job(
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(Entitlement)) == count
     assert session.scalar(select(func.count()).select_from(Phone)) == count
+
+
+def test_a_phee_program_takes_whole_amounts_only(
+    client: TestClient, session: Session, admin: User, approver: User
+) -> None:
+    """PHEE writes integer amounts (its default): a fraction other than .0/.00 is refused at
+    receipt, before anything is prepared (the hub is never called on receipt)."""
+    from tests.integration.web.api.world import build_world
+
+    world = build_world(session, admin, approver)
+    program = session.get(Program, uuid.UUID(world.program))
+    assert program is not None
+    _, secret = register(session, admin, program, "phee-mis")
+    mis = Mis(client, "phee-mis", secret)
+    answer = mis.disburse(
+        "T-phee",
+        [
+            record("WHOLE", amount="100.0"),
+            record("CENTS", payee="mobile:+254700000002", amount="100.50"),
+        ],
+        sync=True,
+    ).json()
+    found = {s["reference_id"]: s for s in answer["message"]["disbursements_status"]}
+    assert found["WHOLE"]["status"] == "rcvd"
+    assert found["CENTS"]["status_reason_code"] == "rjct.amount.invalid"
+    assert "whole amounts" in found["CENTS"]["status_reason_message"]
