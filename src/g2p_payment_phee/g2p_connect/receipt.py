@@ -22,7 +22,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee import audit
@@ -115,6 +115,7 @@ def receive_disburse(
         answer = _sync_answer(session, sender, envelope, txn, checked)
     else:
         answer = ack("ACK", str(txn.id))
+        _tell_again(session, checked.replayed)
     message.answer = answer
     audit.record(
         session,
@@ -131,6 +132,17 @@ def receive_disburse(
         },
     )
     return Receipt(answer, txn.id if accepted else None, accepted, rejected)
+
+
+def _tell_again(session: Session, record_ids: list[uuid.UUID]) -> None:
+    """Records sent again by an async request: the next callback carries them again (the
+    sender may have missed the earlier one)."""
+    for start in range(0, len(record_ids), CHUNK):
+        session.execute(
+            update(G2PConnectRecord)
+            .where(G2PConnectRecord.id.in_(record_ids[start : start + CHUNK]))
+            .values(notified_status=None)
+        )
 
 
 def _insert(

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.g2p_connect import signature
@@ -463,3 +463,16 @@ def test_a_phee_program_takes_whole_amounts_only(
     assert found["WHOLE"]["status"] == "rcvd"
     assert found["CENTS"]["status_reason_code"] == "rjct.amount.invalid"
     assert "whole amounts" in found["CENTS"]["status_reason_message"]
+
+
+def test_records_sent_again_asynchronously_are_told_again(mis: Mis, session: Session) -> None:
+    records = [record("R1"), record("R2", payee="mobile:+254700000002")]
+    mis.disburse("T-1", records)
+    session.execute(update(G2PConnectRecord).values(notified_status="rcvd"))
+    session.commit()
+    again = mis.disburse("T-1", records)  # a new message_id, the same records
+    assert again.json()["message"]["ack_status"] == "ACK"
+    session.expire_all()
+    told = session.scalars(select(G2PConnectRecord.notified_status)).all()
+    assert told == [None, None]
+    assert session.scalar(select(func.count()).select_from(G2PConnectRecord)) == 2
