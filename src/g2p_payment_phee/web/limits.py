@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from g2p_payment_phee.db import unit_of_work
 from g2p_payment_phee.errors import NotAuthenticated
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.web.deps import api_user
 from g2p_payment_phee.web.errors import error_body, json_error
 
@@ -77,7 +78,9 @@ class BodyLimits:
             await _too_large(limit)(scope, receive, send)
             return
         if is_api and _is_json(scope) and _too_deep(body):
-            message = f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels"
+            message = _("the JSON body is nested deeper than {levels} levels").format(
+                levels=MAX_JSON_DEPTH
+            )
             await JSONResponse(error_body("bad_request", message), status_code=400)(
                 scope, receive, send
             )
@@ -131,7 +134,7 @@ def _content_length(scope: Scope) -> int | None:
 
 
 def _too_large(limit: int) -> JSONResponse:
-    message = f"the request body is larger than {limit // 1024} KB"
+    message = _("the request body is larger than {limit} KB").format(limit=limit // 1024)
     # Close the connection: the rest of the body is not read.
     return JSONResponse(
         error_body("too_large", message), status_code=413, headers={"Connection": "close"}

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.errors import NotFound
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.import_jobs.kinds import ImportKind
 from g2p_payment_phee.pagination import DEFAULT_LIMIT
 from g2p_payment_phee.payments import duplicates
@@ -287,7 +288,7 @@ def load_cycle(session: Session, cycle_id: uuid.UUID) -> Cycle:
     """The cycle with that id, or NotFound."""
     cycle = session.get(Cycle, cycle_id)
     if cycle is None:
-        raise NotFound(f"no cycle {cycle_id}")
+        raise NotFound(_("no cycle {cycle_id}").format(cycle_id=cycle_id))
     return cycle
 
 
@@ -480,7 +481,7 @@ def submit(cycle_id: uuid.UUID, user: ApiUser, session: DbSession) -> CycleActio
     """The maker sends a draft cycle for approval."""
     cycle = load_cycle(session, cycle_id)
     count = service.submit_cycle(session, user, cycle)
-    return _action(cycle, f"{count} entitlements pending approval")
+    return _action(cycle, _("{count} entitlements pending approval").format(count=count))
 
 
 @router.post("/{cycle_id}/approve")
@@ -488,7 +489,7 @@ def approve(cycle_id: uuid.UUID, user: ApiUser, session: DbSession) -> CycleActi
     """The checker (not the maker) approves the cycle and its pending entitlements."""
     cycle = load_cycle(session, cycle_id)
     count = service.approve_cycle(session, user, cycle)
-    return _action(cycle, f"{count} entitlements approved")
+    return _action(cycle, _("{count} entitlements approved").format(count=count))
 
 
 @router.post("/{cycle_id}/return")
@@ -498,7 +499,7 @@ def return_to_draft(
     """Send a cycle awaiting approval back to draft."""
     cycle = load_cycle(session, cycle_id)
     count = service.return_cycle_to_draft(session, user, cycle, body.reason)
-    return _action(cycle, f"{count} entitlements back to draft")
+    return _action(cycle, _("{count} entitlements back to draft").format(count=count))
 
 
 @router.post("/{cycle_id}/cancel")
@@ -508,7 +509,7 @@ def cancel(
     """Cancel a cycle that is not final."""
     cycle = load_cycle(session, cycle_id)
     service.cancel_cycle(session, user, cycle, body.reason)
-    return _action(cycle, "cycle cancelled")
+    return _action(cycle, _("cycle cancelled"))
 
 
 @router.post("/{cycle_id}/paid-twice/acknowledge")
@@ -543,7 +544,7 @@ def distribute(
     payments.mark_distributed(session, user, cycle, unpaid_reason=reason)
     outcomes = cycle_outcomes(session, user, cycle)
     unpaid = f": {payments.unpaid_text(outcomes)}" if outcomes.unpaid else ""
-    return _action(cycle, f"cycle distributed{unpaid}")
+    return _action(cycle, _("cycle distributed") + unpaid)
 
 
 @router.post("/{cycle_id}/end")
@@ -551,4 +552,4 @@ def end(cycle_id: uuid.UUID, user: ApiUser, session: DbSession) -> CycleActionPu
     """Close the cycle for good: a distributed one, or an approved one with nothing to pay."""
     cycle = load_cycle(session, cycle_id)
     payments.end_cycle(session, user, cycle)
-    return _action(cycle, "cycle ended")
+    return _action(cycle, _("cycle ended"))

@@ -9,6 +9,7 @@ from datetime import datetime
 from fastapi import APIRouter, Query
 
 from g2p_payment_phee.errors import NotFound
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.pagination import DEFAULT_LIMIT
 from g2p_payment_phee.payments.listing import list_payments
 from g2p_payment_phee.payments.models import Payment
@@ -93,5 +94,5 @@ def read_payment(payment_id: uuid.UUID, user: ApiUser, session: DbSession) -> Pa
     authorize(user, Permission.VIEW)
     payment = session.get(Payment, payment_id)
     if payment is None:
-        raise NotFound(f"no payment {payment_id}")
+        raise NotFound(_("no payment {payment_id}").format(payment_id=payment_id))
     return PaymentPublic.model_validate(payment)

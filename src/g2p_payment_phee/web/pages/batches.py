@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from g2p_payment_phee.errors import NotFound, ValidationFailed
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.jobs import service as jobs
 from g2p_payment_phee.jobs.kinds import JobKind
 from g2p_payment_phee.pagination import Page
@@ -164,5 +165,5 @@ def _payees(
 def _batch(session: DbSession, text: str) -> PaymentBatch | None:
     batch = session.get(PaymentBatch, path_id(text.strip(), "payment batch"))
     if batch is None:
-        raise NotFound(f"no payment batch {text}")
+        raise NotFound(_("no payment batch {text}").format(text=text))
     return batch

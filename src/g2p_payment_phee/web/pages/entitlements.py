@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.errors import G2PError, ValidationFailed, http_status_for
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.payments.reconciliation import outcomes_of
 from g2p_payment_phee.programs import service as programs
 from g2p_payment_phee.programs.listing import list_entitlements
@@ -69,7 +70,9 @@ def reject(
         state = EntitlementState.PENDING_VALIDATION.value
         first = PageRequest()
         return _show(request, session, visitor, cycle, state, first, error=error, code=code)
-    message = f"Entitlement {code} rejected; approving the cycle approves the others."
+    message = _("Entitlement {code} rejected; approving the cycle approves the others.").format(
+        code=code
+    )
     return redirect(f"/cycles/{cycle.id}/entitlements?state=pending_validation", message)
 
 

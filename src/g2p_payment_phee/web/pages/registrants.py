@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from g2p_payment_phee.errors import NotFound, ValidationFailed
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.import_jobs.kinds import ImportKind
 from g2p_payment_phee.payments.history import registrant_history
 from g2p_payment_phee.registry.import_template import template_csv, template_xlsx
@@ -63,7 +64,7 @@ def import_template(visitor: SignedIn, fmt: str) -> Response:
     """The import template (every column of docs/import.md, one example row), CSV or XLSX."""
     templates = {"csv": (template_csv, "text/csv; charset=utf-8"), "xlsx": (template_xlsx, XLSX)}
     if fmt not in templates:
-        raise NotFound(f"no import template as {fmt}: csv or xlsx")
+        raise NotFound(_("no import template as {fmt}: csv or xlsx").format(fmt=fmt))
     write, media_type = templates[fmt]
     disposition = f'attachment; filename="registrants-template.{fmt}"'
     headers = {**SECURITY_HEADERS, "Content-Disposition": disposition}

@@ -29,6 +29,7 @@ from g2p_payment_phee.money import display
 from g2p_payment_phee.payments.manager import kind_spec
 from g2p_payment_phee.programs.models import ManagerKind
 from g2p_payment_phee.users.permissions import Permission
+from g2p_payment_phee.web.setting_words import setting_word
 from g2p_payment_phee.web.words import target_plural, word
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -112,6 +113,7 @@ templates.env.filters["when"] = when
 templates.env.filters["number"] = number
 templates.env.filters["label"] = _label
 templates.env.filters["target_plural"] = target_plural
+templates.env.filters["setting_word"] = setting_word
 templates.env.filters["batch_name"] = _batch_name
 templates.env.filters["manager_kind"] = _manager_kind
 templates.env.globals["Permission"] = Permission

@@ -85,7 +85,7 @@ def test_cancelling_from_the_cycle_and_batch_pages(
     everything = browser.post(f"{page}/payments/cancel", {"reason": "budget cut"}, page=page)
     assert everything.status_code == 303
     shown = browser.get(page).text
-    assert "Cancelled 2 payments and 1 batch; 1 batches left alone" in shown
+    assert "Cancelled 2 payments and 1 batch; 1 batch left alone" in shown
     session.expire_all()
     states = session.scalars(
         select(PaymentBatch.state)
