@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import Uuid, any_, bindparam, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from g2p_payment_phee.db import is_database_lost, unit_of_work, utcnow
@@ -55,7 +56,7 @@ ON_DISBURSE = "on-disburse"
 OPEN_HEADER = "pdng"
 CALLBACK_VERSION = "1.0.0"
 CALLBACK_RECORDS = 5000  # records per callback: a 100,000-record transaction is 20 bodies
-MARK_CHUNK = 1000
+MARK_CHUNK = 10_000  # records marked per statement (within SQLite's 32,766 parameters)
 LEASE = timedelta(minutes=2)  # longer than a delivery's timeouts
 FIRST_RETRY = timedelta(seconds=10)
 LONGEST_WAIT = timedelta(hours=1)
@@ -108,11 +109,18 @@ def write_transaction_callbacks(
     ).first()
     if txn is None:  # another process is writing this transaction's callbacks
         return 0
-    statuses = record_statuses(session, txn_id)
     query = select(G2PConnectRecord.id, G2PConnectRecord.notified_status).where(
         G2PConnectRecord.txn_id == txn_id
     )
     told = dict(session.execute(query).tuples().all())
+    open_ids = [record_id for record_id, status in told.items() if status not in FINAL_STATUSES]
+    # a record told a final status is not told again: only the open ones are looked at (all
+    # of them in one query while most are open)
+    if 2 * len(open_ids) < len(told):
+        statuses = record_statuses(session, record_ids=open_ids)
+    else:
+        still_open = set(open_ids)
+        statuses = [s for s in record_statuses(session, txn_id) if s.record_id in still_open]
     changed = [s for s in statuses if s.status != told.get(s.record_id)]
     if not changed:
         return 0
@@ -122,7 +130,8 @@ def write_transaction_callbacks(
             G2PConnectCallback.txn_id == txn_id
         )
     )
-    header = _header(statuses, our_id, txn.sender.sender_id)
+    told_final = len(told) - len(open_ids)
+    header = _header(statuses, told_final, our_id, txn.sender.sender_id)
     chunks = [changed[i : i + CALLBACK_RECORDS] for i in range(0, len(changed), CALLBACK_RECORDS)]
     for offset, chunk in enumerate(chunks, start=1):
         session.add(_callback(txn, int(sequence or 0) + offset, header, chunk, now))
@@ -130,15 +139,20 @@ def write_transaction_callbacks(
     return len(chunks)
 
 
-def _header(statuses: Sequence[RecordStatus], our_id: str, receiver: str) -> dict[str, Any]:
-    """The transaction-wide part of a callback header: ``pdng`` while a record is open."""
+def _header(
+    statuses: Sequence[RecordStatus], told_final: int, our_id: str, receiver: str
+) -> dict[str, Any]:
+    """The transaction-wide part of a callback header (``statuses``: the records still open
+    before this callback; ``told_final``: how many others were told final already):
+    ``pdng`` while a record is open."""
     counts = Counter(s.status for s in statuses)
-    completed = sum(counts[status] for status in FINAL_STATUSES)
+    completed = told_final + sum(counts[status] for status in FINAL_STATUSES)
+    total = told_final + len(statuses)
     return {
         "version": CALLBACK_VERSION,
         "action": ON_DISBURSE,
-        "status": SUCC if completed == len(statuses) else OPEN_HEADER,
-        "total_count": len(statuses),
+        "status": SUCC if completed == total else OPEN_HEADER,
+        "total_count": total,
         "completed_count": completed,
         "sender_id": our_id,
         "receiver_id": receiver,
@@ -181,6 +195,7 @@ def _mark_told(
     groups: dict[tuple[str | None, str], list[uuid.UUID]] = {}
     for status in changed:
         groups.setdefault((told.get(status.record_id), status.status), []).append(status.record_id)
+    postgres = session.get_bind().dialect.name == "postgresql"
     marked = 0
     for (before, after), ids in groups.items():
         still = (
@@ -189,9 +204,16 @@ def _mark_told(
             else G2PConnectRecord.notified_status == before
         )
         for start in range(0, len(ids), MARK_CHUNK):
+            chunk = ids[start : start + MARK_CHUNK]
+            # one array parameter on PostgreSQL (a long IN list costs more to send and plan)
+            among = (
+                G2PConnectRecord.id == any_(bindparam("ids", chunk, type_=ARRAY(Uuid)))
+                if postgres
+                else G2PConnectRecord.id.in_(chunk)
+            )
             result = session.execute(
                 update(G2PConnectRecord)
-                .where(G2PConnectRecord.id.in_(ids[start : start + MARK_CHUNK]), still)
+                .where(among, still)
                 .values(notified_status=after)
                 .execution_options(synchronize_session=False)
             )

@@ -192,6 +192,23 @@ def test_a_later_callback_carries_only_the_records_that_changed(world: World) ->
     assert world.told()["R-1"] == "rjct"
 
 
+def test_counts_include_the_records_told_final_before(world: World) -> None:
+    """Records told final are not looked at again, yet the header still counts them."""
+    world.reject("R-0")
+    world.reject("R-1")
+    write_callbacks(world.factory)
+    world.reject("R-2")  # the last open record: only it is read again
+    assert write_callbacks(world.factory) == 1
+    last = world.callbacks()[-1]
+    header = last.body["header"]
+    assert (header["status"], header["total_count"], header["completed_count"]) == (
+        "succ",
+        4,
+        4,
+    )
+    assert [i["reference_id"] for i in last.body["message"]["disbursements_status"]] == ["R-2"]
+
+
 def test_the_header_says_succ_once_every_record_is_final(world: World) -> None:
     for reference in ("R-0", "R-1", "R-2"):
         world.reject(reference)
