@@ -51,7 +51,7 @@ from g2p_payment_phee.ids import new_id_texts
 from g2p_payment_phee.money import AmountFormat, check_precision, validate_currency
 from g2p_payment_phee.payments.config_service import load_manager
 from g2p_payment_phee.payments.prepare import PrepareSpec
-from g2p_payment_phee.programs.models import Cycle
+from g2p_payment_phee.programs.models import Cycle, ProgramState
 
 RECORD_LIMIT = 10_000
 AMOUNT = re.compile(r"[0-9]{1,13}\.[0-9]{1,2}")
@@ -169,6 +169,8 @@ def _prepare_spec(session: Session, sender: G2PConnectSender) -> PrepareSpec:
     """How the program's manager pays (payee option, amount format), asked with a cycle that
     is never stored (the spec names no cycle-specific rule we use)."""
     program = sender.program
+    if program.state is not ProgramState.ACTIVE:
+        raise Refused("err.service.unavailable", f"the program {program.name!r} has ended")
     probe = Cycle(name="G2P Connect", program_id=program.id, sequence=0)
     probe.program = program
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from g2p_payment_phee.background import Work
@@ -25,6 +26,8 @@ from g2p_payment_phee.g2p_connect.models import G2PConnectTransaction
 from g2p_payment_phee.payments import service as payments
 from g2p_payment_phee.programs.models import Cycle
 from g2p_payment_phee.users.models import User
+
+INTAKE_ATTEMPTS = 3
 
 
 def intake_params(session: Session, params: dict[str, Any]) -> dict[str, Any]:
@@ -44,8 +47,7 @@ def take_in(work: Work) -> dict[str, Any]:
     """Take the transaction in; approve, prepare and send it when its sender auto-approves."""
     txn_id = work.uuid("txn_id")
     work.progress(0, None, "taking the G2P Connect transaction in", flush=True)
-    with unit_of_work(work.factory) as session:
-        intake = service.take_in(session, txn_id)
+    intake = _take_in(work, txn_id)
     result: dict[str, Any] = {
         "cycle_id": str(intake.cycle_id) if intake.cycle_id else None,
         "entitlements": intake.entitlements,
@@ -64,6 +66,24 @@ def take_in(work: Work) -> dict[str, Any]:
         return result
     result.update(paid)
     return result
+
+
+def _take_in(work: Work, txn_id: uuid.UUID) -> service.Intake:
+    """The intake in one transaction, run again when a concurrent intake of another
+    transaction created the same registrant first (a unique reference); a problem that stays
+    is kept on the transaction, and fails the job."""
+    for attempt in range(1, INTAKE_ATTEMPTS + 1):
+        try:
+            with unit_of_work(work.factory) as session:
+                return service.take_in(session, txn_id)
+        except IntegrityError:
+            if attempt == INTAKE_ATTEMPTS:
+                raise
+        except G2PError as error:
+            with unit_of_work(work.factory) as session:
+                service.note_problem(session, txn_id, error.message)
+            raise
+    raise AssertionError("unreachable")
 
 
 def _pay(work: Work, txn_id: uuid.UUID, cycle_id: uuid.UUID) -> dict[str, Any]:

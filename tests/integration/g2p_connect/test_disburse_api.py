@@ -476,3 +476,23 @@ def test_records_sent_again_asynchronously_are_told_again(mis: Mis, session: Ses
     told = session.scalars(select(G2PConnectRecord.notified_status)).all()
     assert told == [None, None]
     assert session.scalar(select(func.count()).select_from(G2PConnectRecord)) == 2
+
+
+def test_a_program_that_cannot_pay_refuses_the_request_and_stores_nothing(
+    client: TestClient, session: Session, admin: User, program: Program
+) -> None:
+    from g2p_payment_phee.programs.models import ProgramState
+    from g2p_payment_phee.programs.service import create_program
+
+    bare = create_program(session, admin, name="No manager", currency="KES")
+    _, secret = register(session, admin, bare, "bare-mis")
+    answer = Mis(client, "bare-mis", secret).disburse("T-1", [record("R1")]).json()["message"]
+    assert answer["ack_status"] == "ERR"
+    assert answer["error"]["code"] == "err.service.unavailable"
+    program.state = ProgramState.ENDED
+    session.commit()
+    _, secret = register(session, admin, program, "late-mis")
+    answer = Mis(client, "late-mis", secret).disburse("T-2", [record("R2")]).json()["message"]
+    assert answer["error"]["code"] == "err.service.unavailable"
+    assert "ended" in answer["error"]["message"]
+    assert session.scalar(select(func.count()).select_from(G2PConnectTransaction)) == 0
