@@ -29,7 +29,7 @@ from g2p_payment_phee import audit
 from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.bulk import bulk_insert
 from g2p_payment_phee.db import utcnow
-from g2p_payment_phee.errors import ConfigurationError, G2PError, ValidationFailed
+from g2p_payment_phee.errors import G2PError, ValidationFailed
 from g2p_payment_phee.g2p_connect.addresses import BadAddress, PayeeAddress, read_payee_fa
 from g2p_payment_phee.g2p_connect.answers import ack, answer_header
 from g2p_payment_phee.g2p_connect.envelope import (
@@ -437,8 +437,3 @@ def disburse_answer(
 def cycle_dates(today: date) -> tuple[date, date]:
     """A G2P Connect cycle runs from the day it is received, for 30 days."""
     return today, today + timedelta(days=30)
-
-
-def manager_problem(error: ConfigurationError) -> str:
-    """Why the program cannot pay, for an answer."""
-    return error.message
