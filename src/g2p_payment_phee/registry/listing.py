@@ -38,6 +38,7 @@ REGISTRANT_SORTING = Sorting(
     default="reference",
 )
 NAME_PREFIX_MIN = 2  # one letter would name a tenth of the registry
+NAME_MATCHES_MAX = 1_000  # people a name search reaches; more: type more of the name
 
 
 def list_registrants(
@@ -88,14 +89,30 @@ def registrants_matching(text: str) -> CompoundSelect[tuple[uuid.UUID]]:
         ),
     ]
     if len(text) >= NAME_PREFIX_MIN:
-        pattern = _escape_like(text.lower()) + "%"
-        found.append(
-            select(Registrant.id).where(func.lower(Registrant.name).like(pattern, escape="\\"))
-        )
+        # the first NAME_MATCHES_MAX the index gives: a search as broad as "pe" stays a few
+        # index reads (``broad_name_search`` says so, for the page to ask for more of the name)
+        first = _named(text).limit(NAME_MATCHES_MAX).subquery()
+        found.append(select(first.c.id))
     number = _phone(text)
     if number is not None:
         found.append(select(Phone.registrant_id).where(Phone.number == number))
     return union(*found)
+
+
+def broad_name_search(session: Session, text: str) -> bool:
+    """Whether more than ``NAME_MATCHES_MAX`` names start with ``text`` (only the first of them
+    by name are searched); one bounded index read."""
+    text = text.strip()
+    if len(text) < NAME_PREFIX_MIN:
+        return False
+    first = _named(text).limit(NAME_MATCHES_MAX + 1).subquery()
+    return (session.scalar(select(func.count()).select_from(first)) or 0) > NAME_MATCHES_MAX
+
+
+def _named(text: str) -> Select[tuple[uuid.UUID]]:
+    """Registrants whose name starts with ``text``, any case."""
+    pattern = _escape_like(text.lower()) + "%"
+    return select(Registrant.id).where(func.lower(Registrant.name).like(pattern, escape="\\"))
 
 
 def _phone(text: str) -> str | None:

@@ -31,7 +31,7 @@ from g2p_payment_phee.web.deps import DbSession
 from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
 from g2p_payment_phee.web.pages.forms import choice, path_id
 from g2p_payment_phee.web.pages.rendering import SECURITY_HEADERS, redirect, render
-from g2p_payment_phee.web.pages.tables import count_words
+from g2p_payment_phee.web.pages.tables import count_words, search_note
 
 router = APIRouter()
 PAGE_SIZE = 100
@@ -63,6 +63,7 @@ def batch_page(
         "cycle": batch.cycle,
         "page": page,
         "count_text": count_words("payments", page.count),
+        "search_note": search_note(session, q),
         "q": q,
         "registrants": _payees(session, visitor, page),
         "status": status,
@@ -131,6 +132,7 @@ def payment_list(
     context = {
         "page": page,
         "count_text": count_words("payments", page.count),
+        "search_note": search_note(session, q),
         "registrants": _payees(session, visitor, page),
         "cycle": chosen,
         "cycle_error": cycle_error,

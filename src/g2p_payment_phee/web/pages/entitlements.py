@@ -28,7 +28,7 @@ from g2p_payment_phee.web.pages.access import Acting, SignedIn, Visitor
 from g2p_payment_phee.web.pages.cycles import REFUSALS, load_cycle
 from g2p_payment_phee.web.pages.forms import choice, field_errors
 from g2p_payment_phee.web.pages.rendering import redirect, render
-from g2p_payment_phee.web.pages.tables import count_words
+from g2p_payment_phee.web.pages.tables import count_words, search_note
 
 router = APIRouter()
 PAGE_SIZE = 100
@@ -101,6 +101,7 @@ def _show(
         "cycle": cycle,
         "page": page,
         "count_text": count_words("entitlements", page.count),
+        "search_note": search_note(session, q),
         "q": q,
         "outcomes": outcomes_of(session, page.items),
         "state": state,

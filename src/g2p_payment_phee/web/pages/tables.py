@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from babel.numbers import format_decimal
+from sqlalchemy.orm import Session
 
 from g2p_payment_phee.i18n import _, babel_locale, ngettext
+from g2p_payment_phee.registry import listing as registry_listing
 from g2p_payment_phee.tables import Count
 
 
@@ -58,6 +60,16 @@ COUNT_WORDS: dict[str, Callable[[Count], str]] = {
     "events": _events,
     "jobs": _jobs,
 }
+
+
+def search_note(session: Session, text: str) -> str:
+    """What to say when a search names too many people to search them all; else nothing."""
+    if not text.strip() or not registry_listing.broad_name_search(session, text):
+        return ""
+    return _(
+        "More than {count} people's names start with “{text}”: only {count} of them are "
+        "searched. Type more of the name."
+    ).format(count=_number(registry_listing.NAME_MATCHES_MAX), text=text.strip())
 
 
 def count_words(kind: str, count: Count | None) -> str:

@@ -16,6 +16,7 @@ from g2p_payment_phee import tables
 from g2p_payment_phee.config import get_settings
 from g2p_payment_phee.payments.models import Payment
 from g2p_payment_phee.programs.models import Entitlement
+from g2p_payment_phee.registry import listing as registry_listing
 from g2p_payment_phee.registry.models import Registrant
 from g2p_payment_phee.users.models import User
 from g2p_payment_phee.web.pages import batches as batch_pages
@@ -190,6 +191,19 @@ def test_payments_and_entitlements_are_searched_by_each_kind(
     listed = browser.get(f"/cycles/{paid.cycle.id}/entitlements", params={"q": text})
     codes = re.findall(r'<tr id="e-([^"]+)">', listed.text)
     assert (set(codes) == {code}) if text != "BENEF" else (len(codes) == 7)
+
+
+def test_a_name_start_too_many_people_share_is_bounded_and_said(
+    paid: PaidCycle, browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry_listing, "NAME_MATCHES_MAX", 3)
+    found = browser.get("/payments", params={"q": "benef"})
+    assert len(_payment_ids(found.text)) == 3  # the payments of the first 3 people found
+    assert "More than 3 people&#39;s names start with “benef”" in found.text
+    assert "Type more of the name." in found.text
+    narrow = browser.get("/payments", params={"q": "beneficiary 4"})
+    assert len(_payment_ids(narrow.text)) == 1
+    assert "Type more of the name." not in narrow.text
 
 
 def test_a_search_that_names_no_one_finds_nothing(paid: PaidCycle, browser: Browser) -> None:
