@@ -60,10 +60,22 @@ class ImportReport:
 
     def summary(self) -> str:
         """One line for people: counts and whether anything was written."""
-        verb = "would import" if self.dry_run else "imported"
-        return (
-            f"{self.rows} rows: {verb} {self.imported} ({self.created} new, "
-            f"{self.updated} updated), rejected {self.rejected}"
+        if self.dry_run:
+            text = _(
+                "{rows} rows: would import {imported} ({created} new, {updated} updated), "
+                "rejected {rejected}"
+            )
+        else:
+            text = _(
+                "{rows} rows: imported {imported} ({created} new, {updated} updated), "
+                "rejected {rejected}"
+            )
+        return text.format(
+            rows=self.rows,
+            imported=self.imported,
+            created=self.created,
+            updated=self.updated,
+            rejected=self.rejected,
         )
 
     def reject(self, row: int, field_name: str, reason: str) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
+from babel.messages.pofile import read_po
 
 from g2p_payment_phee import i18n
 from g2p_payment_phee.cli.context import cli_language
 from g2p_payment_phee.errors import FieldError, ValidationFailed
+from g2p_payment_phee.i18n import LOCALE_DIR
 from g2p_payment_phee.money import check_precision, validate_currency
 from g2p_payment_phee.payments.outcomes import Outcome
 
@@ -60,3 +63,33 @@ def test_the_cli_language_comes_from_g2p_language_then_the_posix_locale(
     environ: dict[str, str], language: str
 ) -> None:
     assert cli_language(environ) == language
+
+
+PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+
+
+@pytest.mark.parametrize("language", ["fr", "es"])
+@pytest.mark.parametrize("area", ["cli", "core"])
+def test_every_translation_keeps_the_placeholders_of_its_english_text(
+    area: str, language: str
+) -> None:
+    # a lost or renamed {placeholder} would raise KeyError (or drop a value) when formatted
+    with (LOCALE_DIR / language / "LC_MESSAGES" / f"{area}.po").open("rb") as handle:
+        catalog = read_po(handle, locale=language)
+    wrong: list[tuple[str, str]] = []
+    for message in catalog:
+        if not message.id:
+            continue
+        ids = [str(text) for text in _texts(message.id)]
+        expected = {tuple(sorted(PLACEHOLDER.findall(text))) for text in ids}
+        for text in (str(text or "") for text in _texts(message.string)):
+            if not text or message.fuzzy:
+                wrong.append((ids[0], "untranslated"))
+            elif tuple(sorted(PLACEHOLDER.findall(text))) not in expected:
+                wrong.append((ids[0], text))
+    assert wrong == []
+
+
+def _texts(value: object) -> list[object]:
+    """The texts of a catalog entry's id or string: one, or one per plural form."""
+    return list(value) if isinstance(value, tuple | list) else [value]

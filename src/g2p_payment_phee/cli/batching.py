@@ -53,7 +53,7 @@ def print_batching(report: BatchingReport) -> None:
     table.add_row(_("batches made"), str(len(report.batches)))
     table.add_row(_("file bytes"), f"{report.file_bytes:,}")
     for currency, amount in report.amounts.items():
-        table.add_row(f"amount {currency}", display(amount, currency))
+        table.add_row(_("amount {currency}").format(currency=currency), display(amount, currency))
     console.print(table)
     for name in report.batches[:LISTED]:
         console.print(_("  batch {name}").format(name=name))

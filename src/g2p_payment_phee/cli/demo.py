@@ -89,7 +89,7 @@ def _people(outcomes: CycleOutcomes) -> list[tuple[str, str, str]]:
         people = outcomes.people.get(outcome)
         if people is not None:
             amount = outcomes.amount_paid if outcome is Outcome.PAID else people.amount
-            label = f"beneficiaries {outcome.label}"
+            label = _("beneficiaries {label}").format(label=outcome.label)
             rows.append((label, str(people.count), display(amount, CURRENCY)))
     for reason, count in outcomes.reasons:
         rows.append((_("  not paid: {reason}").format(reason=reason), str(count), ""))
@@ -126,7 +126,9 @@ def _summary(result: DemoResult) -> None:
         rows.append((_("payment attempts retried"), str(result.retry.created), ""))
     if result.totals is not None:
         for batch_state, count in sorted(result.totals.batches.items()):
-            rows.append((f"batches {batch_state}", str(count), ""))
+            rows.append(
+                (_("batches {batch_state}").format(batch_state=batch_state), str(count), "")
+            )
         for key in ("paid", "failed", "sent", "issued"):
             count, amount = result.totals.payments.get(key, (0, Decimal(0)))
             rows.append(

@@ -28,7 +28,7 @@ def print_paid_twice(cycle: Cycle, report: PaidTwice) -> None:
     more than once. Nothing when the hub's records show no duplicate."""
     if not report.found:
         return
-    where = f"cycle {cycle.name} of {cycle.program.name}"
+    where = _("cycle {name} of {program}").format(name=cycle.name, program=cycle.program.name)
     console.print(f"[bold red]{escape(where)}: {escape(report.describe())}[/bold red]")
     if report.records:
         console.print(_records_table(report))
@@ -84,7 +84,11 @@ def _records_table(report: PaidTwice) -> Table:
 def _acknowledged(record: DuplicatePayment) -> str:
     if record.acknowledged_at is None:
         return _("[bold red]NO[/bold red]")
-    return escape(f"yes, {record.acknowledged_at:%Y-%m-%d %H:%M}: {record.acknowledged_reason}")
+    return escape(
+        _("yes, {acknowledged_at:%Y-%m-%d %H:%M}: {acknowledged_reason}").format(
+            acknowledged_at=record.acknowledged_at, acknowledged_reason=record.acknowledged_reason
+        )
+    )
 
 
 def paid_twice_error(
@@ -96,13 +100,18 @@ def paid_twice_error(
     if not pending:
         return None
     total = sum(count for _, count in pending)
-    where = ", ".join(f"cycle {cycle.name} of {cycle.program.name}: {n}" for cycle, n in pending)
-    command = acknowledge_command(pending[0][0]) if len(pending) == 1 else "(above)"
+    where = ", ".join(
+        _("cycle {name} of {program}: {count}").format(
+            name=cycle.name, program=cycle.program.name, count=n
+        )
+        for cycle, n in pending
+    )
+    command = acknowledge_command(pending[0][0]) if len(pending) == 1 else _("(above)")
     return PaidTwiceFound(
         _(
             "{total} payments PHEE paid more than once are not acknowledged "
             "({where}); an approver acknowledges them, saying how they are "
             "handled: {command}"
         ).format(total=total, where=where, command=command)
-        + (f". Also: {also}" if also else "")
+        + (_(". Also: {also}").format(also=also) if also else "")
     )

@@ -99,7 +99,7 @@ def print_people(outcomes: CycleOutcomes) -> None:
     currency = outcomes.currency
     table = Table(_("beneficiaries"), _("people"), _("amount"))
     approved = outcomes.approved
-    table.add_row("approved", str(approved.count), display(approved.amount, currency))
+    table.add_row(_("approved"), str(approved.count), display(approved.amount, currency))
     for outcome in Outcome:
         people = outcomes.people.get(outcome)
         if people is None and outcome not in (Outcome.PAID, Outcome.FAILED):
@@ -122,13 +122,15 @@ def print_preparation(report: PreparationReport, *, limit: int = 20) -> None:
         _("payments created") if not report.dry_run else _("payments to create"),
         str(report.created),
     )
-    table.add_row("batches", str(report.batches))
+    table.add_row(_("batches"), str(report.batches))
     table.add_row(_("file bytes"), f"{report.file_bytes:,}")
     table.add_row(_("already with a live payment"), str(report.already_paid))
     table.add_row(_("skipped (no valid payee / amount)"), str(report.skipped_count))
     for currency, total in report.totals.items():
-        table.add_row(f"amount {currency}", display(total.amount, currency))
-        table.add_row(f"fees {currency}", display(total.fees, currency))
+        table.add_row(
+            _("amount {currency}").format(currency=currency), display(total.amount, currency)
+        )
+        table.add_row(_("fees {currency}").format(currency=currency), display(total.fees, currency))
     console.print(table)
     if report.message:
         console.print(report.message)
@@ -191,21 +193,21 @@ def show_batch(ctx: typer.Context, batch: str) -> None:
         b = service.get_batch(session, cli.actor(session), batch)
         table = Table(_("batch {name}").format(name=b.name), _("value"))
         for label, value in (
-            ("cycle", b.cycle.name),
-            ("sequence", b.sequence),
-            ("state", b.state),
+            (_("cycle"), b.cycle.name),
+            (_("sequence"), b.sequence),
+            (_("state"), b.state),
             (_("correlation id"), b.correlation_id),
             (_("PHEE batch id"), b.phee_batch_id or "-"),
             (
-                "file",
+                _("file"),
                 _("{file_name} ({size:,} bytes, sha256 {sha256})").format(
                     file_name=b.file_name, size=b.csv_size or 0, sha256=b.csv_sha256 or _("at send")
                 ),
             ),
-            ("issued", f"{b.issued_count} / {display(b.issued_amount, b.currency)}"),
-            ("sent", f"{b.sent_count} / {display(b.sent_amount, b.currency)}"),
-            ("paid", f"{b.paid_count} / {display(b.paid_amount, b.currency)}"),
-            ("failed", f"{b.failed_count} / {display(b.failed_amount, b.currency)}"),
+            (_("issued"), f"{b.issued_count} / {display(b.issued_amount, b.currency)}"),
+            (_("sent"), f"{b.sent_count} / {display(b.sent_amount, b.currency)}"),
+            (_("paid"), f"{b.paid_count} / {display(b.paid_amount, b.currency)}"),
+            (_("failed"), f"{b.failed_count} / {display(b.failed_amount, b.currency)}"),
             (_("send attempts"), b.send_attempts),
             (_("last error"), b.last_error or "-"),
         ):
@@ -272,10 +274,14 @@ def status(ctx: typer.Context, cycle: str, program: ProgramOpt = None) -> None:
             _("amount"),
         )
         for batch_state, count in sorted(totals.batches.items()):
-            table.add_row(f"batches {batch_state}", str(count), "")
+            table.add_row(
+                _("batches {batch_state}").format(batch_state=batch_state), str(count), ""
+            )
         for key in ("issued", "sent", "paid", "failed"):
             count, amount = totals.payments.get(key, (0, Decimal(0)))
-            table.add_row(f"payments {key}", str(count), display(amount, currency))
+            table.add_row(
+                _("payments {state}").format(state=key), str(count), display(amount, currency)
+            )
         table.add_row(
             _("payments overdue (sent > {hours} h ago)").format(hours=overdue.hours),
             str(overdue.payments),
@@ -331,7 +337,7 @@ def send(
             found = cycle_named(session, str(cycle), program)
             cycle_id, ids = found.id, service.sendable_batches(session, actor, found.id)
     with _progress() as bar:
-        task = bar.add_task("sending", total=len(ids))
+        task = bar.add_task(_("sending"), total=len(ids))
 
         def told(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
@@ -376,7 +382,7 @@ def sync(
         actor = cli.actor(session)
         cycle_id = cycle_named(session, cycle, program).id if cycle else None
     with _progress() as bar:
-        task = bar.add_task("syncing", total=None)
+        task = bar.add_task(_("syncing"), total=None)
 
         def told(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)

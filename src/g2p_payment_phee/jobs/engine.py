@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from g2p_payment_phee.background import Helpers, NoHelpers, Work
 from g2p_payment_phee.db import database_problem, is_database_lost, unit_of_work
 from g2p_payment_phee.errors import G2PError, NotFound
-from g2p_payment_phee.i18n import _
+from g2p_payment_phee.i18n import _, lazy_gettext
 from g2p_payment_phee.jobs import states
 from g2p_payment_phee.jobs.kinds import KINDS
 from g2p_payment_phee.jobs.models import Job, JobState
@@ -42,7 +42,7 @@ from g2p_payment_phee.users.service import get_user
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 10.0
 PROGRESS_SECONDS = 1.0
-UNEXPECTED = "the job failed unexpectedly; the error is in the worker's log"
+UNEXPECTED = lazy_gettext("the job failed unexpectedly; the error is in the worker's log")
 
 
 class RunInterrupted(Exception):
@@ -219,12 +219,12 @@ def _run_claimed(
             result = body()
     except G2PError as error:
         log.warning("job %s (%s) failed: %s", ctx.job_id, ctx.kind, error.message)
-        return _finish(ctx, job, JobState.FAILED, error=error.message, message="failed")
+        return _finish(ctx, job, JobState.FAILED, error=error.message, message=_("failed"))
     except Exception as error:
         if interruptible and is_database_lost(error):
             raise
         log.exception("job %s (%s) failed unexpectedly", ctx.job_id, ctx.kind)
-        return _finish(ctx, job, JobState.FAILED, error=UNEXPECTED, message="failed")
+        return _finish(ctx, job, JobState.FAILED, error=str(UNEXPECTED), message=_("failed"))
     message = str(result.get("message") or "done")
     return _finish(ctx, job, JobState.SUCCEEDED, result=result, message=message)
 

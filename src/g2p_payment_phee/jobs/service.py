@@ -68,7 +68,7 @@ def submit(
             subject_type=subject_type or spec.subject_type,
             subject_id=subject_id or clean[spec.subject_param],
             progress_done=0,
-            message="queued",
+            message=_("queued"),
             attempts=0,
         )
         if _insert_unless_taken(session, job):

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from g2p_payment_phee import audit
 from g2p_payment_phee.audit import AuditAction
 from g2p_payment_phee.db import utcnow
+from g2p_payment_phee.i18n import _
 from g2p_payment_phee.jobs.models import Job, JobState
 from g2p_payment_phee.statemachine import StateMachine
 from g2p_payment_phee.users.models import User
@@ -143,7 +144,7 @@ def requeue_stale(session: Session, stale_after: timedelta) -> list[uuid.UUID]:
     )
     requeued = []
     for job in stale:
-        values = {"message": "restarted: its worker stopped responding"}
+        values = {"message": _("restarted: its worker stopped responding")}
         if _move(session, job.id, JobState.RUNNING, JobState.QUEUED, values, attempt=job.attempts):
             audit.record(
                 session,
@@ -160,7 +161,7 @@ def requeue_interrupted(session: Session, job_id: uuid.UUID, attempt: int) -> bo
     """running → queued for the run ``attempt`` that lost its database and has ended (its
     retry calls this before claiming again); False when the job moved on meanwhile (the sweep
     requeued it, another run has it, or it is final)."""
-    values = {"message": "resumed: its run lost the database"}
+    values = {"message": _("resumed: its run lost the database")}
     if not _move(session, job_id, JobState.RUNNING, JobState.QUEUED, values, attempt=attempt):
         return False
     job = session.get(Job, job_id)

@@ -77,9 +77,9 @@ def when_text(moment: datetime, now: datetime | None = None) -> str:
     local = moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
     seconds = (moment - now).total_seconds()
     if seconds <= 0:
-        return f"{local} (now)"
+        return _("{local} (now)").format(local=local)
     minutes = int(seconds // 60) + (1 if seconds % 60 else 0)
-    return f"{local} (in {minutes} min)"
+    return _("{local} (in {minutes} min)").format(local=local, minutes=minutes)
 
 
 def not_found_yet(last_attempt_at: datetime | None, now: datetime | None = None) -> str:
@@ -196,10 +196,9 @@ def why_waiting(batch: PaymentBatch, now: datetime | None = None) -> BatchWait |
         return None
     quiet = quiet_until(batch.last_attempt_at)
     if quiet is not None and quiet > now:
-        reason = (
-            "the hub may still store an earlier upload: it is looked up, never resent, until "
-            f"{when_text(quiet, now)}"
-        )
+        reason = _(
+            "the hub may still store an earlier upload: it is looked up, never resent, until {when}"
+        ).format(when=when_text(quiet, now))
         return BatchWait(batch.name, batch.state, reason, quiet)
     reason = _("looked up at PHEE by its correlation id at the next send; resent only if absent")
     return BatchWait(batch.name, batch.state, reason, None)

@@ -248,7 +248,7 @@ def send_cycle(work: Work) -> dict[str, Any]:
         return send_result(report, _after_helpers(work, ids, patience), total=len(ids))
 
     def told(done: int, total: int) -> None:
-        work.progress(done, message=f"{done} of {total} batches")
+        work.progress(done, message=_("{done} of {total} batches").format(done=done, total=total))
 
     # the batches asked for that are not to be sent come back as skipped, with the reason
     report = service.send_cycle(work.factory, actor, cycle_id, asked or ids, progress=told)
@@ -269,7 +269,9 @@ def _send_alongside_helpers(work: Work, actor: User, ids: list[uuid.UUID]) -> Se
         if todo and any(result.outcome is SendOutcome.SKIPPED for result in results):
             still = _still_sendable(work.factory, todo)
             passed, todo = passed + len(todo) - len(still), still
-        work.progress(passed, message=f"{passed} of {len(ids)} batches")
+        work.progress(
+            passed, message=_("{passed} of {count} batches").format(passed=passed, count=len(ids))
+        )
     return report
 
 
@@ -381,7 +383,9 @@ def sync_batch(work: Work) -> dict[str, Any]:
 
 def _sync(work: Work, ids: Sequence[uuid.UUID]) -> SyncReport:
     def told(done: int, total: int) -> None:
-        work.progress(done, message=f"synced {done} of {total} batches")
+        work.progress(
+            done, message=_("synced {done} of {total} batches").format(done=done, total=total)
+        )
 
     return service.sync_batches(work.factory, work.actor, ids, progress=told)
 

@@ -349,7 +349,7 @@ class PheeClient:
             request = self._auth.token_request(self._timeout)
             response = self._call_token(request)
             token = self._auth.accept(response, sent_at)
-            reports.append(f"token OK (valid {int(token.expires_in)} s)")
+            reports.append(_("token OK (valid {seconds} s)").format(seconds=int(token.expires_in)))
         else:
             reports.append(_("no auth endpoint configured, so no token is used"))
         request = self._http.build_request("GET", self._list_url, params={"limit": 1})

@@ -258,7 +258,9 @@ def error_from_response(response: httpx.Response, redact: Redactor, what: str) -
     endpoint = describe_request(response.request)
     status = response.status_code
     body = response_body(response, redact)
-    message = f"PHEE {what} failed: {endpoint} answered {status}"
+    message = _("PHEE {what} failed: {endpoint} answered {status}").format(
+        what=what, endpoint=endpoint, status=status
+    )
     if body:
         message += f": {body[:300]}"
     cls: type[PheeError]

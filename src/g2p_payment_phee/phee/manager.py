@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
-from g2p_payment_phee.i18n import _
+from g2p_payment_phee.i18n import _, lazy_gettext
 from g2p_payment_phee.money import AmountFormat
 from g2p_payment_phee.payments.files import BatchFileFormat
 from g2p_payment_phee.payments.manager import ConnectionReport, ManagerKindSpec, register_kind
@@ -158,7 +158,7 @@ def _build(program: Program, settings: BaseModel, secrets: BaseModel) -> PheeMan
     return PheeManager(program, settings, secrets)
 
 
-MODES_NOT_LISTED = (
+MODES_NOT_LISTED = lazy_gettext(
     "the hub does not list its payment modes; "
     "a real PHEE refuses an unknown mode per row at processing"
 )

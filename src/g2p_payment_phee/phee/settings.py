@@ -291,8 +291,10 @@ class PheeSettings(BaseModel):
     def _reg_id_needs_type(self) -> PheeSettings:
         if self.payee_id_type is PayeeOption.REGISTRANT_ID and not self.reg_id_type_for_payee_id:
             raise ValueError(
-                "reg_id_type_for_payee_id is required when payee_id_type is reg_id "
-                "(which registrant ID pays?)"
+                _(
+                    "reg_id_type_for_payee_id is required when payee_id_type is reg_id "
+                    "(which registrant ID pays?)"
+                )
             )
         return self
 

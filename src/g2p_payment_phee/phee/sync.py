@@ -358,8 +358,8 @@ def _one_per_payment(outcomes: list[Outcome], result: BatchSyncResult) -> list[O
 
 def _story(outcome: Outcome) -> str:
     if outcome.status is PaymentStatus.PAID:
-        return f"paid {outcome.amount_paid}"
-    return f"failed ({outcome.reason})"
+        return _("paid {amount}").format(amount=outcome.amount_paid)
+    return _("failed ({reason})").format(reason=outcome.reason)
 
 
 _Known = tuple[PaymentState, PaymentStatus | None, Decimal]
