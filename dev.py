@@ -29,7 +29,14 @@ CHROMIUM = "/usr/bin/chromium"
 PACKAGE = ROOT / "src" / "g2p_payment_phee"
 LOCALE = PACKAGE / "locale"
 CATALOG_LANGUAGES = ("fr", "es")  # English is the source language: its messages are the msgids
-I18N_KEYWORDS = ("_", "gettext", "ngettext:1,2", "lazy_gettext")
+I18N_KEYWORDS = (
+    "_",
+    "gettext",
+    "ngettext:1,2",
+    "lazy_gettext",
+    "pgettext:1c,2",
+    "lazy_pgettext:1c,2",
+)
 # Each area keeps its own catalog, locale/<lang>/LC_MESSAGES/<area>.po: (files, excluded). Paths
 # are relative to the package; "core" is every module no other area claims.
 I18N_AREAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

@@ -40,24 +40,33 @@ _language: ContextVar[str] = ContextVar("g2p_language", default=SOURCE_LANGUAGE)
 _zone: ContextVar[str] = ContextVar("g2p_time_zone", default="UTC")
 
 
+def _compiled(path: Path, language: str) -> _gettext.GNUTranslations:
+    """One ``.po`` file compiled in memory (its translated, non-fuzzy messages)."""
+    with path.open("rb") as handle:
+        part = read_po(handle, locale=language)
+    kept = Catalog(locale=language)
+    for message in part:
+        if message.id and message.string and not message.fuzzy:
+            kept[message.id] = message
+    buffer = io.BytesIO()
+    write_mo(buffer, kept)
+    buffer.seek(0)
+    return _gettext.GNUTranslations(buffer)
+
+
 @cache
 def _translations(language: str) -> _gettext.NullTranslations:
-    """The merged, compiled catalog of ``language`` (all its ``.po`` files)."""
+    """The catalogs of ``language`` (all its ``.po`` files) chained, in file-name order: a
+    message missing from one is looked up in the next. Chained rather than merged, so that a
+    word one part uses alone ("batch") and another with a plural keep both translations."""
     folder = LOCALE_DIR / language / "LC_MESSAGES"
     files = sorted(folder.glob("*.po")) if language != SOURCE_LANGUAGE else []
     if not files:
         return _gettext.NullTranslations()
-    merged = Catalog(locale=language)
-    for path in files:
-        with path.open("rb") as handle:
-            part = read_po(handle, locale=language)
-        for message in part:
-            if message.id and message.string and not message.fuzzy:
-                merged[message.id] = message
-    buffer = io.BytesIO()
-    write_mo(buffer, merged)
-    buffer.seek(0)
-    return _gettext.GNUTranslations(buffer)
+    first, *rest = (_compiled(path, language) for path in files)
+    for following in rest:
+        first.add_fallback(following)
+    return first
 
 
 def gettext(message: str) -> str:
@@ -68,6 +77,17 @@ def gettext(message: str) -> str:
 def ngettext(singular: str, plural: str, count: int) -> str:
     """The singular or plural message for ``count``, by the language's plural rule."""
     return _translations(_language.get()).ngettext(singular, plural, count)
+
+
+def pgettext(context: str, message: str) -> str:
+    """``message`` in the language in force, as meant in ``context`` (a short word kept apart
+    from the same word elsewhere: a state "paid" beside a count "3 paid")."""
+    return _translations(_language.get()).pgettext(context, message)
+
+
+def lazy_pgettext(context: str, message: str) -> Any:
+    """:func:`pgettext` when the message is used (module-level tables of words)."""
+    return LazyProxy(pgettext, context, message, enable_cache=False)
 
 
 _ = gettext

@@ -86,7 +86,7 @@ def test_every_message_is_translated(
     found = {}
     for message in source:
         if message.id:
-            problem = problems(message, catalog.get(message.id))
+            problem = problems(message, catalog.get(message.id, context=message.context))
             if problem:
                 found[message.id if isinstance(message.id, str) else message.id[0]] = problem
     assert not found, f"{len(found)} messages of {path.name} ({language}): {found}"

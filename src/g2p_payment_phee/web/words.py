@@ -1,72 +1,73 @@
 """Words for the values the pages show as they are: states, roles, kinds of things.
 
 The database and the API keep the machine value (``to_approve``); a page shows the word in the
-reader's language ("to approve", « à approuver »).  A value missing here is shown with its
-underscores as spaces, untranslated.
+reader's language ("to approve", « à approuver »). The words are translated in the context
+"value": a state "paid" on one payment, apart from the "paid" of "3 paid" elsewhere. A value
+missing here is shown with its underscores as spaces, untranslated.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from g2p_payment_phee.i18n import lazy_gettext
+from g2p_payment_phee.i18n import lazy_gettext, lazy_pgettext
 
 WORDS: dict[str, Any] = {
     # cycles and entitlements
-    "draft": lazy_gettext("draft"),
-    "to_approve": lazy_gettext("to approve"),
-    "approved": lazy_gettext("approved"),
-    "distributed": lazy_gettext("distributed"),
-    "ended": lazy_gettext("ended"),
-    "cancelled": lazy_gettext("cancelled"),
-    "pending_validation": lazy_gettext("pending validation"),
-    "rejected": lazy_gettext("rejected"),
-    "expired": lazy_gettext("expired"),
+    "draft": lazy_pgettext("value", "draft"),
+    "to_approve": lazy_pgettext("value", "to approve"),
+    "approved": lazy_pgettext("value", "approved"),
+    "distributed": lazy_pgettext("value", "distributed"),
+    "ended": lazy_pgettext("value", "ended"),
+    "cancelled": lazy_pgettext("value", "cancelled"),
+    "pending_validation": lazy_pgettext("value", "pending validation"),
+    "rejected": lazy_pgettext("value", "rejected"),
+    "expired": lazy_pgettext("value", "expired"),
     # batches and payments
-    "prepared": lazy_gettext("prepared"),
-    "sending": lazy_gettext("sending"),
-    "submitted": lazy_gettext("submitted"),
-    "completed": lazy_gettext("completed"),
-    "outcome_unknown": lazy_gettext("outcome unknown"),
-    "issued": lazy_gettext("issued"),
-    "sent": lazy_gettext("sent"),
-    "reconciled": lazy_gettext("reconciled"),
-    "paid": lazy_gettext("paid"),
-    "failed": lazy_gettext("failed"),
-    "pending": lazy_gettext("pending"),
-    "not_sent": lazy_gettext("not sent"),
-    "not_payable": lazy_gettext("not payable"),
+    "prepared": lazy_pgettext("value", "prepared"),
+    "sending": lazy_pgettext("value", "sending"),
+    "submitted": lazy_pgettext("value", "submitted"),
+    "completed": lazy_pgettext("value", "completed"),
+    "outcome_unknown": lazy_pgettext("value", "outcome unknown"),
+    "issued": lazy_pgettext("value", "issued"),
+    "sent": lazy_pgettext("value", "sent"),
+    "reconciled": lazy_pgettext("value", "reconciled"),
+    "paid": lazy_pgettext("value", "paid"),
+    "failed": lazy_pgettext("value", "failed"),
+    "pending": lazy_pgettext("value", "pending"),
+    "not_sent": lazy_pgettext("value", "not sent"),
+    "not_payable": lazy_pgettext("value", "not payable"),
     # jobs
-    "queued": lazy_gettext("queued"),
-    "running": lazy_gettext("running"),
-    "succeeded": lazy_gettext("succeeded"),
-    "prepare_cycle": lazy_gettext("prepare cycle"),
-    "retry_failed": lazy_gettext("retry failed"),
-    "batch_payments": lazy_gettext("batch payments"),
-    "send_cycle": lazy_gettext("send cycle"),
-    "sync_cycle": lazy_gettext("sync cycle"),
-    "sync_batch": lazy_gettext("sync batch"),
-    "import_registrants": lazy_gettext("import registrants"),
-    "import_entitlements": lazy_gettext("import entitlements"),
+    "queued": lazy_pgettext("value", "queued"),
+    "running": lazy_pgettext("value", "running"),
+    "succeeded": lazy_pgettext("value", "succeeded"),
+    "prepare_cycle": lazy_pgettext("value", "prepare cycle"),
+    "retry_failed": lazy_pgettext("value", "retry failed"),
+    "batch_payments": lazy_pgettext("value", "batch payments"),
+    "send_cycle": lazy_pgettext("value", "send cycle"),
+    "sync_cycle": lazy_pgettext("value", "sync cycle"),
+    "sync_batch": lazy_pgettext("value", "sync batch"),
+    "import_registrants": lazy_pgettext("value", "import registrants"),
+    "import_entitlements": lazy_pgettext("value", "import entitlements"),
     # people and programs
-    "admin": lazy_gettext("admin"),
-    "program_manager": lazy_gettext("program manager"),
-    "approver": lazy_gettext("approver"),
-    "viewer": lazy_gettext("viewer"),
-    "individual": lazy_gettext("individual"),
-    "group": lazy_gettext("group"),
-    "female": lazy_gettext("female"),
-    "male": lazy_gettext("male"),
-    "other": lazy_gettext("other"),
-    "unknown": lazy_gettext("unknown"),
-    "valid": lazy_gettext("valid"),
-    "invalid": lazy_gettext("invalid"),
-    "active": lazy_gettext("active"),
-    "enrolled": lazy_gettext("enrolled"),
-    "exited": lazy_gettext("exited"),
+    "admin": lazy_pgettext("value", "admin"),
+    "program_manager": lazy_pgettext("value", "program manager"),
+    "approver": lazy_pgettext("value", "approver"),
+    "viewer": lazy_pgettext("value", "viewer"),
+    "individual": lazy_pgettext("value", "individual"),
+    "group": lazy_pgettext("value", "group"),
+    "female": lazy_pgettext("value", "female"),
+    "male": lazy_pgettext("value", "male"),
+    "other": lazy_pgettext("value", "other"),
+    "unknown": lazy_pgettext("value", "unknown"),
+    "valid": lazy_pgettext("value", "valid"),
+    "invalid": lazy_pgettext("value", "invalid"),
+    "active": lazy_pgettext("value", "active"),
+    "enrolled": lazy_pgettext("value", "enrolled"),
+    "exited": lazy_pgettext("value", "exited"),
     # connection checks
-    "ok": lazy_gettext("ok"),
-    "warning": lazy_gettext("warning"),
+    "ok": lazy_pgettext("value", "ok"),
+    "warning": lazy_pgettext("value", "warning"),
 }
 
 TARGET_PLURALS: dict[str, Any] = {
