@@ -10,6 +10,10 @@ after it both done. The transaction's row is locked first (skipped when another 
 it), and each record is marked only if it still holds the status read, so two sweeps never
 write the same change twice.
 
+A record told final is looked at again only when its cycle got payments since the
+transaction's last callback (the program team retried failed payments): it may go from ``rjct``
+back to ``pdng`` and on to ``succ``, and the sender is told each step.
+
 *Claiming* (``claim_due``): a due pending callback whose lease is free and whose transaction
 has no earlier pending callback is leased to one claimer (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, a conditional update everywhere); the delivery is made outside any database
@@ -50,6 +54,9 @@ from g2p_payment_phee.g2p_connect.status import (
     record_statuses,
     wire_time,
 )
+from g2p_payment_phee.payments.models import Payment
+from g2p_payment_phee.programs.models import Cycle
+from g2p_payment_phee.programs.states import CycleState
 
 log = logging.getLogger(__name__)
 ON_DISBURSE = "on-disburse"
@@ -77,11 +84,15 @@ def write_callbacks(factory: sessionmaker[Session], *, our_id: str = OUR_ID) -> 
             G2PConnectRecord.txn_id == G2PConnectTransaction.id,
             told.not_in(sorted(FINAL_STATUSES)),
         )
-        txn_ids = session.scalars(
-            select(G2PConnectTransaction.id).where(
-                G2PConnectTransaction.wants_callback.is_(True), open_record
+        txn_ids = list(
+            session.scalars(
+                select(G2PConnectTransaction.id).where(
+                    G2PConnectTransaction.wants_callback.is_(True), open_record
+                )
             )
-        ).all()
+        )
+        listed = set(txn_ids)
+        txn_ids += [txn_id for txn_id in _paid_again(session) if txn_id not in listed]
     written = 0
     for txn_id in txn_ids:
         try:
@@ -113,7 +124,10 @@ def write_transaction_callbacks(
         G2PConnectRecord.txn_id == txn_id
     )
     told = dict(session.execute(query).tuples().all())
-    open_ids = [record_id for record_id, status in told.items() if status not in FINAL_STATUSES]
+    if _paid_since_told(session, txn):  # failed payments retried: final ones may change too
+        open_ids = list(told)
+    else:
+        open_ids = [record_id for record_id, status in told.items() if status not in FINAL_STATUSES]
     # a record told a final status is not told again: only the open ones are looked at (all
     # of them in one query while most are open)
     if 2 * len(open_ids) < len(told):
@@ -137,6 +151,46 @@ def write_transaction_callbacks(
         session.add(_callback(txn, int(sequence or 0) + offset, header, chunk, now))
     _mark_told(session, changed, told)
     return len(chunks)
+
+
+def _paid_again(session: Session) -> list[uuid.UUID]:
+    """Transactions whose cycle (still approved: failed payments may be retried) got payments
+    after the transaction's last callback: records told final may have changed."""
+    last_told = (
+        select(
+            G2PConnectTransaction.id,
+            G2PConnectTransaction.cycle_id,
+            func.max(G2PConnectCallback.created_at),
+        )
+        .join(Cycle, Cycle.id == G2PConnectTransaction.cycle_id)
+        .join(G2PConnectCallback, G2PConnectCallback.txn_id == G2PConnectTransaction.id)
+        .where(G2PConnectTransaction.wants_callback.is_(True), Cycle.state == CycleState.APPROVED)
+        .group_by(G2PConnectTransaction.id, G2PConnectTransaction.cycle_id)
+    )
+    return [
+        txn_id
+        for txn_id, cycle_id, last in session.execute(last_told).tuples()
+        if cycle_id is not None and _payments_since(session, cycle_id, last)
+    ]
+
+
+def _paid_since_told(session: Session, txn: G2PConnectTransaction) -> bool:
+    if txn.cycle_id is None:
+        return False
+    last = session.scalar(
+        select(func.max(G2PConnectCallback.created_at)).where(G2PConnectCallback.txn_id == txn.id)
+    )
+    return last is not None and _payments_since(session, txn.cycle_id, last)
+
+
+def _payments_since(session: Session, cycle_id: uuid.UUID, moment: datetime) -> bool:
+    """Whether the cycle has a payment made after ``moment``. Row ids are time-ordered
+    (``ids``: UUIDv7), so the primary key finds the newest payments without reading the
+    cycle's others."""
+    ms = int(moment.timestamp() * 1000)
+    first_id = uuid.UUID(int=(ms << 80) | (0x7 << 76) | (0b10 << 62))  # the ms's smallest id
+    newer = select(Payment.id).where(Payment.id > first_id, Payment.cycle_id == cycle_id)
+    return session.scalar(newer.limit(1)) is not None
 
 
 def _header(

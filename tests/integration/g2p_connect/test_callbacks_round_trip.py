@@ -257,3 +257,55 @@ def test_callbacks_written_by_a_process_that_died_are_delivered_once_after_resta
     assert again["g2p_callbacks_delivered"] == again["g2p_callbacks_written"] == 0
     assert [c.message_id for c in rt.mis.callbacks] == [c.message_id for c in written]
     assert rt.mis.counts() == {"succ": 8}
+
+
+def test_a_retried_payment_is_told_again_until_paid(
+    round_trip: RoundTrip, session: Session, admin: User
+) -> None:
+    """A record told ``rjct`` (failed at the hub) whose payment the program team retries is
+    told ``pdng`` and then ``succ``: a final status is told again only after such a retry."""
+    from g2p_payment_phee.g2p_connect.models import G2PConnectTransaction
+    from g2p_payment_phee.payments import service as payments
+    from g2p_payment_phee.programs.models import Cycle
+
+    rt = round_trip
+    people = kenyan_beneficiaries(6, seed=SEED + 3)
+    rt.hub.set_outcomes({"failing_payees": failing(people[:2], "Payee FSP unavailable")})
+    assert rt.disburse(people, "TXN-RETRY") == "ACK"
+    rt.run_until_final([b.reference_id for b in people])
+    assert rt.mis.counts() == {"succ": 4, "rjct": 2}
+    assert rt.runner.sweep_now()["g2p_callbacks_written"] == 0  # nothing new: nothing read
+
+    rt.hub.set_outcomes({"failing_payees": {}})  # the outage is over
+    with rt.factory() as own:
+        cycle_id = own.scalars(
+            select(G2PConnectTransaction.cycle_id).where(
+                G2PConnectTransaction.transaction_id == "TXN-RETRY"
+            )
+        ).one()
+        cycle = own.get(Cycle, cycle_id)
+        assert cycle is not None
+        actor = own.merge(admin)
+        assert payments.retry_failed(own, actor, cycle).created == 2
+        own.commit()
+    assert cycle_id is not None
+    payments.send_cycle(rt.factory, admin, cycle_id)
+    told_before = len(rt.mis.callbacks)
+    for _round in range(ROUNDS):
+        rt.hub.complete_all()
+        rt.runner.sweep_now()
+        assert rt.runner.wait_idle(120)
+        rt.runner.sweep_now()
+        if rt.mis.counts() == {"succ": 6}:
+            break
+    assert rt.mis.counts() == {"succ": 6}
+    steps = [
+        (item["reference_id"], item["status"])
+        for c in rt.mis.callbacks[told_before:]
+        for item in c.records
+    ]
+    for person in people[:2]:
+        mine = [status for reference, status in steps if reference == person.reference_id]
+        assert mine[-1] == "succ"
+        assert mine[0] in ("rcvd", "pdng")  # back to open before paid
+    assert {reference for reference, _ in steps} == {p.reference_id for p in people[:2]}
