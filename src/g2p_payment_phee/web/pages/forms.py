@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import UploadFile
 
 from g2p_payment_phee.errors import FieldError, NotFound, ValidationFailed
-from g2p_payment_phee.i18n import _
+from g2p_payment_phee.i18n import _, lazy_gettext
 
 E = TypeVar("E", bound=StrEnum)
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+
+
+# what a page's address names, for its "not found" message (callers pass the English key)
+THINGS: dict[str, Any] = {
+    "API token": lazy_gettext("API token"),
+    "cycle": lazy_gettext("cycle"),
+    "payment": lazy_gettext("payment"),
+    "payment batch": lazy_gettext("payment batch"),
+    "program": lazy_gettext("program"),
+    "subject": lazy_gettext("subject"),
+}
 
 
 def path_id(text: str, what: str) -> uuid.UUID:
@@ -20,7 +31,9 @@ def path_id(text: str, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(text)
     except ValueError:
-        raise NotFound(_("no {what} {text!r}").format(what=what, text=text)) from None
+        thing = str(THINGS.get(what, what))
+        message = _("there is no {what} with the id {text!r}").format(what=thing, text=text)
+        raise NotFound(message) from None
 
 
 def choice(cls: type[E], text: str | None, field: str) -> E | None:
