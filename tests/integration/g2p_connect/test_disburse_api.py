@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from typing import Any
@@ -496,3 +497,20 @@ def test_a_program_that_cannot_pay_refuses_the_request_and_stores_nothing(
     assert answer["error"]["code"] == "err.service.unavailable"
     assert "ended" in answer["error"]["message"]
     assert session.scalar(select(func.count()).select_from(G2PConnectTransaction)) == 0
+
+
+def test_the_token_endpoint_takes_basic_credentials_and_refuses_odd_bodies(mis: Mis) -> None:
+    path = "/g2p-connect/oauth2/client/token"
+    basic = base64.b64encode(f"{mis.sender_id}:{mis.secret}".encode()).decode()
+    answer = mis.client.post(
+        path, data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["access_token"]
+    huge = mis.client.post(path, content=b"grant_type=client_credentials&x=" + b"a" * 20_000)
+    assert huge.status_code == 413
+    many = "&".join(f"f{i}=1" for i in range(50)) + "&grant_type=client_credentials"
+    crowded = mis.client.post(
+        path, content=many, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert crowded.status_code == 400
