@@ -65,10 +65,15 @@ WORDS: dict[str, Any] = {
     "active": lazy_pgettext("value", "active"),
     "enrolled": lazy_pgettext("value", "enrolled"),
     "exited": lazy_pgettext("value", "exited"),
-    # connection checks
+    # connection checks, stored secrets
     "ok": lazy_pgettext("value", "ok"),
     "warning": lazy_pgettext("value", "warning"),
+    "set": lazy_pgettext("value", "set"),
+    "not set": lazy_pgettext("value", "not set"),
 }
+
+# the payment manager kinds' labels (payments/manager.py), translated where pages show them
+MANAGER_KIND_LABELS = (lazy_gettext("Manual payment"),)
 
 TARGET_PLURALS: dict[str, Any] = {
     "individual": lazy_gettext("Individuals"),
