@@ -7,8 +7,9 @@ the user's zone, else ``G2P_TIME_ZONE``), the CLI once from ``G2P_LANGUAGE``/``L
 made while a French request is served is French, wherever in the code it was raised.
 
 Catalogs are the ``.po`` files under ``locale/<lang>/LC_MESSAGES/``; every ``.po`` file of a
-language is read and merged (each part of the product keeps its own file), compiled in memory the
-first time the language is used.  English is the source language: its messages are the msgids.
+language is read (each part of the product keeps its own file), compiled in memory the first time
+the language is used, and looked up one after the other in file-name order.  English is the
+source language: its messages are the msgids.
 ``python3 dev.py i18n`` extracts the messages and updates the catalogs.
 """
 
