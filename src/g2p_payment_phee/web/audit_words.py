@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from g2p_payment_phee.audit import AuditAction
-from g2p_payment_phee.i18n import _, lazy_gettext
+from g2p_payment_phee.i18n import _, lazy_gettext, lazy_pgettext
+from g2p_payment_phee.web.words import word
 
 _A = AuditAction
 
@@ -108,7 +109,75 @@ SUBJECTS: dict[str, tuple[Any, str | None]] = {
     "users": (lazy_gettext("user"), None),
 }
 
+# the names of the details events record, for people (others show their key in words)
+DETAIL_LABELS: dict[str, Any] = {
+    "accepted": lazy_pgettext("detail", "Accepted"),
+    "account": lazy_pgettext("detail", "Account"),
+    "amount": lazy_pgettext("detail", "Amount"),
+    "amount_paid": lazy_pgettext("detail", "Amount paid"),
+    "amounts": lazy_pgettext("detail", "Amounts"),
+    "attempt": lazy_pgettext("detail", "Attempt"),
+    "auto_approve": lazy_pgettext("detail", "Auto-approve"),
+    "banks_created": lazy_pgettext("detail", "Banks created"),
+    "batched": lazy_pgettext("detail", "Batched"),
+    "batches": lazy_pgettext("detail", "Batches"),
+    "budget": lazy_pgettext("detail", "Budget"),
+    "changed": lazy_pgettext("detail", "Changed"),
+    "client_ip": lazy_pgettext("detail", "Client IP"),
+    "correlation_id": lazy_pgettext("detail", "Correlation ID"),
+    "count": lazy_pgettext("detail", "Count"),
+    "created": lazy_pgettext("detail", "Created"),
+    "currency": lazy_pgettext("detail", "Currency"),
+    "dry_run": lazy_pgettext("detail", "Dry run"),
+    "end": lazy_pgettext("detail", "End"),
+    "error": lazy_pgettext("detail", "Error"),
+    "fee": lazy_pgettext("detail", "Fee"),
+    "fields": lazy_pgettext("detail", "Fields"),
+    "file": lazy_pgettext("detail", "File"),
+    "filters": lazy_pgettext("detail", "Filters"),
+    "format": lazy_pgettext("detail", "Format"),
+    "from": lazy_pgettext("detail", "From"),
+    "from_defaults": lazy_pgettext("detail", "From defaults"),
+    "id_type": lazy_pgettext("detail", "ID type"),
+    "interrupted": lazy_pgettext("detail", "Interrupted"),
+    "kind": lazy_pgettext("detail", "Kind"),
+    "manager": lazy_pgettext("detail", "Manager"),
+    "max_size": lazy_pgettext("detail", "Max size"),
+    "member": lazy_pgettext("detail", "Member"),
+    "name": lazy_pgettext("detail", "Name"),
+    "number": lazy_pgettext("detail", "Number"),
+    "occurrences": lazy_pgettext("detail", "Occurrences"),
+    "other_phee_batch_ids": lazy_pgettext("detail", "Other PHEE batch IDs"),
+    "params": lazy_pgettext("detail", "Params"),
+    "payments": lazy_pgettext("detail", "Payments"),
+    "phee_batch_id": lazy_pgettext("detail", "PHEE batch ID"),
+    "program": lazy_pgettext("detail", "Program"),
+    "reason": lazy_pgettext("detail", "Reason"),
+    "reference": lazy_pgettext("detail", "Reference"),
+    "regex": lazy_pgettext("detail", "Regex"),
+    "registrant_ids_kept": lazy_pgettext("detail", "Registrant IDs kept"),
+    "rejected": lazy_pgettext("detail", "Rejected"),
+    "replayed": lazy_pgettext("detail", "Replayed"),
+    "role": lazy_pgettext("detail", "Role"),
+    "rows": lazy_pgettext("detail", "Rows"),
+    "secrets": lazy_pgettext("detail", "Secrets"),
+    "sender_id": lazy_pgettext("detail", "Sender ID"),
+    "stale": lazy_pgettext("detail", "Stale"),
+    "start": lazy_pgettext("detail", "Start"),
+    "target_type": lazy_pgettext("detail", "Target type"),
+    "times_paid": lazy_pgettext("detail", "Times paid"),
+    "to": lazy_pgettext("detail", "To"),
+    "transaction_id": lazy_pgettext("detail", "Transaction ID"),
+    "updated": lazy_pgettext("detail", "Updated"),
+    "username": lazy_pgettext("detail", "Username"),
+    "web_sessions_ended": lazy_pgettext("detail", "Web sessions ended"),
+    "state": lazy_pgettext("detail", "State"),
+    "status": lazy_pgettext("detail", "Status"),
+}
+
 MISSING = "…"
+# details holding a state (``{"from": "draft", "to": "to_approve"}``), shown as its word
+STATE_DETAILS = frozenset({"from", "to", "state", "status"})
 
 
 class _Lenient(string.Formatter):
@@ -147,6 +216,9 @@ def subject(subject_type: str | None, subject_id: object) -> Subject | None:
 
 def label(key: str) -> str:
     """A detail's name for people: ``web_sessions_ended`` → ``Web sessions ended``."""
+    known = DETAIL_LABELS.get(key)
+    if known is not None:
+        return str(known)
     words = key.replace("_", " ").strip()
     return words[:1].upper() + words[1:] if words else key
 
@@ -168,4 +240,7 @@ def value_text(value: Any) -> str:
 
 def details(data: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     """An event's details as (label, value) rows, in the order they were recorded."""
-    return [(label(str(k)), value_text(v)) for k, v in (data or {}).items()]
+    return [
+        (label(str(k)), word(v) if k in STATE_DETAILS and isinstance(v, str) else value_text(v))
+        for k, v in (data or {}).items()
+    ]
