@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from g2p_payment_phee.i18n import _, ngettext
+from g2p_payment_phee.money import display
 
 Result = Mapping[str, Any]
 
@@ -54,6 +56,14 @@ def _rows(count: int) -> str:
     return ngettext("{count} row", "{count} rows", count).format(count=count)
 
 
+def _money(amount: object, currency: str) -> str:
+    """An amount of a job's result (decimal text) for people; as it came when it is not one."""
+    try:
+        return display(Decimal(str(amount)), currency)
+    except (ArithmeticError, ValueError):
+        return f"{amount} {currency}"
+
+
 def _cycle_step(cycle_href: str | None, text: str) -> Step | None:
     return Step(text, cycle_href) if cycle_href else None
 
@@ -72,8 +82,9 @@ def _prepared_tail(result: Result) -> str:
     tail = f" ({'; '.join(extra)})" if extra else ""
     for currency, totals in (result.get("totals") or {}).items():
         if isinstance(totals, Mapping):
-            tail += _(", {amount} {currency} plus {fees} {currency} in fees").format(
-                amount=totals.get("amount"), fees=totals.get("fees"), currency=currency
+            tail += _(", {amount} plus {fees} in fees").format(
+                amount=_money(totals.get("amount"), currency),
+                fees=_money(totals.get("fees"), currency),
             )
     return tail
 

@@ -31,7 +31,7 @@ def test_a_dry_run_writes_nothing_and_says_so_with_its_money() -> None:
     words = job_words.describe("prepare_cycle", result, CYCLE)
     assert words is not None
     assert words.sentence == (
-        "A dry run: preparing now would create 1 payment in 1 batch, 1500.00 KES plus 10.00 KES"
+        "A dry run: preparing now would create 1 payment in 1 batch, 1,500.00 KES plus 10.00 KES"
         " in fees. Nothing was written."
     )
     assert words.step is None  # the page offers its own "Prepare payments now" button
