@@ -101,6 +101,12 @@ def list_payments(
         query = _only_holding_batches(session, query, cycle_id, state)
     # counted through the same narrowing: a state few payments are in is counted from its batches
     count = query.with_only_columns(Payment.id)
+    if status is PaymentStatus.FAILED or state is PaymentState.CANCELLED:
+        # the very predicate of ix_payments_failed_entitlement: the count reads the payments
+        # no longer live from it (11 ms instead of 125 at 20,000 failures in a million); the
+        # page itself is faster walking the primary key, which finds 100 failures in a few
+        # thousand rows, so it does not get the hint
+        count = count.where(IS_FAILED)
     return read_page(session, query, PAYMENT_SORTING, request, count=count)
 
 
@@ -144,10 +150,6 @@ def payment_conditions(
         conditions.append(Payment.status == status)
     elif state is not None:
         conditions.append(Payment.state == state)
-    if status is PaymentStatus.FAILED or state is PaymentState.CANCELLED:
-        # the very predicate of ix_payments_failed_entitlement: the few payments no longer
-        # live are read (and counted) from it instead of from a million
-        conditions.append(and_(IS_FAILED))
     return conditions
 
 
