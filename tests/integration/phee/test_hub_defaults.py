@@ -175,7 +175,7 @@ def test_a_hub_that_lists_no_modes_says_so(phee_program: PheeProgram) -> None:
     found = check_connection(phee_program.session, phee_program.admin, phee_program.program)
 
     assert found.result is CheckResult.OK
-    assert MODES_NOT_LISTED in found.message
+    assert str(MODES_NOT_LISTED) in found.message
     assert (
         "the hub does not list its payment modes; "
         "a real PHEE refuses an unknown mode per row at processing"
