@@ -354,6 +354,8 @@ def _cycle(session: Session, sender: G2PConnectSender, txn: G2PConnectTransactio
         if existing is not None:
             return existing
     program = sender.program
+    # two intakes of the program at once would number their cycles alike: one at a time
+    session.execute(select(Program.id).where(Program.id == program.id).with_for_update())
     taken = set(session.scalars(select(Cycle.name).where(Cycle.program_id == program.id)))
     attempt = 0
     while cycle_name(txn.transaction_id, sender.sender_id, attempt) in taken:

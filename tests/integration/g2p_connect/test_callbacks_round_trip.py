@@ -309,3 +309,17 @@ def test_a_retried_payment_is_told_again_until_paid(
         assert mine[-1] == "succ"
         assert mine[0] in ("rcvd", "pdng")  # back to open before paid
     assert {reference for reference, _ in steps} == {p.reference_id for p in people[:2]}
+
+
+def test_two_transactions_sent_back_to_back_are_both_paid_and_told(
+    round_trip: RoundTrip,
+) -> None:
+    """Two intake jobs may run at once (two job threads): each transaction gets a cycle of its
+    own and both senders' records are paid and told."""
+    rt = round_trip
+    people = kenyan_beneficiaries(400, seed=SEED + 4)  # distinct payees in both
+    first, second = people[:200], people[200:]
+    assert rt.disburse(first, "TXN-A") == "ACK"
+    assert rt.disburse(second, "TXN-B") == "ACK"
+    rt.run_until_final([b.reference_id for b in first + second])
+    assert rt.mis.counts() == {"succ": 400}
