@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from g2p_payment_phee.i18n import _
+from g2p_payment_phee.i18n import _, lazy_gettext
 
 
 class PayeeOption(StrEnum):
@@ -27,15 +27,15 @@ class PayeeOption(StrEnum):
     @property
     def label(self) -> str:
         """The upstream module's label of this choice ("Bank Account Number" …)."""
-        return PAYEE_OPTION_LABELS[self]
+        return str(PAYEE_OPTION_LABELS[self])
 
 
 PAYEE_OPTION_LABELS = {
-    PayeeOption.BANK_ACCOUNT: "Bank Account Number",
+    PayeeOption.BANK_ACCOUNT: lazy_gettext("Bank Account Number"),
     PayeeOption.IBAN: "IBAN",
-    PayeeOption.PHONE: "Phone",
-    PayeeOption.EMAIL: "Email",
-    PayeeOption.REGISTRANT_ID: "Registrant ID",
+    PayeeOption.PHONE: lazy_gettext("Phone"),
+    PayeeOption.EMAIL: lazy_gettext("Email"),
+    PayeeOption.REGISTRANT_ID: lazy_gettext("Registrant ID"),
 }
 
 DEFAULT_TYPE_TO_SEND = {
