@@ -90,6 +90,10 @@ def take_in(session: Session, txn_id: uuid.UUID) -> Intake:
         raise ConfigurationError(f"no G2P Connect transaction {txn_id}")
     sender = txn.sender
     program = sender.program
+    # one intake of a program at a time (PostgreSQL): two transactions naming the same payee
+    # would both create that registrant, and both number a new cycle alike; on SQLite writers
+    # are serial and the job runs the intake again when a unique key was taken meanwhile
+    session.execute(select(Program.id).where(Program.id == program.id).with_for_update())
     rows = _waiting_records(session, txn)
     if not rows:
         txn.intake_done_at = txn.intake_done_at or utcnow()
@@ -354,8 +358,6 @@ def _cycle(session: Session, sender: G2PConnectSender, txn: G2PConnectTransactio
         if existing is not None:
             return existing
     program = sender.program
-    # two intakes of the program at once would number their cycles alike: one at a time
-    session.execute(select(Program.id).where(Program.id == program.id).with_for_update())
     taken = set(session.scalars(select(Cycle.name).where(Cycle.program_id == program.id)))
     attempt = 0
     while cycle_name(txn.transaction_id, sender.sender_id, attempt) in taken:
