@@ -27,6 +27,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("time_zone")
-        batch.drop_column("language")
+    # not a batch: on SQLite that copies ``users`` to a new table, and dropping the old one is
+    # refused while other tables' foreign keys name it; SQLite >= 3.35 drops a plain column
+    op.drop_column("users", "time_zone")
+    op.drop_column("users", "language")
